@@ -1,0 +1,190 @@
+"""`connscope`: serve the dashboard; `connscope run …`: one burst, headless."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, NoReturn, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from app.experiment import Experiment
+from app.sandbox.settings import TargetSettings
+from app.sandbox.target import TargetError
+from app.timeline import summary
+from app.timeline.model import Outcome, State
+from app.traffic.burst import Burst
+from app.traffic.spec import BurstSpec
+
+T = TypeVar("T")
+
+# flag → (model, field): flags are uvicorn's names where the setting is uvicorn's.
+TARGET_FLAGS = {
+    "--limit-concurrency": "limit_concurrency",
+    "--backlog": "backlog",
+    "--timeout-keep-alive": "timeout_keep_alive",
+    "--limit-max-requests": "limit_max_requests",
+    "--workers": "workers",
+    "--http": "http",
+    "--loop": "loop",
+    "--handler": "handler",
+    "--handler-ms": "handler_ms",
+    "--latency": "latency",
+    "--response-bytes": "response_bytes",
+    "--memory-limit-mb": "memory_limit_mb",
+}
+BURST_FLAGS = {
+    "--connections": "connections",
+    "--pattern": "pattern",
+    "--ramp-s": "ramp_s",
+    "--rate": "rate",
+    "--requests-per-connection": "requests_per_connection",
+    "--client-timeout": "client_timeout_s",
+    "--path": "path",
+}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"connscope: error: {message} (see --help)\n")
+
+
+def _add_model_flags(parser: argparse.ArgumentParser, model: type[BaseModel], flags: dict[str, str]) -> None:
+    for flag, name in flags.items():
+        info = model.model_fields[name]
+        choices = getattr(info.annotation, "__args__", None) if "Literal" in str(info.annotation) else None
+        parser.add_argument(
+            flag, dest=name, default=None, choices=choices, metavar=None if choices else name.upper(),
+            help=f"{info.description} (default: {info.default})",
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="connscope", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="start a target, fire one burst, print what happened")
+    run.error = OneLineParser.error.__get__(run)  # type: ignore[method-assign]
+    targets = run.add_argument_group("target (uvicorn settings and workload)")
+    _add_model_flags(targets, TargetSettings, TARGET_FLAGS)
+    targets.add_argument("--no-instrument", action="store_true", help="run plain uvicorn: no server witness")
+    bursts = run.add_argument_group("burst")
+    _add_model_flags(bursts, BurstSpec, BURST_FLAGS)
+    run.add_argument("--json", action="store_true", help="print the full result as one JSON object on stdout")
+    return parser
+
+
+def _model(model: type[T], flags: dict[str, str], args: argparse.Namespace, **extra: Any) -> T:
+    given = {name: getattr(args, name) for name in flags.values() if getattr(args, name) is not None}
+    try:
+        return model.model_validate(given | extra)  # type: ignore[attr-defined,no-any-return]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else ""
+        flag = next((f for f, n in flags.items() if n == name), name)
+        value = given.get(name)
+        raise SystemExit(f"connscope: error: {flag} {value}: {error['msg']}") from None
+
+
+def raise_open_file_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """The client runs on uvloop where installed, as DESIGN.md says."""
+    try:
+        import uvloop
+        factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main())
+
+
+def progress_line(burst: Burst) -> str:
+    counts = summary.current_counts(burst.records)
+    live = " · ".join(f"{s.value} {counts[s.value]}" for s in State if s is not State.CLOSED)
+    return f"{burst.finished}/{burst.spec.connections} done · {live}"
+
+
+async def _progress(burst: Burst) -> None:
+    tty = sys.stderr.isatty()
+    while True:
+        await asyncio.sleep(0.2 if tty else 1.0)
+        line = progress_line(burst)
+        sys.stderr.write(f"\r\033[K{line}" if tty else f"{line}\n")
+        sys.stderr.flush()
+
+
+async def run_once(settings: TargetSettings, spec: BurstSpec, show_progress: bool = True) -> dict[str, Any]:
+    experiment = Experiment(settings)
+    await experiment.start()
+    try:
+        burst = experiment.add_burst(spec)
+        progress = asyncio.create_task(_progress(burst)) if show_progress else None
+        await experiment.fire(burst)
+        if progress is not None:
+            progress.cancel()
+            if sys.stderr.isatty():
+                sys.stderr.write("\r\033[K")
+        return experiment.result(burst)
+    finally:
+        await experiment.stop()
+
+
+def render_table(result: dict[str, Any]) -> str:
+    s, b, t = result["settings"], result["burst"], result["totals"]
+    lines = [
+        f"target   limit_concurrency={s['limit_concurrency']} backlog={s['backlog']} workers={s['workers']} "
+        f"http={s['http']} loop={s['loop']} handler={s['handler']} {s['handler_ms']:g} ms",
+        f"         127.0.0.1:{result['target']['port']}, {result['target']['isolation']}, now {result['target']['state']}",
+        f"burst    {b['connections']} connections, {b['pattern']}, {b['requests_per_connection']} request(s) each, "
+        f"client timeout {b['client_timeout_s']:g} s",
+        "",
+        f"{'outcome':<12}{'requests':>10}",
+    ]
+    lines += [f"{o.value:<12}{t[o.value]:>10}" for o in Outcome]
+    lines += [f"{'total':<12}{t['requests']:>10}", "", f"{'peak at once':<16}{'connections':>12}"]
+    lines += [f"{name:<16}{value:>12}" for name, value in result["peaks"].items()]
+    lines.append(f"accept queue capacity (kernel): {result['accept_queue_capacity']}")
+    if result["timeouts_by_state"]:
+        where = ", ".join(f"{n} {state}" for state, n in result["timeouts_by_state"].items())
+        lines.append(f"timed out while: {where}")
+    lat, con = result["latency_ms"], result["connect_ms"]
+    lines += [
+        "",
+        "latency ms   " + "  ".join(f"{k} {v}" for k, v in lat.items()),
+        "connect ms   " + "  ".join(f"{k} {v}" for k, v in con.items()),
+    ]
+    return "\n".join(lines)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _model(TargetSettings, TARGET_FLAGS, args, instrument=not args.no_instrument)
+    spec = _model(BurstSpec, BURST_FLAGS, args)
+    raise_open_file_limit()
+    try:
+        result = run_async(lambda: run_once(settings, spec))
+    except TargetError as exc:
+        print(f"connscope: error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result) if args.json else render_table(result))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return cmd_run(args)
+    parser.print_help()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

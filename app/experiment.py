@@ -1,0 +1,111 @@
+"""An experiment: one sandboxed target, the bursts fired at it, and the timeline they share."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.kernel.accept_queue import AcceptQueueSample
+from app.kernel.sampler import KernelSampler
+from app.kernel.sock_diag import PeerState
+from app.sandbox.settings import TargetSettings
+from app.sandbox.target import Target
+from app.timeline import summary
+from app.timeline.timeline import QueueSample, Timeline
+from app.traffic.burst import Burst, fire
+from app.traffic.spec import BurstSpec
+
+DRAIN_LIMIT_S = 2.0
+DRAIN_QUIET_S = 0.1
+
+
+@dataclass
+class Experiment:
+    settings: TargetSettings
+    timeline: Timeline = field(default_factory=Timeline)
+    bursts: list[Burst] = field(default_factory=list)
+    capacity: int | None = None
+
+    def __post_init__(self) -> None:
+        self.target = Target(self.settings, on_event=self.timeline.server_event)
+        self._sampler: KernelSampler | None = None
+        self._running = 0
+        self._ids = itertools.count(1)
+
+    async def start(self) -> None:
+        await self.target.start()
+        assert self.target.listener is not None
+        self._sampler = KernelSampler(self.target.listener, self.target.port, self._on_kernel_sample)
+
+    async def stop(self) -> None:
+        if self._sampler is not None:
+            self._sampler.stop()
+        await self.target.stop()
+
+    def add_burst(self, spec: BurstSpec) -> Burst:
+        burst = Burst(id=next(self._ids), spec=spec, server_port=self.target.port)
+        self.bursts.append(burst)
+        return burst
+
+    async def fire(self, burst: Burst) -> Burst:
+        """Fires a burst and returns when every connection has ended and the server's
+        reports about them have arrived. Bursts may overlap; they share the timeline."""
+        self._running += 1
+        if self._running == 1 and self._sampler is not None:
+            self._sampler.start(asyncio.get_running_loop())
+        try:
+            await fire(burst, self.timeline)
+            await self._drain(burst)
+        finally:
+            self._running -= 1
+            if self._running == 0 and self._sampler is not None:
+                self._sampler.stop()
+        return burst
+
+    async def _drain(self, burst: Burst) -> None:
+        """Waits until the server has reported closing every connection it accepted (its
+        reports travel through a socket and may trail the client), or a time limit."""
+        deadline = time.monotonic() + DRAIN_LIMIT_S
+        while time.monotonic() < deadline:
+            quiet = time.monotonic_ns() - self.timeline.last_server_event_ns > DRAIN_QUIET_S * 1e9
+            if self.timeline.pending_server_close(burst.records) == 0 and quiet:
+                return
+            if self.target.status.state != "ready" and quiet:
+                return
+            await asyncio.sleep(0.02)
+
+    def _on_kernel_sample(self, sample: AcceptQueueSample, peers: Mapping[int, PeerState]) -> None:
+        self.capacity = sample.capacity
+        self.timeline.kernel_sample(QueueSample(sample.t_ns, sample.length, sample.capacity), peers)
+
+    def result(self, burst: Burst) -> dict[str, Any]:
+        """The burst's result in the `connscope run --json` shape: every figure from records."""
+        records = burst.records
+        end = burst.ended_ns or time.monotonic_ns()
+        by_outcome = summary.totals(records)
+        return {
+            "settings": self.settings.model_dump(),
+            "burst": burst.spec.model_dump(),
+            "target": {
+                "port": self.target.port,
+                "state": self.target.status.state,
+                "exit": self.target.status.describe_exit(),
+                "isolation": self.target.status.isolation,
+            },
+            "totals": by_outcome,
+            "peaks": summary.peaks(records) | {
+                "accept_queue": summary.queue_peak(self.timeline.queue_samples, burst.started_ns, end),
+            },
+            "accept_queue_capacity": self.capacity,
+            "kernel_samples": sum(1 for s in self.timeline.queue_samples if burst.started_ns <= s.t_ns <= end),
+            "duration_ms": round((end - burst.started_ns) / 1e6, 3),
+            "latency_ms": summary.latency_ms(records),
+            "connect_ms": summary.connect_ms(records),
+            "timeouts_by_state": summary.timeouts_by_state(records),
+            "connections": [summary.connection_json(r, burst.started_ns) for r in records],
+        }
+

@@ -1,0 +1,14 @@
+"""The kernel witness: accept queue and per-connection socket states."""
+
+from app.kernel.accept_queue import AcceptQueueSample, read_accept_queue
+from app.kernel.sock_diag import PeerState, SockDiag, SocketEntry, TcpState, classify
+
+__all__ = [
+    "AcceptQueueSample",
+    "PeerState",
+    "SockDiag",
+    "SocketEntry",
+    "TcpState",
+    "classify",
+    "read_accept_queue",
+]

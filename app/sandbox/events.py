@@ -1,0 +1,24 @@
+"""The wire format of server events: one short text line per fact, target → control app.
+
+`accepted`/`closed` come from uvicorn's protocol, `enter`/`leave` from the ASGI wrapper,
+`ready` once per worker after startup. Text lines keep the target side to one f-string.
+"""
+
+from __future__ import annotations
+
+from app.timeline.timeline import ServerEvent
+
+KINDS = frozenset({"ready", "accepted", "enter", "leave", "closed"})
+
+
+def encode(kind: str, pid: int, port: int, t_ns: int, status: int | None = None) -> bytes:
+    tail = "" if status is None else f" {status}"
+    return f"{kind} {pid} {port} {t_ns}{tail}\n".encode()
+
+
+def decode(line: bytes) -> ServerEvent:
+    parts = line.split()
+    if len(parts) not in (4, 5) or parts[0].decode() not in KINDS:
+        raise ValueError(f"malformed server event: {line!r}")
+    status = int(parts[4]) if len(parts) == 5 else None
+    return ServerEvent(parts[0].decode(), int(parts[1]), int(parts[2]), int(parts[3]), status)

@@ -1,0 +1,221 @@
+"""Starting, watching and stopping one sandboxed uvicorn target (control-app side)."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from app.kernel import read_accept_queue
+from app.sandbox import events
+from app.sandbox.channel import EVENTS_PATH_ENV
+from app.sandbox.isolation import isolation_prefix, netns_unavailable_reason
+from app.sandbox.runner import FD_ENV, PARENT_ENV
+from app.sandbox.settings import SETTINGS_ENV, TargetSettings
+from app.timeline.timeline import ServerEvent
+
+TargetState = Literal["starting", "ready", "crashed", "exited", "stopped"]
+OUTPUT_TAIL_LINES = 200
+STOP_GRACE_S = 3.0
+
+
+class TargetError(RuntimeError):
+    """The target could not start; the message carries exit status and output tail."""
+
+
+@dataclass
+class TargetStatus:
+    state: TargetState = "starting"
+    pid: int | None = None
+    exit_status: int | None = None
+    isolation: str = ""
+    output_tail: list[str] = field(default_factory=list)
+
+    def describe_exit(self) -> str:
+        if self.exit_status is None:
+            return "running"
+        if self.exit_status < 0:
+            return f"killed by {signal.Signals(-self.exit_status).name}"
+        return f"exit status {self.exit_status}"
+
+
+def make_listener(backlog: int) -> socket.socket:
+    """The listening socket the target inherits; the control app keeps a copy to read the
+    accept queue from (it never accepts on it)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(backlog)
+    return sock
+
+
+class Target:
+    def __init__(self, settings: TargetSettings, on_event: Callable[[ServerEvent], None] | None = None) -> None:
+        self.settings = settings
+        self.on_event = on_event or (lambda event: None)
+        self.status = TargetStatus()
+        self.listener: socket.socket | None = None
+        self.port = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._tail: collections.deque[str] = collections.deque(maxlen=OUTPUT_TAIL_LINES)
+        self._workers_ready: set[int] = set()
+        self._exited = asyncio.Event()
+        self._stopping = False
+        self._event_server: asyncio.Server | None = None
+        self._tmp = tempfile.TemporaryDirectory(prefix="connscope-")
+
+    @property
+    def output_tail(self) -> list[str]:
+        return list(self._tail)
+
+    async def start(self, timeout: float = 30.0) -> None:
+        """Returns once the target accepts connections; raises TargetError if it cannot."""
+        loop = asyncio.get_running_loop()
+        path = str(Path(self._tmp.name) / "events.sock")
+        self._event_server = await asyncio.start_unix_server(self._read_events, path=path)
+        self.listener = make_listener(self.settings.backlog)
+        self.port = self.listener.getsockname()[1]
+        self.listener.set_inheritable(True)
+        env = {
+            **os.environ,
+            SETTINGS_ENV: self.settings.to_env(),
+            PARENT_ENV: str(os.getpid()),
+            FD_ENV: str(self.listener.fileno()),
+            EVENTS_PATH_ENV: path if self.settings.instrument else "",
+            "MALLOC_ARENA_MAX": "2",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        self.status.isolation = netns_unavailable_reason() or "empty network namespace"
+        # Popen runs on the event loop's thread on purpose: PR_SET_PDEATHSIG fires when the
+        # *thread* that forked the child exits, and this one lives as long as the app.
+        self._proc = subprocess.Popen(
+            [*isolation_prefix(), sys.executable, "-m", "app.sandbox.runner"],
+            env=env,
+            pass_fds=(self.listener.fileno(),),
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=str(Path(__file__).resolve().parents[2]),
+        )
+        self.listener.set_inheritable(False)
+        self.status.pid = self._proc.pid
+        threading.Thread(target=self._read_output, daemon=True, name="target-output").start()
+        threading.Thread(target=self._wait_exit, args=(loop,), daemon=True, name="target-wait").start()
+        try:
+            await asyncio.wait_for(self._until_ready(), timeout)
+        except TimeoutError:
+            await self.stop()
+            raise TargetError(self._report(f"did not become ready within {timeout:g} s")) from None
+        if self.status.state != "ready":
+            raise TargetError(self._report(f"failed to start ({self.status.describe_exit()})"))
+
+    async def _until_ready(self) -> None:
+        """Ready = every worker ran its startup and a probe connection left the accept queue,
+        i.e. a uvicorn process really took it."""
+        assert self.listener is not None
+        while self.settings.instrument and len(self._workers_ready) < self.settings.workers:
+            if self._exited.is_set():
+                return
+            await asyncio.sleep(0.01)
+        probe = socket.socket()
+        probe.setblocking(False)
+        try:
+            await asyncio.get_running_loop().sock_connect(probe, ("127.0.0.1", self.port))
+            while read_accept_queue(self.listener).length > 0:
+                if self._exited.is_set():
+                    return
+                await asyncio.sleep(0.01)
+        finally:
+            probe.close()
+        if not self._exited.is_set():
+            self.status.state = "ready"
+
+    async def stop(self) -> None:
+        """SIGTERM to the target's process group, SIGKILL after a grace period."""
+        self._stopping = True
+        if self._proc is not None and self._proc.poll() is None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self._exited.wait(), STOP_GRACE_S)
+            except TimeoutError:
+                self._signal_group(signal.SIGKILL)
+                await self._exited.wait()
+        # Workers left behind by a killed supervisor share its process group.
+        self._signal_group(signal.SIGKILL)
+        self._close_listener()
+        if self._event_server is not None:
+            self._event_server.close()
+            self._event_server = None
+        self._tmp.cleanup()
+        if self.status.state in ("starting", "ready"):
+            self.status.state = "stopped"
+
+    async def wait_exit(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._exited.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        if self._proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, sig)
+
+    def _close_listener(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+
+    def _read_output(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for raw in self._proc.stdout:
+            self._tail.append(raw.decode(errors="replace").rstrip("\n"))
+
+    def _wait_exit(self, loop: asyncio.AbstractEventLoop) -> None:
+        assert self._proc is not None
+        code = self._proc.wait()
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._on_exit, code)
+
+    def _on_exit(self, code: int) -> None:
+        # The target's own listening socket died with it; ours must too, or new
+        # connections would queue on a socket nobody serves instead of being refused.
+        self._close_listener()
+        self.status.exit_status = code
+        self.status.output_tail = self.output_tail
+        if self._stopping:
+            self.status.state = "stopped"
+        elif code == 0:
+            self.status.state = "exited"
+        else:
+            self.status.state = "crashed"
+        self._exited.set()
+
+    async def _read_events(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while line := await reader.readline():
+                event = events.decode(line)
+                if event.kind == "ready":
+                    self._workers_ready.add(event.pid)
+                    continue
+                self.on_event(event)
+        finally:
+            writer.close()
+
+    def _report(self, what: str) -> str:
+        tail = "\n".join(self.output_tail[-20:]) or "(no output)"
+        return f"target {what}\n--- last output ---\n{tail}"

@@ -1,0 +1,95 @@
+"""The server witness: uvicorn's own protocols and the app, reporting what they do.
+
+The subclasses only add a report after uvicorn has done its work, so uvicorn's behaviour,
+including the connection counting that `limit_concurrency` reads, is unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from app.sandbox.channel import channel
+
+ASGIApp = Any
+
+
+def _peer_port(transport: asyncio.BaseTransport) -> int:
+    peer = transport.get_extra_info("peername")
+    return int(peer[1]) if peer else 0
+
+
+class _Reporting:
+    """Mixed into uvicorn's protocol classes; `client` is set by uvicorn's connection_made."""
+
+    def _report(self, kind: str, transport: asyncio.BaseTransport) -> None:
+        events = channel()
+        if events is not None:
+            events.emit(kind, _peer_port(transport), time.monotonic_ns())
+
+
+class InstrumentedH11Protocol(H11Protocol, _Reporting):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._report("accepted", transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._report("closed", self.transport)
+        super().connection_lost(exc)
+
+
+class InstrumentedHttpToolsProtocol(HttpToolsProtocol, _Reporting):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._report("accepted", transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._report("closed", self.transport)
+        super().connection_lost(exc)
+
+
+PROTOCOLS: dict[str, type[asyncio.Protocol]] = {
+    "h11": InstrumentedH11Protocol,
+    "httptools": InstrumentedHttpToolsProtocol,
+}
+
+
+class AppWitness:
+    """ASGI wrapper: a request is `active` from entering the app until its response ends.
+
+    uvicorn's admission-control 503 never reaches the configured app, so a request seen
+    here is by definition one that held a concurrency slot.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        events = channel()
+        if scope["type"] == "lifespan":
+            if events is not None:
+                events.emit("ready", 0, time.monotonic_ns())
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http" or events is None:
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        port = int(client[1]) if client else 0
+        status: int | None = None
+
+        async def watched_send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        events.emit("enter", port, time.monotonic_ns())
+        try:
+            await self.app(scope, receive, watched_send)
+        finally:
+            events.emit("leave", port, time.monotonic_ns(), status if status is not None else 500)

@@ -1,0 +1,77 @@
+"""The app the target serves: a Starlette app whose one endpoint behaves as the workload says.
+
+Every response it produces carries `x-connscope-app: 1`, so the client can tell a 503 of
+the app from uvicorn's own admission-control 503 without any guesswork.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.sandbox.settings import TargetSettings
+from app.sandbox.witness import AppWitness
+
+APP_HEADER = "x-connscope-app"
+
+
+def _hold_seconds(settings: TargetSettings, rng: random.Random) -> float:
+    mean = settings.handler_ms / 1000
+    if settings.latency == "uniform":
+        return rng.uniform(0, 2 * mean)
+    if settings.latency == "exponential":
+        return rng.expovariate(1 / mean) if mean > 0 else 0.0
+    return mean
+
+
+def _burn_cpu(seconds: float) -> None:
+    deadline = time.thread_time() + seconds
+    while time.thread_time() < deadline:
+        pass
+
+
+def _build(settings: TargetSettings) -> Starlette:
+    rng = random.Random()
+    body = b"x" * settings.response_bytes if settings.response_bytes <= 1 << 20 else b""
+    headers = {APP_HEADER: "1"}
+
+    def payload() -> bytes:
+        # Large bodies are made per request so that the memory cap is hit where it would be.
+        return body if settings.response_bytes <= 1 << 20 else b"x" * settings.response_bytes
+
+    async def async_endpoint(request: Request) -> Response:
+        await asyncio.sleep(_hold_seconds(settings, rng))
+        return Response(payload(), headers=headers)
+
+    async def blocking_endpoint(request: Request) -> Response:
+        time.sleep(_hold_seconds(settings, rng))
+        return Response(payload(), headers=headers)
+
+    async def cpu_endpoint(request: Request) -> Response:
+        _burn_cpu(_hold_seconds(settings, rng))
+        return Response(payload(), headers=headers)
+
+    def sync_endpoint(request: Request) -> Response:
+        time.sleep(_hold_seconds(settings, rng))
+        return Response(payload(), headers=headers)
+
+    endpoint = {
+        "async": async_endpoint,
+        "blocking": blocking_endpoint,
+        "cpu": cpu_endpoint,
+        "sync": sync_endpoint,
+    }[settings.handler]
+    return Starlette(routes=[Route("/{path:path}", endpoint, methods=["GET", "POST", "HEAD"])])
+
+
+def create_app() -> object:
+    """uvicorn factory (`app.sandbox.workload:create_app`), called in every worker."""
+    settings = TargetSettings.from_env()
+    app = _build(settings)
+    return AppWitness(app) if settings.instrument else app

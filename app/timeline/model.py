@@ -1,0 +1,176 @@
+"""The state model of DESIGN.md: one record per client connection, joined from three witnesses.
+
+A record stores what each witness saw, as raw facts with `time.monotonic_ns()` stamps; the
+sequence of states is derived from those facts, so late evidence (a server event that
+arrives after the client finished, a kernel sample) corrects the picture instead of being
+lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class State(StrEnum):
+    CONNECTING = "connecting"
+    LIMBO = "limbo"
+    QUEUED = "queued"
+    ACCEPTED = "accepted"
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    REJECTED = "rejected"
+    ERROR = "error"
+    REFUSED = "refused"
+    RESET = "reset"
+    TIMEOUT = "timeout"
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    index: int
+    start_ns: int
+    """When the request was meant to start: the scheduled arrival for a connection's first
+    request (so a late start counts against latency: no coordinated omission), the moment
+    it was written for the others."""
+    sent_ns: int | None = None
+    first_byte_ns: int | None = None
+    done_ns: int | None = None
+    status: int | None = None
+    from_app: bool = False
+    outcome: Outcome | None = None
+    error: str | None = None
+    """errno name or a short reason for failed requests."""
+
+    @property
+    def latency_ns(self) -> int | None:
+        if self.done_ns is None:
+            return None
+        return self.done_ns - self.start_ns
+
+
+@dataclass(slots=True)
+class AppSpan:
+    enter_ns: int
+    leave_ns: int | None = None
+    status: int | None = None
+
+
+@dataclass(slots=True)
+class ConnectionRecord:
+    port: int
+    burst: int
+    index: int
+    intended_ns: int
+    # client witness
+    connect_start_ns: int | None = None
+    connected_ns: int | None = None
+    client_closed_ns: int | None = None
+    requests: list[RequestRecord] = field(default_factory=list)
+    # server witness
+    server_pid: int | None = None
+    accepted_ns: int | None = None
+    server_closed_ns: int | None = None
+    app_spans: list[AppSpan] = field(default_factory=list)
+    # kernel witness: sightings where the kernel's view changed, as (t_ns, state)
+    kernel_seen: list[tuple[int, State]] = field(default_factory=list)
+
+    def kernel_sighting(self, t_ns: int, state: State) -> None:
+        if not self.kernel_seen or self.kernel_seen[-1][1] != state:
+            self.kernel_seen.append((t_ns, state))
+
+    @property
+    def finished(self) -> bool:
+        return self.client_closed_ns is not None
+
+    def states(self) -> list[tuple[State, int]]:
+        """The connection's state changes in time order, from all three witnesses."""
+        return derive_states(self)
+
+    def state_at(self, t_ns: int) -> State | None:
+        current = None
+        for state, t in self.states():
+            if t > t_ns:
+                break
+            current = state
+        return current
+
+    @property
+    def state(self) -> State | None:
+        changes = self.states()
+        return changes[-1][0] if changes else None
+
+
+def derive_states(rec: ConnectionRecord) -> list[tuple[State, int]]:
+    if rec.connect_start_ns is None:
+        return []
+    out: list[tuple[State, int]] = [(State.CONNECTING, rec.connect_start_ns)]
+    end = rec.client_closed_ns
+    accepted = rec.accepted_ns
+    if accepted is not None and end is not None and accepted > end:
+        # The server took it from the queue after the client had given up: by then the
+        # connection was over for the client, so it never reached `accepted`.
+        accepted = None
+
+    before_accept = [
+        (t, s) for t, s in rec.kernel_seen
+        if s in (State.LIMBO, State.QUEUED) and (accepted is None or t < accepted)
+    ]
+    established = rec.connected_ns
+    if established is None and before_accept:
+        established = before_accept[0][0]
+    if established is not None and (accepted is None or established < accepted):
+        if any(s is State.LIMBO for _, s in before_accept):
+            # Connected with no server-side socket yet (SYN cookie, or the final ACK
+            # dropped): limbo from the moment the client saw the connection complete.
+            out.append((State.LIMBO, min(established, before_accept[0][0])))
+            last_limbo = max(t for t, s in before_accept if s is State.LIMBO)
+            queued_after = [t for t, s in before_accept if s is State.QUEUED and t > last_limbo]
+            if queued_after:
+                out.append((State.QUEUED, queued_after[0]))
+        else:
+            # On loopback a completed handshake puts the server-side socket straight into
+            # the accept queue, however briefly it stays there.
+            out.append((State.QUEUED, established))
+
+    if accepted is not None:
+        out.append((State.ACCEPTED, accepted))
+        for span in rec.app_spans:
+            if end is not None and span.enter_ns > end:
+                break
+            out.append((State.ACTIVE, span.enter_ns))
+            if span.leave_ns is not None:
+                out.append((State.ACCEPTED, span.leave_ns))
+
+    if end is not None:
+        out.append((State.CLOSED, end))
+    return _monotonic(out)
+
+
+def _monotonic(changes: list[tuple[State, int]]) -> list[tuple[State, int]]:
+    """Witnesses are stamped by one clock but report from different processes: a stamp a
+    few microseconds out of order is clamped, never reordered."""
+    result: list[tuple[State, int]] = []
+    for state, t in changes:
+        if result:
+            prev_state, prev_t = result[-1]
+            t = max(t, prev_t)
+            if prev_state == state:
+                continue
+            if prev_t == t and prev_state is not State.CONNECTING:
+                result[-1] = (state, t)
+                continue
+        result.append((state, t))
+    return result
+
+
+def classify_response(status: int, from_app: bool) -> Outcome:
+    if 200 <= status < 400:
+        return Outcome.OK
+    if status == 503 and not from_app:
+        return Outcome.REJECTED
+    return Outcome.ERROR

@@ -1,0 +1,134 @@
+"""Figures computed from connection records: totals, peaks, percentiles. Nothing estimated."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from app.timeline.model import ConnectionRecord, Outcome, RequestRecord, State
+from app.timeline.timeline import QueueSample
+
+OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)
+PEAK_STATES: tuple[State, ...] = (State.CONNECTING, State.LIMBO, State.QUEUED, State.ACCEPTED, State.ACTIVE)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile: always a value that was really measured."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def totals(records: Sequence[ConnectionRecord]) -> dict[str, int]:
+    counts = {"connections": len(records), "requests": 0} | {o.value: 0 for o in OUTCOMES}
+    for record in records:
+        for request in record.requests:
+            if request.outcome is None:
+                continue
+            counts["requests"] += 1
+            counts[request.outcome.value] += 1
+    return counts
+
+
+def current_counts(records: Sequence[ConnectionRecord]) -> dict[str, int]:
+    """How many connections are in each state right now."""
+    counts = {s.value: 0 for s in State}
+    for record in records:
+        state = record.state
+        if state is not None:
+            counts[state.value] += 1
+    return counts
+
+
+def peaks(records: Sequence[ConnectionRecord]) -> dict[str, int]:
+    """The most connections that were in each state at the same moment."""
+    deltas: dict[State, list[tuple[int, int]]] = {s: [] for s in PEAK_STATES}
+    for record in records:
+        changes = record.states()
+        for (state, t), nxt in zip(changes, [*changes[1:], None]):
+            if state not in deltas:
+                continue
+            deltas[state].append((t, 1))
+            if nxt is not None:
+                # Leaving is sorted before entering at the same instant, so a hand-over
+                # within one nanosecond is not counted as two at once.
+                deltas[state].append((nxt[1], -1))
+    result: dict[str, int] = {}
+    for state, items in deltas.items():
+        items.sort(key=lambda item: (item[0], item[1]))
+        level = best = 0
+        for _, delta in items:
+            level += delta
+            best = max(best, level)
+        result[state.value] = best
+    return result
+
+
+def queue_peak(samples: Sequence[QueueSample], start_ns: int, end_ns: int) -> int:
+    return max((s.length for s in samples if start_ns <= s.t_ns <= end_ns), default=0)
+
+
+def _ms(ns: float | None) -> float | None:
+    return None if ns is None else round(ns / 1e6, 3)
+
+
+def latency_ms(records: Sequence[ConnectionRecord]) -> dict[str, float | None]:
+    values = [r.latency_ns for rec in records for r in rec.requests if r.latency_ns is not None and r.status is not None]
+    return {
+        "p50": _ms(percentile(values, 50)),
+        "p90": _ms(percentile(values, 90)),
+        "p99": _ms(percentile(values, 99)),
+        "max": _ms(max(values) if values else None),
+    }
+
+
+def connect_ms(records: Sequence[ConnectionRecord]) -> dict[str, float | None]:
+    values = [
+        r.connected_ns - r.connect_start_ns
+        for r in records
+        if r.connected_ns is not None and r.connect_start_ns is not None
+    ]
+    return {
+        "p50": _ms(percentile(values, 50)),
+        "p99": _ms(percentile(values, 99)),
+        "max": _ms(max(values) if values else None),
+    }
+
+
+def timeout_state(record: ConnectionRecord, request: RequestRecord) -> State | None:
+    """Where a timed-out request's connection was when the client gave up."""
+    if request.outcome is not Outcome.TIMEOUT or request.done_ns is None:
+        return None
+    # The client closes right after giving up: look just before that moment.
+    return record.state_at(request.done_ns - 1)
+
+
+def timeouts_by_state(records: Sequence[ConnectionRecord]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for record in records:
+        for request in record.requests:
+            state = timeout_state(record, request)
+            if state is not None:
+                counts[state.value] = counts.get(state.value, 0) + 1
+    return counts
+
+
+def connection_json(record: ConnectionRecord, origin_ns: int) -> dict[str, Any]:
+    return {
+        "port": record.port,
+        "burst": record.burst,
+        "states": [[state.value, _ms(t - origin_ns)] for state, t in record.states()],
+        "requests": [
+            {
+                "outcome": r.outcome.value if r.outcome else None,
+                "status": r.status,
+                "latency_ms": _ms(r.latency_ns),
+                **({"error": r.error} if r.error else {}),
+                **({"timeout_state": state.value} if (state := timeout_state(record, r)) else {}),
+            }
+            for r in record.requests
+        ],
+    }

@@ -1,0 +1,96 @@
+"""The timeline joins the three witnesses by client port into connection records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from app.timeline.model import AppSpan, ConnectionRecord, State
+
+
+@dataclass(frozen=True, slots=True)
+class ServerEvent:
+    """One fact reported by the instrumented uvicorn inside the target."""
+
+    kind: str  # "accepted" | "enter" | "leave" | "closed"
+    pid: int
+    port: int
+    t_ns: int
+    status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSample:
+    t_ns: int
+    length: int
+    capacity: int
+
+
+Listener = Callable[[ConnectionRecord], None]
+
+
+@dataclass
+class Timeline:
+    """Every connection of every burst fired at one target, in arrival order."""
+
+    records: list[ConnectionRecord] = field(default_factory=list)
+    queue_samples: list[QueueSample] = field(default_factory=list)
+    by_port: dict[int, ConnectionRecord] = field(default_factory=dict)
+    listeners: list[Listener] = field(default_factory=list)
+    last_server_event_ns: int = 0
+    unmatched_server_events: int = 0
+
+    def add(self, record: ConnectionRecord) -> None:
+        """Registers a connection once its client port is known (bound, before connect)."""
+        self.records.append(record)
+        # A port is unique among live sockets; a later connection reusing it replaces the
+        # old mapping, and events for the old one have all arrived by then.
+        self.by_port[record.port] = record
+        self.changed(record)
+
+    def changed(self, record: ConnectionRecord) -> None:
+        for listener in self.listeners:
+            listener(record)
+
+    def server_event(self, event: ServerEvent) -> None:
+        self.last_server_event_ns = max(self.last_server_event_ns, event.t_ns)
+        record = self.by_port.get(event.port)
+        if record is None or (record.connect_start_ns is not None and event.t_ns < record.connect_start_ns):
+            # Probes and connections from before this record: not part of any burst.
+            self.unmatched_server_events += 1
+            return
+        if event.kind == "accepted":
+            record.accepted_ns = event.t_ns
+            record.server_pid = event.pid
+        elif event.kind == "enter":
+            record.app_spans.append(AppSpan(enter_ns=event.t_ns))
+        elif event.kind == "leave":
+            open_spans = [s for s in record.app_spans if s.leave_ns is None]
+            if open_spans:
+                open_spans[0].leave_ns = event.t_ns
+                open_spans[0].status = event.status
+        elif event.kind == "closed":
+            record.server_closed_ns = event.t_ns
+        self.changed(record)
+
+    def kernel_sample(self, sample: QueueSample, peers: Mapping[int, str]) -> None:
+        """Applies one kernel sample: the accept queue and each client port's server-side view."""
+        self.queue_samples.append(sample)
+        for port, seen in peers.items():
+            record = self.by_port.get(port)
+            if record is None or record.finished:
+                continue
+            state = State(seen)
+            if state not in (State.LIMBO, State.QUEUED):
+                continue
+            before = len(record.kernel_seen)
+            record.kernel_sighting(sample.t_ns, state)
+            if len(record.kernel_seen) != before:
+                self.changed(record)
+
+    def burst_records(self, burst: int) -> list[ConnectionRecord]:
+        return [r for r in self.records if r.burst == burst]
+
+    def pending_server_close(self, records: Iterable[ConnectionRecord]) -> int:
+        """Connections the server accepted whose close it has not reported yet."""
+        return sum(1 for r in records if r.accepted_ns is not None and r.server_closed_ns is None)

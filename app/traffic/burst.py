@@ -1,0 +1,77 @@
+"""Firing a burst: schedule every connection at its due time and run them all."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from dataclasses import dataclass, field
+
+from app.timeline.model import ConnectionRecord, Outcome, RequestRecord
+from app.timeline.timeline import Timeline
+from app.traffic.client import run_connection
+from app.traffic.spec import BurstSpec
+
+
+@dataclass
+class Burst:
+    id: int
+    spec: BurstSpec
+    server_port: int
+    started_ns: int = 0
+    ended_ns: int | None = None
+    records: list[ConnectionRecord] = field(default_factory=list)
+    finished: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.ended_ns is not None
+
+
+async def fire(burst: Burst, timeline: Timeline) -> None:
+    """Runs the burst to its end. Every connection ends by its own client timeout, so this
+    returns within the arrival span plus requests × client_timeout_s."""
+    spec = burst.spec
+    timeout_ns = round(spec.client_timeout_s * 1e9)
+    burst.started_ns = time.monotonic_ns() + 5_000_000
+    tasks = [
+        asyncio.create_task(_one(burst, timeline, index, burst.started_ns + offset, timeout_ns))
+        for index, offset in enumerate(spec.offsets_ns())
+    ]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        burst.ended_ns = time.monotonic_ns()
+
+
+async def _one(burst: Burst, timeline: Timeline, index: int, due_ns: int, timeout_ns: int) -> None:
+    delay = (due_ns - time.monotonic_ns()) / 1e9
+    if delay > 0:
+        await asyncio.sleep(delay)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        # Binding first gives the connection its port before the SYN leaves, so the kernel
+        # sampler and the server can be matched to it from the very first moment.
+        sock.bind(("127.0.0.1", 0))
+    except OSError as exc:
+        sock.close()
+        record = ConnectionRecord(port=0, burst=burst.id, index=index, intended_ns=due_ns)
+        record.connect_start_ns = record.client_closed_ns = time.monotonic_ns()
+        record.requests.append(RequestRecord(0, due_ns, done_ns=record.client_closed_ns,
+                                             outcome=Outcome.ERROR, error=f"client socket: {exc}"))
+        burst.records.append(record)
+        timeline.add(record)
+        burst.finished += 1
+        return
+    record = ConnectionRecord(port=sock.getsockname()[1], burst=burst.id, index=index, intended_ns=due_ns)
+    burst.records.append(record)
+    timeline.add(record)
+    try:
+        await run_connection(
+            timeline, record, sock, burst.server_port, burst.spec.requests_per_connection, burst.spec.path, timeout_ns
+        )
+    finally:
+        burst.finished += 1

@@ -1,0 +1,160 @@
+"""One client connection: raw non-blocking socket, httptools parser, every step stamped.
+
+Raw sockets rather than an HTTP library, because the client must know exactly when
+connect() completed and which errno ended a request; those are the client's testimony.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import time
+
+import httptools
+
+from app.timeline.model import ConnectionRecord, Outcome, RequestRecord, classify_response
+from app.timeline.timeline import Timeline
+
+APP_HEADER = b"x-connscope-app"
+RECV_BYTES = 65536
+
+
+class _Response:
+    """httptools callbacks for one response."""
+
+    def __init__(self) -> None:
+        self.complete = False
+        self.from_app = False
+        self.close = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        lname = name.lower()
+        if lname == APP_HEADER:
+            self.from_app = True
+        elif lname == b"connection" and value.lower() == b"close":
+            self.close = True
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+
+class _ConnectionDropped(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _request_bytes(path: str, port: int, last: bool) -> bytes:
+    close = b"Connection: close\r\n" if last else b""
+    return b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: connscope\r\n%s\r\n" % (path.encode(), port, close)
+
+
+def _errno_name(exc: OSError) -> str:
+    return errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+
+
+async def run_connection(
+    timeline: Timeline,
+    record: ConnectionRecord,
+    sock: socket.socket,
+    server_port: int,
+    requests: int,
+    path: str,
+    timeout_ns: int,
+) -> None:
+    """Drives one connection to its end; the record is already in the timeline."""
+    loop = asyncio.get_running_loop()
+    request = RequestRecord(index=0, start_ns=record.intended_ns)
+    record.requests.append(request)
+    try:
+        record.connect_start_ns = time.monotonic_ns()
+        timeline.changed(record)
+        try:
+            await asyncio.wait_for(
+                loop.sock_connect(sock, ("127.0.0.1", server_port)),
+                _remaining(request.start_ns + timeout_ns),
+            )
+        except ConnectionRefusedError:
+            _fail(request, Outcome.REFUSED, "ECONNREFUSED")
+            return
+        except TimeoutError:
+            _fail(request, Outcome.TIMEOUT, "connect")
+            return
+        except OSError as exc:
+            _fail(request, Outcome.RESET, _errno_name(exc))
+            return
+        record.connected_ns = time.monotonic_ns()
+        timeline.changed(record)
+
+        for index in range(requests):
+            if index:
+                request = RequestRecord(index=index, start_ns=time.monotonic_ns())
+                record.requests.append(request)
+            last = index == requests - 1
+            response = await _exchange(loop, timeline, record, sock, request, path, server_port, last, timeout_ns)
+            if response is None or response.close:
+                return
+    finally:
+        sock.close()
+        record.client_closed_ns = time.monotonic_ns()
+        timeline.changed(record)
+
+
+async def _exchange(
+    loop: asyncio.AbstractEventLoop,
+    timeline: Timeline,
+    record: ConnectionRecord,
+    sock: socket.socket,
+    request: RequestRecord,
+    path: str,
+    server_port: int,
+    last: bool,
+    timeout_ns: int,
+) -> _Response | None:
+    """Sends one request and reads its response; None when the connection is done for."""
+    deadline = request.start_ns + timeout_ns
+    response = _Response()
+    parser = httptools.HttpResponseParser(response)
+    try:
+        await asyncio.wait_for(loop.sock_sendall(sock, _request_bytes(path, server_port, last)), _remaining(deadline))
+        request.sent_ns = time.monotonic_ns()
+        timeline.changed(record)
+        while not response.complete:
+            data = await asyncio.wait_for(loop.sock_recv(sock, RECV_BYTES), _remaining(deadline))
+            if not data:
+                raise _ConnectionDropped("EOF")
+            if request.first_byte_ns is None:
+                request.first_byte_ns = time.monotonic_ns()
+            parser.feed_data(data)
+    except TimeoutError:
+        _fail(request, Outcome.TIMEOUT, "response")
+        return None
+    except (ConnectionResetError, BrokenPipeError) as exc:
+        _fail(request, Outcome.RESET, _errno_name(exc))
+        return None
+    except _ConnectionDropped as exc:
+        _fail(request, Outcome.RESET, exc.reason)
+        return None
+    except httptools.HttpParserError as exc:
+        _fail(request, Outcome.ERROR, f"bad response: {exc}")
+        return None
+    except OSError as exc:
+        _fail(request, Outcome.RESET, _errno_name(exc))
+        return None
+    request.done_ns = time.monotonic_ns()
+    request.status = parser.get_status_code()
+    request.from_app = response.from_app
+    request.outcome = classify_response(request.status, response.from_app)
+    timeline.changed(record)
+    return response
+
+
+def _fail(request: RequestRecord, outcome: Outcome, reason: str) -> None:
+    request.done_ns = time.monotonic_ns()
+    request.outcome = outcome
+    request.error = reason
+
+
+def _remaining(deadline_ns: int) -> float:
+    return max(0.0, (deadline_ns - time.monotonic_ns()) / 1e9)
