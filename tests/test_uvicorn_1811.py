@@ -1,0 +1,93 @@
+"""uvicorn issue #1811, answered by counting what real uvicorn processes and the kernel did.
+
+Arrivals are spaced well apart and handlers hold a slot for a known time, so the counts are
+the same on a busy two-core machine. Each test pins the target's event loop: asyncio and
+uvloop accept differently, and that difference is part of the answer.
+"""
+
+from __future__ import annotations
+
+from tests.conftest import outcomes, run_burst, state_names, time_in
+
+
+def test_q1_limit_reached_async_handler_rejects_at_once_nothing_waits_in_backlog() -> None:
+    # 10 arrivals 100 ms apart, each request holds its slot for 1.5 s: all 10 arrive while
+    # the first ones still run.
+    result = run_burst(
+        {"limit_concurrency": 5, "handler": "async", "handler_ms": 1500, "loop": "asyncio"},
+        {"connections": 10, "pattern": "rate", "rate": 10},
+    )
+    # uvicorn counts the connection being served against the limit, so 5 serves 4.
+    assert outcomes(result) == ["ok"] * 4 + ["rejected"] * 6
+    rejected = [c for c in result["connections"] if c["requests"][0]["outcome"] == "rejected"]
+    for connection in rejected:
+        assert connection["requests"][0]["status"] == 503
+        assert connection["requests"][0]["latency_ms"] < 300, "a 503 comes at once, not after a slot frees"
+        assert "active" not in state_names(connection), "the app never ran for a rejected request"
+        assert time_in(connection, "queued") < 100
+    assert result["peaks"]["active"] == 4
+    assert result["peaks"]["accept_queue"] <= 1, "the accept queue stays (almost) empty"
+
+
+def test_q2_requests_queued_in_backlog_while_loop_blocked_asyncio() -> None:
+    # The first request blocks the event loop for 1 s; five more connect meanwhile and wait
+    # in the kernel's accept queue, because a blocked loop accepts nothing.
+    result = run_burst(
+        {"limit_concurrency": 3, "backlog": 10, "handler": "blocking", "handler_ms": 1000, "loop": "asyncio"},
+        {"connections": 6, "pattern": "rate", "rate": 10},
+    )
+    first, *queued = result["connections"]
+    assert first["requests"][0]["outcome"] == "ok"
+    for connection in queued:
+        assert time_in(connection, "queued") > 300, "waited in the backlog while the loop was blocked"
+    # asyncio accepts everything in the queue at once when the loop frees; uvicorn then
+    # counts 5 connections against a limit of 3, and turns every queued request away.
+    assert outcomes(result)[1:] == ["rejected"] * 5
+    assert result["peaks"]["accept_queue"] == 5
+
+
+def test_q2_requests_queued_in_backlog_while_loop_blocked_uvloop() -> None:
+    result = run_burst(
+        {"limit_concurrency": 3, "backlog": 10, "handler": "blocking", "handler_ms": 1000, "loop": "uvloop"},
+        {"connections": 6, "pattern": "rate", "rate": 10},
+    )
+    for connection in result["connections"][1:]:
+        assert time_in(connection, "queued") > 300
+    # uvloop hands the loop one connection's request before accepting the next, so each
+    # queued request is served in turn: the limit is never reached.
+    assert outcomes(result) == ["ok"] * 6
+    assert result["peaks"]["active"] == 1
+
+
+def test_q3_backlog_full_limit_not_reached_syns_dropped_and_retried() -> None:
+    # backlog 2 holds 3 connections; the loop is blocked 500 ms per request, so later
+    # arrivals find the queue full.
+    result = run_burst(
+        {"backlog": 2, "handler": "blocking", "handler_ms": 500, "loop": "asyncio"},
+        {"connections": 6, "pattern": "rate", "rate": 20, "client_timeout_s": 20},
+    )
+    assert result["accept_queue_capacity"] == 2
+    assert result["peaks"]["accept_queue"] == 3, "Linux holds backlog + 1"
+    assert outcomes(result) == ["ok"] * 6, "no limit: everyone is served, late"
+    waited = [time_in(c, "connecting") for c in result["connections"]]
+    # A dropped SYN is sent again after about a second (tcp_syn_linear_timeouts).
+    retried = [ms for ms in waited if ms > 900]
+    assert len(retried) >= 2
+    assert all(ms < 3000 for ms in retried)
+    assert result["totals"]["rejected"] == 0
+
+
+def test_q4_backlog_and_limit_both_full() -> None:
+    result = run_burst(
+        {"limit_concurrency": 2, "backlog": 2, "handler": "blocking", "handler_ms": 500, "loop": "asyncio"},
+        {"connections": 8, "pattern": "rate", "rate": 30, "client_timeout_s": 20},
+    )
+    totals = result["totals"]
+    assert totals["requests"] == 8
+    assert totals["ok"] >= 1 and totals["rejected"] >= 1
+    assert totals["ok"] + totals["rejected"] == 8, "nobody is refused, reset or left hanging"
+    assert result["peaks"]["accept_queue"] == 3
+    assert any(time_in(c, "connecting") > 900 for c in result["connections"]), "some SYNs were dropped"
+    for connection in result["connections"]:
+        if connection["requests"][0]["outcome"] == "rejected":
+            assert "active" not in state_names(connection)
