@@ -43,6 +43,7 @@ BURST_FLAGS = {
     "--ramp-s": "ramp_s",
     "--rate": "rate",
     "--requests-per-connection": "requests_per_connection",
+    "--pause-ms": "pause_ms",
     "--client-timeout": "client_timeout_s",
     "--path": "path",
 }

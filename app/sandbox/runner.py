@@ -10,6 +10,7 @@ import ctypes
 import os
 import resource
 import signal
+import socket
 import sys
 import threading
 
@@ -51,13 +52,14 @@ def main() -> None:
     apply_limits(settings)
 
     import uvicorn
+    from uvicorn.server import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
 
     from app.sandbox.witness import PROTOCOLS
 
-    uvicorn.run(
+    config = uvicorn.Config(
         "app.sandbox.workload:create_app",
         factory=True,
-        fd=int(os.environ[FD_ENV]),
         backlog=settings.backlog,
         limit_concurrency=settings.limit_concurrency,
         limit_max_requests=settings.limit_max_requests,
@@ -71,7 +73,17 @@ def main() -> None:
         access_log=False,
         timeout_graceful_shutdown=1,
     )
-
+    # The socket object owns the inherited descriptor (no dup, unlike uvicorn's `fd`
+    # setting), so when uvicorn closes its server the listening socket really closes and
+    # later connections are refused, as with `uvicorn --port`.
+    sock = socket.socket(fileno=int(os.environ[FD_ENV]))
+    server = uvicorn.Server(config)
+    if settings.workers > 1:
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        server.run(sockets=[sock])
+        if not server.started:
+            sys.exit(STARTUP_FAILURE)
 
 if __name__ == "__main__":
     main()

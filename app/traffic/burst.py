@@ -71,7 +71,8 @@ async def _one(burst: Burst, timeline: Timeline, index: int, due_ns: int, timeou
     timeline.add(record)
     try:
         await run_connection(
-            timeline, record, sock, burst.server_port, burst.spec.requests_per_connection, burst.spec.path, timeout_ns
+            timeline, record, sock, burst.server_port, burst.spec.requests_per_connection, burst.spec.path, timeout_ns,
+            burst.spec.pause_ms / 1000,
         )
     finally:
         burst.finished += 1

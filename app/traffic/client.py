@@ -62,6 +62,7 @@ async def run_connection(
     requests: int,
     path: str,
     timeout_ns: int,
+    pause_s: float = 0.0,
 ) -> None:
     """Drives one connection to its end; the record is already in the timeline."""
     loop = asyncio.get_running_loop()
@@ -89,6 +90,8 @@ async def run_connection(
 
         for index in range(requests):
             if index:
+                if pause_s:
+                    await asyncio.sleep(pause_s)
                 request = RequestRecord(index=index, start_ns=time.monotonic_ns())
                 record.requests.append(request)
             last = index == requests - 1

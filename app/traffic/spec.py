@@ -19,6 +19,9 @@ class BurstSpec(BaseModel):
     requests_per_connection: int = Field(
         1, ge=1, le=10_000, description="Requests sent one after another on each connection (keep-alive when > 1).",
     )
+    pause_ms: float = Field(
+        0.0, ge=0, le=600_000, description="Idle time between requests on one connection (an idle keep-alive).",
+    )
     client_timeout_s: float = Field(
         10.0, gt=0, le=600, description="Each request's time limit, from its intended start, connect included.",
     )
