@@ -139,11 +139,11 @@ async def run_once(settings: TargetSettings, spec: BurstSpec, show_progress: boo
 
 
 def render_table(result: dict[str, Any]) -> str:
-    s, b, t = result["settings"], result["burst"], result["totals"]
+    s, b, t, target = result["settings"], result["burst"], result["totals"], result["target"]
     lines = [
         f"target   limit_concurrency={s['limit_concurrency']} backlog={s['backlog']} workers={s['workers']} "
         f"http={s['http']} loop={s['loop']} handler={s['handler']} {s['handler_ms']:g} ms",
-        f"         127.0.0.1:{result['target']['port']}, {result['target']['isolation']}, now {result['target']['state']}",
+        f"         127.0.0.1:{target['port']}, {target['isolation']}, now {target['state']} ({target['exit']})",
         f"burst    {b['connections']} connections, {b['pattern']}, {b['requests_per_connection']} request(s) each, "
         f"client timeout {b['client_timeout_s']:g} s",
         "",

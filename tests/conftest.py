@@ -26,7 +26,7 @@ def state_names(connection: dict[str, Any]) -> list[str]:
 def time_in(connection: dict[str, Any], state: str) -> float:
     """Milliseconds the connection spent in `state` (all visits)."""
     changes = connection["states"]
-    return sum(nxt[1] - t for (name, t), nxt in zip(changes, changes[1:]) if name == state)
+    return sum(nxt[1] - t for (name, t), nxt in zip(changes, changes[1:], strict=False) if name == state)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -34,7 +34,10 @@ class TargetSettings(BaseModel):
     loop: Literal["asyncio", "uvloop"] = Field("uvloop", description="The target's event loop.")
     handler: Literal["async", "blocking", "cpu", "sync"] = Field(
         "async",
-        description="async awaits; blocking sleeps on the event loop; cpu burns CPU; sync is a def endpoint in the thread pool.",
+        description=(
+            "async awaits; blocking sleeps on the event loop; cpu burns CPU; "
+            "sync is a def endpoint in the thread pool."
+        ),
     )
     handler_ms: float = Field(100.0, ge=0, le=600_000, description="How long the handler holds a request, in ms.")
     latency: Literal["fixed", "uniform", "exponential"] = Field(

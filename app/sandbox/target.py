@@ -218,4 +218,6 @@ class Target:
 
     def _report(self, what: str) -> str:
         tail = "\n".join(self.output_tail[-20:]) or "(no output)"
-        return f"target {what}\n--- last output ---\n{tail}"
+        s = self.settings
+        limits = f"memory {s.memory_limit_mb} MiB, CPU {s.cpu_limit_s} s, {s.open_files} open files"
+        return f"target {what}; limits: {limits}\n--- last output ---\n{tail}"

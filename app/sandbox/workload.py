@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.sandbox.containment import arm_worker
 from app.sandbox.settings import TargetSettings
 from app.sandbox.witness import AppWitness
 
@@ -72,6 +73,7 @@ def _build(settings: TargetSettings) -> Starlette:
 
 def create_app() -> object:
     """uvicorn factory (`app.sandbox.workload:create_app`), called in every worker."""
+    arm_worker()
     settings = TargetSettings.from_env()
     app = _build(settings)
     return AppWitness(app) if settings.instrument else app

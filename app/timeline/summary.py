@@ -48,7 +48,7 @@ def peaks(records: Sequence[ConnectionRecord]) -> dict[str, int]:
     deltas: dict[State, list[tuple[int, int]]] = {s: [] for s in PEAK_STATES}
     for record in records:
         changes = record.states()
-        for (state, t), nxt in zip(changes, [*changes[1:], None]):
+        for (state, t), nxt in zip(changes, [*changes[1:], None], strict=True):
             if state not in deltas:
                 continue
             deltas[state].append((t, 1))
@@ -76,7 +76,9 @@ def _ms(ns: float | None) -> float | None:
 
 
 def latency_ms(records: Sequence[ConnectionRecord]) -> dict[str, float | None]:
-    values = [r.latency_ns for rec in records for r in rec.requests if r.latency_ns is not None and r.status is not None]
+    values = [
+        r.latency_ns for rec in records for r in rec.requests if r.latency_ns is not None and r.status is not None
+    ]
     return {
         "p50": _ms(percentile(values, 50)),
         "p90": _ms(percentile(values, 90)),

@@ -12,7 +12,8 @@ class BurstSpec(BaseModel):
 
     connections: int = Field(100, ge=1, le=20_000, description="How many client connections to open.")
     pattern: Literal["burst", "ramp", "rate"] = Field(
-        "burst", description="burst: all at once; ramp: spread evenly over ramp_s; rate: `rate` new connections per second.",
+        "burst",
+        description="burst: all at once; ramp: spread evenly over ramp_s; rate: `rate` new connections per second.",
     )
     ramp_s: float = Field(1.0, gt=0, le=3600, description="Seconds over which a ramp spreads its connections.")
     rate: float = Field(100.0, gt=0, le=100_000, description="New connections per second for the rate pattern.")
