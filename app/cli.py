@@ -87,7 +87,8 @@ def _model(model: type[T], flags: dict[str, str], args: argparse.Namespace, **ex
         name = str(error["loc"][0]) if error["loc"] else ""
         flag = next((f for f, n in flags.items() if n == name), name)
         value = given.get(name)
-        raise SystemExit(f"connscope: error: {flag} {value}: {error['msg']}") from None
+        print(f"connscope: error: {flag} {value}: {error['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def raise_open_file_limit() -> None:

@@ -1,0 +1,66 @@
+"""`connscope run`: one-line errors for bad input, a summary table, or the JSON result."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def connscope(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--backlog", "0"], "--backlog 0: Input should be greater than or equal to 1"),
+        (["--handler", "slow"], "argument --handler: invalid choice: 'slow'"),
+        (["--connections", "many"], "--connections many: Input should be a valid integer"),
+        (["--limit-concurrency", "-3"], "--limit-concurrency -3"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_flags_get_one_line_and_exit_2(args: list[str], says: str) -> None:
+    done = connscope("run", *args)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("connscope: error: ")
+    assert says in lines[0]
+
+
+def test_json_result_has_the_documented_shape_and_counts() -> None:
+    done = connscope(
+        "run", "--limit-concurrency", "3", "--connections", "5", "--pattern", "rate", "--rate", "10",
+        "--handler", "async", "--handler-ms", "800", "--loop", "asyncio", "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["totals"] == {
+        "connections": 5, "requests": 5, "ok": 2, "rejected": 3, "error": 0, "refused": 0, "reset": 0, "timeout": 0,
+    }
+    assert set(result["peaks"]) >= {"limbo", "queued", "active", "accept_queue"}
+    assert result["peaks"]["active"] == 2
+    assert result["accept_queue_capacity"] == 2048
+    assert set(result["latency_ms"]) == {"p50", "p90", "p99", "max"}
+    assert set(result["connect_ms"]) == {"p50", "p99", "max"}
+    first = result["connections"][0]
+    assert first["states"][0][0] == "connecting"
+    assert first["requests"][0] == {"outcome": "ok", "status": 200, "latency_ms": first["requests"][0]["latency_ms"]}
+    assert first["requests"][0]["latency_ms"] >= 800
+
+
+def test_summary_table_shows_outcomes() -> None:
+    done = connscope("run", "--connections", "3", "--handler-ms", "10", "--loop", "asyncio")
+    assert done.returncode == 0, done.stderr
+    rows = dict(line.split() for line in done.stdout.splitlines() if line.split()[:1] in (["ok"], ["rejected"]))
+    assert rows == {"ok": "3", "rejected": "0"}
