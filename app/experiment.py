@@ -38,8 +38,7 @@ class Experiment:
 
     async def start(self) -> None:
         await self.target.start()
-        assert self.target.listener is not None
-        self._sampler = KernelSampler(self.target.listener, self.target.port, self._on_kernel_sample)
+        self._sampler = KernelSampler(self.target.port, self._on_kernel_sample)
 
     async def stop(self) -> None:
         if self._sampler is not None:
@@ -78,9 +77,12 @@ class Experiment:
                 return
             await asyncio.sleep(0.02)
 
-    def _on_kernel_sample(self, sample: AcceptQueueSample, peers: Mapping[int, PeerState]) -> None:
-        self.capacity = sample.capacity
-        self.timeline.kernel_sample(QueueSample(sample.t_ns, sample.length, sample.capacity), peers)
+    def _on_kernel_sample(self, sample: AcceptQueueSample | None, peers: Mapping[int, PeerState]) -> None:
+        if sample is not None:
+            self.capacity = sample.capacity
+        self.timeline.kernel_sample(
+            QueueSample(sample.t_ns, sample.length, sample.capacity) if sample is not None else None, peers
+        )
 
     def result(self, burst: Burst) -> dict[str, Any]:
         """The burst's result in the `connscope run --json` shape: every figure from records."""

@@ -1,7 +1,7 @@
 """The kernel witness: accept queue and per-connection socket states."""
 
 from app.kernel.accept_queue import AcceptQueueSample, read_accept_queue
-from app.kernel.sock_diag import PeerState, SockDiag, SocketEntry, TcpState, classify
+from app.kernel.sock_diag import PeerState, SockDiag, SocketEntry, TcpState, classify, listener_queue
 
 __all__ = [
     "AcceptQueueSample",
@@ -10,5 +10,6 @@ __all__ = [
     "SocketEntry",
     "TcpState",
     "classify",
+    "listener_queue",
     "read_accept_queue",
 ]

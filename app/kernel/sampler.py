@@ -1,25 +1,28 @@
 """The kernel witness at work: samples the accept queue and every peer's server-side view
-on a thread of its own while bursts run, and hands changes to the timeline's loop."""
+on a thread of its own while bursts run, and hands changes to the timeline's loop.
+
+Both come from one sock_diag dump of the target's port: the LISTEN socket's entry carries
+the accept queue, so the control app needs no copy of the listening socket (a copy would
+keep it listening after uvicorn closes it, and change what late clients get).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
 
-from app.kernel.accept_queue import AcceptQueueSample, read_accept_queue
-from app.kernel.sock_diag import PeerState, SockDiag, classify
+from app.kernel.accept_queue import AcceptQueueSample
+from app.kernel.sock_diag import PeerState, SockDiag, classify, listener_queue
 
 MIN_INTERVAL_S = 0.002
 
-SampleHandler = Callable[[AcceptQueueSample, Mapping[int, PeerState]], None]
+SampleHandler = Callable[[AcceptQueueSample | None, Mapping[int, PeerState]], None]
 
 
 class KernelSampler:
-    def __init__(self, listener: socket.socket, port: int, on_sample: SampleHandler) -> None:
-        self._listener = listener
+    def __init__(self, port: int, on_sample: SampleHandler) -> None:
         self._port = port
         self._on_sample = on_sample
         self._stop = threading.Event()
@@ -43,18 +46,22 @@ class KernelSampler:
         with SockDiag() as diag:
             while not self._stop.is_set():
                 began = time.perf_counter()
+                t_ns = time.monotonic_ns()
                 try:
-                    queue = read_accept_queue(self._listener)
-                    peers = classify(diag.dump_port(self._port), self._port)
+                    entries = diag.dump_port(self._port)
                 except OSError:
-                    # The listener closed under us (the target exited): nothing left to see.
-                    return
+                    # A failed dump is a missed sample, not the end of the witness.
+                    self._stop.wait(MIN_INTERVAL_S)
+                    continue
+                queue = listener_queue(entries, self._port)
+                sample = AcceptQueueSample(t_ns, *queue) if queue is not None else None
+                peers = classify(entries, self._port)
                 # Only changes cross to the loop: a burst of thousands must not cost the
                 # loop thousands of updates per sample.
                 changed = {port: state for port, state in peers.items() if previous.get(port) != state}
                 previous = peers
                 try:
-                    loop.call_soon_threadsafe(self._on_sample, queue, changed)
+                    loop.call_soon_threadsafe(self._on_sample, sample, changed)
                 except RuntimeError:
                     return
                 self.samples_taken += 1

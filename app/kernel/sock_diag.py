@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from types import TracebackType
 
-__all__ = ["PeerState", "SockDiag", "SocketEntry", "TcpState", "classify"]
+__all__ = ["PeerState", "SockDiag", "SocketEntry", "TcpState", "classify", "listener_queue"]
 
 
 class TcpState(IntEnum):
@@ -36,6 +36,10 @@ class SocketEntry:
     # 0 when no process owns the socket: still in the accept queue, a request sock, or
     # an orphan the process has already closed.
     inode: int
+    # For a LISTEN socket the kernel reports the accept queue here: its length in rqueue,
+    # its capacity (the backlog, capped by somaxconn) in wqueue.
+    rqueue: int = 0
+    wqueue: int = 0
 
 
 class PeerState(StrEnum):
@@ -49,6 +53,7 @@ _NETLINK_SOCK_DIAG = 4
 _SOCK_DIAG_BY_FAMILY = 20
 _NLM_F_REQUEST = 0x1
 _NLM_F_DUMP = 0x300
+_DUMP_REQUEST = _NLM_F_REQUEST | _NLM_F_DUMP
 _NLMSG_ERROR = 2
 _NLMSG_DONE = 3
 _INET_DIAG_REQ_BYTECODE = 1
@@ -72,36 +77,33 @@ _BC_PORT_OR = struct.Struct("=" + "BBH" * 5)
 _REQUEST_SIZE = _NLMSGHDR.size + _REQ_V2.size + _NLATTR.size + _BC_PORT_OR.size
 
 # nlmsghdr followed by inet_diag_msg up to idiag_inode, in one unpack: length, type,
-# seq, state, sport (2 bytes, big-endian), dport (2 bytes), inode.
-_MSG = struct.Struct("=IH2xI4x xB2x BBBB 60x I")
+# seq, state, sport and dport (network byte order), rqueue, wqueue, inode.
+_MSG = struct.Struct("=IH2xI4x xB2x HH 48x II 4x I")
 _ERRNO = struct.Struct("=i")
 
 # A dump skb is at most 32 KiB (the kernel sizes it by our largest recv, capped there).
 _RECV_SIZE = 64 * 1024
 _SO_RCVBUF = 1024 * 1024
 
-_STATES: tuple[TcpState, ...] = (TcpState.CLOSE, *TcpState)  # index = kernel state number
+# Indexed by the kernel's state number; 0 is never reported and holds a filler.
+_STATES: tuple[TcpState, ...] = (TcpState.CLOSE, *TcpState)
 
 
 class SockDiag:
     """One netlink socket, reused for repeated filtered dumps of IPv4 TCP sockets."""
 
-    __slots__ = ("_buf", "_seq", "_sock")
+    __slots__ = ("_buf", "_entries", "_seq", "_sock")
 
     def __init__(self) -> None:
-        self._sock = socket.socket(
-            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, _NETLINK_SOCK_DIAG
-        )
-        try:
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SO_RCVBUF)
-            self._sock.bind((0, 0))
-        except BaseException:
-            self._sock.close()
-            raise
+        self._sock = _open_netlink()
         # The padding lets _MSG be unpacked at any message start, even a short final
         # NLMSG_DONE, without a separate header unpack per message.
         self._buf = bytearray(_RECV_SIZE + _MSG.size)
         self._seq = 0
+        # Building a frozen dataclass costs more than parsing its message, and most
+        # sockets look the same from one sample to the next: reuse the previous dump's
+        # entries, keyed by the raw fields.
+        self._entries: dict[tuple[int, int, int, int, int, int], SocketEntry] = {}
 
     def __enter__(self) -> SockDiag:
         return self
@@ -123,23 +125,39 @@ class SockDiag:
             raise ValueError(f"port out of range: {port}")
         self._seq = seq = self._seq % 0xFFFFFFFF + 1
         self._sock.send(_request(port, seq))
+        try:
+            return self._receive(seq)
+        except BaseException:
+            # A dump left half-read keeps running on this socket, and every request sent
+            # meanwhile fails with EBUSY: start afresh rather than drain it.
+            self._sock.close()
+            self._sock = _open_netlink()
+            raise
 
+    def _receive(self, seq: int) -> list[SocketEntry]:
         entries: list[SocketEntry] = []
         append = entries.append
+        previous = self._entries
+        self._entries = current = {}
         buf = self._buf
         unpack = _MSG.unpack_from
-        states = _STATES
         while True:
             size = self._sock.recv_into(buf, _RECV_SIZE)
             off = 0
             while off < size:
-                length, mtype, mseq, state, sh, sl, dh, dl, inode = unpack(buf, off)
+                length, mtype, mseq, state, sport, dport, rqueue, wqueue, inode = unpack(buf, off)
                 if length < _NLMSGHDR.size or off + length > size:
                     raise OSError(f"malformed netlink message at offset {off}")
-                # A dump abandoned by an exception leaves stale replies in the socket.
                 if mseq == seq:
                     if mtype == _SOCK_DIAG_BY_FAMILY:
-                        append(SocketEntry(sh << 8 | sl, dh << 8 | dl, states[state], inode))
+                        key = (state, sport, dport, inode, rqueue, wqueue)
+                        entry = previous.get(key)
+                        if entry is None:
+                            entry = SocketEntry(
+                                socket.ntohs(sport), socket.ntohs(dport), _STATES[state], inode, rqueue, wqueue
+                            )
+                        current[key] = entry
+                        append(entry)
                     elif mtype == _NLMSG_DONE or mtype == _NLMSG_ERROR:
                         (err,) = _ERRNO.unpack_from(buf, off + _NLMSGHDR.size)
                         if err < 0:
@@ -148,10 +166,23 @@ class SockDiag:
                 off += (length + 3) & ~3
 
 
+def _open_netlink() -> socket.socket:
+    sock = socket.socket(
+        socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, _NETLINK_SOCK_DIAG
+    )
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SO_RCVBUF)
+        sock.bind((0, 0))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def _request(port: int, seq: int) -> bytes:
     return b"".join(
         (
-            _NLMSGHDR.pack(_REQUEST_SIZE, _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST | _NLM_F_DUMP, seq, 0),
+            _NLMSGHDR.pack(_REQUEST_SIZE, _SOCK_DIAG_BY_FAMILY, _DUMP_REQUEST, seq, 0),
             _REQ_V2.pack(socket.AF_INET, socket.IPPROTO_TCP, 0, _STATE_MASK),
             _NLATTR.pack(_NLATTR.size + _BC_PORT_OR.size, _INET_DIAG_REQ_BYTECODE),
             _BC_PORT_OR.pack(
@@ -167,7 +198,8 @@ def _request(port: int, seq: int) -> bytes:
 # server-side socket is in limbo. CLOSE_WAIT, LAST_ACK and CLOSING are left out: they
 # need a FIN from the server, so the server did hold the connection.
 _CLIENT_LIMBO = frozenset({TcpState.ESTABLISHED, TcpState.FIN_WAIT1, TcpState.FIN_WAIT2})
-_REQUEST_SOCK = frozenset({TcpState.SYN_RECV, TcpState.NEW_SYN_RECV})
+# Request socks (SYN_RECV) are not sockets the server holds; LISTEN is no connection.
+_SERVER_IGNORED = frozenset({TcpState.LISTEN, TcpState.SYN_RECV, TcpState.NEW_SYN_RECV})
 _IN_ACCEPT_QUEUE = frozenset({TcpState.ESTABLISHED, TcpState.CLOSE_WAIT})
 
 
@@ -182,11 +214,12 @@ def classify(entries: Iterable[SocketEntry], server_port: int) -> dict[int, Peer
     servers: dict[int, PeerState | None] = {}
     for e in entries:
         if e.local_port == server_port:
-            if e.state is TcpState.LISTEN or e.state in _REQUEST_SOCK:
+            state = e.state
+            if state in _SERVER_IGNORED:
                 continue
             if e.inode:
                 servers[e.remote_port] = PeerState.ACCEPTED
-            elif e.state in _IN_ACCEPT_QUEUE:
+            elif state in _IN_ACCEPT_QUEUE:
                 servers[e.remote_port] = PeerState.QUEUED
             else:
                 servers[e.remote_port] = None
@@ -205,3 +238,12 @@ def classify(entries: Iterable[SocketEntry], server_port: int) -> dict[int, Peer
         if peer is not None:
             result[port] = peer
     return result
+
+
+def listener_queue(entries: Iterable[SocketEntry], server_port: int) -> tuple[int, int] | None:
+    """The accept queue's (length, capacity) from the LISTEN socket's entry, or None when
+    nothing listens on the port any more."""
+    for e in entries:
+        if e.local_port == server_port and e.state is TcpState.LISTEN:
+            return e.rqueue, e.wqueue
+    return None

@@ -51,8 +51,9 @@ class TargetStatus:
 
 
 def make_listener(backlog: int) -> socket.socket:
-    """The listening socket the target inherits; the control app keeps a copy to read the
-    accept queue from (it never accepts on it)."""
+    """The listening socket the target inherits. The control app keeps its copy only until
+    the target is ready: held longer, it would keep the port listening after uvicorn closed
+    it, and late clients would queue instead of being refused."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(backlog)
@@ -64,7 +65,7 @@ class Target:
         self.settings = settings
         self.on_event = on_event or (lambda event: None)
         self.status = TargetStatus()
-        self.listener: socket.socket | None = None
+        self._listener: socket.socket | None = None
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._tail: collections.deque[str] = collections.deque(maxlen=OUTPUT_TAIL_LINES)
@@ -83,14 +84,14 @@ class Target:
         loop = asyncio.get_running_loop()
         path = str(Path(self._tmp.name) / "events.sock")
         self._event_server = await asyncio.start_unix_server(self._read_events, path=path)
-        self.listener = make_listener(self.settings.backlog)
-        self.port = self.listener.getsockname()[1]
-        self.listener.set_inheritable(True)
+        self._listener = make_listener(self.settings.backlog)
+        self.port = self._listener.getsockname()[1]
+        self._listener.set_inheritable(True)
         env = {
             **os.environ,
             SETTINGS_ENV: self.settings.to_env(),
             PARENT_ENV: str(os.getpid()),
-            FD_ENV: str(self.listener.fileno()),
+            FD_ENV: str(self._listener.fileno()),
             EVENTS_PATH_ENV: path if self.settings.instrument else "",
             "MALLOC_ARENA_MAX": "2",
             "PYTHONUNBUFFERED": "1",
@@ -102,14 +103,14 @@ class Target:
         self._proc = subprocess.Popen(
             [*isolation_prefix(), sys.executable, "-m", "app.sandbox.runner"],
             env=env,
-            pass_fds=(self.listener.fileno(),),
+            pass_fds=(self._listener.fileno(),),
             start_new_session=True,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             cwd=str(Path(__file__).resolve().parents[2]),
         )
-        self.listener.set_inheritable(False)
+        self._listener.set_inheritable(False)
         self.status.pid = self._proc.pid
         threading.Thread(target=self._read_output, daemon=True, name="target-output").start()
         threading.Thread(target=self._wait_exit, args=(loop,), daemon=True, name="target-wait").start()
@@ -118,13 +119,15 @@ class Target:
         except TimeoutError:
             await self.stop()
             raise TargetError(self._report(f"did not become ready within {timeout:g} s")) from None
+        finally:
+            self._close_listener()
         if self.status.state != "ready":
             raise TargetError(self._report(f"failed to start ({self.status.describe_exit()})"))
 
     async def _until_ready(self) -> None:
         """Ready = every worker ran its startup and a probe connection left the accept queue,
         i.e. a uvicorn process really took it."""
-        assert self.listener is not None
+        assert self._listener is not None
         while self.settings.instrument and len(self._workers_ready) < self.settings.workers:
             if self._exited.is_set():
                 return
@@ -133,7 +136,7 @@ class Target:
         probe.setblocking(False)
         try:
             await asyncio.get_running_loop().sock_connect(probe, ("127.0.0.1", self.port))
-            while read_accept_queue(self.listener).length > 0:
+            while read_accept_queue(self._listener).length > 0:
                 if self._exited.is_set():
                     return
                 await asyncio.sleep(0.01)
@@ -176,9 +179,9 @@ class Target:
             os.killpg(self._proc.pid, sig)
 
     def _close_listener(self) -> None:
-        if self.listener is not None:
-            self.listener.close()
-            self.listener = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
 
     def _read_output(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
@@ -192,8 +195,6 @@ class Target:
             loop.call_soon_threadsafe(self._on_exit, code)
 
     def _on_exit(self, code: int) -> None:
-        # The target's own listening socket died with it; ours must too, or new
-        # connections would queue on a socket nobody serves instead of being refused.
         self._close_listener()
         self.status.exit_status = code
         self.status.output_tail = self.output_tail

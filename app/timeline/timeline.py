@@ -73,9 +73,11 @@ class Timeline:
             record.server_closed_ns = event.t_ns
         self.changed(record)
 
-    def kernel_sample(self, sample: QueueSample, peers: Mapping[int, str]) -> None:
-        """Applies one kernel sample: the accept queue and each client port's server-side view."""
-        self.queue_samples.append(sample)
+    def kernel_sample(self, sample: QueueSample | None, peers: Mapping[int, str]) -> None:
+        """Applies one kernel sample: the accept queue (None once nothing listens) and the
+        client ports whose server-side view changed."""
+        if sample is not None:
+            self.queue_samples.append(sample)
         for port, seen in peers.items():
             record = self.by_port.get(port)
             if record is None or record.finished:

@@ -1,0 +1,209 @@
+"""Fan-out of timeline changes to any number of viewers, as JSON frames.
+
+Changes are batched into at most ~30 frames a second. Every viewer has a small queue; a
+viewer that falls behind has its queue dropped and is sent a fresh snapshot instead, so a
+slow browser never slows a burst nor makes memory grow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.timeline import summary
+from app.timeline.model import ConnectionRecord, Outcome, State
+from app.timeline.timeline import Timeline
+
+FRAME_INTERVAL_S = 1 / 30
+VIEWER_QUEUE_FRAMES = 30
+SUMMARY_INTERVAL_S = 0.5
+
+
+def record_view(record: ConnectionRecord) -> tuple[State | None, Outcome | None, int]:
+    """Where a record's dot belongs: its state, its outcome once closed, when it last moved."""
+    changes = record.states()
+    if not changes:
+        return None, None, record.intended_ns
+    state, t_ns = changes[-1]
+    outcome = None
+    if state is State.CLOSED:
+        finished = [r.outcome for r in record.requests if r.outcome is not None]
+        outcome = finished[-1] if finished else None
+    return state, outcome, t_ns
+
+
+@dataclass
+class Viewer:
+    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(VIEWER_QUEUE_FRAMES))
+    needs_snapshot: bool = True
+
+
+@dataclass
+class Stream:
+    """One per experiment: turns the timeline's changes into frames for its viewers."""
+
+    timeline: Timeline
+    status: Callable[[], dict[str, Any]]
+    origin_ns: int = field(default_factory=time.monotonic_ns)
+    viewers: set[Viewer] = field(default_factory=set)
+    counts: dict[str, int] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._ids: dict[int, int] = {}
+        self._views: dict[int, tuple[State | None, Outcome | None, int]] = {}
+        self._outcomes: dict[int, list[Outcome]] = {}
+        self._dirty: dict[int, ConnectionRecord] = {}
+        self._latencies: list[float] = []
+        self._summary: dict[str, Any] = {}
+        self._summary_at = 0.0
+        self.counts = {s.value: 0 for s in State}
+        self.totals = {"requests": 0} | {o.value: 0 for o in Outcome}
+        for record in self.timeline.records:
+            self._on_change(record)
+        self.timeline.listeners.append(self._on_change)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def close(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.timeline.listeners.remove(self._on_change)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def join(self) -> Viewer:
+        viewer = Viewer()
+        self.viewers.add(viewer)
+        return viewer
+
+    def leave(self, viewer: Viewer) -> None:
+        self.viewers.discard(viewer)
+
+    def _id(self, record: ConnectionRecord) -> int:
+        key = id(record)
+        if key not in self._ids:
+            self._ids[key] = len(self._ids)
+        return self._ids[key]
+
+    def _on_change(self, record: ConnectionRecord) -> None:
+        self._dirty[self._id(record)] = record
+
+    def _apply(self) -> list[list[Any]]:
+        """Folds dirty records into the running counts; returns their changes."""
+        changes: list[list[Any]] = []
+        for cid, record in self._dirty.items():
+            old_state, _, _ = self._views.get(cid, (None, None, 0))
+            view = self._views[cid] = record_view(record)
+            state, outcome, t_ns = view
+            if old_state is not None:
+                self.counts[old_state.value] -= 1
+            if state is not None:
+                self.counts[state.value] += 1
+            seen = self._outcomes.setdefault(cid, [])
+            finished = [r for r in record.requests if r.outcome is not None]
+            for request in finished[len(seen):]:
+                assert request.outcome is not None
+                seen.append(request.outcome)
+                self.totals["requests"] += 1
+                self.totals[request.outcome.value] += 1
+                if request.latency_ns is not None and request.status is not None:
+                    self._latencies.append(round(request.latency_ns / 1e6, 3))
+            changes.append(self._change(cid, record, view))
+        self._dirty.clear()
+        return changes
+
+    def _change(self, cid: int, record: ConnectionRecord, view: tuple[State | None, Outcome | None, int]) -> list[Any]:
+        state, outcome, t_ns = view
+        return [
+            cid,
+            record.burst,
+            state.value if state else None,
+            outcome.value if outcome else None,
+            round((t_ns - self.origin_ns) / 1e6, 3),
+        ]
+
+    def _gauges(self) -> dict[str, Any]:
+        samples = self.timeline.queue_samples
+        last = samples[-1] if samples else None
+        return {
+            "t_ms": round((time.monotonic_ns() - self.origin_ns) / 1e6, 3),
+            "counts": self.counts,
+            "totals": self.totals,
+            "queue": {"length": last.length, "capacity": last.capacity} if last else None,
+            "target": self.status(),
+        }
+
+    def snapshot(self) -> str:
+        self._apply()
+        connections = [
+            self._change(self._ids[id(r)], r, self._views[self._ids[id(r)]]) for r in self.timeline.records
+        ]
+        latencies = [
+            round(q.latency_ns / 1e6, 3)
+            for r in self.timeline.records
+            for q in r.requests
+            if q.latency_ns is not None and q.status is not None
+        ]
+        return json.dumps(
+            {"type": "snapshot", **self._gauges(), "connections": connections, "latencies": latencies,
+             "summary": self._refresh_summary(force=True)}
+        )
+
+    def _refresh_summary(self, force: bool = False) -> dict[str, Any]:
+        now = time.monotonic()
+        if force or now - self._summary_at >= SUMMARY_INTERVAL_S:
+            records = self.timeline.records
+            self._summary = {
+                "latency_ms": summary.latency_ms(records),
+                "connect_ms": summary.connect_ms(records),
+                "peaks": summary.peaks(records),
+            }
+            self._summary_at = now
+        return self._summary
+
+    async def _run(self) -> None:
+        last_gauges = ""
+        while True:
+            await asyncio.sleep(FRAME_INTERVAL_S)
+            if not self.viewers:
+                self._apply()
+                self._latencies.clear()
+                continue
+            changes = self._apply()
+            gauges = self._gauges()
+            fingerprint = json.dumps([gauges["counts"], gauges["totals"], gauges["queue"], gauges["target"]])
+            if not changes and fingerprint == last_gauges:
+                continue
+            last_gauges = fingerprint
+            frame = json.dumps(
+                {"type": "delta", **gauges, "changes": changes, "latencies": self._latencies,
+                 "summary": self._refresh_summary()}
+            )
+            self._latencies = []
+            snapshot: str | None = None
+            for viewer in list(self.viewers):
+                if viewer.needs_snapshot:
+                    snapshot = snapshot or self.snapshot()
+                    self._offer(viewer, snapshot)
+                    continue
+                self._offer(viewer, frame)
+
+    @staticmethod
+    def _offer(viewer: Viewer, frame: str) -> None:
+        try:
+            viewer.queue.put_nowait(frame)
+            viewer.needs_snapshot = False
+        except asyncio.QueueFull:
+            # Behind by a second of frames: drop them all, resync with a snapshot.
+            while not viewer.queue.empty():
+                viewer.queue.get_nowait()
+            viewer.needs_snapshot = True
