@@ -67,6 +67,9 @@ def _add_model_flags(parser: argparse.ArgumentParser, model: type[BaseModel], fl
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="connscope", description=__doc__)
     sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="serve the dashboard (the default)")
+    serve.error = OneLineParser.error.__get__(serve)  # type: ignore[method-assign]
+    _add_serve_flags(serve)
     run = sub.add_parser("run", help="start a target, fire one burst, print what happened")
     run.error = OneLineParser.error.__get__(run)  # type: ignore[method-assign]
     targets = run.add_argument_group("target (uvicorn settings and workload)")
@@ -76,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_flags(bursts, BurstSpec, BURST_FLAGS)
     run.add_argument("--json", action="store_true", help="print the full result as one JSON object on stdout")
     return parser
+
+
+def _add_serve_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to serve on (default: 8000)")
+    parser.add_argument("--offline", action="store_true", help="serve only the local copies of front-end files")
 
 
 def _model(model: type[T], flags: dict[str, str], args: argparse.Namespace, **extra: Any) -> T:
@@ -179,13 +188,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.web.app import create_app
+    from app.web.assets import missing
+
+    if not 0 < args.port < 65536:
+        print(f"connscope: error: --port {args.port}: not a port number", file=sys.stderr)
+        return 2
+    absent = missing()
+    if absent and args.offline:
+        names = ", ".join(f"{a.package}/{a.path}" for a in absent)
+        print(f"connscope: error: --offline needs the local front-end files ({names}); "
+              "run: python -m app.web.assets", file=sys.stderr)
+        return 2
+    raise_open_file_limit()
+    print(f"connscope dashboard: http://{args.host}:{args.port}/", file=sys.stderr, flush=True)
+    uvicorn.run(create_app(offline=args.offline), host=args.host, port=args.port, loop="uvloop",
+                log_level="warning", ws="websockets")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    _add_serve_flags(parser)
     args = parser.parse_args(argv)
     if args.command == "run":
         return cmd_run(args)
-    parser.print_help()
-    return 0
+    return cmd_serve(args)
 
 
 if __name__ == "__main__":

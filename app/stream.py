@@ -56,6 +56,7 @@ class Stream:
 
     def __post_init__(self) -> None:
         self._ids: dict[int, int] = {}
+        self._records: list[ConnectionRecord] = []
         self._views: dict[int, tuple[State | None, Outcome | None, int]] = {}
         self._outcomes: dict[int, list[Outcome]] = {}
         self._dirty: dict[int, ConnectionRecord] = {}
@@ -91,8 +92,13 @@ class Stream:
     def _id(self, record: ConnectionRecord) -> int:
         key = id(record)
         if key not in self._ids:
-            self._ids[key] = len(self._ids)
+            self._ids[key] = len(self._records)
+            self._records.append(record)
         return self._ids[key]
+
+    def record(self, cid: int) -> ConnectionRecord | None:
+        """The record a viewer knows by its connection id."""
+        return self._records[cid] if 0 <= cid < len(self._records) else None
 
     def _on_change(self, record: ConnectionRecord) -> None:
         self._dirty[self._id(record)] = record

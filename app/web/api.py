@@ -1,0 +1,90 @@
+"""The JSON API (documented at /docs): the same targets, bursts and results as the page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import BaseModel
+
+from app.sandbox.settings import TargetSettings
+from app.timeline.summary import connection_json
+from app.traffic.spec import BurstSpec
+from app.web.registry import Registry, Session, burst_status
+
+router = APIRouter(prefix="/api")
+
+
+class BurstAccepted(BaseModel):
+    id: int
+    connections: int
+    result: str
+
+
+def _registry(request: Request) -> Registry:
+    registry: Registry = request.app.state.registry
+    return registry
+
+
+def _session(request: Request, target_id: int) -> Session:
+    session = _registry(request).sessions.get(target_id)
+    if session is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no target {target_id}")
+    return session
+
+
+@router.get("/targets")
+async def list_targets(request: Request) -> list[dict[str, Any]]:
+    return [s.status() for s in _registry(request).sessions.values()]
+
+
+@router.post("/targets", status_code=status.HTTP_201_CREATED)
+async def create_target(request: Request, settings: TargetSettings) -> dict[str, Any]:
+    """Starts a target (replacing the current one) and returns its status once it is ready
+    or has failed; a failure is in `state` and `error`, with the output tail."""
+    session = await _registry(request).start(settings)
+    return session.status()
+
+
+@router.get("/targets/{target_id}")
+async def get_target(request: Request, target_id: int) -> dict[str, Any]:
+    return _session(request, target_id).status()
+
+
+@router.delete("/targets/{target_id}")
+async def stop_target(request: Request, target_id: int) -> dict[str, Any]:
+    session = _session(request, target_id)
+    await _registry(request).stop(session)
+    return session.status()
+
+
+@router.post("/targets/{target_id}/bursts", status_code=status.HTTP_202_ACCEPTED)
+async def fire_burst(request: Request, target_id: int, spec: BurstSpec) -> BurstAccepted:
+    session = _session(request, target_id)
+    if not session.ready:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"target {target_id} is {session.status()['state']}, not ready")
+    burst = _registry(request).fire(session, spec)
+    return BurstAccepted(
+        id=burst.id, connections=spec.connections, result=f"/api/targets/{target_id}/bursts/{burst.id}"
+    )
+
+
+@router.get("/targets/{target_id}/bursts/{burst_id}")
+async def burst_result(request: Request, target_id: int, burst_id: int) -> dict[str, Any]:
+    """While the burst runs: its progress. Once done: the full `connscope run --json` result."""
+    session = _session(request, target_id)
+    burst = session.burst(burst_id)
+    if burst is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no burst {burst_id} on target {target_id}")
+    if not burst.done:
+        return burst_status(burst)
+    return burst_status(burst) | session.experiment.result(burst)
+
+
+@router.get("/targets/{target_id}/connections/{connection_id}")
+async def connection(request: Request, target_id: int, connection_id: int) -> dict[str, Any]:
+    session = _session(request, target_id)
+    record = session.stream.record(connection_id)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no connection {connection_id}")
+    return connection_json(record, session.stream.origin_ns)

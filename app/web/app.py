@@ -1,0 +1,42 @@
+"""The FastAPI application: pages, partials, JSON API, WebSocket, static and vendored files."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from app.web import api, live, pages
+from app.web.assets import VENDOR_DIR
+from app.web.registry import Registry
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def create_app(offline: bool = False) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.registry = Registry()
+        try:
+            yield
+        finally:
+            await app.state.registry.close()
+
+    app = FastAPI(
+        title="connscope",
+        description="Start sandboxed uvicorn targets, fire bursts at them, and read what every connection did.",
+        lifespan=lifespan,
+    )
+    app.state.offline = offline
+    app.state.templates = Jinja2Templates(directory=ROOT / "templates")
+    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    VENDOR_DIR.mkdir(exist_ok=True)
+    app.mount("/vendor", StaticFiles(directory=VENDOR_DIR), name="vendor")
+    app.include_router(pages.router)
+    app.include_router(api.router)
+    app.include_router(live.router)
+    return app

@@ -1,0 +1,85 @@
+"""HTML forms for the pydantic models at the edge: field descriptions, parsing, inline errors."""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+
+@dataclass(frozen=True, slots=True)
+class FormField:
+    name: str
+    label: str
+    hint: str
+    kind: Literal["select", "number", "text", "checkbox"]
+    default: Any
+    optional: bool
+    choices: tuple[str, ...] = ()
+    step: str = "any"
+    minimum: float | None = None
+
+
+def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0], len(args) < len(typing.get_args(annotation))
+    return annotation, False
+
+
+def form_fields(model: type[BaseModel], names: tuple[str, ...]) -> list[FormField]:
+    fields = []
+    for name in names:
+        info = model.model_fields[name]
+        annotation, optional = _unwrap_optional(info.annotation)
+        minimum = next((getattr(m, "ge", None) or getattr(m, "gt", None) for m in info.metadata
+                        if getattr(m, "ge", None) is not None or getattr(m, "gt", None) is not None), None)
+        if typing.get_origin(annotation) is Literal:
+            kind: Literal["select", "number", "text", "checkbox"] = "select"
+        elif annotation is bool:
+            kind = "checkbox"
+        elif annotation in (int, float):
+            kind = "number"
+        else:
+            kind = "text"
+        fields.append(FormField(
+            name=name,
+            label=name,
+            hint=info.description or "",
+            kind=kind,
+            default=info.default,
+            optional=optional,
+            choices=tuple(typing.get_args(annotation)) if kind == "select" else (),
+            step="1" if annotation is int else "any",
+            minimum=minimum,
+        ))
+    return fields
+
+
+def parse_form(model: type[BaseModel], form: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """Form strings to model input: an empty optional field means None (no limit), an empty
+    required one means its default."""
+    values: dict[str, Any] = {}
+    for field in form_fields(model, names):
+        raw = form.get(field.name)
+        if field.kind == "checkbox":
+            values[field.name] = raw is not None
+        elif raw is None or str(raw).strip() == "":
+            if field.optional:
+                values[field.name] = None
+        else:
+            values[field.name] = str(raw).strip()
+    return values
+
+
+def field_errors(error: ValidationError) -> dict[str, str]:
+    """One readable message per field, as shown next to it."""
+    messages: dict[str, str] = {}
+    for item in error.errors():
+        name = str(item["loc"][0]) if item["loc"] else "__all__"
+        messages.setdefault(name, item["msg"])
+    return messages

@@ -1,0 +1,62 @@
+"""The WebSocket endpoint: each viewer follows the current target's stream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from app.web.registry import Registry
+
+router = APIRouter()
+
+EMPTY_SNAPSHOT = json.dumps({
+    "type": "snapshot", "t_ms": 0, "target": None, "queue": None, "connections": [], "latencies": [],
+    "counts": {}, "totals": {}, "summary": {},
+})
+
+
+@router.websocket("/ws")
+async def live(websocket: WebSocket) -> None:
+    registry: Registry = websocket.app.state.registry
+    await websocket.accept()
+    try:
+        while True:
+            session = registry.current
+            if session is None:
+                await websocket.send_text(EMPTY_SNAPSHOT)
+                async with registry.changed:
+                    await registry.changed.wait()
+                continue
+            viewer = session.stream.join()
+            try:
+                await _follow(websocket, registry, viewer.queue)
+            finally:
+                session.stream.leave(viewer)
+    except WebSocketDisconnect:
+        return
+
+
+async def _follow(websocket: WebSocket, registry: Registry, queue: asyncio.Queue[str]) -> None:
+    """Sends the stream's frames until the registry switches to another target."""
+    current = registry.current
+
+    async def switched() -> None:
+        async with registry.changed:
+            await registry.changed.wait_for(lambda: registry.current is not current)
+
+    switch = asyncio.create_task(switched())
+    try:
+        while not switch.done():
+            frame = asyncio.create_task(queue.get())
+            done, _ = await asyncio.wait({frame, switch}, return_when=asyncio.FIRST_COMPLETED)
+            if frame in done:
+                await websocket.send_text(frame.result())
+            else:
+                frame.cancel()
+    finally:
+        switch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await switch

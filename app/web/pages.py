@@ -1,0 +1,130 @@
+"""The page and its htmx partials: target panel, burst panel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from app.sandbox.settings import TargetSettings
+from app.traffic.spec import BurstSpec
+from app.web.assets import ASSETS
+from app.web.forms import field_errors, form_fields, parse_form
+from app.web.registry import Registry, Session
+
+TARGET_FIELDS = (
+    "limit_concurrency", "backlog", "timeout_keep_alive", "limit_max_requests", "workers", "http", "loop",
+    "handler", "handler_ms", "latency", "response_bytes",
+)
+BURST_FIELDS = (
+    "connections", "pattern", "ramp_s", "rate", "requests_per_connection", "pause_ms", "client_timeout_s", "path",
+)
+
+router = APIRouter()
+
+
+def _registry(request: Request) -> Registry:
+    registry: Registry = request.app.state.registry
+    return registry
+
+
+def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    templates = request.app.state.templates
+    response: HTMLResponse = templates.TemplateResponse(request, name, context, status_code=status_code)
+    return response
+
+
+def _target_context(session: Session | None, values: dict[str, Any] | None = None,
+                    errors: dict[str, str] | None = None) -> dict[str, Any]:
+    defaults = session.settings.model_dump() if session else TargetSettings().model_dump()
+    return {
+        "target": session.status() if session else None,
+        "target_fields": form_fields(TargetSettings, TARGET_FIELDS),
+        "target_values": {**defaults, **(values or {})},
+        "target_errors": errors or {},
+    }
+
+
+def _burst_context(session: Session | None, values: dict[str, Any] | None = None,
+                   errors: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "target": session.status() if session else None,
+        "burst_fields": form_fields(BurstSpec, BURST_FIELDS),
+        "burst_values": {**BurstSpec().model_dump(), **(values or {})},
+        "burst_errors": errors or {},
+        "running": bool(session and session.running),
+    }
+
+
+@router.get("/", response_class=HTMLResponse)
+async def index(request: Request) -> HTMLResponse:
+    session = _registry(request).current
+    offline: bool = request.app.state.offline
+    assets = [
+        {"name": a.package, "kind": a.kind, "cdn": a.cdn, "integrity": a.integrity, "local": a.local}
+        for a in ASSETS
+    ]
+    return _render(
+        request, "index.html", assets=assets, offline=offline,
+        **_target_context(session), **_burst_context(session),
+    )
+
+
+@router.post("/targets", response_class=HTMLResponse)
+async def start_target(request: Request) -> HTMLResponse:
+    registry = _registry(request)
+    values = parse_form(TargetSettings, await request.form(), TARGET_FIELDS)
+    try:
+        settings = TargetSettings.model_validate(values)
+    except ValidationError as exc:
+        # The running target is left alone: a typo must not cost anyone their experiment.
+        return _render(request, "partials/target_panel.html", 422,
+                       **_target_context(registry.current, values, field_errors(exc)))
+    session = await registry.start(settings)
+    return _render(request, "partials/target_panel.html", **_target_context(session))
+
+
+@router.post("/targets/current/stop", response_class=HTMLResponse)
+async def stop_target(request: Request) -> HTMLResponse:
+    registry = _registry(request)
+    if registry.current is not None:
+        await registry.stop(registry.current)
+    return _render(request, "partials/target_panel.html", **_target_context(registry.current))
+
+
+@router.post("/targets/current/restart", response_class=HTMLResponse)
+async def restart_target(request: Request) -> HTMLResponse:
+    registry = _registry(request)
+    settings = registry.current.settings if registry.current else TargetSettings()
+    session = await registry.start(settings)
+    return _render(request, "partials/target_panel.html", **_target_context(session))
+
+
+@router.get("/partials/target", response_class=HTMLResponse)
+async def target_panel(request: Request) -> HTMLResponse:
+    return _render(request, "partials/target_panel.html", **_target_context(_registry(request).current))
+
+
+@router.post("/bursts", response_class=HTMLResponse)
+async def fire_burst(request: Request) -> HTMLResponse:
+    registry = _registry(request)
+    session = registry.current
+    values = parse_form(BurstSpec, await request.form(), BURST_FIELDS)
+    try:
+        spec = BurstSpec.model_validate(values)
+    except ValidationError as exc:
+        return _render(request, "partials/burst_panel.html", 422,
+                       **_burst_context(session, values, field_errors(exc)))
+    if session is None or not session.ready:
+        errors = {"__all__": "Start a target first: there is nothing to fire at."}
+        return _render(request, "partials/burst_panel.html", 409, **_burst_context(session, values, errors))
+    registry.fire(session, spec)
+    return _render(request, "partials/burst_panel.html", **_burst_context(session, values))
+
+
+@router.get("/partials/bursts", response_class=HTMLResponse)
+async def burst_panel(request: Request) -> Response:
+    session = _registry(request).current
+    return _render(request, "partials/burst_progress.html", **_burst_context(session))

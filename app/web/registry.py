@@ -1,0 +1,130 @@
+"""The app's one registry of targets and the bursts fired at them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.experiment import Experiment
+from app.sandbox.settings import TargetSettings
+from app.sandbox.target import TargetError
+from app.stream import Stream
+from app.traffic.burst import Burst
+from app.traffic.spec import BurstSpec
+
+TAIL_LINES_SHOWN = 40
+
+
+@dataclass
+class Session:
+    """One target with its timeline, its live stream and its bursts."""
+
+    id: int
+    experiment: Experiment
+    error: str | None = None
+    tasks: set[asyncio.Task[Burst]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.stream = Stream(self.experiment.timeline, self.status)
+
+    @property
+    def settings(self) -> TargetSettings:
+        return self.experiment.settings
+
+    @property
+    def ready(self) -> bool:
+        return self.experiment.target.status.state == "ready"
+
+    def status(self) -> dict[str, Any]:
+        target = self.experiment.target
+        return {
+            "id": self.id,
+            "state": target.status.state,
+            "port": target.port,
+            "pid": target.status.pid,
+            "exit": target.status.describe_exit(),
+            "isolation": target.status.isolation,
+            "error": self.error,
+            "output_tail": target.output_tail[-TAIL_LINES_SHOWN:] if target.status.state == "crashed" else [],
+            "settings": self.settings.model_dump(),
+            "capacity": self.experiment.capacity,
+            "bursts": [burst_status(b) for b in self.experiment.bursts],
+        }
+
+    def burst(self, burst_id: int) -> Burst | None:
+        return next((b for b in self.experiment.bursts if b.id == burst_id), None)
+
+    @property
+    def running(self) -> list[Burst]:
+        return [b for b in self.experiment.bursts if not b.done]
+
+
+def burst_status(burst: Burst) -> dict[str, Any]:
+    return {
+        "id": burst.id,
+        "planned": burst.spec.connections,
+        "finished": burst.finished,
+        "done": burst.done,
+        "pattern": burst.spec.pattern,
+    }
+
+
+@dataclass
+class Registry:
+    sessions: dict[int, Session] = field(default_factory=dict)
+    current: Session | None = None
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    def __post_init__(self) -> None:
+        self._ids = itertools.count(1)
+        self._lock = asyncio.Lock()
+
+    async def start(self, settings: TargetSettings) -> Session:
+        """Replaces the current target with a new one (two cores do not run two targets
+        fairly). A target that fails to start is kept, with its error, so it can be shown."""
+        async with self._lock:
+            if self.current is not None:
+                await self._stop(self.current)
+            session = Session(next(self._ids), Experiment(settings))
+            self.sessions[session.id] = session
+            self.current = session
+            session.stream.start()
+            await self._notify()
+            try:
+                await session.experiment.start()
+            except TargetError as exc:
+                session.error = str(exc)
+            await self._notify()
+            return session
+
+    async def stop(self, session: Session) -> None:
+        async with self._lock:
+            await self._stop(session)
+            await self._notify()
+
+    async def _stop(self, session: Session) -> None:
+        for task in session.tasks:
+            task.cancel()
+        for task in list(session.tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await session.experiment.stop()
+
+    def fire(self, session: Session, spec: BurstSpec) -> Burst:
+        burst = session.experiment.add_burst(spec)
+        task = asyncio.create_task(session.experiment.fire(burst))
+        session.tasks.add(task)
+        task.add_done_callback(session.tasks.discard)
+        return burst
+
+    async def close(self) -> None:
+        for session in self.sessions.values():
+            await self._stop(session)
+            await session.stream.close()
+
+    async def _notify(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
