@@ -37,7 +37,7 @@ def record_view(record: ConnectionRecord) -> tuple[State | None, Outcome | None,
     return state, outcome, t_ns
 
 
-@dataclass
+@dataclass(eq=False)
 class Viewer:
     queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(VIEWER_QUEUE_FRAMES))
     needs_snapshot: bool = True
@@ -185,6 +185,11 @@ class Stream:
                 self._latencies.clear()
                 continue
             changes = self._apply()
+            joining = [v for v in self.viewers if v.needs_snapshot]
+            if joining:
+                snapshot = self.snapshot()
+                for viewer in joining:
+                    self._offer(viewer, snapshot)
             gauges = self._gauges()
             fingerprint = json.dumps([gauges["counts"], gauges["totals"], gauges["queue"], gauges["target"]])
             if not changes and fingerprint == last_gauges:
@@ -195,12 +200,7 @@ class Stream:
                  "summary": self._refresh_summary()}
             )
             self._latencies = []
-            snapshot: str | None = None
-            for viewer in list(self.viewers):
-                if viewer.needs_snapshot:
-                    snapshot = snapshot or self.snapshot()
-                    self._offer(viewer, snapshot)
-                    continue
+            for viewer in self.viewers.difference(joining):
                 self._offer(viewer, frame)
 
     @staticmethod
