@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from app.experiment import Experiment
 from app.sandbox.settings import TargetSettings
 from app.sandbox.target import TargetError
+from app.scenarios import BY_ID, SCENARIOS
 from app.timeline import summary
 from app.timeline.model import Outcome, State
 from app.traffic.burst import Burst
@@ -78,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     bursts = run.add_argument_group("burst")
     _add_model_flags(bursts, BurstSpec, BURST_FLAGS)
     run.add_argument("--json", action="store_true", help="print the full result as one JSON object on stdout")
+    run.add_argument("--scenario", choices=list(BY_ID), metavar="ID",
+                     help="start from a guided scenario's settings and burst (flags given override them)")
+    sub.add_parser("scenarios", help="list the guided scenarios: id and title")
     return parser
 
 
@@ -87,10 +91,12 @@ def _add_serve_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--offline", action="store_true", help="serve only the local copies of front-end files")
 
 
-def _model(model: type[T], flags: dict[str, str], args: argparse.Namespace, **extra: Any) -> T:
+def _model(
+    model: type[T], flags: dict[str, str], args: argparse.Namespace, base: dict[str, Any], **extra: Any
+) -> T:
     given = {name: getattr(args, name) for name in flags.values() if getattr(args, name) is not None}
     try:
-        return model.model_validate(given | extra)  # type: ignore[attr-defined,no-any-return]
+        return model.model_validate(base | given | extra)  # type: ignore[attr-defined,no-any-return]
     except ValidationError as exc:
         error = exc.errors()[0]
         name = str(error["loc"][0]) if error["loc"] else ""
@@ -176,15 +182,30 @@ def render_table(result: dict[str, Any]) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    settings = _model(TargetSettings, TARGET_FLAGS, args, instrument=not args.no_instrument)
-    spec = _model(BurstSpec, BURST_FLAGS, args)
+    scenario = BY_ID[args.scenario] if args.scenario else None
+    settings = _model(TargetSettings, TARGET_FLAGS, args, scenario.settings.model_dump() if scenario else {},
+                      instrument=not args.no_instrument)
+    spec = _model(BurstSpec, BURST_FLAGS, args, scenario.burst.model_dump() if scenario else {})
     raise_open_file_limit()
     try:
         result = run_async(lambda: run_once(settings, spec))
     except TargetError as exc:
         print(f"connscope: error: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(result) if args.json else render_table(result))
+    if scenario is not None:
+        result = {"scenario": scenario.id, "finding": scenario.finding(result)} | result
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(render_table(result))
+        if scenario is not None:
+            print(f"\n{scenario.title}\n{result['finding']}")
+    return 0
+
+
+def cmd_scenarios() -> int:
+    for scenario in SCENARIOS:
+        print(f"{scenario.id}\t{scenario.title}")
     return 0
 
 
@@ -216,6 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         return cmd_run(args)
+    if args.command == "scenarios":
+        return cmd_scenarios()
     return cmd_serve(args)
 
 

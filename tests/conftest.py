@@ -14,6 +14,7 @@ import pytest
 
 from app.cli import raise_open_file_limit, run_async, run_once
 from app.sandbox.settings import TargetSettings
+from app.scenarios import BY_ID
 from app.traffic.spec import BurstSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +25,13 @@ def run_burst(target: dict[str, Any], burst: dict[str, Any]) -> dict[str, Any]:
     return run_async(lambda: run_once(TargetSettings(**target), BurstSpec(**burst), show_progress=False))
 
 
+def run_scenario(scenario_id: str) -> tuple[dict[str, Any], str]:
+    """A guided scenario on a real target: its result and the finding written from it."""
+    scenario = BY_ID[scenario_id]
+    result = run_async(lambda: run_once(scenario.settings, scenario.burst, show_progress=False))
+    return result, scenario.finding(result)
+
+
 def outcomes(result: dict[str, Any]) -> list[str]:
     """Each connection's first request outcome, in arrival order."""
     return [c["requests"][0]["outcome"] for c in result["connections"]]
@@ -31,12 +39,6 @@ def outcomes(result: dict[str, Any]) -> list[str]:
 
 def state_names(connection: dict[str, Any]) -> list[str]:
     return [state for state, _ in connection["states"]]
-
-
-def time_in(connection: dict[str, Any], state: str) -> float:
-    """Milliseconds the connection spent in `state` (all visits)."""
-    changes = connection["states"]
-    return sum(nxt[1] - t for (name, t), nxt in zip(changes, changes[1:], strict=False) if name == state)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from tests.conftest import outcomes, run_burst, state_names
+from tests.conftest import outcomes, run_burst, run_scenario, state_names
 
 
 def test_limit_concurrency_n_serves_n_minus_one_at_once() -> None:
-    result = run_burst(
-        {"limit_concurrency": 3, "handler": "async", "handler_ms": 1500, "loop": "asyncio"},
-        {"connections": 6, "pattern": "rate", "rate": 10},
-    )
+    result, finding = run_scenario("off-by-one")
     # The connection whose request is being admitted is already in uvicorn's set of
     # connections, so `len(connections) >= limit` trips at N - 1 requests in flight.
     assert outcomes(result) == ["ok", "ok", "rejected", "rejected", "rejected", "rejected"]
     assert result["peaks"]["active"] == 2
+    assert finding.startswith("With limit_concurrency=3, at most 2 requests ran at once")
+    assert finding.endswith("2 served, 4 rejected.")
 
 
 def test_idle_keep_alive_connections_use_up_the_limit() -> None:
     # Each connection sends one request, idles 1.5 s (under timeout_keep_alive), then sends
     # another. While connections 1 and 2 idle, nothing is active, yet 3 and 4 get 503.
-    result = run_burst(
-        {"limit_concurrency": 3, "handler": "async", "handler_ms": 10, "timeout_keep_alive": 5, "loop": "asyncio"},
-        {"connections": 4, "pattern": "rate", "rate": 4, "requests_per_connection": 2, "pause_ms": 1500},
-    )
+    result, finding = run_scenario("keep-alive-idle")
     first, second, third, fourth = result["connections"]
     assert [r["outcome"] for r in first["requests"]] == ["ok", "ok"]
     assert [r["outcome"] for r in second["requests"]] == ["ok", "ok"]
@@ -31,6 +27,8 @@ def test_idle_keep_alive_connections_use_up_the_limit() -> None:
     assert result["peaks"]["active"] == 1
     # keep-alive: accepted → active → accepted → active on one connection
     assert state_names(first).count("active") == 2
+    assert finding.startswith("While 2 keep-alive connections sat idle")
+    assert "2 new requests got 503" in finding
 
 
 def test_keep_alive_timeout_closes_idle_connections() -> None:
@@ -46,25 +44,21 @@ def test_keep_alive_timeout_closes_idle_connections() -> None:
 
 
 def test_limit_max_requests_target_exits_later_connections_refused() -> None:
-    result = run_burst(
-        {"limit_max_requests": 3, "handler": "async", "handler_ms": 10, "loop": "asyncio"},
-        {"connections": 8, "pattern": "rate", "rate": 4},
-    )
+    result, finding = run_scenario("max-requests")
     assert result["target"]["state"] == "exited"
     got = outcomes(result)
     assert got[:3] == ["ok"] * 3
     assert got.count("ok") == 3
     assert got[-1] == "refused", "nothing listens once the target has exited"
     assert set(got[3:]) <= {"refused", "reset"}
+    assert finding.startswith("uvicorn served 3 requests (limit_max_requests=3) and exited (exit status 0); ")
+    assert f"{got.count('refused')} later connections were refused" in finding
 
 
 def test_sync_handler_thread_pool_is_a_hidden_limit() -> None:
     # 60 requests at once, no limit_concurrency; each `def` endpoint sleeps 1 s in the
     # thread pool, which runs 40 at a time (anyio's default).
-    result = run_burst(
-        {"handler": "sync", "handler_ms": 1000, "loop": "asyncio"},
-        {"connections": 60, "pattern": "burst", "client_timeout_s": 20},
-    )
+    result, finding = run_scenario("thread-pool")
     assert result["totals"]["ok"] == 60
     latencies = sorted(c["requests"][0]["latency_ms"] for c in result["connections"])
     first_wave = [ms for ms in latencies if ms < 1800]
@@ -72,3 +66,5 @@ def test_sync_handler_thread_pool_is_a_hidden_limit() -> None:
     assert len(first_wave) == 40
     assert len(second_wave) == 20
     assert all(ms < 3500 for ms in second_wave)
+    assert "40 finished after about" in finding and "and 20 after about" in finding
+    assert finding.endswith("the thread pool ran at most 40 def endpoints at a time.")

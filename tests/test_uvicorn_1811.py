@@ -1,23 +1,21 @@
 """uvicorn issue #1811, answered by counting what real uvicorn processes and the kernel did.
 
-Arrivals are spaced well apart and handlers hold a slot for a known time, so the counts are
-the same on a busy two-core machine. Each test pins the target's event loop: asyncio and
-uvloop accept differently, and that difference is part of the answer.
+Each question is a guided scenario (app/scenarios.py): arrivals spaced well apart, handlers
+holding a slot for a known time, the target's event loop pinned (asyncio and uvloop accept
+differently, and that difference is part of the answer). The test asserts the counts and
+that the scenario's finding, written from the run, states them.
 """
 
 from __future__ import annotations
 
-from tests.conftest import outcomes, run_burst, state_names, time_in
+from app.scenarios import time_in
+from tests.conftest import outcomes, run_burst, run_scenario, state_names
 
 
 def test_q1_limit_reached_async_handler_rejects_at_once_nothing_waits_in_backlog() -> None:
-    # 10 arrivals 100 ms apart, each request holds its slot for 1.5 s: all 10 arrive while
-    # the first ones still run.
-    result = run_burst(
-        {"limit_concurrency": 5, "handler": "async", "handler_ms": 1500, "loop": "asyncio"},
-        {"connections": 10, "pattern": "rate", "rate": 10},
-    )
-    # uvicorn counts the connection being served against the limit, so 5 serves 4.
+    # limit 5, 10 arrivals 100 ms apart, each request holds its slot 1.5 s
+    result, finding = run_scenario("limit-async")
+    # uvicorn counts the connection being admitted, so a limit of 5 serves 4.
     assert outcomes(result) == ["ok"] * 4 + ["rejected"] * 6
     rejected = [c for c in result["connections"] if c["requests"][0]["outcome"] == "rejected"]
     for connection in rejected:
@@ -27,15 +25,14 @@ def test_q1_limit_reached_async_handler_rejects_at_once_nothing_waits_in_backlog
         assert time_in(connection, "queued") < 100
     assert result["peaks"]["active"] == 4
     assert result["peaks"]["accept_queue"] <= 1, "the accept queue stays (almost) empty"
+    assert finding.startswith("6 of 10 requests got 503 within ")
+    assert f"the backlog never held more than {result['peaks']['accept_queue']}." in finding
+    assert finding.endswith("4 were served, at most 4 at once.")
 
 
 def test_q2_requests_queued_in_backlog_while_loop_blocked_asyncio() -> None:
-    # The first request blocks the event loop for 1 s; five more connect meanwhile and wait
-    # in the kernel's accept queue, because a blocked loop accepts nothing.
-    result = run_burst(
-        {"limit_concurrency": 3, "backlog": 10, "handler": "blocking", "handler_ms": 1000, "loop": "asyncio"},
-        {"connections": 6, "pattern": "rate", "rate": 10},
-    )
+    # limit 3, backlog 10; the first request blocks the loop for 1 s while 5 more connect
+    result, finding = run_scenario("backlog-blocked")
     first, *queued = result["connections"]
     assert first["requests"][0]["outcome"] == "ok"
     for connection in queued:
@@ -44,6 +41,8 @@ def test_q2_requests_queued_in_backlog_while_loop_blocked_asyncio() -> None:
     # counts 5 connections against a limit of 3, and turns every queued request away.
     assert outcomes(result)[1:] == ["rejected"] * 5
     assert result["peaks"]["accept_queue"] == 5
+    assert finding.startswith("5 connections waited in the backlog for up to ")
+    assert "5 of them got 503 and 0 were served (asyncio loop)" in finding
 
 
 def test_q2_requests_queued_in_backlog_while_loop_blocked_uvloop() -> None:
@@ -60,12 +59,8 @@ def test_q2_requests_queued_in_backlog_while_loop_blocked_uvloop() -> None:
 
 
 def test_q3_backlog_full_limit_not_reached_syns_dropped_and_retried() -> None:
-    # backlog 2 holds 3 connections; the loop is blocked 500 ms per request, so later
-    # arrivals find the queue full.
-    result = run_burst(
-        {"backlog": 2, "handler": "blocking", "handler_ms": 500, "loop": "asyncio"},
-        {"connections": 6, "pattern": "rate", "rate": 20, "client_timeout_s": 20},
-    )
+    # backlog 2 holds 3; the loop is blocked 500 ms per request; arrivals 50 ms apart
+    result, finding = run_scenario("backlog-full")
     assert result["accept_queue_capacity"] == 2
     assert result["peaks"]["accept_queue"] == 3, "Linux holds backlog + 1"
     assert outcomes(result) == ["ok"] * 6, "no limit: everyone is served, late"
@@ -75,13 +70,13 @@ def test_q3_backlog_full_limit_not_reached_syns_dropped_and_retried() -> None:
     assert len(retried) >= 2
     assert all(ms < 3000 for ms in retried)
     assert result["totals"]["rejected"] == 0
+    assert finding.startswith("The accept queue filled to 3 (backlog 2 + 1). ")
+    assert f"{len([ms for ms in waited if ms > 500])} clients had their SYN dropped" in finding
+    assert finding.endswith("6 of 6 were served, 0 got 503.")
 
 
 def test_q4_backlog_and_limit_both_full() -> None:
-    result = run_burst(
-        {"limit_concurrency": 2, "backlog": 2, "handler": "blocking", "handler_ms": 500, "loop": "asyncio"},
-        {"connections": 8, "pattern": "rate", "rate": 30, "client_timeout_s": 20},
-    )
+    result, finding = run_scenario("both-full")
     totals = result["totals"]
     assert totals["requests"] == 8
     assert totals["ok"] >= 1 and totals["rejected"] >= 1
@@ -91,3 +86,4 @@ def test_q4_backlog_and_limit_both_full() -> None:
     for connection in result["connections"]:
         if connection["requests"][0]["outcome"] == "rejected":
             assert "active" not in state_names(connection)
+    assert f"in the end {totals['ok']} got 200, {totals['rejected']} got 503 and 0 anything else." in finding

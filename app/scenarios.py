@@ -1,0 +1,198 @@
+"""Guided scenarios: settings and a burst that show one behaviour, and a finding written
+from the run's own counts and timestamps (never canned text).
+
+Arrivals are spaced and handlers hold their slot for known times, so each scenario shows
+the same thing on a busy laptop; the target's loop is pinned because asyncio and uvloop
+accept differently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app.sandbox.settings import TargetSettings
+from app.traffic.spec import BurstSpec
+
+Result = dict[str, Any]
+
+
+def time_in(connection: dict[str, Any], state: str) -> float:
+    """Milliseconds a connection (as in the JSON result) spent in `state`, all visits."""
+    changes = connection["states"]
+    return sum(nxt[1] - t for (name, t), nxt in zip(changes, changes[1:], strict=False) if name == state)
+
+
+def first_outcomes(result: Result) -> list[str | None]:
+    return [c["requests"][0]["outcome"] if c["requests"] else None for c in result["connections"]]
+
+
+def _with(result: Result, outcome: str) -> list[dict[str, Any]]:
+    return [c for c in result["connections"] if c["requests"] and c["requests"][0]["outcome"] == outcome]
+
+
+def _ms(value: float) -> str:
+    return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def _limit_reached(result: Result) -> str:
+    totals, peaks = result["totals"], result["peaks"]
+    rejected = _with(result, "rejected")
+    slowest = max((c["requests"][0]["latency_ms"] for c in rejected), default=0.0)
+    return (
+        f"{totals['rejected']} of {totals['requests']} requests got 503 within {_ms(slowest)} of arriving; "
+        f"the backlog never held more than {peaks['accept_queue']}. "
+        f"{totals['ok']} were served, at most {peaks['active']} at once."
+    )
+
+
+def _backlog_while_blocked(result: Result) -> str:
+    waited = [c for c in result["connections"] if time_in(c, "queued") > 100]
+    longest = max((time_in(c, "queued") for c in waited), default=0.0)
+    outcomes = [c["requests"][0]["outcome"] for c in waited]
+    return (
+        f"{len(waited)} connections waited in the backlog for up to {_ms(longest)} while the handler blocked "
+        f"the event loop; when it freed, {outcomes.count('rejected')} of them got 503 and "
+        f"{outcomes.count('ok')} were served ({result['settings']['loop']} loop)."
+    )
+
+
+def _dropped(result: Result) -> list[float]:
+    """How long each client whose SYN was dropped stayed `connecting`."""
+    return sorted(ms for c in result["connections"] if (ms := time_in(c, "connecting")) > 500)
+
+
+def _backlog_full(result: Result) -> str:
+    totals, capacity = result["totals"], result["accept_queue_capacity"]
+    dropped = _dropped(result)
+    waits = f"{_ms(dropped[0])}–{_ms(dropped[-1])}" if dropped else "no time"
+    return (
+        f"The accept queue filled to {result['peaks']['accept_queue']} (backlog {capacity} + 1). "
+        f"{len(dropped)} clients had their SYN dropped and stayed connecting for {waits} until a retry got in; "
+        f"{totals['ok']} of {totals['requests']} were served, {totals['rejected']} got 503."
+    )
+
+
+def _both_full(result: Result) -> str:
+    totals = result["totals"]
+    dropped = _dropped(result)
+    queued = sum(1 for c in result["connections"] if time_in(c, "queued") > 100)
+    others = totals["requests"] - totals["ok"] - totals["rejected"]
+    return (
+        f"{len(dropped)} SYNs were dropped and retried (up to {_ms(dropped[-1] if dropped else 0)} connecting), "
+        f"{queued} connections waited in the backlog; in the end {totals['ok']} got 200, {totals['rejected']} "
+        f"got 503 and {others} anything else."
+    )
+
+
+def _off_by_one(result: Result) -> str:
+    limit, peaks, totals = result["settings"]["limit_concurrency"], result["peaks"], result["totals"]
+    return (
+        f"With limit_concurrency={limit}, at most {peaks['active']} requests ran at once: uvicorn counts the "
+        f"connection being admitted, so request {peaks['active'] + 1} already got 503. "
+        f"{totals['ok']} served, {totals['rejected']} rejected."
+    )
+
+
+def _idle_keep_alive(result: Result) -> str:
+    idle = [c for c in result["connections"] if len(c["requests"]) > 1]
+    return (
+        f"While {len(idle)} keep-alive connections sat idle between requests (at most "
+        f"{result['peaks']['active']} request active at any time), {result['totals']['rejected']} new requests got "
+        f"503: idle connections count against limit_concurrency={result['settings']['limit_concurrency']}."
+    )
+
+
+def _max_requests(result: Result) -> str:
+    totals, target = result["totals"], result["target"]
+    after = f"; {totals['reset']} caught in the shutdown were reset" if totals["reset"] else ""
+    return (
+        f"uvicorn served {totals['ok']} requests (limit_max_requests={result['settings']['limit_max_requests']}) "
+        f"and exited ({target['exit']}); {totals['refused']} later connections were refused{after}."
+    )
+
+
+def _thread_pool(result: Result) -> str:
+    hold = result["settings"]["handler_ms"]
+    latencies = sorted(c["requests"][0]["latency_ms"] for c in result["connections"] if c["requests"])
+    first = [ms for ms in latencies if ms < hold * 1.8]
+    later = [ms for ms in latencies if ms >= hold * 1.8]
+    tail = f" and {len(later)} after about {_ms(later[len(later) // 2])}" if later else ""
+    return (
+        f"{len(latencies)} requests arrived at once with no limit_concurrency; {len(first)} finished after about "
+        f"{_ms(first[len(first) // 2]) if first else '-'}{tail}: the thread pool ran at most {len(first)} "
+        f"def endpoints at a time."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    id: str
+    title: str
+    watch: str
+    settings: TargetSettings
+    burst: BurstSpec
+    finding: Callable[[Result], str]
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "limit-async", "Limit reached (async handler): rejected at once, not queued",
+        "Watch the slots fill and the 503 bin grow while the backlog stays empty.",
+        TargetSettings(limit_concurrency=5, handler="async", handler_ms=1500, loop="asyncio"),
+        BurstSpec(connections=10, pattern="rate", rate=10),
+        _limit_reached,
+    ),
+    Scenario(
+        "backlog-blocked", "Requests wait in the backlog while the loop is blocked: what do they get?",
+        "Watch the backlog fill while one request blocks the loop, then see where they go when it frees.",
+        TargetSettings(limit_concurrency=3, backlog=10, handler="blocking", handler_ms=1000, loop="asyncio"),
+        BurstSpec(connections=6, pattern="rate", rate=10),
+        _backlog_while_blocked,
+    ),
+    Scenario(
+        "backlog-full", "Backlog full, limit not reached: SYNs dropped, retried about once a second",
+        "Watch the connecting lane: clients wait there about a second before a retried SYN gets in.",
+        TargetSettings(backlog=2, handler="blocking", handler_ms=500, loop="asyncio"),
+        BurstSpec(connections=6, pattern="rate", rate=20, client_timeout_s=20),
+        _backlog_full,
+    ),
+    Scenario(
+        "both-full", "Backlog and limit both full",
+        "Watch SYNs wait in connecting, the backlog fill, and the queued requests meet the limit.",
+        TargetSettings(limit_concurrency=2, backlog=2, handler="blocking", handler_ms=500, loop="asyncio"),
+        BurstSpec(connections=8, pattern="rate", rate=30, client_timeout_s=20),
+        _both_full,
+    ),
+    Scenario(
+        "off-by-one", "The off-by-one: how many limit_concurrency=N really serves at once",
+        "Count the busy slots: one of the N places is taken by the connection being admitted.",
+        TargetSettings(limit_concurrency=3, handler="async", handler_ms=1500, loop="asyncio"),
+        BurstSpec(connections=6, pattern="rate", rate=10),
+        _off_by_one,
+    ),
+    Scenario(
+        "keep-alive-idle", "Idle keep-alive connections eat the limit",
+        "Watch two connections idle in accepted, then new ones get 503 while no slot is busy.",
+        TargetSettings(limit_concurrency=3, handler="async", handler_ms=10, timeout_keep_alive=5, loop="asyncio"),
+        BurstSpec(connections=4, pattern="rate", rate=4, requests_per_connection=2, pause_ms=1500),
+        _idle_keep_alive,
+    ),
+    Scenario(
+        "max-requests", "limit_max_requests: the server exits, later connections are refused",
+        "Watch the target's badge turn to exited and the refused bin fill.",
+        TargetSettings(limit_max_requests=3, handler="async", handler_ms=10, loop="asyncio"),
+        BurstSpec(connections=8, pattern="rate", rate=4),
+        _max_requests,
+    ),
+    Scenario(
+        "thread-pool", "A def endpoint: the thread pool's ceiling is a hidden limit",
+        "Watch 60 requests go active at once but finish in two waves.",
+        TargetSettings(handler="sync", handler_ms=1000, loop="asyncio"),
+        BurstSpec(connections=60, pattern="burst", client_timeout_s=20),
+        _thread_pool,
+    ),
+)
+
+BY_ID: dict[str, Scenario] = {s.id: s for s in SCENARIOS}
