@@ -8,14 +8,17 @@ import json
 import resource
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from app.experiment import Experiment
+from app.export import FORMATS
 from app.sandbox.settings import TargetSettings
 from app.sandbox.target import TargetError
 from app.scenarios import BY_ID, SCENARIOS
+from app.store import RunStore, default_path
 from app.timeline import summary
 from app.timeline.model import Outcome, State
 from app.traffic.burst import Burst
@@ -81,14 +84,30 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the full result as one JSON object on stdout")
     run.add_argument("--scenario", choices=list(BY_ID), metavar="ID",
                      help="start from a guided scenario's settings and burst (flags given override them)")
+    run.add_argument("--record", action="store_true", help="store the run (prints its id) for the dashboard")
+    _add_store_flag(run)
     sub.add_parser("scenarios", help="list the guided scenarios: id and title")
+    runs = sub.add_parser("runs", help="list recorded runs")
+    _add_store_flag(runs)
+    export = sub.add_parser("export", help="write a recorded run as JSON, CSV or self-contained HTML")
+    export.error = OneLineParser.error.__get__(export)  # type: ignore[method-assign]
+    export.add_argument("run_id", type=int, metavar="RUN_ID")
+    export.add_argument("--format", choices=list(FORMATS), default="json")
+    export.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write ('-' for stdout)")
+    _add_store_flag(export)
     return parser
+
+
+def _add_store_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", type=Path, default=None, metavar="PATH",
+                        help=f"SQLite file of recorded runs (default: {default_path()})")
 
 
 def _add_serve_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to serve on (default: 8000)")
     parser.add_argument("--offline", action="store_true", help="serve only the local copies of front-end files")
+    _add_store_flag(parser)
 
 
 def _model(
@@ -194,12 +213,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     if scenario is not None:
         result = {"scenario": scenario.id, "finding": scenario.finding(result)} | result
+    if args.record:
+        run_id = RunStore(args.store).save(result)
+        result = {"run_id": run_id} | result
+        print(f"recorded as run {run_id}", file=sys.stderr)
     if args.json:
         print(json.dumps(result))
     else:
         print(render_table(result))
         if scenario is not None:
             print(f"\n{scenario.title}\n{result['finding']}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    for run in RunStore(args.store).list():
+        print(f"{run.id}\t{run.recorded_at}\t{run.scenario or '-'}\t{run.summary}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    result = RunStore(args.store).get(args.run_id)
+    if result is None:
+        print(f"connscope: error: no run {args.run_id} in {args.store or default_path()}", file=sys.stderr)
+        return 2
+    text = FORMATS[args.format](result)
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+        print(f"wrote run {args.run_id} as {args.format} to {args.output}", file=sys.stderr)
     return 0
 
 
@@ -226,8 +269,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     raise_open_file_limit()
     print(f"connscope dashboard: http://{args.host}:{args.port}/", file=sys.stderr, flush=True)
-    uvicorn.run(create_app(offline=args.offline), host=args.host, port=args.port, loop="uvloop",
-                log_level="warning", ws="websockets")
+    app = create_app(offline=args.offline, store=RunStore(args.store))
+    uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", log_level="warning", ws="websockets")
     return 0
 
 
@@ -239,6 +282,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_run(args)
     if args.command == "scenarios":
         return cmd_scenarios()
+    if args.command == "runs":
+        return cmd_runs(args)
+    if args.command == "export":
+        return cmd_export(args)
     return cmd_serve(args)
 
 

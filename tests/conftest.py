@@ -15,6 +15,7 @@ import pytest
 from app.cli import raise_open_file_limit, run_async, run_once
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID
+from app.store import STORE_ENV
 from app.traffic.spec import BurstSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +45,14 @@ def state_names(connection: dict[str, Any]) -> list[str]:
 @pytest.fixture(scope="session", autouse=True)
 def _open_files() -> None:
     raise_open_file_limit()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _run_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Recorded runs go to a throw-away store, never the user's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(STORE_ENV, str(tmp_path_factory.mktemp("store") / "runs.sqlite3"))
+        yield
 
 
 def free_port() -> int:

@@ -64,3 +64,27 @@ def test_summary_table_shows_outcomes() -> None:
     assert done.returncode == 0, done.stderr
     rows = dict(line.split() for line in done.stdout.splitlines() if line.split()[:1] in (["ok"], ["rejected"]))
     assert rows == {"ok": "3", "rejected": "0"}
+
+
+def test_scenarios_list_and_a_recorded_scenario_run_exports(tmp_path: Path) -> None:
+    listing = connscope("scenarios")
+    assert listing.returncode == 0
+    ids = [line.split("\t")[0] for line in listing.stdout.splitlines()]
+    assert ids[:5] == ["limit-async", "backlog-blocked", "backlog-full", "both-full", "off-by-one"]
+    store = str(tmp_path / "runs.sqlite3")
+    done = connscope("run", "--scenario", "off-by-one", "--record", "--store", store, "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["scenario"] == "off-by-one"
+    assert result["finding"].endswith("2 served, 4 rejected.")
+    assert f"recorded as run {result['run_id']}" in done.stderr
+    csv_file = tmp_path / "run.csv"
+    exported = connscope("export", str(result["run_id"]), "--format", "csv", "-o", str(csv_file), "--store", store)
+    assert exported.returncode == 0, exported.stderr
+    rows = csv_file.read_text().splitlines()
+    assert rows[0].startswith("connection,port,burst,request,outcome,status,latency_ms")
+    assert [row.split(",")[4] for row in rows[1:]] == ["ok", "ok", "rejected", "rejected", "rejected", "rejected"]
+    as_json = connscope("export", str(result["run_id"]), "--format", "json", "-o", "-", "--store", store)
+    assert json.loads(as_json.stdout)["totals"] == result["totals"]
+    missing = connscope("export", "999", "-o", "-", "--store", store)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from app.store import RunStore
 from app.web import api, live, pages
 from app.web.assets import VENDOR_DIR
 from app.web.registry import Registry
@@ -17,10 +18,10 @@ from app.web.registry import Registry
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def create_app(offline: bool = False) -> FastAPI:
+def create_app(offline: bool = False, store: RunStore | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.registry = Registry()
+        app.state.registry = Registry(store=store or RunStore())
         try:
             yield
         finally:

@@ -11,6 +11,8 @@ from typing import Any
 from app.experiment import Experiment
 from app.sandbox.settings import TargetSettings
 from app.sandbox.target import TargetError
+from app.scenarios import Scenario
+from app.store import RunStore
 from app.stream import Stream
 from app.traffic.burst import Burst
 from app.traffic.spec import BurstSpec
@@ -26,6 +28,8 @@ class Session:
     experiment: Experiment
     error: str | None = None
     tasks: set[asyncio.Task[Burst]] = field(default_factory=set)
+    run_ids: dict[int, int] = field(default_factory=dict)
+    findings: dict[int, str | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.stream = Stream(self.experiment.timeline, self.status)
@@ -51,7 +55,10 @@ class Session:
             "output_tail": target.output_tail[-TAIL_LINES_SHOWN:] if target.status.state == "crashed" else [],
             "settings": self.settings.model_dump(),
             "capacity": self.experiment.capacity,
-            "bursts": [burst_status(b) for b in self.experiment.bursts],
+            "bursts": [
+                burst_status(b) | {"run_id": self.run_ids.get(b.id), "finding": self.findings.get(b.id)}
+                for b in self.experiment.bursts
+            ],
         }
 
     def burst(self, burst_id: int) -> Burst | None:
@@ -74,6 +81,7 @@ def burst_status(burst: Burst) -> dict[str, Any]:
 
 @dataclass
 class Registry:
+    store: RunStore
     sessions: dict[int, Session] = field(default_factory=dict)
     current: Session | None = None
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -113,11 +121,22 @@ class Registry:
                 await task
         await session.experiment.stop()
 
-    def fire(self, session: Session, spec: BurstSpec) -> Burst:
+    def fire(self, session: Session, spec: BurstSpec, scenario: Scenario | None = None) -> Burst:
         burst = session.experiment.add_burst(spec)
-        task = asyncio.create_task(session.experiment.fire(burst))
+        task = asyncio.create_task(self._fire_and_record(session, burst, scenario))
         session.tasks.add(task)
         task.add_done_callback(session.tasks.discard)
+        return burst
+
+    async def _fire_and_record(self, session: Session, burst: Burst, scenario: Scenario | None) -> Burst:
+        await session.experiment.fire(burst)
+        result = session.experiment.result(burst)
+        if scenario is not None:
+            result = {"scenario": scenario.id, "finding": scenario.finding(result)} | result
+        # SQLite writes are quick but blocking: keep them off the loop the bursts run on.
+        session.run_ids[burst.id] = await asyncio.to_thread(self.store.save, result)
+        session.findings[burst.id] = result.get("finding")
+        await self._notify()
         return burst
 
     async def close(self) -> None:
