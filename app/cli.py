@@ -23,6 +23,7 @@ from app.timeline import summary
 from app.timeline.model import Outcome, State
 from app.traffic.burst import Burst
 from app.traffic.spec import BurstSpec
+from app.web.forms import form_fields
 
 T = TypeVar("T")
 
@@ -40,6 +41,9 @@ TARGET_FLAGS = {
     "--latency": "latency",
     "--response-bytes": "response_bytes",
     "--memory-limit-mb": "memory_limit_mb",
+    "--somaxconn": "somaxconn",
+    "--tcp-abort-on-overflow": "tcp_abort_on_overflow",
+    "--tcp-syncookies": "tcp_syncookies",
 }
 BURST_FLAGS = {
     "--connections": "connections",
@@ -59,12 +63,13 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def _add_model_flags(parser: argparse.ArgumentParser, model: type[BaseModel], flags: dict[str, str]) -> None:
+    fields = {f.name: f for f in form_fields(model, tuple(flags.values()))}
     for flag, name in flags.items():
-        info = model.model_fields[name]
-        choices = getattr(info.annotation, "__args__", None) if "Literal" in str(info.annotation) else None
+        field = fields[name]
+        choices = [str(c) for c in field.choices] or None
         parser.add_argument(
             flag, dest=name, default=None, choices=choices, metavar=None if choices else name.upper(),
-            help=f"{info.description} (default: {info.default})",
+            help=f"{field.hint} (default: {field.default})",
         )
 
 

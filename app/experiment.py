@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,8 +13,9 @@ from typing import Any
 from app.kernel.accept_queue import AcceptQueueSample
 from app.kernel.sampler import KernelSampler
 from app.kernel.sock_diag import PeerState
+from app.sandbox.netns import NetnsError, PrivateNetwork
 from app.sandbox.settings import TargetSettings
-from app.sandbox.target import Target
+from app.sandbox.target import Target, TargetError
 from app.timeline import summary
 from app.timeline.timeline import QueueSample, Timeline
 from app.traffic.burst import Burst, fire
@@ -31,22 +33,30 @@ class Experiment:
     capacity: int | None = None
 
     def __post_init__(self) -> None:
-        self.target = Target(self.settings, on_event=self.timeline.server_event)
+        self.network = PrivateNetwork(self.settings.sysctls) if self.settings.sysctls else None
+        self.target = Target(self.settings, on_event=self.timeline.server_event, network=self.network)
         self._sampler: KernelSampler | None = None
         self._running = 0
         self._ids = itertools.count(1)
 
     async def start(self) -> None:
+        if self.network is not None:
+            try:
+                self.network.open()
+            except NetnsError as exc:
+                raise TargetError(f"kernel knobs need a private network namespace: {exc}") from None
         await self.target.start()
-        self._sampler = KernelSampler(self.target.port, self._on_kernel_sample)
+        self._sampler = KernelSampler(self.target.port, self._on_kernel_sample, self.network)
 
     async def stop(self) -> None:
         if self._sampler is not None:
             self._sampler.stop()
         await self.target.stop()
+        if self.network is not None:
+            self.network.close()
 
     def add_burst(self, spec: BurstSpec) -> Burst:
-        burst = Burst(id=next(self._ids), spec=spec, server_port=self.target.port)
+        burst = Burst(id=next(self._ids), spec=spec, server_port=self.target.port, make_socket=self._make_socket)
         self.bursts.append(burst)
         return burst
 
@@ -64,6 +74,12 @@ class Experiment:
             if self._running == 0 and self._sampler is not None:
                 self._sampler.stop()
         return burst
+
+    def _make_socket(self) -> socket.socket:
+        if self.network is None:
+            return socket.socket()
+        with self.network.entered():
+            return socket.socket()
 
     async def _drain(self, burst: Burst) -> None:
         """Waits until the server has reported closing every connection it accepted (its

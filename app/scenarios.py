@@ -126,6 +126,19 @@ def _thread_pool(result: Result) -> str:
     )
 
 
+def _kernel_knobs(result: Result) -> str:
+    settings, totals = result["settings"], result["totals"]
+    limbo = sum(1 for c in result["connections"] if time_in(c, "limbo") > 0)
+    dropped = _dropped(result)
+    return (
+        f"listen(backlog={settings['backlog']}) got an accept queue of {result['accept_queue_capacity']}: "
+        f"net.core.somaxconn={settings['somaxconn']} caps it (set in the experiment's own network namespace; "
+        f"the host's settings are untouched). With tcp_abort_on_overflow={int(settings['tcp_abort_on_overflow'])}, "
+        f"{totals['reset']} connections were reset, {limbo} sat in limbo and {len(dropped)} SYNs were dropped "
+        f"and retried; {totals['ok']} of {totals['requests']} were served."
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     id: str
@@ -192,6 +205,14 @@ SCENARIOS: tuple[Scenario, ...] = (
         TargetSettings(handler="sync", handler_ms=1000, loop="asyncio"),
         BurstSpec(connections=60, pattern="burst", client_timeout_s=20),
         _thread_pool,
+    ),
+    Scenario(
+        "kernel-knobs", "Kernel knobs: somaxconn caps backlog; tcp_abort_on_overflow resets instead of dropping",
+        "Count the backlog boxes: fewer than asked for. Watch limbo and the reset bin.",
+        TargetSettings(backlog=100, somaxconn=8, tcp_abort_on_overflow=True, handler="blocking", handler_ms=300,
+                       loop="asyncio"),
+        BurstSpec(connections=30, pattern="burst", client_timeout_s=15),
+        _kernel_knobs,
     ),
 )
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 
 from app.kernel.accept_queue import AcceptQueueSample
 from app.kernel.sock_diag import PeerState, SockDiag, classify, listener_queue
+from app.sandbox.netns import PrivateNetwork
 
 MIN_INTERVAL_S = 0.002
 
@@ -22,8 +23,9 @@ SampleHandler = Callable[[AcceptQueueSample | None, Mapping[int, PeerState]], No
 
 
 class KernelSampler:
-    def __init__(self, port: int, on_sample: SampleHandler) -> None:
+    def __init__(self, port: int, on_sample: SampleHandler, network: PrivateNetwork | None = None) -> None:
         self._port = port
+        self._network = network
         self._on_sample = on_sample
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -43,6 +45,9 @@ class KernelSampler:
 
     def _run(self, loop: asyncio.AbstractEventLoop) -> None:
         previous: dict[int, PeerState] = {}
+        if self._network is not None:
+            # A netlink socket sees the sockets of the namespace it was made in.
+            self._network.enter_thread()
         with SockDiag() as diag:
             while not self._stop.is_set():
                 began = time.perf_counter()

@@ -48,6 +48,32 @@ class TargetSettings(BaseModel):
     cpu_limit_s: int = Field(600, ge=1, le=86_400, description="CPU seconds a target process may use.")
     open_files: int = Field(8192, ge=64, le=20_000, description="File descriptors per target process.")
     instrument: bool = Field(True, description="Report accepted/active/closed from inside uvicorn.")
+    somaxconn: int | None = Field(
+        None, ge=1, le=65_535,
+        description="net.core.somaxconn, the cap on backlog, in a private network namespace (empty: the host's).",
+    )
+    tcp_abort_on_overflow: bool | None = Field(
+        None,
+        description="net.ipv4.tcp_abort_on_overflow in a private network namespace: reset instead of dropping "
+        "a handshake the full accept queue cannot take (empty: the host's).",
+    )
+    tcp_syncookies: int | None = Field(
+        None, ge=0, le=2,
+        description="net.ipv4.tcp_syncookies in a private network namespace: 1 answers SYNs with cookies when "
+        "the SYN queue overflows (empty: the host's).",
+    )
+
+    @property
+    def sysctls(self) -> dict[str, str]:
+        """Kernel knobs this experiment sets in a network namespace of its own."""
+        knobs: dict[str, str] = {}
+        if self.somaxconn is not None:
+            knobs["net.core.somaxconn"] = str(self.somaxconn)
+        if self.tcp_abort_on_overflow is not None:
+            knobs["net.ipv4.tcp_abort_on_overflow"] = str(int(self.tcp_abort_on_overflow))
+        if self.tcp_syncookies is not None:
+            knobs["net.ipv4.tcp_syncookies"] = str(self.tcp_syncookies)
+        return knobs
 
     def to_env(self) -> str:
         return self.model_dump_json()

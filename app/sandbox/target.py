@@ -21,6 +21,7 @@ from app.kernel import read_accept_queue
 from app.sandbox import events
 from app.sandbox.channel import EVENTS_PATH_ENV
 from app.sandbox.isolation import isolation_prefix, netns_unavailable_reason
+from app.sandbox.netns import PrivateNetwork
 from app.sandbox.runner import FD_ENV, PARENT_ENV
 from app.sandbox.settings import SETTINGS_ENV, TargetSettings
 from app.timeline.timeline import ServerEvent
@@ -61,8 +62,14 @@ def make_listener(backlog: int) -> socket.socket:
 
 
 class Target:
-    def __init__(self, settings: TargetSettings, on_event: Callable[[ServerEvent], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: TargetSettings,
+        on_event: Callable[[ServerEvent], None] | None = None,
+        network: PrivateNetwork | None = None,
+    ) -> None:
         self.settings = settings
+        self.network = network
         self.on_event = on_event or (lambda event: None)
         self.status = TargetStatus()
         self._listener: socket.socket | None = None
@@ -84,7 +91,8 @@ class Target:
         loop = asyncio.get_running_loop()
         path = str(Path(self._tmp.name) / "events.sock")
         self._event_server = await asyncio.start_unix_server(self._read_events, path=path)
-        self._listener = make_listener(self.settings.backlog)
+        with self._network():
+            self._listener = make_listener(self.settings.backlog)
         self.port = self._listener.getsockname()[1]
         self._listener.set_inheritable(True)
         env = {
@@ -98,6 +106,9 @@ class Target:
             "PYTHONDONTWRITEBYTECODE": "1",
         }
         self.status.isolation = netns_unavailable_reason() or "empty network namespace"
+        if self.network is not None:
+            knobs = ", ".join(f"{k}={v}" for k, v in self.network.sysctls.items())
+            self.status.isolation += f"; sockets in a private network namespace with {knobs}"
         # Popen runs on the event loop's thread on purpose: PR_SET_PDEATHSIG fires when the
         # *thread* that forked the child exits, and this one lives as long as the app.
         self._proc = subprocess.Popen(
@@ -132,7 +143,8 @@ class Target:
             if self._exited.is_set():
                 return
             await asyncio.sleep(0.01)
-        probe = socket.socket()
+        with self._network():
+            probe = socket.socket()
         probe.setblocking(False)
         try:
             await asyncio.get_running_loop().sock_connect(probe, ("127.0.0.1", self.port))
@@ -144,6 +156,9 @@ class Target:
             probe.close()
         if not self._exited.is_set():
             self.status.state = "ready"
+
+    def _network(self) -> contextlib.AbstractContextManager[None]:
+        return self.network.entered() if self.network is not None else contextlib.nullcontext()
 
     async def stop(self) -> None:
         """SIGTERM to the target's process group, SIGKILL after a grace period."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app.timeline.model import ConnectionRecord, Outcome, RequestRecord
@@ -22,6 +23,7 @@ class Burst:
     ended_ns: int | None = None
     records: list[ConnectionRecord] = field(default_factory=list)
     finished: int = 0
+    make_socket: Callable[[], socket.socket] = socket.socket
 
     @property
     def done(self) -> bool:
@@ -50,7 +52,7 @@ async def _one(burst: Burst, timeline: Timeline, index: int, due_ns: int, timeou
     delay = (due_ns - time.monotonic_ns()) / 1e9
     if delay > 0:
         await asyncio.sleep(delay)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = burst.make_socket()
     try:
         sock.setblocking(False)
         # Binding first gives the connection its port before the SYN leaves, so the kernel
