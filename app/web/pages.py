@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from app.sandbox.settings import TargetSettings
+from app.scenarios import BY_ID, SCENARIOS
 from app.traffic.spec import BurstSpec
 from app.web.assets import ASSETS
 from app.web.forms import field_errors, form_fields, parse_form
@@ -68,7 +69,7 @@ async def index(request: Request) -> HTMLResponse:
     ]
     return _render(
         request, "index.html", assets=assets, offline=offline,
-        **_target_context(session), **_burst_context(session),
+        **_target_context(session), **_burst_context(session), **_scenario_context(session),
     )
 
 
@@ -121,6 +122,45 @@ async def fire_burst(request: Request) -> HTMLResponse:
         errors = {"__all__": "Start a target first: there is nothing to fire at."}
         return _render(request, "partials/burst_panel.html", 409, **_burst_context(session, values, errors))
     registry.fire(session, spec)
+    return _render(request, "partials/burst_panel.html", **_burst_context(session, values))
+
+
+@router.post("/scenarios/{scenario_id}", response_class=HTMLResponse)
+async def run_scenario(request: Request, scenario_id: str) -> Response:
+    """Loads a scenario's settings into a fresh target and fires its burst."""
+    scenario = BY_ID.get(scenario_id)
+    if scenario is None:
+        return HTMLResponse(f"no scenario {scenario_id!r}", status_code=404)
+    registry = _registry(request)
+    session = await registry.start(scenario.settings)
+    if session.ready:
+        registry.fire(session, scenario.burst, scenario)
+    session.scenario = scenario
+    response = _render(request, "partials/scenario_panel.html", **_scenario_context(session))
+    # The other panels show the scenario's settings and burst once it is loaded.
+    response.headers["HX-Trigger"] = "connscope:reload-panels"
+    return response
+
+
+def _scenario_context(session: Session | None) -> dict[str, Any]:
+    scenario = session.scenario if session else None
+    finding = None
+    if session is not None and scenario is not None:
+        done = [b for b in session.experiment.bursts if b.done]
+        finding = session.findings.get(done[-1].id) if done else None
+    return {"scenarios": SCENARIOS, "scenario": scenario, "finding": finding,
+            "scenario_running": bool(session and session.running)}
+
+
+@router.get("/partials/scenario", response_class=HTMLResponse)
+async def scenario_panel(request: Request) -> HTMLResponse:
+    return _render(request, "partials/scenario_panel.html", **_scenario_context(_registry(request).current))
+
+
+@router.get("/partials/burst-panel", response_class=HTMLResponse)
+async def burst_form_panel(request: Request) -> HTMLResponse:
+    session = _registry(request).current
+    values = session.experiment.bursts[-1].spec.model_dump() if session and session.experiment.bursts else None
     return _render(request, "partials/burst_panel.html", **_burst_context(session, values))
 
 

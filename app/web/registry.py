@@ -28,6 +28,7 @@ class Session:
     experiment: Experiment
     error: str | None = None
     tasks: set[asyncio.Task[Burst]] = field(default_factory=set)
+    scenario: Scenario | None = None
     run_ids: dict[int, int] = field(default_factory=dict)
     findings: dict[int, str | None] = field(default_factory=dict)
 
