@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from dataclasses import asdict
+from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel
 
+from app.export import FORMATS
 from app.sandbox.settings import TargetSettings
 from app.timeline.summary import connection_json
 from app.traffic.spec import BurstSpec
@@ -88,3 +91,34 @@ async def connection(request: Request, target_id: int, connection_id: int) -> di
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no connection {connection_id}")
     return connection_json(record, session.stream.origin_ns)
+
+
+@router.get("/runs")
+async def list_runs(request: Request) -> list[dict[str, Any]]:
+    """Recorded runs, newest first."""
+    runs = await asyncio.to_thread(_registry(request).store.list)
+    return [asdict(run) for run in runs]
+
+
+@router.get("/runs/{run_id}")
+async def get_run(request: Request, run_id: int) -> dict[str, Any]:
+    """A recorded run in the `connscope run --json` format."""
+    return await _run(request, run_id)
+
+
+@router.get("/runs/{run_id}/export")
+async def export_run(request: Request, run_id: int, format: Literal["json", "csv", "html"] = "json") -> Response:
+    """The run as a download: JSON, CSV (a row per request) or self-contained HTML replay."""
+    result = await _run(request, run_id)
+    media = {"json": "application/json", "csv": "text/csv", "html": "text/html"}[format]
+    return Response(
+        FORMATS[format](result), media_type=media,
+        headers={"content-disposition": f'attachment; filename="connscope-run-{run_id}.{format}"'},
+    )
+
+
+async def _run(request: Request, run_id: int) -> dict[str, Any]:
+    result = await asyncio.to_thread(_registry(request).store.get, run_id)
+    if result is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id}")
+    return result
