@@ -67,10 +67,8 @@ async def index(request: Request) -> HTMLResponse:
         {"name": a.package, "kind": a.kind, "cdn": a.cdn, "integrity": a.integrity, "local": a.local}
         for a in ASSETS
     ]
-    return _render(
-        request, "index.html", assets=assets, offline=offline,
-        **_target_context(session), **_burst_context(session), **_scenario_context(session),
-    )
+    context = _target_context(session) | _burst_context(session) | _scenario_context(session)
+    return _render(request, "index.html", assets=assets, offline=offline, **context)
 
 
 @router.post("/targets", response_class=HTMLResponse)

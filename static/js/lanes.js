@@ -870,6 +870,7 @@ function placesGeometry(area, places, extra) {
   return {
     kind: "places",
     places,
+    left: area.x,
     cols: fit.cols,
     cell,
     r: Math.max(0.8, cell * (cell >= 7 ? 0.3 : 0.42)),

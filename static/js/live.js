@@ -858,6 +858,14 @@ document.addEventListener("keydown", (event) => {
       break;
     }
     default:
+      // 1–9 run the guided scenario with that number, when the scenario panel is there.
+      if (/^[1-9]$/.test(event.key)) {
+        const scenario = document.querySelector(`#scenario-panel [data-key="${event.key}"]`);
+        if (scenario && window.htmx) {
+          event.preventDefault();
+          scenario.click();
+        }
+      }
   }
 });
 

@@ -1,0 +1,130 @@
+"""The dashboard in real headless Chromium (Debian's), driven by Playwright's Python package."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, serve_dashboard, wait_burst
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+CDN_HOST = "cdn.jsdelivr.net"
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
+    # No network beyond this machine: the CDN fails fast here, as in a conference hall.
+    page.route(f"https://{CDN_HOST}/**", lambda route: route.abort())
+    yield page
+    context.close()
+
+
+def _ready(page: Any) -> None:
+    page.wait_for_function("() => window.htmx !== undefined && window.uPlot !== undefined", timeout=15_000)
+
+
+def _count(page: Any, name: str) -> str:
+    return str(page.locator(f'[data-count="{name}"]').first.get_attribute("data-value"))
+
+
+def _lane(page: Any, key: str) -> Any:
+    return page.locator(f'[data-lane="{key}"]').first
+
+
+def test_start_fire_and_the_page_shows_what_the_run_counted(dashboard: str, page: Any) -> None:
+    page.goto(dashboard)
+    _ready(page)
+    page.fill("#target-limit_concurrency", "3")
+    page.select_option("#target-handler", "async")
+    page.fill("#target-handler_ms", "800")
+    page.select_option("#target-loop", "asyncio")
+    page.click("#target-form button[type=submit]")
+    page.wait_for_selector('#target-panel [data-target-state="ready"]', timeout=30_000)
+
+    page.fill("#burst-connections", "6")
+    page.select_option("#burst-pattern", "rate")
+    page.fill("#burst-rate", "10")
+    page.click("#fire")
+    page.wait_for_selector('#burst-progress li[data-done="true"]', timeout=60_000)
+
+    target = httpx.get(f"{dashboard}/api/targets", timeout=10).json()[-1]
+    burst = target["bursts"][-1]
+    result = wait_burst(dashboard, target["id"], burst["id"])
+    totals = result["totals"]
+    assert (totals["ok"], totals["rejected"]) == (2, 4)
+
+    page.wait_for_function(
+        "n => document.querySelector('[data-count=\"requests\"]').dataset.value === String(n)",
+        arg=totals["requests"], timeout=15_000,
+    )
+    for outcome in ("ok", "rejected", "error", "refused", "reset", "timeout"):
+        assert _count(page, outcome) == str(totals[outcome]), outcome
+        assert _lane(page, outcome).inner_text().strip() == str(totals[outcome]), f"{outcome} bin"
+    assert _count(page, "closed") == "6"
+    assert _count(page, "slots") == "3"
+    assert _lane(page, "slots").get_attribute("data-capacity") == "3"
+    assert _lane(page, "backlog").get_attribute("data-capacity") == str(result["accept_queue_capacity"])
+    assert _count(page, "queue-capacity") == str(result["accept_queue_capacity"])
+    assert _count(page, "peak-active") == str(result["peaks"]["active"])
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#live-view").screenshot(path=str(ARTIFACTS / "live-view.png"))
+
+
+def test_a_bad_value_shows_the_inline_error_and_keeps_the_target(dashboard: str, page: Any) -> None:
+    started = httpx.post(f"{dashboard}/api/targets", json={"loop": "asyncio"}, timeout=60).json()
+    page.goto(dashboard)
+    _ready(page)
+    page.fill("#target-backlog", "0")
+    page.click("#target-form button[type=submit]")
+    error = page.locator("#target-backlog-error")
+    error.wait_for(timeout=10_000)
+    assert error.inner_text() == "Input should be greater than or equal to 1"
+    assert page.locator("#target-backlog").get_attribute("aria-invalid") == "true"
+    still = httpx.get(f"{dashboard}/api/targets/{started['id']}", timeout=10).json()
+    assert still["state"] == "ready" and still["pid"] == started["pid"]
+
+
+def test_page_works_without_internet_from_local_copies(dashboard: str, page: Any) -> None:
+    asked_cdn: list[str] = []
+    page.on("request", lambda request: asked_cdn.append(request.url) if CDN_HOST in request.url else None)
+    page.goto(dashboard)
+    _ready(page)
+    loaded = page.evaluate(
+        "() => performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/vendor/'))"
+    )
+    assert any(url.endswith("/vendor/htmx.org/dist/htmx.min.js") for url in loaded)
+    assert any(url.endswith("/vendor/uplot/dist/uPlot.iife.min.js") for url in loaded)
+    assert asked_cdn, "the CDN is tried first when not --offline"
+
+
+def test_offline_mode_never_asks_the_cdn(page: Any) -> None:
+    with serve_dashboard("--offline") as url:
+        asked_cdn: list[str] = []
+        page.on("request", lambda request: asked_cdn.append(request.url) if CDN_HOST in request.url else None)
+        page.goto(url)
+        _ready(page)
+        assert asked_cdn == []
