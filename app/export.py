@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
 from app.scenarios import time_in
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,18 +48,27 @@ def to_csv(result: dict[str, Any]) -> str:
 
 
 def to_html(result: dict[str, Any]) -> str:
-    """The replay page with the run and our own renderer inlined: it opens from file://."""
-    template = (ROOT / "templates" / "export.html").read_text()
+    """The replay page with the run, our renderer and styles inlined: it opens from file://
+    with no server and no network."""
+    modules = [(ROOT / "static" / "js" / name).read_text() for name in ("lanes.js", "replay.js")]
+    # One inline module instead of two files: drop the import between them and the
+    # export keywords, which an inline script has no use for.
     scripts = "\n".join(
-        (ROOT / "static" / "js" / name).read_text() for name in ("lanes.js", "replay.js")
+        line.removeprefix("export ")
+        for module in modules
+        for line in module.splitlines()
+        if not (line.startswith("import ") and line.rstrip().endswith('from "./lanes.js";'))
     )
-    css = (ROOT / "static" / "css" / "app.css").read_text()
-    data = json.dumps(result).replace("</", "<\\/")
-    return (
-        template.replace("/*CONNSCOPE_CSS*/", css)
-        .replace("/*CONNSCOPE_SCRIPTS*/", scripts.replace("</script", "<\\/script"))
-        .replace("/*CONNSCOPE_RUN*/null", data)
+    template = _templates().get_template("export.html")
+    return template.render(
+        run=result, standalone=True,
+        css=(ROOT / "static" / "css" / "app.css").read_text(),
+        scripts=scripts.replace("</script", "<\\/script"),
     )
+
+
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(ROOT / "templates"), autoescape=True)
 
 
 FORMATS = {"json": to_json, "csv": to_csv, "html": to_html}

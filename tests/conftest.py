@@ -104,3 +104,32 @@ def wait_burst(url: str, target_id: int, burst_id: int, seconds: float = 60) -> 
             return result
         time.sleep(0.2)
     raise TimeoutError(f"burst {burst_id} not done in {seconds} s")
+
+
+CHROMIUM = "/usr/bin/chromium"
+CDN_HOST = "cdn.jsdelivr.net"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium (installed by ./setup.sh --test), driven by Playwright's Python package."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
+    # No network beyond this machine: the CDN fails fast here, as in a conference hall.
+    page.route(f"https://{CDN_HOST}/**", lambda route: route.abort())
+    yield page
+    context.close()

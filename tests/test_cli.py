@@ -55,8 +55,11 @@ def test_json_result_has_the_documented_shape_and_counts() -> None:
     assert set(result["connect_ms"]) == {"p50", "p99", "max"}
     first = result["connections"][0]
     assert first["states"][0][0] == "connecting"
-    assert first["requests"][0] == {"outcome": "ok", "status": 200, "latency_ms": first["requests"][0]["latency_ms"]}
-    assert first["requests"][0]["latency_ms"] >= 800
+    request = first["requests"][0]
+    assert set(request) == {"outcome", "status", "latency_ms", "done_ms"}
+    assert (request["outcome"], request["status"]) == ("ok", 200)
+    assert request["latency_ms"] >= 800
+    assert request["done_ms"] <= first["states"][-1][1], "the response came before the connection closed"
 
 
 def test_summary_table_shows_outcomes() -> None:

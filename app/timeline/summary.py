@@ -128,6 +128,7 @@ def connection_json(record: ConnectionRecord, origin_ns: int) -> dict[str, Any]:
                 "outcome": r.outcome.value if r.outcome else None,
                 "status": r.status,
                 "latency_ms": _ms(r.latency_ns),
+                "done_ms": _ms(r.done_ns - origin_ns) if r.done_ns is not None else None,
                 **({"error": r.error} if r.error else {}),
                 **({"timeout_state": state.value} if (state := timeout_state(record, r)) else {}),
             }

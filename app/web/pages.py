@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -160,6 +161,20 @@ async def burst_form_panel(request: Request) -> HTMLResponse:
     session = _registry(request).current
     values = session.experiment.bursts[-1].spec.model_dump() if session and session.experiment.bursts else None
     return _render(request, "partials/burst_panel.html", **_burst_context(session, values))
+
+
+@router.get("/runs", response_class=HTMLResponse)
+async def runs(request: Request) -> HTMLResponse:
+    listed = await asyncio.to_thread(_registry(request).store.list)
+    return _render(request, "runs.html", runs=listed)
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+async def replay(request: Request, run_id: int) -> Response:
+    result = await asyncio.to_thread(_registry(request).store.get, run_id)
+    if result is None:
+        return HTMLResponse(f"no run {run_id}", status_code=404)
+    return _render(request, "replay.html", run=result, standalone=False)
 
 
 @router.get("/partials/bursts", response_class=HTMLResponse)

@@ -13,13 +13,15 @@
   var config = JSON.parse(document.getElementById("connscope-assets").textContent);
   var state = (window.connscopeAssets = { ready: false, offline: !!config.offline, loaded: {}, failed: [] });
 
-  // htmx initialises on DOMContentLoaded, or at once if readyState is "complete"; a script
-  // that runs in between would wait for an event that never comes, so scripts run only
-  // once the document is complete.
-  var documentComplete = new Promise(function (resolve) {
-    if (document.readyState === "complete") resolve();
-    else window.addEventListener("load", function () { resolve(); }, { once: true });
-  });
+  /*
+   * htmx initialises on DOMContentLoaded, or at once if readyState is already "complete".
+   * A script run between the two (DOMContentLoaded fired, a slow stylesheet still loading)
+   * would wait for an event that already happened; such a run is noted, and the event is
+   * replayed once when every file is in.
+   */
+  var contentLoaded = document.readyState === "complete";
+  var replayContentLoaded = false;
+  document.addEventListener("DOMContentLoaded", function () { contentLoaded = true; }, { once: true });
 
   /*
    * Scripts are fetched rather than added as <script src>: a <script> that loses the race
@@ -43,14 +45,14 @@
   }
 
   function runScript(asset, source, url, text) {
-    return documentComplete.then(function () {
-      var script = document.createElement("script");
-      script.dataset.asset = asset.name;
-      script.dataset.source = source;
-      script.dataset.src = url;
-      script.text = text + "\n//# sourceURL=" + url;
-      document.head.appendChild(script);
-    });
+    if (contentLoaded && document.readyState !== "complete") replayContentLoaded = true;
+    var script = document.createElement("script");
+    script.dataset.asset = asset.name;
+    script.dataset.source = source;
+    script.dataset.src = url;
+    script.text = text + "\n//# sourceURL=" + url;
+    document.head.appendChild(script);
+    return Promise.resolve();
   }
 
   function loadScript(asset) {
@@ -123,6 +125,7 @@
   });
 
   Promise.all(loads).then(function () {
+    if (replayContentLoaded) document.dispatchEvent(new Event("DOMContentLoaded"));
     state.ready = true;
     document.documentElement.dataset.assets = state.failed.length ? "partial" : "ready";
     document.dispatchEvent(new CustomEvent("connscope:assets-ready", { detail: state }));

@@ -64,6 +64,17 @@ function nextPowerOfTwo(n) {
   return 2 ** Math.ceil(Math.log2(Math.max(1, n)));
 }
 
+/**
+ * Square cells for n items in w×h, as large as they can be but no larger than `cap`;
+ * capped cells are laid out in full-width rows, so a few items read as a row, not a column.
+ */
+function fitCapped(w, h, n, cap) {
+  const fit = fitGrid(w, h, n);
+  if (fit.cell <= cap) return fit;
+  const cols = Math.max(1, Math.min(Math.max(1, n), Math.floor(w / cap)));
+  return { cols, rows: Math.ceil(Math.max(1, n) / cols), cell: cap };
+}
+
 /** Square cells for n items in w×h, as large as they can be. */
 function fitGrid(w, h, n) {
   n = Math.max(1, n);
@@ -98,7 +109,7 @@ export class LaneView {
 
     this.capacity = 0;
     this.count = 0;
-    this.slotOf = new Map();
+    this.indexOfCid = new Map();
     this.grow(1024);
     this.moving = 0;
 
@@ -114,7 +125,7 @@ export class LaneView {
     this.freeBuckets = new Int32Array(LANES.length);
 
     this.backlogCapacity = null;
-    this.slotCapacity = null;
+    this.slotCapacity = undefined;
     this.aggregated = false;
     this.highlight = -1;
     this.width = 0;
@@ -130,10 +141,7 @@ export class LaneView {
     this.readColours();
     this.resize();
     new ResizeObserver(() => this.resize()).observe(stage);
-    matchMedia("(prefers-color-scheme: light)").addEventListener("change", () => {
-      this.readColours();
-      this.staticDirty = this.needsDraw = true;
-    });
+    this.reducedMotion = matchMedia("(prefers-reduced-motion: reduce)");
     this.tick = this.tick.bind(this);
     requestAnimationFrame(this.tick);
   }
@@ -163,10 +171,10 @@ export class LaneView {
     return this.count;
   }
 
-  /** Accept-queue capacity (null: unknown) and limit_concurrency (null: no limit). */
+  /** Accept-queue capacity (null: unknown) and limit_concurrency (null: no limit, undefined: no target). */
   setCapacities(backlog, slots) {
     backlog = backlog == null ? null : Math.max(0, backlog | 0);
-    slots = slots == null ? null : Math.max(1, slots | 0);
+    slots = slots === undefined ? undefined : slots === null ? null : Math.max(1, slots | 0);
     if (backlog === this.backlogCapacity && slots === this.slotCapacity) return;
     this.backlogCapacity = backlog;
     this.slotCapacity = slots;
@@ -175,7 +183,7 @@ export class LaneView {
 
   reset() {
     this.count = 0;
-    this.slotOf.clear();
+    this.indexOfCid.clear();
     this.moving = 0;
     this.laneCounts.fill(0);
     for (const list of this.members) list.length = 0;
@@ -193,14 +201,15 @@ export class LaneView {
   /** Applies stream rows [cid, burst, state, outcome, t_ms]; `instant` skips the glide (snapshots). */
   applyRows(rows, instant = false) {
     const now = performance.now();
+    instant = instant || this.reducedMotion.matches;
     for (const [cid, , state, outcome, tMs] of rows) {
       const lane = laneOf(state, outcome);
-      let i = this.slotOf.get(cid);
+      let i = this.indexOfCid.get(cid);
       if (i === undefined) {
         if (lane < 0) continue;
         if (this.count === this.capacity) this.grow(this.capacity * 2);
         i = this.count++;
-        this.slotOf.set(cid, i);
+        this.indexOfCid.set(cid, i);
         this.cidOf[i] = cid;
         this.tEnter[i] = tMs;
         this.t0[i] = -1;
@@ -306,27 +315,27 @@ export class LaneView {
   }
 
   dotPosition(cid) {
-    const i = this.slotOf.get(cid);
+    const i = this.indexOfCid.get(cid);
     if (i === undefined || this.aggregated) return null;
     return { x: this.toX[i], y: this.toY[i], r: Math.max(this.toR[i], 3) };
   }
 
   laneKeyOf(cid) {
-    const i = this.slotOf.get(cid);
+    const i = this.indexOfCid.get(cid);
     return i === undefined ? null : LANES[this.lane[i]].key;
   }
 
   /** The next (dir 1) or previous (dir -1) connection in arrival order, for keyboard stepping. */
   neighbour(cid, dir) {
     if (!this.count || this.aggregated) return null;
-    const i = cid == null ? undefined : this.slotOf.get(cid);
+    const i = cid == null ? undefined : this.indexOfCid.get(cid);
     const start = i === undefined ? (dir > 0 ? -1 : this.count) : i;
     const next = (start + dir + this.count) % this.count;
     return this.cidOf[next];
   }
 
   select(cid) {
-    const i = cid == null ? -1 : this.slotOf.get(cid) ?? -1;
+    const i = cid == null ? -1 : this.indexOfCid.get(cid) ?? -1;
     if (i !== this.highlight) {
       this.highlight = i;
       this.needsDraw = true;
@@ -422,7 +431,8 @@ export class LaneView {
       const area = { x: box.x + 6, y: box.y + BIN_HEAD, w: box.w - 12, h: h - BIN_HEAD - 3 };
       const bucket = buckets[k];
       this.freeBuckets[lane] = bucket;
-      this.laneGeometry[lane] = { ...freeGeometry(area, bucket, false), box };
+      // Left-aligned: a bin reads like a tally.
+      this.laneGeometry[lane] = { ...freeGeometry(area, bucket, false, true), box };
       this.dirtyLanes[lane] = 1;
       y += h + BIN_GAP;
     });
@@ -432,10 +442,11 @@ export class LaneView {
   commit(now, instant) {
     for (let lane = 0; lane < LANES.length; lane++) {
       const geometry = this.laneGeometry[lane];
-      if (lane === BACKLOG || (geometry && geometry.kind !== "free")) continue;
+      if (geometry && geometry.kind !== "free") continue;
       // A grid four times too big for what is left: tighten it.
       const bucket = this.freeBuckets[lane];
-      if (bucket > MIN_FREE_BUCKET && nextPowerOfTwo(this.laneCounts[lane]) * 4 <= bucket) this.compact(lane);
+      const sparse = bucket > MIN_FREE_BUCKET && nextPowerOfTwo(this.laneCounts[lane]) * 4 <= bucket;
+      if (sparse && lane !== BACKLOG) this.compact(lane);
       if (lane < FIRST_BIN && this.cellsNeeded(lane) !== bucket) {
         this.layoutLane(lane);
         this.dirtyLanes[lane] = 1;
@@ -593,7 +604,11 @@ export class LaneView {
     this.heads[BACKLOG].caption.textContent =
       this.backlogCapacity == null ? "kernel accept queue" : `accept queue: ${this.backlogCapacity} places + 1`;
     this.heads[SLOTS].caption.textContent =
-      this.slotCapacity == null ? "in the app: no limit" : `in the app: ${this.slotCapacity} places`;
+      this.slotCapacity === undefined
+        ? LANES[SLOTS].caption
+        : this.slotCapacity === null
+          ? "in the app: no limit"
+          : `in the app: ${this.slotCapacity} places`;
   }
 
   updateLabels() {
@@ -628,6 +643,7 @@ export class LaneView {
       muted: read("--muted", "#9aa4b2"),
       text: read("--text", "#e6edf3"),
       highlight: read("--highlight", "#ffffff"),
+      pill: read("--bg", "#0b0f14"),
       font: read("--font-ui", "system-ui, sans-serif"),
     };
   }
@@ -708,11 +724,26 @@ export class LaneView {
         ctx.beginPath();
         const point = { x: 0, y: 0, r: 0 };
         const half = geometry.cell / 2 - (geometry.cell >= 7 ? 2 : 0.5);
-        for (let rank = 0; rank < n; rank++) {
+        const shown = Math.min(n, geometry.places + (geometry.extra ? 1 : 0));
+        for (let rank = 0; rank < shown; rank++) {
           positionIn(geometry, rank, point);
           ctx.rect(point.x - half, point.y - half, half * 2, half * 2);
         }
         ctx.fill();
+        if (n > shown) {
+          // More than the places hold (the witnesses are a sample apart): say how many.
+          const text = `+${n - shown} over`;
+          ctx.font = `700 14px ${font}`;
+          const w = ctx.measureText(text).width + 12;
+          const x = geometry.overflow.x - w;
+          const y = geometry.overflow.y - 4;
+          ctx.fillStyle = this.theme.pill;
+          ctx.fillRect(x, y, w, 20);
+          ctx.fillStyle = this.colours[lane];
+          ctx.textAlign = "left";
+          ctx.fillText(text, x + 6, y + 10);
+          ctx.textAlign = "center";
+        }
         continue;
       }
       const box = geometry.box || { x: geometry.left, y: geometry.top, w: geometry.width, h: geometry.height };
@@ -780,7 +811,7 @@ export class LaneView {
     for (const lane of [BACKLOG, SLOTS]) {
       const geometry = this.laneGeometry[lane];
       if (geometry.kind === "places") this.drawPlaces(ctx, geometry);
-      else if (lane === SLOTS) {
+      else if (lane === SLOTS && this.slotCapacity === null) {
         ctx.fillStyle = theme.muted;
         ctx.globalAlpha = 0.5;
         ctx.textAlign = "center";
@@ -835,9 +866,9 @@ export class LaneView {
 /* ---------- geometry ---------- */
 
 /** A grid of `bucket` cells filled top-down; dots are capped in size so a few don't look huge. */
-function freeGeometry(area, bucket, unlimitedPlaces) {
-  const fit = fitGrid(area.w, area.h - (unlimitedPlaces ? 26 : 0), bucket);
-  const cell = Math.min(fit.cell, MAX_DOT_CELL);
+function freeGeometry(area, bucket, unlimitedPlaces, alignLeft = false) {
+  const fit = fitCapped(area.w, area.h - (unlimitedPlaces ? 26 : 0), bucket, MAX_DOT_CELL);
+  const cell = fit.cell;
   const width = cell * fit.cols;
   return {
     kind: "free",
@@ -848,7 +879,7 @@ function freeGeometry(area, bucket, unlimitedPlaces) {
     top: area.y,
     width: area.w,
     height: area.h,
-    originX: area.x + Math.max(0, (area.w - width) / 2),
+    originX: area.x + (alignLeft ? 0 : Math.max(0, (area.w - width) / 2)),
     originY: area.y + 2,
   };
 }
@@ -860,8 +891,8 @@ function freeGeometry(area, bucket, unlimitedPlaces) {
  */
 function placesGeometry(area, places, extra) {
   const top = 30;
-  const fit = fitGrid(area.w, area.h - top, places);
-  const cell = Math.min(fit.cell, MAX_PLACE_CELL);
+  const fit = fitCapped(area.w, area.h - top, places, MAX_PLACE_CELL);
+  const cell = fit.cell;
   const width = cell * fit.cols;
   const rows = Math.ceil(places / fit.cols);
   const originX = area.x + Math.max(0, (area.w - width) / 2);

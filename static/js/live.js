@@ -7,6 +7,9 @@
 import { LaneView, STATES, OUTCOMES, MAX_DOTS } from "./lanes.js";
 
 const CHART_STATES = ["connecting", "limbo", "queued", "accepted", "active", "closed"];
+// Line styles as well as colours, so the series stay apart in grey-scale too.
+const CHART_DASHES = { connecting: [6, 4], limbo: [2, 3], queued: undefined, accepted: [10, 3, 2, 3], active: undefined, closed: [1, 3] };
+const CHART_WIDTHS = { queued: 3, active: 3 };
 const CHART_MAX_POINTS = 6000;
 const CHART_REDRAW_MS = 100;
 const RECONNECT_MIN_MS = 250;
@@ -106,7 +109,7 @@ function applyCapacities() {
   const target = live.target;
   const queue = live.frame && live.frame.queue;
   const backlog = queue?.capacity ?? target?.capacity ?? target?.settings?.backlog ?? null;
-  const slots = target?.settings?.limit_concurrency ?? null;
+  const slots = target ? target.settings?.limit_concurrency ?? null : undefined;
   view.setCapacities(backlog, slots);
 }
 
@@ -156,9 +159,11 @@ function applySnapshot(frame) {
   live.t = frame.t_ms || 0;
   updateTarget(frame.target);
   applyCapacities();
-  hideTip();
   view.reset();
   view.applyRows(frame.connections || [], true);
+  // A resync of the same stream keeps the connection being inspected.
+  if (tip.cid != null && (!sameStream || view.laneKeyOf(tip.cid) === null)) hideTip();
+  else if (tip.cid != null) view.select(tip.cid);
   live.latencyBins.fill(0);
   live.latencyCount = 0;
   addLatencies(frame.latencies || []);
@@ -338,7 +343,7 @@ function buildChart() {
     {
       width: Math.max(200, Math.floor(rect.width)),
       height: Math.max(120, Math.floor(rect.height) - 34),
-      scales: { x: { time: false }, y: { range: (u, min, max) => [0, Math.max(4, max)] } },
+      scales: { x: { time: false }, y: { range: (u, min, max) => [0, Math.max(4, Math.ceil(max * 1.08))] } },
       axes: [
         { ...axis, values: (u, ticks) => ticks.map((t) => t + " s") },
         { ...axis, size: 52 },
@@ -350,7 +355,8 @@ function buildChart() {
         ...CHART_STATES.map((state) => ({
           label: state,
           stroke: cssVar(`--state-${state}`, "#ccc"),
-          width: 2,
+          width: CHART_WIDTHS[state] ?? 2,
+          dash: CHART_DASHES[state],
           paths: stepped,
           points: { show: false },
           // closed only grows and would flatten the others: off until asked for.

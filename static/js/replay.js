@@ -1,0 +1,159 @@
+/*
+ * Replay of a recorded run on the same lanes as the live view: a scrubber, play/pause,
+ * step to the previous/next state change, and speeds from 0.05× to 4× so a 3 ms 503 can
+ * be watched by a class. Everything shown is read off the run's own records.
+ *
+ * Used by the replay page (/runs/ID) and, inlined with lanes.js, by the self-contained
+ * HTML export, which must run from file:// with no network: no imports beyond lanes.js.
+ */
+import { LaneView, STATES, OUTCOMES } from "./lanes.js";
+
+const SPEEDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 4];
+
+/** Per connection: its state changes and its requests' outcomes with their times. */
+function compile(run) {
+  const connections = run.connections.map((c, cid) => ({
+    cid,
+    burst: c.burst ?? 1,
+    states: c.states.map(([state, t]) => [state, t]),
+    requests: c.requests.filter((r) => r.outcome != null),
+  }));
+  const changes = [...new Set(connections.flatMap((c) => c.states.map(([, t]) => t)))].sort((a, b) => a - b);
+  const end = changes.length ? changes[changes.length - 1] : 0;
+  return { connections, changes, end };
+}
+
+/** The connection's row [cid, burst, state, outcome, t] at time t, or null before it starts. */
+function rowAt(c, t) {
+  let current = null;
+  for (const change of c.states) {
+    if (change[1] > t) break;
+    current = change;
+  }
+  if (!current) return null;
+  const [state, since] = current;
+  let outcome = null;
+  if (state === "closed") {
+    const done = c.requests.filter((r) => r.done_ms == null || r.done_ms <= t + 1e-6);
+    outcome = done.length ? done[done.length - 1].outcome : null;
+  }
+  return [c.cid, c.burst, state, outcome, since];
+}
+
+function countsAt(compiled, t) {
+  const counts = Object.fromEntries(STATES.map((s) => [s, 0]));
+  const totals = Object.fromEntries(OUTCOMES.map((o) => [o, 0]));
+  totals.requests = 0;
+  const rows = [];
+  for (const c of compiled.connections) {
+    const row = rowAt(c, t);
+    if (!row) continue;
+    rows.push(row);
+    counts[row[2]] += 1;
+    for (const r of c.requests) {
+      if (r.done_ms != null && r.done_ms <= t + 1e-6) {
+        totals[r.outcome] += 1;
+        totals.requests += 1;
+      }
+    }
+  }
+  return { rows, counts, totals };
+}
+
+function formatTime(ms) {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(3)} s` : `${ms.toFixed(2)} ms`;
+}
+
+export function startReplay(run, root = document) {
+  const $ = (selector) => root.querySelector(selector);
+  const compiled = compile(run);
+  const view = new LaneView({ stage: $("#stage"), canvas: $("#lanes"), overlay: $("#lane-overlay") });
+  view.setCapacities(run.accept_queue_capacity ?? run.settings.backlog, run.settings.limit_concurrency);
+
+  const scrub = $("#replay-scrub");
+  const clock = $("#replay-time");
+  const play = $("#replay-play");
+  const speed = $("#replay-speed");
+  scrub.max = String(compiled.end);
+  scrub.step = "any";
+  for (const s of SPEEDS) speed.add(new Option(`${s}×`, String(s), s === 0.25, s === 0.25));
+
+  let t = 0;
+  let shownAt = -1;
+  let playing = false;
+  let last = 0;
+
+  function show(time, glide) {
+    t = Math.max(0, Math.min(compiled.end, time));
+    const { rows, counts, totals } = countsAt(compiled, t);
+    if (!glide || t < shownAt) view.reset();
+    view.applyRows(rows, !glide || t < shownAt);
+    shownAt = t;
+    scrub.value = String(t);
+    clock.textContent = `${formatTime(t)} / ${formatTime(compiled.end)}`;
+    for (const [name, value] of Object.entries({ ...counts, ...totals })) {
+      for (const el of root.querySelectorAll(`[data-count="${name}"]`)) {
+        el.textContent = String(value);
+        el.dataset.value = String(value);
+      }
+    }
+  }
+
+  function setPlaying(on) {
+    playing = on && t < compiled.end;
+    play.textContent = playing ? "❚❚ pause" : "▶ play";
+    play.setAttribute("aria-pressed", String(playing));
+    last = performance.now();
+    if (playing) requestAnimationFrame(frame);
+  }
+
+  function frame(now) {
+    if (!playing) return;
+    const advance = (now - last) * Number(speed.value);
+    last = now;
+    show(t + advance, true);
+    if (t >= compiled.end) setPlaying(false);
+    else requestAnimationFrame(frame);
+  }
+
+  function step(direction) {
+    setPlaying(false);
+    const eps = 1e-6;
+    const next = direction > 0
+      ? compiled.changes.find((c) => c > t + eps)
+      : [...compiled.changes].reverse().find((c) => c < t - eps);
+    if (next !== undefined) show(next, direction > 0);
+  }
+
+  scrub.addEventListener("input", () => {
+    setPlaying(false);
+    show(Number(scrub.value), false);
+  });
+  play.addEventListener("click", () => {
+    if (t >= compiled.end) show(0, false);
+    setPlaying(!playing);
+  });
+  $("#replay-prev").addEventListener("click", () => step(-1));
+  $("#replay-next").addEventListener("click", () => step(1));
+  root.addEventListener("keydown", (event) => {
+    if (event.target instanceof HTMLInputElement && event.target.type !== "range") return;
+    if (event.key === " ") {
+      event.preventDefault();
+      play.click();
+    } else if (event.key === "ArrowRight") {
+      event.preventDefault();
+      step(1);
+    } else if (event.key === "ArrowLeft") {
+      event.preventDefault();
+      step(-1);
+    } else if (event.key === "Home") {
+      show(0, false);
+    }
+  });
+
+  show(0, false);
+  // A handle for tests and the console: jump to a time, step, inspect the compiled run.
+  const handle = { show: (ms) => show(ms, false), step, compiled };
+  if (root.defaultView) root.defaultView.connscopeReplay = handle;
+  return handle;
+}
