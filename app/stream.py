@@ -191,13 +191,17 @@ class Stream:
                 for viewer in joining:
                     self._offer(viewer, snapshot)
             gauges = self._gauges()
-            fingerprint = json.dumps([gauges["counts"], gauges["totals"], gauges["queue"], gauges["target"]])
+            # The summary is recomputed on its own clock, so the one after the last change
+            # differs from what was sent and goes out even when nothing else moved.
+            summary_now = self._refresh_summary()
+            fingerprint = json.dumps(
+                [gauges["counts"], gauges["totals"], gauges["queue"], gauges["target"], summary_now]
+            )
             if not changes and fingerprint == last_gauges:
                 continue
             last_gauges = fingerprint
             frame = json.dumps(
-                {"type": "delta", **gauges, "changes": changes, "latencies": self._latencies,
-                 "summary": self._refresh_summary()}
+                {"type": "delta", **gauges, "changes": changes, "latencies": self._latencies, "summary": summary_now}
             )
             self._latencies = []
             for viewer in self.viewers.difference(joining):
