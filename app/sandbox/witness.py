@@ -23,8 +23,19 @@ def _peer_port(transport: asyncio.BaseTransport) -> int:
     return int(peer[1]) if peer else 0
 
 
-class _Reporting:
-    """Mixed into uvicorn's protocol classes; `client` is set by uvicorn's connection_made."""
+class _Reporting(asyncio.Protocol):
+    """Put before uvicorn's protocol class: reports after uvicorn's connection_made (which
+    sets up its own state) and before its connection_lost."""
+
+    transport: asyncio.Transport
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._report("accepted", transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._report("closed", self.transport)
+        super().connection_lost(exc)
 
     def _report(self, kind: str, transport: asyncio.BaseTransport) -> None:
         events = channel()
@@ -32,24 +43,12 @@ class _Reporting:
             events.emit(kind, _peer_port(transport), time.monotonic_ns())
 
 
-class InstrumentedH11Protocol(H11Protocol, _Reporting):
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._report("accepted", transport)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._report("closed", self.transport)
-        super().connection_lost(exc)
+class InstrumentedH11Protocol(_Reporting, H11Protocol):
+    """uvicorn's h11 protocol, reporting accepted and closed."""
 
 
-class InstrumentedHttpToolsProtocol(HttpToolsProtocol, _Reporting):
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._report("accepted", transport)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._report("closed", self.transport)
-        super().connection_lost(exc)
+class InstrumentedHttpToolsProtocol(_Reporting, HttpToolsProtocol):
+    """uvicorn's httptools protocol, reporting accepted and closed."""
 
 
 PROTOCOLS: dict[str, type[asyncio.Protocol]] = {
