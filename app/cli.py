@@ -62,7 +62,7 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"connscope: error: {message} (see --help)\n")
 
 
-def _add_model_flags(parser: argparse.ArgumentParser, model: type[BaseModel], flags: dict[str, str]) -> None:
+def _add_model_flags(parser: argparse._ActionsContainer, model: type[BaseModel], flags: dict[str, str]) -> None:
     fields = {f.name: f for f in form_fields(model, tuple(flags.values()))}
     for flag, name in flags.items():
         field = fields[name]

@@ -93,12 +93,11 @@ class Experiment:
                 return
             await asyncio.sleep(0.02)
 
-    def _on_kernel_sample(self, sample: AcceptQueueSample | None, peers: Mapping[int, PeerState]) -> None:
+    def _on_kernel_sample(self, t_ns: int, sample: AcceptQueueSample | None, peers: Mapping[int, PeerState]) -> None:
         if sample is not None:
             self.capacity = sample.capacity
-        self.timeline.kernel_sample(
-            QueueSample(sample.t_ns, sample.length, sample.capacity) if sample is not None else None, peers
-        )
+        queue = QueueSample(sample.t_ns, sample.length, sample.capacity) if sample is not None else None
+        self.timeline.kernel_sample(t_ns, queue, peers)
 
     def result(self, burst: Burst) -> dict[str, Any]:
         """The burst's result in the `connscope run --json` shape: every figure from records."""

@@ -19,7 +19,7 @@ from app.sandbox.netns import PrivateNetwork
 
 MIN_INTERVAL_S = 0.002
 
-SampleHandler = Callable[[AcceptQueueSample | None, Mapping[int, PeerState]], None]
+SampleHandler = Callable[[int, AcceptQueueSample | None, Mapping[int, PeerState]], None]
 
 
 class KernelSampler:
@@ -29,7 +29,6 @@ class KernelSampler:
         self._on_sample = on_sample
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.samples_taken = 0
         self.last_dump_s = 0.0
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -66,10 +65,9 @@ class KernelSampler:
                 changed = {port: state for port, state in peers.items() if previous.get(port) != state}
                 previous = peers
                 try:
-                    loop.call_soon_threadsafe(self._on_sample, sample, changed)
+                    loop.call_soon_threadsafe(self._on_sample, t_ns, sample, changed)
                 except RuntimeError:
                     return
-                self.samples_taken += 1
                 self.last_dump_s = time.perf_counter() - began
                 # Sample no more than half the time, so the witness never starves the client.
                 self._stop.wait(max(MIN_INTERVAL_S, self.last_dump_s))

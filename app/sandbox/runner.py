@@ -35,7 +35,9 @@ def main() -> None:
         backlog=settings.backlog,
         limit_concurrency=settings.limit_concurrency,
         limit_max_requests=settings.limit_max_requests,
-        timeout_keep_alive=settings.timeout_keep_alive,
+        # uvicorn's CLI takes whole seconds, but it schedules the timeout as a float delay;
+        # fractions make short demos possible.
+        timeout_keep_alive=settings.timeout_keep_alive,  # type: ignore[arg-type]
         workers=settings.workers,
         http=PROTOCOLS[settings.http] if settings.instrument else settings.http,
         loop=settings.loop,

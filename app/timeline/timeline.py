@@ -38,7 +38,6 @@ class Timeline:
     by_port: dict[int, ConnectionRecord] = field(default_factory=dict)
     listeners: list[Listener] = field(default_factory=list)
     last_server_event_ns: int = 0
-    unmatched_server_events: int = 0
 
     def add(self, record: ConnectionRecord) -> None:
         """Registers a connection once its client port is known (bound, before connect)."""
@@ -57,7 +56,6 @@ class Timeline:
         record = self.by_port.get(event.port)
         if record is None or (record.connect_start_ns is not None and event.t_ns < record.connect_start_ns):
             # Probes and connections from before this record: not part of any burst.
-            self.unmatched_server_events += 1
             return
         if event.kind == "accepted":
             record.accepted_ns = event.t_ns
@@ -73,7 +71,7 @@ class Timeline:
             record.server_closed_ns = event.t_ns
         self.changed(record)
 
-    def kernel_sample(self, sample: QueueSample | None, peers: Mapping[int, str]) -> None:
+    def kernel_sample(self, t_ns: int, sample: QueueSample | None, peers: Mapping[int, str]) -> None:
         """Applies one kernel sample: the accept queue (None once nothing listens) and the
         client ports whose server-side view changed."""
         if sample is not None:
@@ -86,12 +84,9 @@ class Timeline:
             if state not in (State.LIMBO, State.QUEUED):
                 continue
             before = len(record.kernel_seen)
-            record.kernel_sighting(sample.t_ns, state)
+            record.kernel_sighting(t_ns, state)
             if len(record.kernel_seen) != before:
                 self.changed(record)
-
-    def burst_records(self, burst: int) -> list[ConnectionRecord]:
-        return [r for r in self.records if r.burst == burst]
 
     def pending_server_close(self, records: Iterable[ConnectionRecord]) -> int:
         """Connections the server accepted whose close it has not reported yet."""
