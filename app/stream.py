@@ -63,6 +63,7 @@ class Stream:
         self._latencies: list[float] = []
         self._summary: dict[str, Any] = {}
         self._summary_at = 0.0
+        self._counted_peaks: dict[str, int] = {}
         self.counts = {s.value: 0 for s in State}
         self.totals = {"requests": 0} | {o.value: 0 for o in Outcome}
         for record in self.timeline.records:
@@ -125,6 +126,8 @@ class Stream:
                     self._latencies.append(round(request.latency_ns / 1e6, 3))
             changes.append(self._change(cid, record, view))
         self._dirty.clear()
+        for name, level in self.counts.items():
+            self._counted_peaks[name] = max(self._counted_peaks.get(name, 0), level)
         return changes
 
     def _change(self, cid: int, record: ConnectionRecord, view: tuple[State | None, Outcome | None, int]) -> list[Any]:
@@ -174,7 +177,11 @@ class Stream:
                 "peaks": summary.peaks(records),
             }
             self._summary_at = now
-        return self._summary
+        # The exact peaks are recomputed twice a second; between, the counts this stream has
+        # itself seen are also true lower bounds, so a peak never shows below "now".
+        exact: dict[str, int] = self._summary["peaks"]
+        peaks = {name: max(level, self._counted_peaks.get(name, 0)) for name, level in exact.items()}
+        return self._summary | {"peaks": peaks}
 
     async def _run(self) -> None:
         last_gauges = ""
