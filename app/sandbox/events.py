@@ -1,6 +1,7 @@
 """The wire format of server events: one short text line per fact, target → control app.
 
-`accepted`/`closed` come from uvicorn's protocol, `enter`/`leave` from the ASGI wrapper,
+`taken` from the listening socket's accept() (asyncio's loop calls it; uvloop accepts in
+C), `accepted`/`closed` from uvicorn's protocol, `enter`/`leave` from the ASGI wrapper,
 `ready` once per worker after startup. Text lines keep the target side to one f-string.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from app.timeline.timeline import ServerEvent
 
-KINDS = frozenset({"ready", "accepted", "enter", "leave", "closed"})
+KINDS = frozenset({"ready", "taken", "accepted", "enter", "leave", "closed"})
 
 
 def encode(kind: str, pid: int, port: int, t_ns: int, status: int | None = None) -> bytes:

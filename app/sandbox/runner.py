@@ -27,7 +27,7 @@ def main() -> None:
     from uvicorn.server import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
-    from app.sandbox.witness import PROTOCOLS
+    from app.sandbox.witness import PROTOCOLS, WitnessedListener
 
     config = uvicorn.Config(
         "app.sandbox.workload:create_app",
@@ -50,7 +50,10 @@ def main() -> None:
     # The socket object owns the inherited descriptor (no dup, unlike uvicorn's `fd`
     # setting), so when uvicorn closes its server the listening socket really closes and
     # later connections are refused, as with `uvicorn --port`.
-    sock = socket.socket(fileno=int(os.environ[FD_ENV]))
+    # Worker processes get the socket pickled as a plain socket, so accept() is witnessed
+    # with one worker only.
+    witnessed = settings.instrument and settings.workers == 1
+    sock = (WitnessedListener if witnessed else socket.socket)(fileno=int(os.environ[FD_ENV]))
     server = uvicorn.Server(config)
     if settings.workers > 1:
         Multiprocess(config, sockets=[sock]).run()

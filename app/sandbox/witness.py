@@ -7,6 +7,7 @@ including the connection counting that `limit_concurrency` reads, is unchanged.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from typing import Any
 
@@ -49,6 +50,19 @@ class InstrumentedH11Protocol(_Reporting, H11Protocol):
 
 class InstrumentedHttpToolsProtocol(_Reporting, HttpToolsProtocol):
     """uvicorn's httptools protocol, reporting accepted and closed."""
+
+
+class WitnessedListener(socket.socket):
+    """The listening socket as asyncio's selector loop uses it: reports when accept() takes
+    a connection out of the kernel's queue, which can be long before connection_made runs
+    when the loop is busy. uvloop accepts in C and never calls this."""
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        conn, address = super().accept()
+        events = channel()
+        if events is not None:
+            events.emit("taken", int(address[1]), time.monotonic_ns())
+        return conn, address
 
 
 PROTOCOLS: dict[str, type[asyncio.Protocol]] = {

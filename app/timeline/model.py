@@ -73,7 +73,10 @@ class ConnectionRecord:
     requests: list[RequestRecord] = field(default_factory=list)
     # server witness
     server_pid: int | None = None
+    taken_ns: int | None = None
+    """When the server's accept() took it from the kernel's queue (asyncio loop only)."""
     accepted_ns: int | None = None
+    """When uvicorn's connection_made ran for it."""
     server_closed_ns: int | None = None
     app_spans: list[AppSpan] = field(default_factory=list)
     # kernel witness: sightings where the kernel's view changed, as (t_ns, state)
@@ -105,12 +108,21 @@ class ConnectionRecord:
         return changes[-1][0] if changes else None
 
 
+def owned_since(rec: ConnectionRecord) -> int | None:
+    """When the server process first owned the connection: the earliest of its accept()
+    returning, the kernel seeing the socket owned, and uvicorn's connection_made (which can
+    trail accept() by a while when the loop is busy)."""
+    seen_owned = next((t for t, s in rec.kernel_seen if s is State.ACCEPTED), None)
+    evidence = [t for t in (rec.taken_ns, seen_owned, rec.accepted_ns) if t is not None]
+    return min(evidence) if evidence else None
+
+
 def derive_states(rec: ConnectionRecord) -> list[tuple[State, int]]:
     if rec.connect_start_ns is None:
         return []
     out: list[tuple[State, int]] = [(State.CONNECTING, rec.connect_start_ns)]
     end = rec.client_closed_ns
-    accepted = rec.accepted_ns
+    accepted = owned_since(rec)
     if accepted is not None and end is not None and accepted > end:
         # The server took it from the queue after the client had given up: by then the
         # connection was over for the client, so it never reached `accepted`.
@@ -120,14 +132,15 @@ def derive_states(rec: ConnectionRecord) -> list[tuple[State, int]]:
         (t, s) for t, s in rec.kernel_seen
         if s in (State.LIMBO, State.QUEUED) and (accepted is None or t < accepted)
     ]
-    established = rec.connected_ns
-    if established is None and before_accept:
-        established = before_accept[0][0]
+    # The client notices connect() completing on its own loop's schedule; a kernel sighting
+    # of the established connection can come first, and then it is the better witness.
+    evidence = [t for t in (rec.connected_ns, before_accept[0][0] if before_accept else None) if t is not None]
+    established = min(evidence) if evidence else None
     if established is not None and (accepted is None or established < accepted):
         if any(s is State.LIMBO for _, s in before_accept):
             # Connected with no server-side socket yet (SYN cookie, or the final ACK
-            # dropped): limbo from the moment the client saw the connection complete.
-            out.append((State.LIMBO, min(established, before_accept[0][0])))
+            # dropped): limbo from the moment the connection was established.
+            out.append((State.LIMBO, established))
             last_limbo = max(t for t, s in before_accept if s is State.LIMBO)
             queued_after = [t for t, s in before_accept if s is State.QUEUED and t > last_limbo]
             if queued_after:

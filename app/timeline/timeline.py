@@ -57,7 +57,9 @@ class Timeline:
         if record is None or (record.connect_start_ns is not None and event.t_ns < record.connect_start_ns):
             # Probes and connections from before this record: not part of any burst.
             return
-        if event.kind == "accepted":
+        if event.kind == "taken":
+            record.taken_ns = record.taken_ns or event.t_ns
+        elif event.kind == "accepted":
             record.accepted_ns = event.t_ns
             record.server_pid = event.pid
         elif event.kind == "enter":
@@ -81,7 +83,7 @@ class Timeline:
             if record is None or record.finished:
                 continue
             state = State(seen)
-            if state not in (State.LIMBO, State.QUEUED):
+            if state is State.CONNECTING:
                 continue
             before = len(record.kernel_seen)
             record.kernel_sighting(t_ns, state)

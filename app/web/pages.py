@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID, SCENARIOS
@@ -68,8 +69,37 @@ async def index(request: Request) -> HTMLResponse:
         {"name": a.package, "kind": a.kind, "cdn": a.cdn, "integrity": a.integrity, "local": a.local}
         for a in ASSETS
     ]
-    context = _target_context(session) | _burst_context(session) | _scenario_context(session)
-    return _render(request, "index.html", assets=assets, offline=offline, **context)
+    query = request.query_params
+    # A share link fills the forms (never starts anything); its bad values show as inline errors.
+    shared_target = shared_form(query, "t.", TargetSettings, TARGET_FIELDS)
+    shared_burst = shared_form(query, "b.", BurstSpec, BURST_FIELDS)
+    target = _target_context(session, *shared_target) if shared_target else _target_context(session)
+    burst = _burst_context(session, *shared_burst) if shared_burst else _burst_context(session)
+    shared = None
+    if shared_target or shared_burst:
+        shared = {"errors": len((shared_target or ({}, {}))[1]) + len((shared_burst or ({}, {}))[1])}
+    context = target | burst | _scenario_context(session)
+    return _render(request, "index.html", assets=assets, offline=offline, shared=shared,
+                   presenter=query.get("present", "").lower() in ("1", "true", "yes", "on"),
+                   share_fields={"target": TARGET_FIELDS, "burst": BURST_FIELDS}, **context)
+
+
+def shared_form(query: Mapping[str, str], prefix: str, model: type[BaseModel],
+                names: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """A share link's values for one form, from the query parameters `<prefix><field>`:
+    (values over the model's own defaults, inline errors), or None when it carries none.
+    The model's defaults, not the running target's, so the link restores its experiment."""
+    given = {key.removeprefix(prefix): value for key, value in query.items() if key.startswith(prefix)}
+    present = tuple(name for name in names if name in given)
+    if not present:
+        return None
+    values = parse_form(model, given, present)
+    errors: dict[str, str] = {}
+    try:
+        model.model_validate(values)
+    except ValidationError as exc:
+        errors = field_errors(exc)
+    return {**model().model_dump(include=set(names)), **values}, errors
 
 
 @router.post("/targets", response_class=HTMLResponse)

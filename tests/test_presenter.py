@@ -1,0 +1,341 @@
+"""Presenter mode, its keys, and the share link, in real headless Chromium (Debian's)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+import pytest
+
+from tests.conftest import CDN_HOST, wait_burst
+
+VIEWPORT = {"width": 1600, "height": 1000}
+
+# Every field of both forms set off its default, so the round trip cannot pass by accident.
+TARGET_VALUES = {
+    "limit_concurrency": "7", "backlog": "33", "timeout_keep_alive": "2.5", "limit_max_requests": "500",
+    "workers": "2", "http": "h11", "loop": "asyncio", "handler": "sync", "handler_ms": "250",
+    "latency": "uniform", "response_bytes": "64",
+}
+BURST_VALUES = {
+    "connections": "42", "pattern": "ramp", "ramp_s": "2.5", "rate": "40", "requests_per_connection": "3",
+    "pause_ms": "15", "client_timeout_s": "7.5", "path": "/slow?x=1&y=two",
+}
+SELECTS = {"http", "loop", "handler", "latency", "pattern"}
+
+
+def _ready(page: Any) -> None:
+    page.wait_for_function("() => window.htmx !== undefined && window.uPlot !== undefined", timeout=15_000)
+
+
+def _open(page: Any, url: str) -> None:
+    page.goto(url)
+    _ready(page)
+
+
+def _presenting(page: Any) -> str:
+    return str(page.evaluate("() => document.documentElement.dataset.presenter"))
+
+
+def _box(page: Any, selector: str) -> dict[str, float]:
+    box = page.locator(selector).bounding_box()
+    assert box is not None, f"{selector} is not rendered"
+    return dict(box)
+
+
+def _targets(url: str) -> list[dict[str, Any]]:
+    targets: list[dict[str, Any]] = httpx.get(f"{url}/api/targets", timeout=10).json()
+    return targets
+
+
+def _processes(url: str) -> set[tuple[int, int | None]]:
+    """Every target the dashboard has started: (id, pid)."""
+    return {(t["id"], t["pid"]) for t in _targets(url)}
+
+
+def _wait_for(condition: Any, seconds: float, what: str) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} not within {seconds} s")
+
+
+def _blur(page: Any) -> None:
+    """The keys work outside form fields: leave whatever field has the focus."""
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+
+
+@pytest.fixture
+def fresh_page(browser: Any) -> Iterator[Any]:
+    """A second browser context: a colleague opening a link, with nothing shared with `page`."""
+    context = browser.new_context(viewport=VIEWPORT)
+    other = context.new_page()
+    other.route(f"https://{CDN_HOST}/**", lambda route: route.abort())
+    yield other
+    context.close()
+
+
+def test_p_and_the_button_toggle_presenter_mode_which_hides_the_controls_and_fills_the_screen(
+        dashboard: str, page: Any) -> None:
+    _open(page, dashboard)
+    assert _presenting(page) == "off"
+    assert page.locator("#target-panel").is_visible()
+    before = _box(page, "#live-view")
+    font_before = page.evaluate("() => parseFloat(getComputedStyle(document.documentElement).fontSize)")
+
+    page.keyboard.press("p")
+    page.wait_for_function("() => document.documentElement.dataset.presenter === 'on'", timeout=5_000)
+    assert page.get_attribute("#presenter-toggle", "aria-pressed") == "true"
+    for hidden in ("#target-panel", "#burst-panel", "#scenario-panel", "#target-form", "#burst-form"):
+        assert not page.locator(hidden).is_visible(), f"{hidden} still shown in presenter mode"
+    after = _box(page, "#live-view")
+    topbar = _box(page, ".topbar")
+    assert after["width"] > before["width"] + 250, (before, after)
+    assert after["width"] >= 0.95 * VIEWPORT["width"]
+    # The view takes the whole height under the top bar (a scenario's story strip would share it).
+    assert after["height"] >= 0.9 * (VIEWPORT["height"] - topbar["height"]), after
+    assert after["y"] + after["height"] <= VIEWPORT["height"] + 1, "the view must fit on the screen"
+    # The canvas follows its stage (a ResizeObserver): it is drawn at the new size.
+    page.wait_for_function(
+        "w => document.querySelector('#lanes').getBoundingClientRect().width >= w",
+        arg=0.9 * after["width"], timeout=5_000,
+    )
+    font_after = page.evaluate("() => parseFloat(getComputedStyle(document.documentElement).fontSize)")
+    assert font_after > font_before
+    assert "present=1" in page.url, "a reload keeps presenter mode"
+    assert "Presenter mode on" in page.locator("#announcer").inner_text()
+
+    page.keyboard.press("p")
+    page.wait_for_function("() => document.documentElement.dataset.presenter === 'off'", timeout=5_000)
+    assert page.locator("#target-panel").is_visible()
+    assert abs(_box(page, "#live-view")["width"] - before["width"]) < 2
+    assert "present=1" not in page.url
+
+    # Keyboard only: Tab to the top-bar button and press Enter; the focus stays on it.
+    page.focus("#presenter-toggle")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.documentElement.dataset.presenter === 'on'", timeout=5_000)
+    assert page.evaluate("() => document.activeElement.id") == "presenter-toggle"
+    # A mouse click leaves presenter mode too.
+    page.click("#presenter-toggle")
+    page.wait_for_function("() => document.documentElement.dataset.presenter === 'off'", timeout=5_000)
+    assert page.get_attribute("#presenter-toggle", "aria-pressed") == "false"
+
+
+def test_present_1_opens_the_page_in_presenter_mode(dashboard: str, page: Any) -> None:
+    _open(page, f"{dashboard}/?present=1")
+    assert _presenting(page) == "on"
+    assert page.get_attribute("#presenter-toggle", "aria-pressed") == "true"
+    assert not page.locator("#target-panel").is_visible()
+    assert _box(page, "#live-view")["width"] >= 0.95 * VIEWPORT["width"]
+    assert page.locator("#fullscreen-toggle").is_visible()
+
+
+def test_question_mark_shows_the_keys_with_p_r_and_f(dashboard: str, page: Any) -> None:
+    _open(page, f"{dashboard}/?present=1")
+    page.keyboard.press("?")
+    help_dialog = page.locator("#key-help")
+    help_dialog.wait_for(state="visible", timeout=5_000)
+    keys = page.eval_on_selector_all("#key-help dt kbd", "els => els.map(e => e.textContent.trim())")
+    for key in ("?", "p", "space", "r", "f", "1", "9", "←", "→"):
+        assert key in keys, f"{key} missing from the help: {keys}"
+    text = help_dialog.inner_text()
+    assert "presenter mode" in text and "restart the target" in text and "fullscreen" in text
+    page.keyboard.press("Escape")
+    help_dialog.wait_for(state="hidden", timeout=5_000)
+
+
+def test_r_restarts_the_target_with_the_same_settings_and_clears_the_view(dashboard: str, page: Any) -> None:
+    settings = {"limit_concurrency": 2, "backlog": 12, "handler_ms": 50, "loop": "asyncio"}
+    old = httpx.post(f"{dashboard}/api/targets", json=settings, timeout=60).json()
+    assert old["state"] == "ready"
+    _open(page, f"{dashboard}/?present=1")
+    page.wait_for_selector(f'#target-status[data-target-id="{old["id"]}"]', timeout=15_000)
+    burst = httpx.post(f"{dashboard}/api/targets/{old['id']}/bursts",
+                       json={"connections": 5, "pattern": "rate", "rate": 50}, timeout=10).json()
+    wait_burst(dashboard, old["id"], burst["id"])
+    page.wait_for_function("() => document.querySelector('[data-count=\"closed\"]').dataset.value === '5'",
+                           timeout=15_000)
+    assert page.evaluate("() => window.connscope.view.connections") == 5
+
+    page.keyboard.press("r")
+    new = _wait_for(
+        lambda: next((t for t in _targets(dashboard) if t["id"] > old["id"] and t["state"] == "ready"
+                      ), None),
+        60, "a restarted, ready target",
+    )
+    assert new["pid"] != old["pid"]
+    assert new["settings"] == old["settings"], "a reset keeps the settings"
+    assert httpx.get(f"{dashboard}/api/targets/{old['id']}", timeout=10).json()["state"] != "ready"
+    # The page follows: the new target's badge says ready, and the view is empty again.
+    page.wait_for_selector(f'#target-status[data-target-id="{new["id"]}"]', timeout=15_000)
+    page.wait_for_selector('#target-badge[data-state="ready"]', timeout=15_000)
+    assert page.locator("#target-badge").inner_text().strip().lower() == "ready"
+    page.wait_for_function("() => window.connscope.view.connections === 0", timeout=10_000)
+    assert page.get_attribute('[data-count="closed"]', "data-value") == "0"
+    # The target panel (hidden in presenter mode) was swapped for the new target's.
+    page.wait_for_selector('#target-panel [data-target-state="ready"]', state="attached", timeout=15_000)
+    page.wait_for_function(
+        "() => document.querySelector('#announcer').textContent.includes('restarted')", timeout=10_000,
+    )
+
+
+def test_f_asks_for_fullscreen_and_f_again_leaves_it(dashboard: str, page: Any) -> None:
+    _open(page, f"{dashboard}/?present=1")
+    assert page.evaluate("() => document.fullscreenElement") is None
+    page.keyboard.press("f")
+    page.wait_for_function("() => document.fullscreenElement === document.documentElement", timeout=10_000)
+    assert page.evaluate("() => window.connscopeFullscreenRequests") == 1
+    # The button follows the browser's fullscreenchange event.
+    page.wait_for_selector('#fullscreen-toggle[aria-pressed="true"]', timeout=10_000)
+    page.keyboard.press("f")
+    page.wait_for_function("() => document.fullscreenElement === null", timeout=10_000)
+    page.wait_for_selector('#fullscreen-toggle[aria-pressed="false"]', timeout=10_000)
+
+
+def test_keys_do_nothing_while_typing_in_a_field(dashboard: str, page: Any) -> None:
+    _open(page, dashboard)
+    page.fill("#burst-path", "/")
+    page.focus("#burst-path")
+    page.keyboard.type("prf")
+    assert page.input_value("#burst-path") == "/prf"
+    assert _presenting(page) == "off"
+    assert page.evaluate("() => document.fullscreenElement") is None
+
+
+def test_share_link_round_trip_restores_every_field(
+        dashboard: str, page: Any, fresh_page: Any) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=dashboard)
+    _open(page, dashboard)
+    for name, value in TARGET_VALUES.items():
+        if name in SELECTS:
+            page.select_option(f"#target-{name}", value)
+        else:
+            page.fill(f"#target-{name}", value)
+    for name, value in BURST_VALUES.items():
+        if name in SELECTS:
+            page.select_option(f"#burst-{name}", value)
+        else:
+            page.fill(f"#burst-{name}", value)
+    _blur(page)
+    page.keyboard.press("p")
+    page.wait_for_function("() => document.documentElement.dataset.presenter === 'on'", timeout=5_000)
+
+    page.click("#copy-link")
+    page.wait_for_function("() => document.querySelector('#share-url').value.startsWith('http')", timeout=5_000)
+    link = page.input_value("#share-url")
+    assert page.locator("#share-url").is_visible()
+    assert page.get_attribute("#copy-link", "data-url") == link
+    assert page.evaluate("() => navigator.clipboard.readText()") == link
+    query = dict(parse_qsl(urlsplit(link).query, keep_blank_values=True))
+    assert query == {"present": "1"} | {f"t.{k}": v for k, v in TARGET_VALUES.items()} \
+        | {f"b.{k}": v for k, v in BURST_VALUES.items()}
+
+    targets_before = _targets(dashboard)
+    processes_before = _processes(dashboard)
+    _open(fresh_page, link)
+    assert _presenting(fresh_page) == "on"
+    note = fresh_page.locator("#share-note")
+    assert "Settings loaded from a shared link — press Start target" in note.inner_text()
+    for name, value in TARGET_VALUES.items():
+        assert fresh_page.input_value(f"#target-{name}") == value, name
+    for name, value in BURST_VALUES.items():
+        assert fresh_page.input_value(f"#burst-{name}") == value, name
+    assert fresh_page.locator(".field--invalid").count() == 0
+    assert _processes(dashboard) == processes_before, "a link must not start a process"
+
+    # Starting it from the note runs exactly the link's target.
+    last_id = max((t["id"] for t in targets_before), default=0)
+    fresh_page.click("#share-start")
+    started = _wait_for(
+        lambda: next((t for t in _targets(dashboard) if t["id"] > last_id and t["state"] != "starting"), None),
+        60, "the link's target",
+    )
+    assert started["state"] == "ready", started
+    note.wait_for(state="detached", timeout=15_000)
+    expected = {"limit_concurrency": 7, "backlog": 33, "timeout_keep_alive": 2.5, "limit_max_requests": 500,
+                "workers": 2, "http": "h11", "loop": "asyncio", "handler": "sync", "handler_ms": 250.0,
+                "latency": "uniform", "response_bytes": 64}
+    assert {k: started["settings"][k] for k in expected} == expected
+    assert "t." not in fresh_page.url, "the address no longer claims the link's settings"
+
+
+def test_share_link_with_bad_values_shows_inline_errors_and_starts_nothing(dashboard: str, page: Any) -> None:
+    processes_before = _processes(dashboard)
+    response = page.goto(f"{dashboard}/?t.backlog=0&t.loop=trio&b.connections=many&b.pattern=ramp")
+    assert response is not None and response.status == 200
+    _ready(page)
+    error = page.locator("#target-backlog-error")
+    assert error.inner_text() == "Input should be greater than or equal to 1"
+    assert page.get_attribute("#target-backlog", "aria-invalid") == "true"
+    assert page.locator("#target-loop-error").is_visible()
+    assert page.locator("#burst-connections-error").is_visible()
+    assert page.input_value("#burst-pattern") == "ramp", "the valid values of the link are kept"
+    note = page.locator("#share-note")
+    assert "Settings loaded from a shared link — press Start target" in note.inner_text()
+    assert "3 values in the link are not valid" in note.inner_text()
+    assert _processes(dashboard) == processes_before
+
+    # Keyboard only: the note's button goes to the first invalid field.
+    page.focus("#share-fix")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.activeElement.id === 'target-backlog'", timeout=5_000)
+
+
+def test_copy_link_without_the_clipboard_api_selects_the_link(dashboard: str, page: Any) -> None:
+    # As on plain http from another host, where browsers offer no navigator.clipboard.
+    page.add_init_script("Object.defineProperty(Navigator.prototype, 'clipboard', {get: () => undefined})")
+    _open(page, dashboard)
+    assert page.evaluate("() => navigator.clipboard") is None
+    page.fill("#target-backlog", "77")
+    page.focus("#copy-link")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.activeElement.id === 'share-url'", timeout=5_000)
+    link = page.input_value("#share-url")
+    assert ("t.backlog", "77") in parse_qsl(urlsplit(link).query)
+    selected = page.evaluate(
+        "() => { const i = document.querySelector('#share-url');"
+        " return i.value.slice(i.selectionStart, i.selectionEnd) }"
+    )
+    assert selected == link
+    assert page.locator("#share-status").inner_text().strip() != ""
+    page.keyboard.press("Escape")
+    page.locator("#share-box").wait_for(state="hidden", timeout=5_000)
+    assert page.evaluate("() => document.activeElement.id") == "copy-link"
+
+
+def test_replay_steps_with_the_arrows_and_f_goes_fullscreen(dashboard: str, page: Any) -> None:
+    target = httpx.post(f"{dashboard}/api/targets", json={"loop": "asyncio", "handler_ms": 20}, timeout=60).json()
+    burst = httpx.post(f"{dashboard}/api/targets/{target['id']}/bursts",
+                       json={"connections": 3, "pattern": "rate", "rate": 30}, timeout=10).json()
+    wait_burst(dashboard, target["id"], burst["id"])
+    # The run is stored just after the burst is done.
+    run_id = _wait_for(
+        lambda: httpx.get(f"{dashboard}/api/targets/{target['id']}", timeout=10).json()["bursts"][-1]["run_id"],
+        30, "the recorded run",
+    )
+    page.goto(f"{dashboard}/runs/{run_id}")
+    page.wait_for_function("() => window.connscopeReplay !== undefined", timeout=15_000)
+    assert float(page.locator("#replay-scrub").input_value()) == 0
+    changes = page.evaluate("() => window.connscopeReplay.compiled.changes.filter(t => t > 1e-6)")
+    assert len(changes) >= 2
+
+    def scrubbed() -> float:
+        return float(page.locator("#replay-scrub").input_value())
+
+    page.keyboard.press("ArrowRight")
+    assert scrubbed() == pytest.approx(changes[0], abs=1e-3)
+    page.keyboard.press("ArrowRight")
+    assert scrubbed() == pytest.approx(changes[1], abs=1e-3)
+    page.keyboard.press("ArrowLeft")
+    assert scrubbed() == pytest.approx(changes[0], abs=1e-3)
+    page.keyboard.press("f")
+    page.wait_for_function("() => document.fullscreenElement === document.documentElement", timeout=10_000)
+    page.keyboard.press("f")
+    page.wait_for_function("() => document.fullscreenElement === null", timeout=10_000)
