@@ -23,7 +23,7 @@ from app.timeline import summary
 from app.timeline.model import Outcome, State
 from app.traffic.burst import Burst
 from app.traffic.spec import BurstSpec
-from app.web.forms import form_fields
+from app.web.forms import form_fields, readable
 
 T = TypeVar("T")
 
@@ -126,7 +126,7 @@ def _model(
         name = str(error["loc"][0]) if error["loc"] else ""
         flag = next((f for f, n in flags.items() if n == name), name)
         value = given.get(name)
-        print(f"connscope: error: {flag} {value}: {error['msg']}", file=sys.stderr)
+        print(f"connscope: error: {flag} {value}: {readable(error)}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
@@ -171,8 +171,8 @@ async def run_once(settings: TargetSettings, spec: BurstSpec, show_progress: boo
         await experiment.fire(burst)
         if progress is not None:
             progress.cancel()
-            if sys.stderr.isatty():
-                sys.stderr.write("\r\033[K")
+            # A terminal's line is wiped; a log gets the final state instead of a stale one.
+            sys.stderr.write("\r\033[K" if sys.stderr.isatty() else f"{progress_line(burst)}\n")
         return experiment.result(burst)
     finally:
         await experiment.stop()
@@ -180,10 +180,12 @@ async def run_once(settings: TargetSettings, spec: BurstSpec, show_progress: boo
 
 def render_table(result: dict[str, Any]) -> str:
     s, b, t, target = result["settings"], result["burst"], result["totals"], result["target"]
+    limit = "none" if s["limit_concurrency"] is None else s["limit_concurrency"]
     lines = [
-        f"target   limit_concurrency={s['limit_concurrency']} backlog={s['backlog']} workers={s['workers']} "
+        f"target   limit_concurrency={limit} backlog={s['backlog']} workers={s['workers']} "
         f"http={s['http']} loop={s['loop']} handler={s['handler']} {s['handler_ms']:g} ms",
-        f"         127.0.0.1:{target['port']}, {target['isolation']}, now {target['state']} ({target['exit']})",
+        f"         127.0.0.1:{target['port']}, {target['isolation']}, "
+        + (f"now {target['state']} ({target['exit']})" if target["state"] != "ready" else "still running"),
         f"burst    {b['connections']} connections, {b['pattern']}, {b['requests_per_connection']} request(s) each, "
         f"client timeout {b['client_timeout_s']:g} s",
         "",
@@ -231,14 +233,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _existing_store(path: Path | None) -> RunStore | None:
+    """The store to read from, or None (said on stderr) when there is none at that path."""
+    where = path or default_path()
+    if not where.is_file():
+        print(f"connscope: error: no run store at {where} (record runs with `connscope run --record`)",
+              file=sys.stderr)
+        return None
+    return RunStore(where)
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
-    for run in RunStore(args.store).list():
+    store = _existing_store(args.store)
+    if store is None:
+        return 2
+    for run in store.list():
         print(f"{run.id}\t{run.recorded_at}\t{run.scenario or '-'}\t{run.summary}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    result = RunStore(args.store).get(args.run_id)
+    store = _existing_store(args.store)
+    if store is None:
+        return 2
+    result = store.get(args.run_id)
     if result is None:
         print(f"connscope: error: no run {args.run_id} in {args.store or default_path()}", file=sys.stderr)
         return 2
@@ -246,7 +264,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.write(text)
     else:
-        Path(args.output).write_text(text)
+        try:
+            Path(args.output).write_text(text)
+        except OSError as exc:
+            print(f"connscope: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+            return 2
         print(f"wrote run {args.run_id} as {args.format} to {args.output}", file=sys.stderr)
     return 0
 
@@ -279,10 +301,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+COMMANDS = ("serve", "run", "scenarios", "runs", "export")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    _add_serve_flags(parser)
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if not any(a in COMMANDS for a in arguments) and not {"-h", "--help"} & set(arguments):
+        # `connscope [--port …]` means `connscope serve [--port …]`.
+        arguments.insert(0, "serve")
+    args = parser.parse_args(arguments)
     if args.command == "run":
         return cmd_run(args)
     if args.command == "scenarios":

@@ -71,7 +71,7 @@ def test_a_bad_value_shows_the_inline_error_and_keeps_the_target(dashboard: str,
     page.click("#target-form button[type=submit]")
     error = page.locator("#target-backlog-error")
     error.wait_for(timeout=10_000)
-    assert error.inner_text() == "Input should be greater than or equal to 1"
+    assert error.inner_text() == "Must be at least 1."
     assert page.locator("#target-backlog").get_attribute("aria-invalid") == "true"
     still = httpx.get(f"{dashboard}/api/targets/{started['id']}", timeout=10).json()
     assert still["state"] == "ready" and still["pid"] == started["pid"]

@@ -21,9 +21,9 @@ def connscope(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["--backlog", "0"], "--backlog 0: Input should be greater than or equal to 1"),
+        (["--backlog", "0"], "--backlog 0: Must be at least 1."),
         (["--handler", "slow"], "argument --handler: invalid choice: 'slow'"),
-        (["--connections", "many"], "--connections many: Input should be a valid integer"),
+        (["--connections", "many"], "--connections many: Enter a whole number."),
         (["--limit-concurrency", "-3"], "--limit-concurrency -3"),
         (["--bogus"], "unrecognized arguments: --bogus"),
     ],

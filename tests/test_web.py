@@ -54,7 +54,7 @@ def test_form_error_is_inline_422_and_never_disturbs_the_target(dashboard: str) 
     assert response.status_code == 422
     html = response.text
     assert 'id="target-backlog-error"' in html
-    assert "Input should be greater than or equal to 1" in html
+    assert "Must be at least 1." in html
     assert 'value="0"' in html, "the user's input is kept for correction"
     bad_burst = httpx.post(f"{dashboard}/bursts", data={"connections": "-5"}, timeout=10)
     assert bad_burst.status_code == 422

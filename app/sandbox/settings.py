@@ -15,7 +15,7 @@ class TargetSettings(BaseModel):
 
     limit_concurrency: int | None = Field(
         None, ge=1, le=100_000,
-        description="uvicorn answers 503 once this many connections or tasks exist (empty: no limit).",
+        description="uvicorn answers 503 once this many connections or tasks exist (not given: no limit).",
     )
     backlog: int = Field(
         2048, ge=1, le=65_535,
@@ -27,7 +27,8 @@ class TargetSettings(BaseModel):
     )
     limit_max_requests: int | None = Field(
         None, ge=1, le=10_000_000,
-        description="uvicorn exits after this many requests (per worker); later connections are refused.",
+        description="uvicorn exits after this many requests (per worker); later connections are refused "
+        "(not given: never).",
     )
     workers: int = Field(1, ge=1, le=8, description="uvicorn worker processes sharing the listening socket.")
     http: Literal["h11", "httptools"] = Field("httptools", description="uvicorn's HTTP/1.1 implementation.")

@@ -46,6 +46,8 @@ class TargetStatus:
     def describe_exit(self) -> str:
         if self.exit_status is None:
             return "running"
+        if self.state == "stopped":
+            return "stopped on request"
         if self.exit_status < 0:
             return f"killed by {signal.Signals(-self.exit_status).name}"
         return f"exit status {self.exit_status}"

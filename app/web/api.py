@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import asdict
 from typing import Any, Literal
 
@@ -88,9 +89,13 @@ async def burst_result(request: Request, target_id: int, burst_id: int) -> dict[
 async def connection(request: Request, target_id: int, connection_id: int) -> dict[str, Any]:
     session = _session(request, target_id)
     record = session.stream.record(connection_id)
-    if record is None:
+    burst = session.burst(record.burst) if record is not None else None
+    if record is None or burst is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no connection {connection_id}")
-    return connection_json(record, session.stream.origin_ns)
+    # Times from the start of the connection's burst, as in the burst's result; `now_ms` on
+    # the same clock tells how long an open connection has been in its state so far.
+    now_ms = round((time.monotonic_ns() - burst.started_ns) / 1e6, 3)
+    return connection_json(record, burst.started_ns) | {"now_ms": now_ms}
 
 
 @router.get("/runs")

@@ -61,19 +61,44 @@ def form_fields(model: type[BaseModel], names: tuple[str, ...]) -> list[FormFiel
 
 
 def parse_form(model: type[BaseModel], form: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    """Form strings to model input: an empty optional field means None (no limit), an empty
-    required one means its default."""
+    """Form strings to model input: an empty optional field means None (no limit); a field
+    the form did not send keeps its default."""
     values: dict[str, Any] = {}
     for field in form_fields(model, names):
         raw = form.get(field.name)
         if field.kind == "checkbox":
             values[field.name] = raw is not None
-        elif raw is None or str(raw).strip() == "":
-            if field.optional:
-                values[field.name] = None
+        elif raw is None:
+            continue
+        elif str(raw).strip() == "":
+            # A number field the browser could not parse arrives empty too: for a required
+            # field that is an error to show, not a silent default.
+            values[field.name] = None if field.optional else ""
         else:
             values[field.name] = str(raw).strip()
     return values
+
+
+def readable(item: Mapping[str, Any]) -> str:
+    """pydantic's message, said the way a form says it."""
+    kind, ctx = item["type"], item.get("ctx") or {}
+    if item.get("input") == "" or kind == "missing":
+        return "Required: enter a value."
+    if kind == "greater_than_equal":
+        return f"Must be at least {ctx['ge']}."
+    if kind == "greater_than":
+        return f"Must be more than {ctx['gt']}."
+    if kind == "less_than_equal":
+        return f"Must be at most {ctx['le']}."
+    if kind in ("int_parsing", "int_from_float"):
+        return "Enter a whole number."
+    if kind == "float_parsing":
+        return "Enter a number."
+    if kind == "literal_error":
+        return f"Choose one of {ctx.get('expected', 'the listed values')}."
+    if kind == "string_pattern_mismatch":
+        return "Must start with / and contain no spaces."
+    return str(item["msg"])
 
 
 def field_errors(error: ValidationError) -> dict[str, str]:
@@ -81,5 +106,5 @@ def field_errors(error: ValidationError) -> dict[str, str]:
     messages: dict[str, str] = {}
     for item in error.errors():
         name = str(item["loc"][0]) if item["loc"] else "__all__"
-        messages.setdefault(name, item["msg"])
+        messages.setdefault(name, readable(item))
     return messages

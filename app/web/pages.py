@@ -71,7 +71,7 @@ async def index(request: Request) -> HTMLResponse:
     ]
     query = request.query_params
     # A share link fills the forms (never starts anything); its bad values show as inline errors.
-    shared_target = shared_form(query, "t.", TargetSettings, TARGET_FIELDS)
+    shared_target = None
     shared_burst = shared_form(query, "b.", BurstSpec, BURST_FIELDS)
     target = _target_context(session, *shared_target) if shared_target else _target_context(session)
     burst = _burst_context(session, *shared_burst) if shared_burst else _burst_context(session)
@@ -148,7 +148,11 @@ async def fire_burst(request: Request) -> HTMLResponse:
         return _render(request, "partials/burst_panel.html", 422,
                        **_burst_context(session, values, field_errors(exc)))
     if session is None or not session.ready:
-        errors = {"__all__": "Start a target first: there is nothing to fire at."}
+        if session is None:
+            why = "Start a target first: there is nothing to fire at."
+        else:
+            why = f"The target is {session.status()['state']}: press Restart or Start target, then Fire."
+        errors = {"__all__": why}
         return _render(request, "partials/burst_panel.html", 409, **_burst_context(session, values, errors))
     registry.fire(session, spec)
     return _render(request, "partials/burst_panel.html", **_burst_context(session, values))
