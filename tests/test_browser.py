@@ -97,3 +97,10 @@ def test_offline_mode_never_asks_the_cdn(page: Any) -> None:
         page.goto(url)
         _ready(page)
         assert asked_cdn == []
+
+
+def test_api_docs_render_without_internet(dashboard: str, page: Any) -> None:
+    page.goto(f"{dashboard}/docs")
+    page.locator(".swagger-ui .opblock").first.wait_for(timeout=15_000)
+    assert page.locator(".swagger-ui .opblock").count() >= 8
+    assert "connscope" in page.locator(".swagger-ui .title").inner_text()

@@ -50,7 +50,13 @@ ASSETS: tuple[Asset, ...] = (
           "sha384-Gx3t0zdBAuQOuvvmaLZj7HKEiSgWTAs+VdtNY7wt19QDPTDQjFIwAuXDj0zeN00c", "js"),
     Asset("uplot", "1.6.32", "dist/uPlot.min.css",
           "sha384-IfV0B7MIOYuO95kO9G5ySKPz/85zqFNOAs8iy4tkK5zd9izhJAB8b7lHrwYqqmYE", "css"),
+    # The API docs page (/docs) is served from these local copies only, so it works offline.
+    Asset("swagger-ui-dist", "5.35.0", "swagger-ui-bundle.js",
+          "sha384-gjRm0bEPMeTmMh5jT2cHccIwCUZSTd8YC+j0d0sXw0MdGEfScduGpSyF3ZSSLkX9", "docs"),
+    Asset("swagger-ui-dist", "5.35.0", "swagger-ui.css",
+          "sha384-WlYgdmXYOOBWL5apwjDEZwN+U3HmXSSu5R6V5aGxEcf7z+KuRNwBhoxKVN1i3D5I", "docs"),
 )
+PAGE_ASSETS = tuple(a for a in ASSETS if a.kind in ("js", "css"))
 
 
 def sri(data: bytes) -> str:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID, SCENARIOS
 from app.traffic.spec import BurstSpec
-from app.web.assets import ASSETS
+from app.web.assets import PAGE_ASSETS
 from app.web.forms import field_errors, form_fields, parse_form
 from app.web.registry import Registry, Session
 
@@ -67,11 +67,11 @@ async def index(request: Request) -> HTMLResponse:
     offline: bool = request.app.state.offline
     assets = [
         {"name": a.package, "kind": a.kind, "cdn": a.cdn, "integrity": a.integrity, "local": a.local}
-        for a in ASSETS
+        for a in PAGE_ASSETS
     ]
     query = request.query_params
     # A share link fills the forms (never starts anything); its bad values show as inline errors.
-    shared_target = None
+    shared_target = shared_form(query, "t.", TargetSettings, TARGET_FIELDS)
     shared_burst = shared_form(query, "b.", BurstSpec, BURST_FIELDS)
     target = _target_context(session, *shared_target) if shared_target else _target_context(session)
     burst = _burst_context(session, *shared_burst) if shared_burst else _burst_context(session)
