@@ -272,7 +272,7 @@ def test_share_link_with_bad_values_shows_inline_errors_and_starts_nothing(dashb
     assert response is not None and response.status == 200
     _ready(page)
     error = page.locator("#target-backlog-error")
-    assert error.inner_text() == "Input should be greater than or equal to 1"
+    assert error.inner_text() == "Must be at least 1."
     assert page.get_attribute("#target-backlog", "aria-invalid") == "true"
     assert page.locator("#target-loop-error").is_visible()
     assert page.locator("#burst-connections-error").is_visible()

@@ -5,6 +5,7 @@
  * summary, latencies), never from the dots.
  */
 import { LaneView, STATES, OUTCOMES, MAX_DOTS } from "./lanes.js";
+import { announce, isPresenting, onPresenterChange, setPresenter, toggleFullscreen, togglePresenter } from "./presenter.js";
 
 const CHART_STATES = ["connecting", "limbo", "queued", "accepted", "active", "closed"];
 // Line styles as well as colours, so the series stay apart in grey-scale too.
@@ -202,6 +203,7 @@ function updateTarget(target) {
     else badge.dataset.state = state;
   }
   ui.targetStatus.dataset.state = state;
+  ui.targetStatus.dataset.targetId = target ? String(target.id) : "";
   ui.port.textContent = target && target.port ? `127.0.0.1:${target.port}` : "";
   const crashed = state === "crashed";
   ui.crash.hidden = !crashed;
@@ -225,14 +227,19 @@ document.addEventListener("htmx:afterSwap", syncFireButton);
 
 function updateEmptyState() {
   const target = live.target;
+  // In presenter mode the settings are hidden: point at the keys instead of "on the left".
+  const presenting = isPresenting();
+  const where = presenting ? "Press p for the settings, or 1 to 9 for a guided scenario" : "Start a target on the left";
   let reason = "";
   let title = "";
   let hint = "";
   if (view.connections > 0) reason = "";
   else if (!target) {
     reason = "no-target";
-    title = "Start a target on the left, then fire a burst";
-    hint = "Each connection becomes a dot that moves through the kernel's backlog and uvicorn's slots, and lands in its outcome.";
+    title = presenting ? "No target yet" : "Start a target on the left, then fire a burst";
+    hint = presenting
+      ? `${where}.`
+      : "Each connection becomes a dot that moves through the kernel's backlog and uvicorn's slots, and lands in its outcome.";
   } else if (target.state === "starting") {
     reason = "starting";
     title = "Starting the target…";
@@ -240,18 +247,24 @@ function updateEmptyState() {
   } else if (target.state === "ready") {
     reason = "ready";
     title = "Target ready: fire a burst";
-    hint = `uvicorn listens on 127.0.0.1:${target.port}. Set the burst on the left and press Fire (or space).`;
+    hint = presenting
+      ? `uvicorn listens on 127.0.0.1:${target.port}. Press space to fire, r to reset.`
+      : `uvicorn listens on 127.0.0.1:${target.port}. Set the burst on the left and press Fire (or space).`;
   } else if (target.state === "crashed") {
     reason = "crashed";
     title = "The target crashed";
-    hint = "Its exit status and output are above. Change the settings on the left and start it again.";
+    hint = presenting
+      ? "Its exit status and output are above. Press r to start it again, or p for the settings."
+      : "Its exit status and output are above. Change the settings on the left and start it again.";
   } else {
     reason = target.state;
     title = `The target has ${target.state}`;
-    hint = "Start a target on the left, then fire a burst.";
+    hint = presenting ? "Press r to start it again with the same settings." : "Start a target on the left, then fire a burst.";
   }
   ui.empty.hidden = reason === "";
-  if (ui.empty.dataset.reason !== reason) {
+  const shownKey = `${reason}|${presenting}|${target?.port ?? ""}`;
+  if (ui.empty.dataset.shown !== shownKey) {
+    ui.empty.dataset.shown = shownKey;
     ui.empty.dataset.reason = reason;
     ui.emptyTitle.textContent = title;
     ui.emptyHint.textContent = hint;
@@ -791,14 +804,87 @@ document.addEventListener("pointerdown", (event) => {
   if (tip.pinned && !ui.stage.contains(event.target)) hideTip();
 });
 
+/** Shows the next (1) or previous (-1) connection's own timeline. */
+function stepConnection(direction) {
+  const cid = view.neighbour(tip.cid, direction);
+  if (cid == null) return;
+  hideTip();
+  showTip(cid, true);
+}
+
 ui.canvas.addEventListener("keydown", (event) => {
   if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
     event.preventDefault();
-    const cid = view.neighbour(tip.cid, event.key === "ArrowRight" ? 1 : -1);
-    if (cid == null) return;
-    hideTip();
-    showTip(cid, true);
+    stepConnection(event.key === "ArrowRight" ? 1 : -1);
   }
+});
+
+/* ---------------- reset: the same target again, and an empty view ---------------- */
+
+const RESTART_PATH = "/targets/current/restart";
+let restarting = false;
+
+/** Empties the lanes, the numbers, the chart and the histogram until the next snapshot. */
+function clearView() {
+  hideTip();
+  view.reset();
+  clearChart();
+  live.frame = null;
+  live.latencyBins.fill(0);
+  live.latencyCount = 0;
+  live.histogramDirty = true;
+  live.dirtyNumbers = true;
+  updateEmptyState();
+}
+
+function isOk(detail) {
+  return !!detail.xhr && detail.xhr.status >= 200 && detail.xhr.status < 300;
+}
+
+/** `r`: stops the current target and starts it again with the same settings. */
+function restartTarget() {
+  if (!window.htmx || restarting) return;
+  if (!live.target) {
+    announce("Nothing to reset: start a target first, or press 1 to 9 for a guided scenario.");
+    return;
+  }
+  restarting = true;
+  announce("Resetting: restarting the target with the same settings…");
+  window.htmx
+    .ajax("POST", RESTART_PATH, { target: "#target-panel", swap: "outerHTML" })
+    .catch(() => announce("The reset failed: the dashboard did not answer."))
+    .finally(() => {
+      restarting = false;
+    });
+}
+
+// The same for the key and the target panel's Restart button.
+document.addEventListener("htmx:beforeRequest", (event) => {
+  if (event.detail.pathInfo?.requestPath === RESTART_PATH) clearView();
+});
+document.addEventListener("htmx:afterRequest", (event) => {
+  const detail = event.detail;
+  if (detail.pathInfo?.requestPath !== RESTART_PATH) return;
+  if (!isOk(detail)) {
+    announce(`The reset failed (HTTP ${detail.xhr?.status || "no answer"}).`);
+    return;
+  }
+  // The old target's scenario story and burst list are not the new one's.
+  if ($("#scenario-panel")) window.htmx.ajax("GET", "/partials/scenario", { target: "#scenario-panel", swap: "outerHTML" });
+  if ($("#burst-progress")) window.htmx.ajax("GET", "/partials/bursts", { target: "#burst-progress", swap: "outerHTML" });
+  const state = $("#target-panel [data-target-state]")?.dataset.targetState;
+  announce(state === "ready" ? "Target restarted and ready: space fires." : `Target restarted: ${state || "unknown"}.`);
+});
+
+/* ---------------- presenter mode ---------------- */
+
+onPresenterChange(() => {
+  // The canvas reads its colours once; presenter mode has its own, with more contrast.
+  view.readColours();
+  view.staticDirty = true;
+  view.needsDraw = true;
+  live.histogramDirty = true;
+  updateEmptyState();
 });
 
 /* ---------------- keyboard ---------------- */
@@ -808,6 +894,8 @@ function typingInto(el) {
 }
 
 function focusFirstField(panelSelector) {
+  // The settings are hidden in presenter mode: going to them brings them back.
+  if (isPresenting()) setPresenter(false);
   const field = $(`${panelSelector} input, ${panelSelector} select, ${panelSelector} button`);
   if (field) {
     field.focus();
@@ -839,7 +927,29 @@ document.addEventListener("keydown", (event) => {
     return;
   }
   if (ui.help.open) return;
-  switch (event.key) {
+  // Caps lock must not turn the letter keys off.
+  const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
+  switch (key) {
+    case "p":
+      event.preventDefault();
+      togglePresenter();
+      break;
+    case "r":
+      event.preventDefault();
+      restartTarget();
+      break;
+    case "f":
+      event.preventDefault();
+      toggleFullscreen();
+      break;
+    case "ArrowLeft":
+    case "ArrowRight":
+      // The canvas steps on its own; in presenter mode the arrows step from anywhere.
+      if (!isPresenting() || (active && active.matches("[role=slider], [role=tab], [role=radio]"))) return;
+      event.preventDefault();
+      ui.canvas.focus({ preventScroll: true });
+      stepConnection(key === "ArrowRight" ? 1 : -1);
+      break;
     case "t":
       event.preventDefault();
       focusFirstField("#target-panel");
@@ -859,6 +969,10 @@ document.addEventListener("keydown", (event) => {
       const fire = $("#fire");
       if (fire && window.htmx) {
         event.preventDefault();
+        // The burst panel, and the error it would show, is hidden in presenter mode.
+        if (isPresenting() && fire.getAttribute("aria-disabled") === "true") {
+          announce("No target is ready: nothing to fire at. Press r to restart it or 1 to 9 for a scenario.");
+        }
         fire.click();
       }
       break;

@@ -148,6 +148,13 @@ export function startReplay(run, root = document) {
       step(-1);
     } else if (event.key === "Home") {
       show(0, false);
+    } else if ((event.key === "f" || event.key === "F") && !event.ctrlKey && !event.metaKey && !event.altKey
+               && !(event.target instanceof HTMLSelectElement)) {
+      // Fullscreen for a projector, as on the live page.
+      const page = root.documentElement || document.documentElement;
+      event.preventDefault();
+      if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+      else page.requestFullscreen?.().catch(() => {});
     }
   });
 
