@@ -20,23 +20,33 @@ EMPTY_SNAPSHOT = json.dumps({
 
 @router.websocket("/ws")
 async def live(websocket: WebSocket) -> None:
+    """Frames go out from their own task; this one only listens, so a viewer that leaves,
+    or a server shutting down (uvicorn closes its WebSockets), ends both at once."""
     registry: Registry = websocket.app.state.registry
     await websocket.accept()
+    sender = asyncio.create_task(_send_frames(websocket, registry))
     try:
-        while True:
-            session = registry.current
-            if session is None:
-                await websocket.send_text(EMPTY_SNAPSHOT)
-                async with registry.changed:
-                    await registry.changed.wait()
-                continue
-            viewer = session.stream.join()
-            try:
-                await _follow(websocket, registry, viewer.queue)
-            finally:
-                session.stream.leave(viewer)
-    except WebSocketDisconnect:
-        return
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+    finally:
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+            await sender
+
+
+async def _send_frames(websocket: WebSocket, registry: Registry) -> None:
+    while True:
+        session = registry.current
+        if session is None:
+            await websocket.send_text(EMPTY_SNAPSHOT)
+            async with registry.changed:
+                await registry.changed.wait()
+            continue
+        viewer = session.stream.join()
+        try:
+            await _follow(websocket, registry, viewer.queue)
+        finally:
+            session.stream.leave(viewer)
 
 
 async def _follow(websocket: WebSocket, registry: Registry, queue: asyncio.Queue[str]) -> None:
