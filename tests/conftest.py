@@ -110,9 +110,12 @@ CHROMIUM = "/usr/bin/chromium"
 CDN_HOST = "cdn.jsdelivr.net"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium (installed by ./setup.sh --test), driven by Playwright's Python package."""
+    """Debian's Chromium (installed by ./setup.sh --test), driven by Playwright's Python package.
+
+    Per module: Playwright's sync API keeps an event loop running on this thread while it
+    is open, and the tests that run targets need the thread's loop to themselves."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
