@@ -20,6 +20,7 @@ from app.timeline.model import ConnectionRecord, Outcome, State
 from app.timeline.timeline import Timeline
 
 FRAME_INTERVAL_S = 1 / 30
+HISTORY_POINTS = 4000
 VIEWER_QUEUE_FRAMES = 30
 SUMMARY_INTERVAL_S = 0.5
 
@@ -64,6 +65,9 @@ class Stream:
         self._summary: dict[str, Any] = {}
         self._summary_at = 0.0
         self._counted_peaks: dict[str, int] = {}
+        self._queue_peak = 0
+        self._queue_seen = 0
+        self.history: list[list[float]] = []
         self.counts = {s.value: 0 for s in State}
         self.totals = {"requests": 0} | {o.value: 0 for o in Outcome}
         for record in self.timeline.records:
@@ -128,7 +132,17 @@ class Stream:
         self._dirty.clear()
         for name, level in self.counts.items():
             self._counted_peaks[name] = max(self._counted_peaks.get(name, 0), level)
+        if changes:
+            self._record_history()
         return changes
+
+    def _record_history(self) -> None:
+        """Counts per state over time, so a viewer who joins late still gets the chart."""
+        t_ms = round((time.monotonic_ns() - self.origin_ns) / 1e6, 1)
+        self.history.append([t_ms, *(self.counts[s.value] for s in State)])
+        if len(self.history) > HISTORY_POINTS:
+            # Halve the resolution of the past rather than forget it.
+            self.history = self.history[::2]
 
     def _change(self, cid: int, record: ConnectionRecord, view: tuple[State | None, Outcome | None, int]) -> list[Any]:
         state, outcome, t_ns = view
@@ -164,7 +178,8 @@ class Stream:
         ]
         return json.dumps(
             {"type": "snapshot", **self._gauges(), "connections": connections, "latencies": latencies,
-             "summary": self._refresh_summary(force=True)}
+             "summary": self._refresh_summary(force=True),
+             "history": {"states": [s.value for s in State], "points": self.history}}
         )
 
     def _refresh_summary(self, force: bool = False) -> dict[str, Any]:
@@ -181,7 +196,12 @@ class Stream:
         # itself seen are also true lower bounds, so a peak never shows below "now".
         exact: dict[str, int] = self._summary["peaks"]
         peaks = {name: max(level, self._counted_peaks.get(name, 0)) for name, level in exact.items()}
-        return self._summary | {"peaks": peaks}
+        samples = self.timeline.queue_samples
+        if len(samples) > self._queue_seen:
+            self._queue_peak = max(self._queue_peak, max(s.length for s in samples[self._queue_seen:]))
+            self._queue_seen = len(samples)
+        # The kernel's own count, next to the records' `queued`: the two witnesses side by side.
+        return self._summary | {"peaks": peaks | {"accept_queue": self._queue_peak}}
 
     async def _run(self) -> None:
         last_gauges = ""
