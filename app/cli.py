@@ -297,7 +297,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     raise_open_file_limit()
     print(f"connscope dashboard: http://{args.host}:{args.port}/", file=sys.stderr, flush=True)
     app = create_app(offline=args.offline, store=RunStore(args.store))
-    uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", log_level="warning", ws="websockets")
+    uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", log_level="warning", ws="websockets-sansio")
     return 0
 
 
