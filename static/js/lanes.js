@@ -14,7 +14,7 @@ export const MAX_DOTS = 2000;
 const GLIDE_MS = 250;
 const PAD = 4;
 const GUTTER = 16;
-const HEAD = 90; // room for the HTML lane header
+const HEAD = 90; // room for the HTML lane header (--lane-head overrides it, e.g. in presenter mode)
 const BIN_HEAD = 22;
 const BIN_GAP = 4;
 const BIN_MIN_EMPTY = BIN_HEAD + 2;
@@ -29,7 +29,7 @@ const MIN_FREE_BUCKET = 16;
  */
 export const LANES = [
   { key: "connecting", state: "connecting", label: "connecting", caption: "SYN sent, waiting", column: 0, kind: "free", colour: "--state-connecting", shape: "circle" },
-  { key: "limbo", state: "limbo", label: "limbo", caption: "SYN cookie, no server socket", column: 1, kind: "free", colour: "--state-limbo", shape: "circle" },
+  { key: "limbo", state: "limbo", label: "limbo", caption: "SYN cookie, no socket", column: 1, kind: "free", colour: "--state-limbo", shape: "circle" },
   { key: "backlog", state: "queued", label: "backlog", caption: "kernel accept queue", column: 2, kind: "places", colour: "--state-queued", shape: "circle" },
   { key: "accepted", state: "accepted", label: "accepted", caption: "uvicorn has it, not the app", column: 3, kind: "free", colour: "--state-accepted", shape: "circle" },
   { key: "slots", state: "active", label: "slots", caption: "request in the app", column: 4, kind: "places", colour: "--state-active", shape: "circle" },
@@ -47,6 +47,7 @@ const COLUMN_WEIGHTS = [1.0, 0.78, 1.35, 1.0, 1.35, 1.75];
 const LANE_OF_STATE = { connecting: 0, limbo: 1, queued: 2, accepted: 3, active: 4 };
 const FIRST_BIN = 5;
 const UNFINISHED_BIN = LANES.length - 1;
+const CLOSED_CAPTION = "by its last request's outcome";
 const BACKLOG = 2;
 const SLOTS = 4;
 
@@ -134,6 +135,8 @@ export class LaneView {
     this.needsDraw = true;
     this.staticDirty = true;
     this.colours = [];
+    this.head = HEAD;
+    this.textScale = 1;
     this.byEntry = (a, b) => this.tEnter[a] - this.tEnter[b] || this.cidOf[a] - this.cidOf[b];
     this.byCell = (a, b) => this.cell[a] - this.cell[b];
 
@@ -385,7 +388,7 @@ export class LaneView {
 
   laneInner(lane) {
     const c = this.columns[LANES[lane].column];
-    return { x: c.x + 8, y: c.y + HEAD, w: c.w - 16, h: c.h - HEAD - 8 };
+    return { x: c.x + 8, y: c.y + this.head, w: c.w - 16, h: c.h - this.head - 8 };
   }
 
   layoutLane(lane) {
@@ -393,7 +396,7 @@ export class LaneView {
     const area = this.laneInner(lane);
     const places = lane === BACKLOG ? this.backlogCapacity : lane === SLOTS ? this.slotCapacity : null;
     if (def.kind === "places" && places) {
-      this.laneGeometry[lane] = placesGeometry(area, places, lane === BACKLOG);
+      this.laneGeometry[lane] = placesGeometry(area, places, lane === BACKLOG, this.textScale);
     } else {
       const bucket = this.cellsNeeded(lane);
       this.freeBuckets[lane] = bucket;
@@ -417,8 +420,8 @@ export class LaneView {
     const key = `${visible}|${weights}|${buckets}|${column.h}`;
     if (key === this.binLayoutKey) return false;
     this.binLayoutKey = key;
-    const top = column.y + HEAD;
-    const available = column.h - HEAD - BIN_GAP * (visible.length - 1);
+    const top = column.y + this.head;
+    const available = column.h - this.head - BIN_GAP * (visible.length - 1);
     const minimums = weights.map((w) => (w ? BIN_MIN_FILLED : BIN_MIN_EMPTY));
     const spare = Math.max(0, available - minimums.reduce((a, b) => a + b, 0));
     const weightSum = weights.reduce((a, b) => a + b, 0);
@@ -567,7 +570,7 @@ export class LaneView {
       label.dataset.state = def.state;
       this.labels.push(label);
     }
-    this.closedLabel = head("closed", "closed", "--closed", "by its last request's outcome");
+    this.closedLabel = head("closed", "closed", "--closed", CLOSED_CAPTION);
     this.closedLabel.dataset.state = "closed";
     for (let lane = FIRST_BIN; lane < LANES.length; lane++) {
       const def = LANES[lane];
@@ -611,6 +614,13 @@ export class LaneView {
           : `in the app: ${this.slotCapacity} places`;
   }
 
+  /** What the outcome bins add up (e.g. "2 bursts since the target started"); null: the default caption. */
+  setScope(text) {
+    const caption = text ? `by outcome · ${text}` : CLOSED_CAPTION;
+    const box = this.heads[FIRST_BIN];
+    if (box.caption.textContent !== caption) box.caption.textContent = caption;
+  }
+
   updateLabels() {
     for (let lane = 0; lane < LANES.length; lane++) {
       const n = this.laneCounts[lane];
@@ -646,6 +656,15 @@ export class LaneView {
       pill: read("--bg", "#0b0f14"),
       font: read("--font-ui", "system-ui, sans-serif"),
     };
+    // Presenter mode enlarges the text drawn on the canvas and the band for the lane headers.
+    const scale = parseFloat(read("--canvas-text-scale", "1")) || 1;
+    const head = parseFloat(read("--lane-head", String(HEAD))) || HEAD;
+    if (scale !== this.textScale || head !== this.head) {
+      this.textScale = scale;
+      this.head = head;
+      if (this.width) this.layout(true);
+    }
+    this.staticDirty = this.needsDraw = true;
   }
 
   tick(now) {
@@ -733,15 +752,16 @@ export class LaneView {
         if (n > shown) {
           // More than the places hold (the witnesses are a sample apart): say how many.
           const text = `+${n - shown} over`;
-          ctx.font = `700 14px ${font}`;
+          const size = Math.round(14 * this.textScale);
+          ctx.font = `700 ${size}px ${font}`;
           const w = ctx.measureText(text).width + 12;
           const x = geometry.overflow.x - w;
           const y = geometry.overflow.y - 4;
           ctx.fillStyle = this.theme.pill;
-          ctx.fillRect(x, y, w, 20);
+          ctx.fillRect(x, y, w, size + 6);
           ctx.fillStyle = this.colours[lane];
           ctx.textAlign = "left";
-          ctx.fillText(text, x + 6, y + 10);
+          ctx.fillText(text, x + 6, y + (size + 6) / 2);
           ctx.textAlign = "center";
         }
         continue;
@@ -755,7 +775,7 @@ export class LaneView {
         continue;
       }
       if (!n) continue;
-      const size = Math.min(40, box.w / 3.2);
+      const size = Math.min(40 * this.textScale, box.w / 3.2);
       ctx.font = `700 ${size}px ${font}`;
       ctx.fillText(String(n), box.x + box.w / 2, box.y + box.h / 2);
     }
@@ -816,8 +836,8 @@ export class LaneView {
         ctx.globalAlpha = 0.5;
         ctx.textAlign = "center";
         ctx.textBaseline = "middle";
-        ctx.font = `600 15px ${theme.font}`;
-        ctx.fillText("no limit", geometry.left + geometry.width / 2, geometry.top + geometry.height - 14);
+        ctx.font = `600 ${Math.round(15 * this.textScale)}px ${theme.font}`;
+        ctx.fillText("no limit", geometry.left + geometry.width / 2, geometry.top + geometry.height - 14 * this.textScale);
         ctx.globalAlpha = 1;
       }
     }
@@ -854,11 +874,21 @@ export class LaneView {
       ctx.lineWidth = 1.75;
       ctx.strokeRect(e.x - e.size / 2 + 1, e.y - e.size / 2 + 1, e.size - 2, e.size - 2);
       ctx.setLineDash([]);
+      // Its label, right of the box and inside the lane: the longest wording that fits.
+      const size = Math.round(13 * this.textScale);
+      const x = e.x + e.size / 2 + 6;
+      const room = geometry.right - x - 2;
       ctx.fillStyle = theme.text;
       ctx.textAlign = "left";
       ctx.textBaseline = "middle";
-      ctx.font = `600 13px ${theme.font}`;
-      ctx.fillText("+1 extra (Linux)", e.x + e.size / 2 + 6, e.y);
+      ctx.font = `600 ${size}px ${theme.font}`;
+      const fits = (text) => ctx.measureText(text).width <= room;
+      if (fits("+1 extra (Linux)")) ctx.fillText("+1 extra (Linux)", x, e.y);
+      else if (fits("+1 extra") && fits("(Linux)") && e.rowHeight >= 2 * size + 2) {
+        ctx.fillText("+1 extra", x, e.y - size / 2 - 1);
+        ctx.fillText("(Linux)", x, e.y + size / 2 + 1);
+      } else if (fits("+1 extra")) ctx.fillText("+1 extra", x, e.y);
+      else if (fits("+1")) ctx.fillText("+1", x, e.y);
     }
   }
 }
@@ -889,15 +919,19 @@ function freeGeometry(area, bucket, unlimitedPlaces, alignLeft = false) {
  * Above the boxes sits one row for the backlog's extra place (Linux queues capacity + 1)
  * and for any connection beyond that.
  */
-function placesGeometry(area, places, extra) {
-  const top = 30;
+function placesGeometry(area, places, extra, scale = 1) {
+  const top = Math.round(30 * Math.max(1, scale));
   const fit = fitCapped(area.w, area.h - top, places, MAX_PLACE_CELL);
   const cell = fit.cell;
   const width = cell * fit.cols;
   const rows = Math.ceil(places / fit.cols);
   const originX = area.x + Math.max(0, (area.w - width) / 2);
   const bottom = area.y + area.h;
+  const gridTop = bottom - rows * cell;
   const extraSize = Math.max(14, Math.min(24, cell));
+  // The extra place sits on top of the boxes, level with their left edge: one more place.
+  const extraX = Math.max(area.x + extraSize / 2 + 1, originX + extraSize / 2);
+  const extraY = Math.max(area.y + top / 2, gridTop - top / 2);
   return {
     kind: "places",
     places,
@@ -907,8 +941,9 @@ function placesGeometry(area, places, extra) {
     r: Math.max(0.8, cell * (cell >= 7 ? 0.3 : 0.42)),
     originX,
     bottom,
-    gridTop: bottom - rows * cell,
-    extra: extra ? { x: area.x + extraSize / 2 + 2, y: area.y + top / 2, size: extraSize } : null,
+    gridTop,
+    right: area.x + area.w,
+    extra: extra ? { x: extraX, y: extraY, size: extraSize, rowHeight: top } : null,
     overflow: { x: area.x + area.w, y: area.y + 6, cell: Math.min(extraSize, 12) },
   };
 }

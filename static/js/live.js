@@ -155,7 +155,8 @@ function setStreamStatus(state, text) {
 function applySnapshot(frame) {
   const previous = live.target;
   const sameStream = previous && frame.target && previous.id === frame.target.id && frame.t_ms >= live.t;
-  if (!sameStream) clearChart();
+  // The stream keeps the counts over time: a reload, a late viewer or a resync redraws them all.
+  loadChartHistory(frame.history);
   live.frame = frame;
   live.t = frame.t_ms || 0;
   updateTarget(frame.target);
@@ -169,6 +170,7 @@ function applySnapshot(frame) {
   live.latencyCount = 0;
   addLatencies(frame.latencies || []);
   if (frame.target) appendChartPoint(frame);
+  updateScope(frame.target);
   afterFrame();
 }
 
@@ -180,6 +182,7 @@ function applyDelta(frame) {
   if (frame.changes?.length) view.applyRows(frame.changes);
   addLatencies(frame.latencies || []);
   appendChartPoint(frame);
+  updateScope(frame.target);
   afterFrame();
 }
 
@@ -187,6 +190,31 @@ function afterFrame() {
   live.dirtyNumbers = true;
   updateEmptyState();
   if (tip.cid != null) refreshTipIfMoved();
+}
+
+/* ---------------- what the numbers cover ---------------- */
+
+/*
+ * The stream's counts, totals, peaks and latencies cover every burst fired at the current
+ * target since it started (a second burst joins the timeline). Say so wherever they show.
+ */
+let shownScope = "";
+
+function updateScope(target) {
+  const bursts = target?.bursts?.length ?? 0;
+  const key = target ? `${target.id}|${bursts}` : "none";
+  if (key === shownScope) return;
+  shownScope = key;
+  const plural = bursts === 1 ? "1 burst" : `${bursts} bursts`;
+  const long = target ? `since this target started · ${plural}` : "no target yet";
+  // The cards' headings say it short; the line above the counters says it in full.
+  const short = !target ? "no target yet" : bursts === 0 ? "no burst yet" : bursts === 1 ? "1 burst" : `all ${bursts} bursts`;
+  for (const el of document.querySelectorAll("[data-scope]")) {
+    el.textContent = el.closest("#numbers-scope") ? long : short;
+  }
+  const line = document.getElementById("numbers-scope");
+  if (line) line.dataset.bursts = String(bursts);
+  view.setScope?.(target ? short : null);
 }
 
 /* ---------------- target status ---------------- */
@@ -219,11 +247,45 @@ function updateTarget(target) {
 function syncFireButton() {
   const fire = $("#fire");
   if (!fire) return;
-  if (live.target && live.target.state === "ready") fire.removeAttribute("aria-disabled");
+  const target = live.target;
+  const ready = !!target && target.state === "ready";
+  if (ready) fire.removeAttribute("aria-disabled");
   else fire.setAttribute("aria-disabled", "true");
+  // Why Fire does nothing yet, next to it (the server renders the same words).
+  const hint = $("#fire-hint");
+  if (!hint) return;
+  const text = ready
+    ? `fires at 127.0.0.1:${target.port} with the settings below`
+    : !target
+      ? "Start a target first: there is nothing to fire at yet."
+      : target.state === "starting"
+        ? "The target is starting: Fire works once it is ready."
+        : `The target has ${target.state}: press Restart or Start target first.`;
+  if (hint.textContent !== text) hint.textContent = text;
+  hint.dataset.ready = String(ready);
 }
 
 document.addEventListener("htmx:afterSwap", syncFireButton);
+
+/*
+ * A form the server turned down (422: invalid values, 409: nothing to fire at) comes back
+ * with its errors inline: bring the first one into view and put the focus on its field.
+ */
+const FORM_PANELS = { "/targets": "#target-panel", "/bursts": "#burst-panel" };
+document.addEventListener("htmx:afterSettle", (event) => {
+  const detail = event.detail;
+  const status = detail.xhr?.status;
+  if (status !== 422 && status !== 409) return;
+  const panel = $(FORM_PANELS[detail.pathInfo?.requestPath] || "");
+  if (!panel) return;
+  const field = panel.querySelector("[aria-invalid=true]");
+  const message = field || panel.querySelector(".error[role=alert]");
+  if (!message) return;
+  if (isPresenting()) setPresenter(false, { quiet: true });
+  const focusable = field || $("#fire", panel) || message;
+  focusable.focus({ preventScroll: true });
+  (field?.closest(".field") || message).scrollIntoView({ block: "center", behavior: "auto" });
+});
 
 function updateEmptyState() {
   const target = live.target;
@@ -297,9 +359,13 @@ function renderNumbers() {
   const summary = frame.summary || {};
   const peaks = summary.peaks || {};
   for (const state of ["connecting", "limbo", "queued", "accepted", "active"]) setCount("peak-" + state, peaks[state] ?? null);
-  if (places && peaks.queued != null) {
+  // The gauge is the kernel's queue: its mark is the kernel's own peak, not the records'.
+  const kernelPeak = peaks.accept_queue ?? null;
+  setCount("peak-accept-queue", kernelPeak);
+  if (places && kernelPeak != null) {
     ui.gaugePeak.hidden = false;
-    ui.gaugePeak.style.left = `${Math.min(1, peaks.queued / places) * 100}%`;
+    ui.gaugePeak.style.left = `${Math.min(1, kernelPeak / places) * 100}%`;
+    ui.gaugePeak.title = `kernel peak: ${kernelPeak}`;
   } else ui.gaugePeak.hidden = true;
   const limit = live.target?.settings?.limit_concurrency;
   setCount("slots", limit ?? null, live.target ? (limit == null ? "no limit" : String(limit)) : "–");
@@ -322,21 +388,78 @@ const chart = {
 
 function clearChart() {
   for (const column of chart.data) column.length = 0;
+  chart.firstX = null;
+  chart.lastChangeX = null;
+  chart.lastValues = "";
   chart.dirty = true;
+}
+
+/**
+ * Notes the first moment any connection existed and the last moment a count changed: the
+ * x-axis spans those, not the idle time before the first burst or after the last one.
+ */
+function noteFirstX(x, values) {
+  if (chart.firstX == null && values.some((v) => v > 0)) chart.firstX = x;
+  const key = values.join(",");
+  if (key !== chart.lastValues) {
+    chart.lastValues = key;
+    chart.lastChangeX = x;
+  }
+}
+
+/** Replaces the series with the stream's own history of counts (snapshot frames carry it). */
+function loadChartHistory(history) {
+  clearChart();
+  if (!history || !Array.isArray(history.points)) return;
+  const columns = CHART_STATES.map((state) => history.states.indexOf(state) + 1);
+  const points = history.points.slice(-CHART_MAX_POINTS);
+  for (const point of points) {
+    const x = point[0] / 1000;
+    const values = columns.map((c) => (c > 0 ? point[c] ?? 0 : 0));
+    chart.data[0].push(x);
+    values.forEach((v, k) => chart.data[k + 1].push(v));
+    noteFirstX(x, values);
+  }
 }
 
 function appendChartPoint(frame) {
   const counts = frame.counts || {};
   const x = (frame.t_ms || 0) / 1000;
   const xs = chart.data[0];
-  if (xs.length && x < xs[xs.length - 1]) clearChart();
+  if (xs.length && x < xs[xs.length - 1]) {
+    // Only a point from before the last one (a history point just loaded) may be skipped.
+    if (xs[xs.length - 1] - x < 0.5) return;
+    clearChart();
+  }
+  const values = CHART_STATES.map((state) => counts[state] ?? 0);
   xs.push(x);
-  CHART_STATES.forEach((state, k) => chart.data[k + 1].push(counts[state] ?? 0));
+  values.forEach((v, k) => chart.data[k + 1].push(v));
+  noteFirstX(x, values);
   if (xs.length > CHART_MAX_POINTS) {
     const drop = xs.length - Math.floor(CHART_MAX_POINTS * 0.8);
     for (const column of chart.data) column.splice(0, drop);
   }
   chart.dirty = true;
+}
+
+/** The x-range: from a little before the first connection to the last point, so a burst fills the chart. */
+function chartXRange(u, dataMin, dataMax) {
+  const xs = chart.data[0];
+  if (!xs.length) return [0, 1];
+  const first = chart.firstX ?? xs[0];
+  const changed = chart.firstX == null ? xs[xs.length - 1] : chart.lastChangeX ?? xs[xs.length - 1];
+  const span = Math.max(changed - first, 0.2);
+  const pad = Math.max(0.05, span * 0.03);
+  const from = Math.max(xs[0], first - pad);
+  // While a burst runs the axis follows the clock; once idle it ends at the last change.
+  const running = (live.target?.bursts || []).some((b) => !b.done);
+  const to = running ? xs[xs.length - 1] : Math.min(xs[xs.length - 1], changed + pad);
+  return [from, Math.max(to, from + 0.2)];
+}
+
+function formatSeconds(value, step) {
+  const decimals = step >= 1 ? 0 : step >= 0.1 ? 1 : 2;
+  return value.toFixed(decimals) + " s";
 }
 
 function cssVar(name, fallback) {
@@ -346,9 +469,11 @@ function cssVar(name, fallback) {
 function buildChart() {
   if (chart.plot || typeof window.uPlot !== "function") return;
   const uPlot = window.uPlot;
+  // Read now, so presenter mode (rebuilt on each switch) gets its own colours and type.
   const muted = cssVar("--muted", "#9aa4b2");
   const grid = cssVar("--grid", "rgba(255,255,255,0.08)");
-  const font = `14px ${cssVar("--font-ui", "system-ui")}`;
+  const presenting = isPresenting();
+  const font = `${presenting ? 18 : 14}px ${cssVar("--font-ui", "system-ui")}`;
   const stepped = uPlot.paths.stepped({ align: 1 });
   const axis = { stroke: muted, font, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
   const rect = ui.chart.getBoundingClientRect();
@@ -356,10 +481,10 @@ function buildChart() {
     {
       width: Math.max(200, Math.floor(rect.width)),
       height: Math.max(120, Math.floor(rect.height) - 34),
-      scales: { x: { time: false }, y: { range: (u, min, max) => [0, Math.max(4, Math.ceil(max * 1.08))] } },
+      scales: { x: { time: false, range: chartXRange }, y: { range: (u, min, max) => [0, Math.max(4, Math.ceil(max * 1.08))] } },
       axes: [
-        { ...axis, values: (u, ticks) => ticks.map((t) => t + " s") },
-        { ...axis, size: 52 },
+        { ...axis, size: presenting ? 52 : 42, values: (u, ticks, axisIdx, space, step) => ticks.map((t) => formatSeconds(t, step ?? 1)) },
+        { ...axis, size: presenting ? 64 : 52 },
       ],
       cursor: { points: { size: 6 }, drag: { x: false, y: false } },
       legend: { live: true },
@@ -368,7 +493,7 @@ function buildChart() {
         ...CHART_STATES.map((state) => ({
           label: state,
           stroke: cssVar(`--state-${state}`, "#ccc"),
-          width: CHART_WIDTHS[state] ?? 2,
+          width: (CHART_WIDTHS[state] ?? 2) * (presenting ? 1.5 : 1),
           dash: CHART_DASHES[state],
           paths: stepped,
           points: { show: false },
@@ -390,8 +515,18 @@ function buildChart() {
     });
   };
   fit();
-  new ResizeObserver(fit).observe(ui.chart);
+  chart.observer = new ResizeObserver(fit);
+  chart.observer.observe(ui.chart);
   chart.dirty = true;
+}
+
+/** Presenter mode has its own colours and type: build the chart again with them. */
+function rebuildChart() {
+  if (!chart.plot) return;
+  chart.observer?.disconnect();
+  chart.plot.destroy();
+  chart.plot = null;
+  buildChart();
 }
 
 function renderChart(now) {
@@ -457,7 +592,7 @@ function renderHistogram() {
   }
   if (first < 0) {
     ctx.fillStyle = muted;
-    ctx.font = `15px ${font}`;
+    ctx.font = `${isPresenting() ? 20 : 15}px ${font}`;
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
     ctx.fillText("no finished requests yet", width / 2, height / 2);
@@ -472,10 +607,12 @@ function renderHistogram() {
     if (hi - lo < 8 && hi < bins.length - 1) hi++;
     if (lo === 0 && hi === bins.length - 1) break;
   }
+  const scale = isPresenting() ? 1.35 : 1;
   const left = 8;
   const right = width - 8;
-  const top = 34;
-  const bottom = height - 24;
+  // Room above the tallest bar for its count and two rows of percentile labels.
+  const top = Math.round(2 + 2 * (12 * scale + 3) + 13 * scale + 4);
+  const bottom = height - Math.round(24 * scale);
   const n = hi - lo + 1;
   const slot = (right - left) / n;
   const xOf = (ms) => {
@@ -496,12 +633,12 @@ function renderHistogram() {
   }
   ctx.fill();
 
-  ctx.font = `600 13px ${font}`;
+  ctx.font = `600 ${Math.round(13 * scale)}px ${font}`;
   ctx.textAlign = "center";
   ctx.textBaseline = "bottom";
   ctx.fillStyle = text;
   for (let k = lo; k <= hi; k++) {
-    if (!bins[k] || slot < 22) continue;
+    if (!bins[k] || slot < 22 * scale) continue;
     const h = Math.max(2, ((bottom - top) * bins[k]) / peak);
     ctx.fillText(String(bins[k]), left + (k - lo + 0.5) * slot, bottom - h - 2);
   }
@@ -512,25 +649,36 @@ function renderHistogram() {
   ctx.moveTo(left, bottom + 0.5);
   ctx.lineTo(right, bottom + 0.5);
   ctx.stroke();
-  drawEdgeLabels(ctx, lo, hi, left, right, slot, bottom + 5, { font, muted, text });
+  drawEdgeLabels(ctx, lo, hi, left, right, slot, bottom + 5, { font, muted, text, scale });
 
+  // Percentile markers. Their labels sit on the marker's right (left near the edge); one that
+  // would touch a label already placed drops to the next row, so close ones never overlap.
   const latency = live.frame?.summary?.latency_ms || {};
+  const labelSize = Math.round(12 * scale);
   ctx.textBaseline = "top";
-  ctx.font = `600 12px ${font}`;
-  for (const [key, dash] of [["p50", [4, 3]], ["p99", [2, 3]]]) {
+  ctx.font = `600 ${labelSize}px ${font}`;
+  const rows = [[], []];
+  for (const [key, dash] of [["p50", [4, 3]], ["p90", [6, 2]], ["p99", [2, 3]]]) {
     const value = latency[key];
     if (value == null || value <= 0) continue;
     const x = xOf(value);
+    const w = ctx.measureText(key).width;
+    const onLeft = x + 3 + w > right;
+    const from = onLeft ? x - 3 - w : x + 3;
+    let row = rows.findIndex((taken) => taken.every(([a, b]) => from + w + 4 < a || from - 4 > b));
+    if (row < 0) row = rows.length - 1;
+    rows[row].push([from, from + w]);
+    const y = 2 + row * (labelSize + 3);
     ctx.strokeStyle = text;
     ctx.setLineDash(dash);
     ctx.beginPath();
-    ctx.moveTo(x + 0.5, top - 4);
+    ctx.moveTo(x + 0.5, y + labelSize + 1);
     ctx.lineTo(x + 0.5, bottom);
     ctx.stroke();
     ctx.setLineDash([]);
     ctx.fillStyle = text;
-    ctx.textAlign = x > right - 40 ? "right" : "left";
-    ctx.fillText(key, x + (x > right - 40 ? -3 : 3), 2);
+    ctx.textAlign = "left";
+    ctx.fillText(key, from, y);
   }
   canvas.setAttribute(
     "aria-label",
@@ -543,8 +691,8 @@ function renderHistogram() {
 }
 
 /** Bucket edges under the axis: decades first, then others where they fit without overlap. */
-function drawEdgeLabels(ctx, lo, hi, left, right, slot, y, { font, muted, text }) {
-  ctx.font = `13px ${font}`;
+function drawEdgeLabels(ctx, lo, hi, left, right, slot, y, { font, muted, text, scale = 1 }) {
+  ctx.font = `${Math.round(13 * scale)}px ${font}`;
   ctx.textBaseline = "top";
   ctx.textAlign = "center";
   const taken = [];
@@ -654,6 +802,8 @@ async function fetchTip(cid) {
     const response = await fetch(`/api/targets/${target.id}/connections/${cid}`, { signal: controller.signal });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const data = await response.json();
+    // `now_ms` is on the connection's own (burst-relative) clock; note when it was read.
+    data.fetchedAt = performance.now();
     tip.cache.set(cid, { lane, data });
     if (tip.cache.size > 500) tip.cache.delete(tip.cache.keys().next().value);
     if (tip.cid === cid) renderTip(cid, data);
@@ -690,7 +840,10 @@ function renderTip(cid, data) {
   if (states.length) {
     const start = states[0][1];
     const lastState = states[states.length - 1];
-    const end = lastState[0] === "closed" ? lastState[1] : Math.max(lastState[1], live.t);
+    // The endpoint's times run from the start of the connection's burst, and so does its
+    // `now_ms`: the stream's own clock (from the target's start) is another one.
+    const now = data.now_ms == null ? lastState[1] : data.now_ms + (performance.now() - (data.fetchedAt ?? performance.now()));
+    const end = lastState[0] === "closed" ? lastState[1] : Math.max(lastState[1], now);
     const span = Math.max(end - start, 0.001);
     const bar = element("div", "timeline-bar");
     const list = element("ol", "timeline-list");
@@ -884,6 +1037,7 @@ onPresenterChange(() => {
   view.staticDirty = true;
   view.needsDraw = true;
   live.histogramDirty = true;
+  rebuildChart();
   updateEmptyState();
 });
 
@@ -896,7 +1050,7 @@ function typingInto(el) {
 function focusFirstField(panelSelector) {
   // The settings are hidden in presenter mode: going to them brings them back.
   if (isPresenting()) setPresenter(false);
-  const field = $(`${panelSelector} input, ${panelSelector} select, ${panelSelector} button`);
+  const field = $(`${panelSelector} .field input, ${panelSelector} .field select`) || $(`${panelSelector} button`);
   if (field) {
     field.focus();
     field.scrollIntoView({ block: "nearest", behavior: "smooth" });
