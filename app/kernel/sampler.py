@@ -30,6 +30,7 @@ class KernelSampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_dump_s = 0.0
+        self.error: str | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._stop.clear()
@@ -43,7 +44,14 @@ class KernelSampler:
             self._thread = None
 
     def _run(self, loop: asyncio.AbstractEventLoop) -> None:
-        previous: dict[int, PeerState] = {}
+        try:
+            self._sample(loop)
+        except Exception as exc:  # noqa: BLE001  (reported, not lost with the thread)
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def _sample(self, loop: asyncio.AbstractEventLoop) -> None:
+        seen: dict[int, PeerState] = {}
+        reported: dict[int, PeerState] = {}
         if self._network is not None:
             # A netlink socket sees the sockets of the namespace it was made in.
             self._network.enter_thread()
@@ -57,15 +65,24 @@ class KernelSampler:
                     # A failed dump is a missed sample, not the end of the witness.
                     self._stop.wait(MIN_INTERVAL_S)
                     continue
+                # The dump walks the socket table while handshakes complete: it can see a
+                # client established before its server side exists. Real limbo lasts at
+                # least a retransmission (200 ms), so it counts only when seen twice.
+                done_ns = time.monotonic_ns()
                 queue = listener_queue(entries, self._port)
                 sample = AcceptQueueSample(t_ns, *queue) if queue is not None else None
                 peers = classify(entries, self._port)
+                confirmed = {
+                    port: state for port, state in peers.items()
+                    if state is not PeerState.LIMBO or seen.get(port) is PeerState.LIMBO
+                }
+                seen = peers
                 # Only changes cross to the loop: a burst of thousands must not cost the
                 # loop thousands of updates per sample.
-                changed = {port: state for port, state in peers.items() if previous.get(port) != state}
-                previous = peers
+                changed = {port: state for port, state in confirmed.items() if reported.get(port) != state}
+                reported = confirmed
                 try:
-                    loop.call_soon_threadsafe(self._on_sample, t_ns, sample, changed)
+                    loop.call_soon_threadsafe(self._on_sample, done_ns, sample, changed)
                 except RuntimeError:
                     return
                 self.last_dump_s = time.perf_counter() - began

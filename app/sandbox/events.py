@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from app.timeline.timeline import ServerEvent
 
+# Every response the workload app produces carries this header, so the client can tell the
+# app's 503 from uvicorn's admission-control 503.
+APP_HEADER = "x-connscope-app"
+
 KINDS = frozenset({"ready", "taken", "accepted", "enter", "leave", "closed"})
 
 

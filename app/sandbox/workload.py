@@ -16,10 +16,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.sandbox.containment import arm_worker
+from app.sandbox.events import APP_HEADER
 from app.sandbox.settings import TargetSettings
 from app.sandbox.witness import AppWitness
-
-APP_HEADER = "x-connscope-app"
 
 
 def _hold_seconds(settings: TargetSettings, rng: random.Random) -> float:

@@ -110,10 +110,12 @@ class ConnectionRecord:
 
 def owned_since(rec: ConnectionRecord) -> int | None:
     """When the server process first owned the connection: the earliest of its accept()
-    returning, the kernel seeing the socket owned, and uvicorn's connection_made (which can
-    trail accept() by a while when the loop is busy)."""
+    returning, the kernel seeing the socket owned, uvicorn's connection_made (which can
+    trail accept() by a while when the loop is busy), and the first response byte."""
     seen_owned = next((t for t, s in rec.kernel_seen if s is State.ACCEPTED), None)
-    evidence = [t for t in (rec.taken_ns, seen_owned, rec.accepted_ns) if t is not None]
+    # A response byte proves it too, when the server's own reports are missing.
+    answered = min((r.first_byte_ns for r in rec.requests if r.first_byte_ns is not None), default=None)
+    evidence = [t for t in (rec.taken_ns, seen_owned, rec.accepted_ns, answered) if t is not None]
     return min(evidence) if evidence else None
 
 
@@ -156,7 +158,9 @@ def derive_states(rec: ConnectionRecord) -> list[tuple[State, int]]:
             if end is not None and span.enter_ns > end:
                 break
             out.append((State.ACTIVE, span.enter_ns))
-            if span.leave_ns is not None:
+            # The app may run on after the client gave up: the connection is over for the
+            # client at its close, whatever the app does later.
+            if span.leave_ns is not None and (end is None or span.leave_ns <= end):
                 out.append((State.ACCEPTED, span.leave_ns))
 
     if end is not None:
@@ -175,7 +179,11 @@ def _monotonic(changes: list[tuple[State, int]]) -> list[tuple[State, int]]:
             if prev_state == state:
                 continue
             if prev_t == t and prev_state is not State.CONNECTING:
-                result[-1] = (state, t)
+                # A zero-length state is dropped; what it lay between may then be one state.
+                result.pop()
+                if result and result[-1][0] == state:
+                    continue
+                result.append((state, t))
                 continue
         result.append((state, t))
     return result

@@ -12,7 +12,7 @@ from app.timeline.model import AppSpan, ConnectionRecord, State
 class ServerEvent:
     """One fact reported by the instrumented uvicorn inside the target."""
 
-    kind: str  # "accepted" | "enter" | "leave" | "closed"
+    kind: str  # "taken" | "accepted" | "enter" | "leave" | "closed"
     pid: int
     port: int
     t_ns: int
@@ -43,7 +43,7 @@ class Timeline:
         """Registers a connection once its client port is known (bound, before connect)."""
         self.records.append(record)
         # A port is unique among live sockets; a later connection reusing it replaces the
-        # old mapping, and events for the old one have all arrived by then.
+        # old mapping. A late event for the old one is told apart by its time (below).
         self.by_port[record.port] = record
         self.changed(record)
 
@@ -80,7 +80,9 @@ class Timeline:
             self.queue_samples.append(sample)
         for port, seen in peers.items():
             record = self.by_port.get(port)
-            if record is None or record.finished:
+            if record is None or record.connect_start_ns is None or t_ns < record.connect_start_ns:
+                continue
+            if record.client_closed_ns is not None and t_ns > record.client_closed_ns:
                 continue
             state = State(seen)
             if state is State.CONNECTING:
