@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,14 @@ def recorded(dashboard: str) -> dict[str, Any]:
     burst = httpx.post(f"{dashboard}/api/targets/{target['id']}/bursts",
                        json={"connections": 4, "pattern": "rate", "rate": 20}, timeout=10).json()
     wait_burst(dashboard, target["id"], burst["id"])
-    runs = httpx.get(f"{dashboard}/api/runs", timeout=10).json()
-    run: dict[str, Any] = httpx.get(f"{dashboard}/api/runs/{runs[0]['id']}", timeout=10).json()
+    # The run is stored just after the burst is done (and the store is shared by the session's
+    # dashboards): wait for this burst's own run id rather than take the latest run.
+    deadline = time.monotonic() + 30
+    while (run_id := httpx.get(f"{dashboard}/api/targets/{target['id']}", timeout=10).json()
+           ["bursts"][-1]["run_id"]) is None:
+        assert time.monotonic() < deadline, "the burst's run was not recorded"
+        time.sleep(0.1)
+    run: dict[str, Any] = httpx.get(f"{dashboard}/api/runs/{run_id}", timeout=10).json()
     return run
 
 
