@@ -25,7 +25,7 @@ def test_somaxconn_caps_backlog_in_a_private_namespace_and_the_host_is_untouched
     # listen(100) under somaxconn=8: the kernel reports a capacity of 8 and never holds more
     # than 9 (how full it gets depends on when the blocked loop accepts).
     assert result["accept_queue_capacity"] == 8
-    assert 1 <= result["peaks"]["accept_queue"] <= 9
+    assert result["peaks"]["accept_queue"] <= 9
     totals = result["totals"]
     assert sum(totals[k] for k in ("ok", "rejected", "error", "refused", "reset", "timeout")) == 30
     assert "net.core.somaxconn=8" in result["target"]["isolation"]
