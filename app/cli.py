@@ -150,7 +150,7 @@ def run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
 def progress_line(burst: Burst) -> str:
     counts = summary.current_counts(burst.records)
     live = " · ".join(f"{s.value} {counts[s.value]}" for s in State if s is not State.CLOSED)
-    return f"{burst.finished}/{burst.spec.connections} done · {live}"
+    return f"{burst.finished_connections}/{burst.spec.connections} done · {live}"
 
 
 async def _progress(burst: Burst) -> None:

@@ -64,7 +64,7 @@ class Stream:
         self._latencies: list[float] = []
         self._summary: dict[str, Any] = {}
         self._summary_at = 0.0
-        self._counted_peaks: dict[str, int] = {}
+        self._summary_cost = 0.0
         self._queue_peak = 0
         self._queue_seen = 0
         self.history: list[list[float]] = []
@@ -130,8 +130,6 @@ class Stream:
                     self._latencies.append(round(request.latency_ns / 1e6, 3))
             changes.append(self._change(cid, record, view))
         self._dirty.clear()
-        for name, level in self.counts.items():
-            self._counted_peaks[name] = max(self._counted_peaks.get(name, 0), level)
         if changes:
             self._record_history()
         return changes
@@ -184,18 +182,20 @@ class Stream:
 
     def _refresh_summary(self, force: bool = False) -> dict[str, Any]:
         now = time.monotonic()
-        if force or now - self._summary_at >= SUMMARY_INTERVAL_S:
+        # The exact figures walk every record on the loop the client runs on: at most every
+        # half second, and less often when one walk is costly, so it never takes over 10%.
+        if force or now - self._summary_at >= max(SUMMARY_INTERVAL_S, 10 * self._summary_cost):
             records = self.timeline.records
             self._summary = {
                 "latency_ms": summary.latency_ms(records),
                 "connect_ms": summary.connect_ms(records),
                 "peaks": summary.peaks(records),
             }
+            self._summary_cost = time.monotonic() - now
             self._summary_at = now
-        # The exact peaks are recomputed twice a second; between, the counts this stream has
-        # itself seen are also true lower bounds, so a peak never shows below "now".
+        # Between two exact walks a peak must not show below the count on screen now.
         exact: dict[str, int] = self._summary["peaks"]
-        peaks = {name: max(level, self._counted_peaks.get(name, 0)) for name, level in exact.items()}
+        peaks = {name: max(level, self.counts.get(name, 0)) for name, level in exact.items()}
         samples = self.timeline.queue_samples
         if len(samples) > self._queue_seen:
             self._queue_peak = max(self._queue_peak, max(s.length for s in samples[self._queue_seen:]))

@@ -22,17 +22,15 @@ class Burst:
     started_ns: int = 0
     ended_ns: int | None = None
     records: list[ConnectionRecord] = field(default_factory=list)
-    finished: int = 0
+    finished_connections: int = 0
+    settled: bool = False
+    """Set once the server's late reports have been waited for: the result is final."""
     make_socket: Callable[[], socket.socket] = socket.socket
-
-    @property
-    def done(self) -> bool:
-        return self.ended_ns is not None
 
 
 async def fire(burst: Burst, timeline: Timeline) -> None:
     """Runs the burst to its end. Every connection ends by its own client timeout, so this
-    returns within the arrival span plus requests × client_timeout_s."""
+    returns within the arrival span plus, per connection, its requests' timeouts and pauses."""
     spec = burst.spec
     timeout_ns = round(spec.client_timeout_s * 1e9)
     burst.started_ns = time.monotonic_ns() + 5_000_000
@@ -41,10 +39,12 @@ async def fire(burst: Burst, timeline: Timeline) -> None:
         for index, offset in enumerate(spec.offsets_ns())
     ]
     try:
-        await asyncio.gather(*tasks)
+        # One connection's failure is that connection's outcome, never the whole burst's.
+        await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         burst.ended_ns = time.monotonic_ns()
 
 
@@ -52,7 +52,11 @@ async def _one(burst: Burst, timeline: Timeline, index: int, due_ns: int, timeou
     delay = (due_ns - time.monotonic_ns()) / 1e9
     if delay > 0:
         await asyncio.sleep(delay)
-    sock = burst.make_socket()
+    try:
+        sock = burst.make_socket()
+    except OSError as exc:
+        _client_failure(burst, timeline, index, due_ns, f"client socket: {exc}")
+        return
     try:
         sock.setblocking(False)
         # Binding first gives the connection its port before the SYN leaves, so the kernel
@@ -60,13 +64,7 @@ async def _one(burst: Burst, timeline: Timeline, index: int, due_ns: int, timeou
         sock.bind(("127.0.0.1", 0))
     except OSError as exc:
         sock.close()
-        record = ConnectionRecord(port=0, burst=burst.id, index=index, intended_ns=due_ns)
-        record.connect_start_ns = record.client_closed_ns = time.monotonic_ns()
-        record.requests.append(RequestRecord(0, due_ns, done_ns=record.client_closed_ns,
-                                             outcome=Outcome.ERROR, error=f"client socket: {exc}"))
-        burst.records.append(record)
-        timeline.add(record)
-        burst.finished += 1
+        _client_failure(burst, timeline, index, due_ns, f"client socket: {exc}")
         return
     record = ConnectionRecord(port=sock.getsockname()[1], burst=burst.id, index=index, intended_ns=due_ns)
     burst.records.append(record)
@@ -77,4 +75,16 @@ async def _one(burst: Burst, timeline: Timeline, index: int, due_ns: int, timeou
             burst.spec.pause_ms / 1000,
         )
     finally:
-        burst.finished += 1
+        burst.finished_connections += 1
+
+
+def _client_failure(burst: Burst, timeline: Timeline, index: int, due_ns: int, reason: str) -> None:
+    """The client could not even make its socket (out of files, ports): an `error`, counted."""
+    now = time.monotonic_ns()
+    record = ConnectionRecord(port=0, burst=burst.id, index=index, intended_ns=due_ns,
+                              connect_start_ns=now, client_closed_ns=now)
+    record.requests.append(RequestRecord(0, due_ns, done_ns=now, outcome=Outcome.ERROR, error=reason))
+    burst.records.append(record)
+    timeline.records.append(record)
+    timeline.changed(record)
+    burst.finished_connections += 1

@@ -80,9 +80,10 @@ async def burst_result(request: Request, target_id: int, burst_id: int) -> dict[
     burst = session.burst(burst_id)
     if burst is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no burst {burst_id} on target {target_id}")
-    if not burst.done:
-        return burst_status(burst)
-    return burst_status(burst) | session.experiment.result(burst)
+    status_now = burst_status(burst, session.run_ids)
+    if not status_now["done"]:
+        return status_now
+    return status_now | session.experiment.result(burst)
 
 
 @router.get("/targets/{target_id}/connections/{connection_id}")

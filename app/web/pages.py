@@ -179,7 +179,7 @@ def _scenario_context(session: Session | None) -> dict[str, Any]:
     scenario = session.scenario if session else None
     finding = None
     if session is not None and scenario is not None:
-        done = [b for b in session.experiment.bursts if b.done]
+        done = [b for b in session.experiment.bursts if b.id in session.run_ids]
         finding = session.findings.get(done[-1].id) if done else None
     return {"scenarios": SCENARIOS, "scenario": scenario, "finding": finding,
             "scenario_running": bool(session and session.running)}

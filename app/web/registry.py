@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,8 @@ class Session:
     error: str | None = None
     tasks: set[asyncio.Task[Burst]] = field(default_factory=set)
     scenario: Scenario | None = None
-    run_ids: dict[int, int] = field(default_factory=dict)
+    run_ids: dict[int, int | None] = field(default_factory=dict)
+    """Burst id → its recorded run (None when the store could not take it)."""
     findings: dict[int, str | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -57,8 +59,7 @@ class Session:
             "settings": self.settings.model_dump(),
             "capacity": self.experiment.capacity,
             "bursts": [
-                burst_status(b) | {"run_id": self.run_ids.get(b.id), "finding": self.findings.get(b.id)}
-                for b in self.experiment.bursts
+                burst_status(b, self.run_ids) | {"finding": self.findings.get(b.id)} for b in self.experiment.bursts
             ],
         }
 
@@ -67,15 +68,17 @@ class Session:
 
     @property
     def running(self) -> list[Burst]:
-        return [b for b in self.experiment.bursts if not b.done]
+        return [b for b in self.experiment.bursts if b.id not in self.run_ids]
 
 
-def burst_status(burst: Burst) -> dict[str, Any]:
+def burst_status(burst: Burst, run_ids: dict[int, int | None]) -> dict[str, Any]:
+    """`done` once the result is final and recorded: what the API then returns is the run."""
     return {
         "id": burst.id,
         "planned": burst.spec.connections,
-        "finished": burst.finished,
-        "done": burst.done,
+        "finished": burst.finished_connections,
+        "done": burst.id in run_ids,
+        "run_id": run_ids.get(burst.id),
         "pattern": burst.spec.pattern,
     }
 
@@ -130,13 +133,19 @@ class Registry:
         return burst
 
     async def _fire_and_record(self, session: Session, burst: Burst, scenario: Scenario | None) -> Burst:
-        await session.experiment.fire(burst)
-        result = session.experiment.result(burst)
-        if scenario is not None:
-            result = {"scenario": scenario.id, "finding": scenario.finding(result)} | result
-        # SQLite writes are quick but blocking: keep them off the loop the bursts run on.
-        session.run_ids[burst.id] = await asyncio.to_thread(self.store.save, result)
-        session.findings[burst.id] = result.get("finding")
+        run_id: int | None = None
+        try:
+            await session.experiment.fire(burst)
+            result = session.experiment.result(burst)
+            if scenario is not None:
+                result = {"scenario": scenario.id, "finding": scenario.finding(result)} | result
+            session.findings[burst.id] = result.get("finding")
+            # SQLite writes are quick but blocking: keep them off the loop the bursts run on.
+            run_id = await asyncio.to_thread(self.store.save, result)
+        except (OSError, sqlite3.Error) as exc:
+            session.error = f"burst {burst.id} could not be recorded: {exc}"
+        finally:
+            session.run_ids[burst.id] = run_id
         await self._notify()
         return burst
 
