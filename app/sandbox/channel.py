@@ -39,7 +39,12 @@ class EventChannel:
             try:
                 self._sock.sendall(b"".join(batch))
             except OSError:
+                # The control app is gone: stop queueing what nobody will read.
+                self.emit = self._drop  # type: ignore[method-assign]
                 return
+
+    def _drop(self, kind: str, port: int, t_ns: int, status: int | None = None) -> None:
+        """emit() once the control app has gone away."""
 
 
 # One per process by nature: each uvicorn worker is its own process with its own socket.

@@ -49,7 +49,9 @@ class TargetStatus:
         if self.state == "stopped":
             return "stopped on request"
         if self.exit_status < 0:
-            return f"killed by {signal.Signals(-self.exit_status).name}"
+            number = -self.exit_status
+            name = signal.Signals(number).name if number in signal.valid_signals() else f"signal {number}"
+            return f"killed by {name}"
         return f"exit status {self.exit_status}"
 
 
@@ -163,7 +165,10 @@ class Target:
         return self.network.entered() if self.network is not None else contextlib.nullcontext()
 
     async def stop(self) -> None:
-        """SIGTERM to the target's process group, SIGKILL after a grace period."""
+        """SIGTERM to the target's process group, SIGKILL after a grace period. Stopping
+        twice is harmless: the group is signalled only by the first stop."""
+        if self._stopping:
+            return
         self._stopping = True
         if self._proc is not None and self._proc.poll() is None:
             self._signal_group(signal.SIGTERM)
@@ -226,7 +231,11 @@ class Target:
     async def _read_events(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while line := await reader.readline():
-                event = events.decode(line)
+                try:
+                    event = events.decode(line)
+                except ValueError:
+                    # A garbled line loses one fact, not the witness for the rest of the run.
+                    continue
                 if event.kind == "ready":
                     self._workers_ready.add(event.pid)
                     continue

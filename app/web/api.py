@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from app.export import FORMATS
 from app.sandbox.settings import TargetSettings
+from app.sandbox.target import TargetError
 from app.timeline.summary import connection_json
 from app.traffic.spec import BurstSpec
 from app.web.registry import Registry, Session, burst_status
@@ -46,7 +47,10 @@ async def list_targets(request: Request) -> list[dict[str, Any]]:
 async def create_target(request: Request, settings: TargetSettings) -> dict[str, Any]:
     """Starts a target (replacing the current one) and returns its status once it is ready
     or has failed; a failure is in `state` and `error`, with the output tail."""
-    session = await _registry(request).start(settings)
+    try:
+        session = await _registry(request).start(settings)
+    except TargetError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     return session.status()
 
 

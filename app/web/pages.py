@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from app.sandbox.settings import TargetSettings
+from app.sandbox.target import TargetError
 from app.scenarios import BY_ID, SCENARIOS
 from app.traffic.spec import BurstSpec
 from app.web.assets import PAGE_ASSETS
@@ -112,7 +113,11 @@ async def start_target(request: Request) -> HTMLResponse:
         # The running target is left alone: a typo must not cost anyone their experiment.
         return _render(request, "partials/target_panel.html", 422,
                        **_target_context(registry.current, values, field_errors(exc)))
-    session = await registry.start(settings)
+    try:
+        session = await registry.start(settings)
+    except TargetError as exc:
+        return _render(request, "partials/target_panel.html", 409,
+                       **_target_context(registry.current, values, {"__all__": str(exc)}))
     return _render(request, "partials/target_panel.html", **_target_context(session))
 
 
@@ -128,7 +133,11 @@ async def stop_target(request: Request) -> HTMLResponse:
 async def restart_target(request: Request) -> HTMLResponse:
     registry = _registry(request)
     settings = registry.current.settings if registry.current else TargetSettings()
-    session = await registry.start(settings)
+    try:
+        session = await registry.start(settings)
+    except TargetError as exc:
+        return _render(request, "partials/target_panel.html", 409,
+                       **_target_context(registry.current, None, {"__all__": str(exc)}))
     return _render(request, "partials/target_panel.html", **_target_context(session))
 
 
@@ -165,7 +174,11 @@ async def run_scenario(request: Request, scenario_id: str) -> Response:
     if scenario is None:
         return HTMLResponse(f"no scenario {scenario_id!r}", status_code=404)
     registry = _registry(request)
-    session = await registry.start(scenario.settings)
+    try:
+        session = await registry.start(scenario.settings)
+    except TargetError as exc:
+        context = _scenario_context(registry.current) | {"scenario_error": str(exc)}
+        return _render(request, "partials/scenario_panel.html", 409, **context)
     if session.ready:
         registry.fire(session, scenario.burst, scenario)
     session.scenario = scenario
@@ -182,7 +195,7 @@ def _scenario_context(session: Session | None) -> dict[str, Any]:
         done = [b for b in session.experiment.bursts if b.id in session.run_ids]
         finding = session.findings.get(done[-1].id) if done else None
     return {"scenarios": SCENARIOS, "scenario": scenario, "finding": finding,
-            "scenario_running": bool(session and session.running)}
+            "scenario_running": bool(session and session.running), "scenario_error": None}
 
 
 @router.get("/partials/scenario", response_class=HTMLResponse)

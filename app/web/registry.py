@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.experiment import Experiment
+from app.sandbox.isolation import netns_unavailable_reason
 from app.sandbox.settings import TargetSettings
 from app.sandbox.target import TargetError
 from app.scenarios import Scenario
@@ -98,8 +99,13 @@ class Registry:
         """Replaces the current target with a new one (two cores do not run two targets
         fairly). A target that fails to start is kept, with its error, so it can be shown."""
         async with self._lock:
+            reason = netns_unavailable_reason() if settings.sysctls else None
+            if reason is not None:
+                # Refused before anything is stopped: the running experiment stays.
+                raise TargetError(f"kernel knobs need a private network namespace: {reason}")
             if self.current is not None:
                 await self._stop(self.current)
+                await self.current.stream.close()
             session = Session(next(self._ids), Experiment(settings))
             self.sessions[session.id] = session
             self.current = session
@@ -107,8 +113,9 @@ class Registry:
             await self._notify()
             try:
                 await session.experiment.start()
-            except TargetError as exc:
+            except (TargetError, OSError) as exc:
                 session.error = str(exc)
+                await session.experiment.stop()
             await self._notify()
             return session
 
@@ -150,9 +157,9 @@ class Registry:
         return burst
 
     async def close(self) -> None:
-        for session in self.sessions.values():
-            await self._stop(session)
-            await session.stream.close()
+        if self.current is not None:
+            await self._stop(self.current)
+            await self.current.stream.close()
 
     async def _notify(self) -> None:
         async with self.changed:
