@@ -77,10 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="connscope", description=__doc__)
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="serve the dashboard (the default)")
-    serve.error = OneLineParser.error.__get__(serve)  # type: ignore[method-assign]
     _add_serve_flags(serve)
     run = sub.add_parser("run", help="start a target, fire one burst, print what happened")
-    run.error = OneLineParser.error.__get__(run)  # type: ignore[method-assign]
     targets = run.add_argument_group("target (uvicorn settings and workload)")
     _add_model_flags(targets, TargetSettings, TARGET_FLAGS)
     targets.add_argument("--no-instrument", action="store_true", help="run plain uvicorn: no server witness")
@@ -95,7 +93,6 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list recorded runs")
     _add_store_flag(runs)
     export = sub.add_parser("export", help="write a recorded run as JSON, CSV or self-contained HTML")
-    export.error = OneLineParser.error.__get__(export)  # type: ignore[method-assign]
     export.add_argument("run_id", type=int, metavar="RUN_ID")
     export.add_argument("--format", choices=list(FORMATS), default="json")
     export.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write ('-' for stdout)")
@@ -164,8 +161,8 @@ async def _progress(burst: Burst) -> None:
 
 async def run_once(settings: TargetSettings, spec: BurstSpec, show_progress: bool = True) -> dict[str, Any]:
     experiment = Experiment(settings)
-    await experiment.start()
     try:
+        await experiment.start()
         burst = experiment.add_burst(spec)
         progress = asyncio.create_task(_progress(burst)) if show_progress else None
         await experiment.fire(burst)

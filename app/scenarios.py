@@ -24,10 +24,6 @@ def time_in(connection: dict[str, Any], state: str) -> float:
     return sum(nxt[1] - t for (name, t), nxt in zip(changes, changes[1:], strict=False) if name == state)
 
 
-def first_outcomes(result: Result) -> list[str | None]:
-    return [c["requests"][0]["outcome"] if c["requests"] else None for c in result["connections"]]
-
-
 def _with(result: Result, outcome: str) -> list[dict[str, Any]]:
     return [c for c in result["connections"] if c["requests"] and c["requests"][0]["outcome"] == outcome]
 

@@ -36,8 +36,8 @@ def form_fields(model: type[BaseModel], names: tuple[str, ...]) -> list[FormFiel
     for name in names:
         info = model.model_fields[name]
         annotation, optional = _unwrap_optional(info.annotation)
-        minimum = next((getattr(m, "ge", None) or getattr(m, "gt", None) for m in info.metadata
-                        if getattr(m, "ge", None) is not None or getattr(m, "gt", None) is not None), None)
+        # `gt` bounds are exclusive: only an inclusive `ge` is a minimum the form can state.
+        minimum = next((m.ge for m in info.metadata if getattr(m, "ge", None) is not None), None)
         if typing.get_origin(annotation) is Literal:
             kind: Literal["select", "number", "text", "checkbox"] = "select"
         elif annotation is bool:
