@@ -113,6 +113,12 @@ async def start_target(request: Request) -> HTMLResponse:
         # The running target is left alone: a typo must not cost anyone their experiment.
         return _render(request, "partials/target_panel.html", 422,
                        **_target_context(registry.current, values, field_errors(exc)))
+    return await _start_panel(request, settings, values)
+
+
+async def _start_panel(request: Request, settings: TargetSettings, values: dict[str, Any] | None) -> HTMLResponse:
+    """Starts a target and answers with the target panel; a refusal is shown in the panel."""
+    registry = _registry(request)
     try:
         session = await registry.start(settings)
     except TargetError as exc:
@@ -133,12 +139,7 @@ async def stop_target(request: Request) -> HTMLResponse:
 async def restart_target(request: Request) -> HTMLResponse:
     registry = _registry(request)
     settings = registry.current.settings if registry.current else TargetSettings()
-    try:
-        session = await registry.start(settings)
-    except TargetError as exc:
-        return _render(request, "partials/target_panel.html", 409,
-                       **_target_context(registry.current, None, {"__all__": str(exc)}))
-    return _render(request, "partials/target_panel.html", **_target_context(session))
+    return await _start_panel(request, settings, None)
 
 
 @router.get("/partials/target", response_class=HTMLResponse)
