@@ -119,6 +119,7 @@ class Experiment:
                 "accept_queue": summary.queue_peak(self.timeline.queue_samples, burst.started_ns, end),
             },
             "accept_queue_capacity": self.capacity,
+            "kernel_witness_error": self._sampler.error if self._sampler is not None else None,
             "kernel_samples": sum(1 for s in self.timeline.queue_samples if burst.started_ns <= s.t_ns <= end),
             "duration_ms": round((end - burst.started_ns) / 1e6, 3),
             "latency_ms": summary.latency_ms(records),

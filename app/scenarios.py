@@ -28,6 +28,10 @@ def _with(result: Result, outcome: str) -> list[dict[str, Any]]:
     return [c for c in result["connections"] if c["requests"] and c["requests"][0]["outcome"] == outcome]
 
 
+def _measured(value: int | None) -> str:
+    return "an unmeasured length" if value is None else str(value)
+
+
 def _ms(value: float) -> str:
     return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
 
@@ -36,10 +40,13 @@ def _limit_reached(result: Result) -> str:
     totals, peaks = result["totals"], result["peaks"]
     rejected = _with(result, "rejected")
     slowest = max((c["requests"][0]["latency_ms"] for c in rejected), default=0.0)
+    backlog = (
+        f"the backlog never held more than {peaks['accept_queue']}. " if peaks["accept_queue"] is not None
+        else "the backlog was not measured. "
+    )
     return (
         f"{totals['rejected']} of {totals['requests']} requests got 503 within {_ms(slowest)} of arriving; "
-        f"the backlog never held more than {peaks['accept_queue']}. "
-        f"{totals['ok']} were served, at most {peaks['active']} at once."
+        f"{backlog}{totals['ok']} were served, at most {peaks['active']} at once."
     )
 
 
@@ -64,7 +71,7 @@ def _backlog_full(result: Result) -> str:
     dropped = _dropped(result)
     waits = f"{_ms(dropped[0])}–{_ms(dropped[-1])}" if dropped else "no time"
     return (
-        f"The accept queue filled to {result['peaks']['accept_queue']} (backlog {capacity} + 1). "
+        f"The accept queue filled to {_measured(result['peaks']['accept_queue'])} (backlog {capacity} + 1). "
         f"{len(dropped)} clients had their SYN dropped and stayed connecting for {waits} until a retry got in; "
         f"{totals['ok']} of {totals['requests']} were served, {totals['rejected']} got 503."
     )

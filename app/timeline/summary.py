@@ -67,8 +67,10 @@ def peaks(records: Sequence[ConnectionRecord]) -> dict[str, int]:
     return result
 
 
-def queue_peak(samples: Sequence[QueueSample], start_ns: int, end_ns: int) -> int:
-    return max((s.length for s in samples if start_ns <= s.t_ns <= end_ns), default=0)
+def queue_peak(samples: Sequence[QueueSample], start_ns: int, end_ns: int) -> int | None:
+    """The longest the kernel saw the accept queue in the window; None when it was never
+    sampled there (a witness that failed must not read as an empty queue)."""
+    return max((s.length for s in samples if start_ns <= s.t_ns <= end_ns), default=None)
 
 
 def _ms(ns: float | None) -> float | None:
