@@ -62,8 +62,9 @@ def _backlog_while_blocked(result: Result) -> str:
 
 
 def _dropped(result: Result) -> list[float]:
-    """How long each client whose SYN was dropped stayed `connecting`."""
-    return sorted(ms for c in result["connections"] if (ms := time_in(c, "connecting")) > 500)
+    """How long each client whose SYN was dropped (its kernel sent the SYN again) stayed
+    `connecting`."""
+    return sorted(time_in(c, "connecting") for c in result["connections"] if c.get("syn_retransmits"))
 
 
 def _backlog_full(result: Result) -> str:

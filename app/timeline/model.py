@@ -70,6 +70,9 @@ class ConnectionRecord:
     connect_start_ns: int | None = None
     connected_ns: int | None = None
     client_closed_ns: int | None = None
+    syn_retransmits: int | None = None
+    """SYNs the client's kernel sent again (tcpi_total_retrans before any data): each one a
+    SYN the server side dropped, typically because its accept queue was full."""
     requests: list[RequestRecord] = field(default_factory=list)
     # server witness
     server_pid: int | None = None

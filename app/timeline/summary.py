@@ -124,6 +124,7 @@ def connection_json(record: ConnectionRecord, origin_ns: int) -> dict[str, Any]:
     return {
         "port": record.port,
         "burst": record.burst,
+        "syn_retransmits": record.syn_retransmits,
         "states": [[state.value, _ms(t - origin_ns)] for state, t in record.states()],
         "requests": [
             {

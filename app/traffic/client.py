@@ -10,6 +10,7 @@ import asyncio
 import errno
 import os
 import socket
+import struct
 import time
 
 import httptools
@@ -20,6 +21,7 @@ from app.timeline.timeline import Timeline
 
 RECV_BYTES = 65536
 TCP_ESTABLISHED = 1
+TCP_INFO_RETRANS_END = 104
 
 
 class _Response:
@@ -90,6 +92,7 @@ async def run_connection(
                 _fail(request, Outcome.REFUSED, "ECONNREFUSED")
                 return
             except TimeoutError:
+                record.syn_retransmits = _retransmits(sock)
                 _fail(request, Outcome.TIMEOUT, "connect")
                 return
             except OSError as exc:
@@ -97,6 +100,8 @@ async def run_connection(
                 return
             record.connected_ns = time.monotonic_ns()
             timeline.changed(record)
+        # Nothing has been sent yet, so every retransmission so far was a SYN.
+        record.syn_retransmits = _retransmits(sock)
 
         for index in range(requests):
             if index:
@@ -166,6 +171,12 @@ async def _exchange(
 def _established(sock: socket.socket) -> bool:
     """tcpi_state, the first byte of TCP_INFO."""
     return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == TCP_ESTABLISHED
+
+
+def _retransmits(sock: socket.socket) -> int:
+    """tcpi_total_retrans: a u32 at byte 100 of struct tcp_info."""
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_RETRANS_END)
+    return int(struct.unpack_from("I", info, TCP_INFO_RETRANS_END - 4)[0])
 
 
 def _connect_failure(exc: OSError) -> Outcome:
