@@ -87,6 +87,11 @@ class Target:
         self._tmp = tempfile.TemporaryDirectory(prefix="connscope-")
 
     @property
+    def ready(self) -> bool:
+        """Serving, and not on its way out: a burst fired now would meet a live server."""
+        return self.status.state == "ready" and not self._stopping
+
+    @property
     def output_tail(self) -> list[str]:
         return list(self._tail)
 

@@ -44,7 +44,7 @@ class Session:
 
     @property
     def ready(self) -> bool:
-        return self.experiment.target.status.state == "ready"
+        return self.experiment.target.ready
 
     def status(self) -> dict[str, Any]:
         target = self.experiment.target
