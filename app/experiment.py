@@ -13,16 +13,27 @@ from typing import Any
 from app.kernel.accept_queue import AcceptQueueSample
 from app.kernel.sampler import KernelSampler
 from app.kernel.sock_diag import PeerState
+from app.sandbox.isolation import netns_unavailable_reason
 from app.sandbox.netns import NetnsError, PrivateNetwork
 from app.sandbox.settings import TargetSettings
 from app.sandbox.target import Target, TargetError
 from app.timeline import summary
-from app.timeline.timeline import QueueSample, Timeline
+from app.timeline.timeline import Timeline
 from app.traffic.burst import Burst, fire
 from app.traffic.spec import BurstSpec
 
 DRAIN_LIMIT_S = 2.0
 DRAIN_QUIET_S = 0.1
+
+
+def knobs_refused(reason: str) -> str:
+    return f"kernel knobs need a private network namespace: {reason}"
+
+
+def cannot_start(settings: TargetSettings) -> str | None:
+    """Why these settings cannot run on this machine, known before anything is started."""
+    reason = netns_unavailable_reason() if settings.sysctls else None
+    return knobs_refused(reason) if reason is not None else None
 
 
 @dataclass
@@ -44,7 +55,7 @@ class Experiment:
             try:
                 self.network.open()
             except NetnsError as exc:
-                raise TargetError(f"kernel knobs need a private network namespace: {exc}") from None
+                raise TargetError(knobs_refused(str(exc))) from None
         await self.target.start()
         self._sampler = KernelSampler(self.target.port, self._on_kernel_sample, self.network)
 
@@ -97,8 +108,7 @@ class Experiment:
     def _on_kernel_sample(self, t_ns: int, sample: AcceptQueueSample | None, peers: Mapping[int, PeerState]) -> None:
         if sample is not None:
             self.capacity = sample.capacity
-        queue = QueueSample(sample.t_ns, sample.length, sample.capacity) if sample is not None else None
-        self.timeline.kernel_sample(t_ns, queue, peers)
+        self.timeline.kernel_sample(t_ns, sample, peers)
 
     def result(self, burst: Burst) -> dict[str, Any]:
         """The burst's result in the `connscope run --json` shape: every figure from records."""

@@ -6,8 +6,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from app.kernel.accept_queue import AcceptQueueSample
 from app.timeline.model import ConnectionRecord, Outcome, RequestRecord, State
-from app.timeline.timeline import QueueSample
 
 OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)
 PEAK_STATES: tuple[State, ...] = (State.CONNECTING, State.LIMBO, State.QUEUED, State.ACCEPTED, State.ACTIVE)
@@ -67,7 +67,7 @@ def peaks(records: Sequence[ConnectionRecord]) -> dict[str, int]:
     return result
 
 
-def queue_peak(samples: Sequence[QueueSample], start_ns: int, end_ns: int) -> int | None:
+def queue_peak(samples: Sequence[AcceptQueueSample], start_ns: int, end_ns: int) -> int | None:
     """The longest the kernel saw the accept queue in the window; None when it was never
     sampled there (a witness that failed must not read as an empty queue)."""
     return max((s.length for s in samples if start_ns <= s.t_ns <= end_ns), default=None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from app.kernel.accept_queue import AcceptQueueSample
 from app.timeline.model import AppSpan, ConnectionRecord, State
 
 
@@ -19,13 +20,6 @@ class ServerEvent:
     status: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class QueueSample:
-    t_ns: int
-    length: int
-    capacity: int
-
-
 Listener = Callable[[ConnectionRecord], None]
 
 
@@ -34,7 +28,7 @@ class Timeline:
     """Every connection of every burst fired at one target, in arrival order."""
 
     records: list[ConnectionRecord] = field(default_factory=list)
-    queue_samples: list[QueueSample] = field(default_factory=list)
+    queue_samples: list[AcceptQueueSample] = field(default_factory=list)
     by_port: dict[int, ConnectionRecord] = field(default_factory=dict)
     listeners: list[Listener] = field(default_factory=list)
     last_server_event_ns: int = 0
@@ -73,7 +67,7 @@ class Timeline:
             record.server_closed_ns = event.t_ns
         self.changed(record)
 
-    def kernel_sample(self, t_ns: int, sample: QueueSample | None, peers: Mapping[int, str]) -> None:
+    def kernel_sample(self, t_ns: int, sample: AcceptQueueSample | None, peers: Mapping[int, str]) -> None:
         """Applies one kernel sample: the accept queue (None once nothing listens) and the
         client ports whose server-side view changed."""
         if sample is not None:

@@ -15,7 +15,7 @@ from app.sandbox.settings import TargetSettings
 from app.sandbox.target import TargetError
 from app.timeline.summary import connection_json
 from app.traffic.spec import BurstSpec
-from app.web.registry import Registry, Session, burst_status
+from app.web.registry import Session, burst_status, registry_of
 
 router = APIRouter(prefix="/api")
 
@@ -26,13 +26,9 @@ class BurstAccepted(BaseModel):
     result: str
 
 
-def _registry(request: Request) -> Registry:
-    registry: Registry = request.app.state.registry
-    return registry
-
 
 def _session(request: Request, target_id: int) -> Session:
-    session = _registry(request).sessions.get(target_id)
+    session = registry_of(request).sessions.get(target_id)
     if session is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no target {target_id}")
     return session
@@ -40,7 +36,7 @@ def _session(request: Request, target_id: int) -> Session:
 
 @router.get("/targets")
 async def list_targets(request: Request) -> list[dict[str, Any]]:
-    return [s.status() for s in _registry(request).sessions.values()]
+    return [s.status() for s in registry_of(request).sessions.values()]
 
 
 @router.post("/targets", status_code=status.HTTP_201_CREATED)
@@ -48,7 +44,7 @@ async def create_target(request: Request, settings: TargetSettings) -> dict[str,
     """Starts a target (replacing the current one) and returns its status once it is ready
     or has failed; a failure is in `state` and `error`, with the output tail."""
     try:
-        session = await _registry(request).start(settings)
+        session = await registry_of(request).start(settings)
     except TargetError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     return session.status()
@@ -62,7 +58,7 @@ async def get_target(request: Request, target_id: int) -> dict[str, Any]:
 @router.delete("/targets/{target_id}")
 async def stop_target(request: Request, target_id: int) -> dict[str, Any]:
     session = _session(request, target_id)
-    await _registry(request).stop(session)
+    await registry_of(request).stop(session)
     return session.status()
 
 
@@ -71,7 +67,7 @@ async def fire_burst(request: Request, target_id: int, spec: BurstSpec) -> Burst
     session = _session(request, target_id)
     if not session.ready:
         raise HTTPException(status.HTTP_409_CONFLICT, f"target {target_id} is {session.status()['state']}, not ready")
-    burst = _registry(request).fire(session, spec)
+    burst = registry_of(request).fire(session, spec)
     return BurstAccepted(
         id=burst.id, connections=spec.connections, result=f"/api/targets/{target_id}/bursts/{burst.id}"
     )
@@ -106,7 +102,7 @@ async def connection(request: Request, target_id: int, connection_id: int) -> di
 @router.get("/runs")
 async def list_runs(request: Request) -> list[dict[str, Any]]:
     """Recorded runs, newest first."""
-    runs = await asyncio.to_thread(_registry(request).store.list)
+    runs = await asyncio.to_thread(registry_of(request).store.list)
     return [asdict(run) for run in runs]
 
 
@@ -128,7 +124,7 @@ async def export_run(request: Request, run_id: int, format: Literal["json", "csv
 
 
 async def _run(request: Request, run_id: int) -> dict[str, Any]:
-    result = await asyncio.to_thread(_registry(request).store.get, run_id)
+    result = await asyncio.to_thread(registry_of(request).store.get, run_id)
     if result is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id}")
     return result

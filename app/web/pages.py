@@ -16,7 +16,7 @@ from app.scenarios import BY_ID, SCENARIOS
 from app.traffic.spec import BurstSpec
 from app.web.assets import PAGE_ASSETS
 from app.web.forms import field_errors, form_fields, parse_form
-from app.web.registry import Registry, Session
+from app.web.registry import Session, registry_of
 
 TARGET_FIELDS = (
     "limit_concurrency", "backlog", "timeout_keep_alive", "limit_max_requests", "workers", "http", "loop",
@@ -28,10 +28,6 @@ BURST_FIELDS = (
 
 router = APIRouter()
 
-
-def _registry(request: Request) -> Registry:
-    registry: Registry = request.app.state.registry
-    return registry
 
 
 def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -64,7 +60,7 @@ def _burst_context(session: Session | None, values: dict[str, Any] | None = None
 
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request) -> HTMLResponse:
-    session = _registry(request).current
+    session = registry_of(request).current
     offline: bool = request.app.state.offline
     assets = [
         {"name": a.package, "kind": a.kind, "cdn": a.cdn, "integrity": a.integrity, "local": a.local}
@@ -105,7 +101,7 @@ def shared_form(query: Mapping[str, str], prefix: str, model: type[BaseModel],
 
 @router.post("/targets", response_class=HTMLResponse)
 async def start_target(request: Request) -> HTMLResponse:
-    registry = _registry(request)
+    registry = registry_of(request)
     values = parse_form(TargetSettings, await request.form(), TARGET_FIELDS)
     try:
         settings = TargetSettings.model_validate(values)
@@ -118,7 +114,7 @@ async def start_target(request: Request) -> HTMLResponse:
 
 async def _start_panel(request: Request, settings: TargetSettings, values: dict[str, Any] | None) -> HTMLResponse:
     """Starts a target and answers with the target panel; a refusal is shown in the panel."""
-    registry = _registry(request)
+    registry = registry_of(request)
     try:
         session = await registry.start(settings)
     except TargetError as exc:
@@ -129,7 +125,7 @@ async def _start_panel(request: Request, settings: TargetSettings, values: dict[
 
 @router.post("/targets/current/stop", response_class=HTMLResponse)
 async def stop_target(request: Request) -> HTMLResponse:
-    registry = _registry(request)
+    registry = registry_of(request)
     if registry.current is not None:
         await registry.stop(registry.current)
     return _render(request, "partials/target_panel.html", **_target_context(registry.current))
@@ -137,19 +133,19 @@ async def stop_target(request: Request) -> HTMLResponse:
 
 @router.post("/targets/current/restart", response_class=HTMLResponse)
 async def restart_target(request: Request) -> HTMLResponse:
-    registry = _registry(request)
+    registry = registry_of(request)
     settings = registry.current.settings if registry.current else TargetSettings()
     return await _start_panel(request, settings, None)
 
 
 @router.get("/partials/target", response_class=HTMLResponse)
 async def target_panel(request: Request) -> HTMLResponse:
-    return _render(request, "partials/target_panel.html", **_target_context(_registry(request).current))
+    return _render(request, "partials/target_panel.html", **_target_context(registry_of(request).current))
 
 
 @router.post("/bursts", response_class=HTMLResponse)
 async def fire_burst(request: Request) -> HTMLResponse:
-    registry = _registry(request)
+    registry = registry_of(request)
     session = registry.current
     values = parse_form(BurstSpec, await request.form(), BURST_FIELDS)
     try:
@@ -174,7 +170,7 @@ async def run_scenario(request: Request, scenario_id: str) -> Response:
     scenario = BY_ID.get(scenario_id)
     if scenario is None:
         return HTMLResponse(f"no scenario {scenario_id!r}", status_code=404)
-    registry = _registry(request)
+    registry = registry_of(request)
     try:
         session = await registry.start(scenario.settings)
     except TargetError as exc:
@@ -201,25 +197,25 @@ def _scenario_context(session: Session | None) -> dict[str, Any]:
 
 @router.get("/partials/scenario", response_class=HTMLResponse)
 async def scenario_panel(request: Request) -> HTMLResponse:
-    return _render(request, "partials/scenario_panel.html", **_scenario_context(_registry(request).current))
+    return _render(request, "partials/scenario_panel.html", **_scenario_context(registry_of(request).current))
 
 
 @router.get("/partials/burst-panel", response_class=HTMLResponse)
 async def burst_form_panel(request: Request) -> HTMLResponse:
-    session = _registry(request).current
+    session = registry_of(request).current
     values = session.experiment.bursts[-1].spec.model_dump() if session and session.experiment.bursts else None
     return _render(request, "partials/burst_panel.html", **_burst_context(session, values))
 
 
 @router.get("/runs", response_class=HTMLResponse)
 async def runs(request: Request) -> HTMLResponse:
-    listed = await asyncio.to_thread(_registry(request).store.list)
+    listed = await asyncio.to_thread(registry_of(request).store.list)
     return _render(request, "runs.html", runs=listed)
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 async def replay(request: Request, run_id: int) -> Response:
-    result = await asyncio.to_thread(_registry(request).store.get, run_id)
+    result = await asyncio.to_thread(registry_of(request).store.get, run_id)
     if result is None:
         return HTMLResponse(f"no run {run_id}", status_code=404)
     return _render(request, "replay.html", run=result, standalone=False)
@@ -227,5 +223,5 @@ async def replay(request: Request, run_id: int) -> Response:
 
 @router.get("/partials/bursts", response_class=HTMLResponse)
 async def burst_panel(request: Request) -> Response:
-    session = _registry(request).current
+    session = registry_of(request).current
     return _render(request, "partials/burst_progress.html", **_burst_context(session))

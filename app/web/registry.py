@@ -9,8 +9,9 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.experiment import Experiment
-from app.sandbox.isolation import netns_unavailable_reason
+from starlette.requests import Request
+
+from app.experiment import Experiment, cannot_start
 from app.sandbox.settings import TargetSettings
 from app.sandbox.target import TargetError
 from app.scenarios import Scenario
@@ -99,10 +100,10 @@ class Registry:
         """Replaces the current target with a new one (two cores do not run two targets
         fairly). A target that fails to start is kept, with its error, so it can be shown."""
         async with self._lock:
-            reason = netns_unavailable_reason() if settings.sysctls else None
-            if reason is not None:
+            refusal = cannot_start(settings)
+            if refusal is not None:
                 # Refused before anything is stopped: the running experiment stays.
-                raise TargetError(f"kernel knobs need a private network namespace: {reason}")
+                raise TargetError(refusal)
             if self.current is not None:
                 await self._stop(self.current)
                 await self.current.stream.close()
@@ -164,3 +165,9 @@ class Registry:
     async def _notify(self) -> None:
         async with self.changed:
             self.changed.notify_all()
+
+
+def registry_of(request: Request) -> Registry:
+    """The app's one registry, for route handlers."""
+    registry: Registry = request.app.state.registry
+    return registry
