@@ -19,6 +19,8 @@ ECHO_CHARS = 200
 
 def clipped(value: Any) -> Any:
     """`value` as JSON can carry it (NaN and Infinity as text) and at most ECHO_CHARS long."""
+    if isinstance(value, str) and len(value) > ECHO_CHARS:
+        return value[:ECHO_CHARS] + f"… ({len(value)} characters)"
     try:
         text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError):
