@@ -15,10 +15,11 @@ from pydantic import BaseModel, ValidationError
 
 from app.experiment import Experiment
 from app.export import FORMATS
+from app.limits import RUN_CAPS, CapExceeded, add_limit_flags, limits_from
 from app.sandbox.settings import TargetSettings
 from app.sandbox.target import TargetError
 from app.scenarios import BY_ID, SCENARIOS
-from app.store import RunStore, default_path
+from app.store import RunStore, StoreError, default_path
 from app.timeline import summary
 from app.timeline.model import Outcome, State
 from app.traffic.burst import Burst
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="start from a guided scenario's settings and burst (flags given override them)")
     run.add_argument("--record", action="store_true", help="store the run (prints its id) for the dashboard")
     _add_store_flag(run)
+    add_limit_flags(run, RUN_CAPS)
     sub.add_parser("scenarios", help="list the guided scenarios: id and title")
     runs = sub.add_parser("runs", help="list recorded runs")
     _add_store_flag(runs)
@@ -110,6 +112,7 @@ def _add_serve_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port to serve on (default: 8000)")
     parser.add_argument("--offline", action="store_true", help="serve only the local copies of front-end files")
     _add_store_flag(parser)
+    add_limit_flags(parser)
 
 
 def _model(
@@ -209,6 +212,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _model(TargetSettings, TARGET_FLAGS, args, scenario.settings.model_dump() if scenario else {},
                       instrument=not args.no_instrument)
     spec = _model(BurstSpec, BURST_FLAGS, args, scenario.burst.model_dump() if scenario else {})
+    limits = limits_from(args)
+    try:
+        limits.check_target(settings)
+        limits.check_burst(spec)
+        # Checked before anything starts: a run is never fired only to be lost at the end.
+        store = RunStore(args.store) if args.record else None
+    except (CapExceeded, StoreError) as exc:
+        print(f"connscope: error: {exc}", file=sys.stderr)
+        return 2
     raise_open_file_limit()
     try:
         result = run_async(lambda: run_once(settings, spec))
@@ -217,17 +229,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     if scenario is not None:
         result = {"scenario": scenario.id, "finding": scenario.finding(result)} | result
-    if args.record:
-        run_id = RunStore(args.store).save(result)
-        result = {"run_id": run_id} | result
-        print(f"recorded as run {run_id}", file=sys.stderr)
+    status = 0
+    if store is not None:
+        try:
+            run_id = store.save(result)
+        except StoreError as exc:
+            print(f"connscope: error: the run was not recorded: {exc}", file=sys.stderr)
+            status = 1
+        else:
+            result = {"run_id": run_id} | result
+            print(f"recorded as run {run_id}", file=sys.stderr)
     if args.json:
         print(json.dumps(result))
     else:
         print(render_table(result))
         if scenario is not None:
             print(f"\n{scenario.title}\n{result['finding']}")
-    return 0
+    return status
 
 
 def _existing_store(path: Path | None) -> RunStore | None:
@@ -237,14 +255,23 @@ def _existing_store(path: Path | None) -> RunStore | None:
         print(f"connscope: error: no run store at {where} (record runs with `connscope run --record`)",
               file=sys.stderr)
         return None
-    return RunStore(where)
+    try:
+        return RunStore(where)
+    except StoreError as exc:
+        print(f"connscope: error: {exc}", file=sys.stderr)
+        return None
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
     store = _existing_store(args.store)
     if store is None:
         return 2
-    for run in store.list():
+    try:
+        runs = store.list()
+    except StoreError as exc:
+        print(f"connscope: error: {exc}", file=sys.stderr)
+        return 2
+    for run in runs:
         print(f"{run.id}\t{run.recorded_at}\t{run.scenario or '-'}\t{run.summary}")
     return 0
 
@@ -253,7 +280,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     store = _existing_store(args.store)
     if store is None:
         return 2
-    result = store.get(args.run_id)
+    try:
+        result = store.get(args.run_id)
+    except StoreError as exc:
+        print(f"connscope: error: {exc}", file=sys.stderr)
+        return 2
     if result is None:
         print(f"connscope: error: no run {args.run_id} in {args.store or default_path()}", file=sys.stderr)
         return 2
@@ -291,10 +322,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"connscope: error: --offline needs the local front-end files ({names}); "
               "run: python -m app.web.assets", file=sys.stderr)
         return 2
+    limits = limits_from(args)
+    try:
+        store = RunStore(args.store)
+    except StoreError as exc:
+        print(f"connscope: error: {exc}", file=sys.stderr)
+        return 2
     raise_open_file_limit()
     print(f"connscope dashboard: http://{args.host}:{args.port}/", file=sys.stderr, flush=True)
-    app = create_app(offline=args.offline, store=RunStore(args.store))
-    uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", log_level="warning", ws="websockets-sansio")
+    app = create_app(offline=args.offline, store=store, limits=limits)
+    # The page sends no WebSocket messages of its own: a large one is a client misbehaving.
+    uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", log_level="warning", ws="websockets-sansio",
+                ws_max_size=limits.request_bytes)
     return 0
 
 

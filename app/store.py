@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 STORE_ENV = "CONNSCOPE_STORE"
+MAX_RUN_ID = 2**63 - 1
+"""SQLite's largest rowid: a larger id names no run."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -46,18 +50,37 @@ def describe(result: dict[str, Any]) -> str:
         f"{b['connections']} conns {b['pattern']} → limit {limit}, backlog {s['backlog']}, {s['handler']} "
         f"{s['handler_ms']:g} ms, {s['loop']}: {t['ok']} ok, {t['rejected']} 503"
         + "".join(f", {t[k]} {k}" for k in ("error", "refused", "reset", "timeout") if t[k])
+        + (f" · cancelled: {result['cancelled']}" if result.get("cancelled") else "")
     )
 
 
+class StoreError(RuntimeError):
+    """The run store cannot be used: missing, unwritable or not a run store. One line."""
+
+
 class RunStore:
+    """Opening checks that the store is writable and holds runs, so a run is never fired
+    only to be lost at the end; afterwards the file must stay where it was (a store deleted
+    meanwhile is an error, not a fresh empty one)."""
+
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or default_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute(SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.closing(sqlite3.connect(self.path, timeout=10)) as db, db:
+                db.execute(SCHEMA)
+                # Takes the write lock: a read-only file or directory fails here, not after a burst.
+                db.execute("DELETE FROM runs WHERE 0")
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot use run store {self.path}: {_reason(exc)}") from None
 
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=10)
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with contextlib.closing(sqlite3.connect(f"{self.path.as_uri()}?mode=rw", uri=True, timeout=10)) as db, db:
+                yield db
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"run store {self.path} is unavailable: {_reason(exc)}") from None
 
     def save(self, result: dict[str, Any]) -> int:
         with self._connect() as db:
@@ -76,6 +99,14 @@ class RunStore:
         return [RunInfo(*row) for row in rows]
 
     def get(self, run_id: int) -> dict[str, Any] | None:
+        if not 0 < run_id <= MAX_RUN_ID:
+            return None
         with self._connect() as db:
             row = db.execute("SELECT result FROM runs WHERE id = ?", (run_id,)).fetchone()
         return None if row is None else dict(json.loads(row[0]), run_id=run_id)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror.lower()}: {exc.filename}" if exc.filename else exc.strerror.lower()
+    return str(exc)

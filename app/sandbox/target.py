@@ -214,6 +214,7 @@ class Target:
         assert self._proc is not None and self._proc.stdout is not None
         for raw in self._proc.stdout:
             self._tail.append(raw.decode(errors="replace").rstrip("\n"))
+        self._proc.stdout.close()
 
     def _wait_exit(self, loop: asyncio.AbstractEventLoop) -> None:
         assert self._proc is not None

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app.export import FORMATS
@@ -39,15 +40,23 @@ async def list_targets(request: Request) -> list[dict[str, Any]]:
     return [s.status() for s in registry_of(request).sessions.values()]
 
 
-@router.post("/targets", status_code=status.HTTP_201_CREATED)
-async def create_target(request: Request, settings: TargetSettings) -> dict[str, Any]:
-    """Starts a target (replacing the current one) and returns its status once it is ready
-    or has failed; a failure is in `state` and `error`, with the output tail."""
+@router.post("/targets", status_code=status.HTTP_201_CREATED, responses={
+    409: {"description": "The target could not start: `detail` says why, `target` is its status."},
+    422: {"description": "Invalid settings, or settings over a cap (`--max-…` raises it)."},
+})
+async def create_target(request: Request, settings: TargetSettings) -> Any:
+    """Starts a target (replacing the current one) and returns its status once it is ready.
+    A target that failed to start answers 409 with its reason and output tail."""
     try:
         session = await registry_of(request).start(settings)
     except TargetError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return session.status()
+    # Taken once: `ready` here means ready and not being stopped at this moment.
+    now = session.status()
+    if now["state"] != "ready":
+        reason = session.error or f"target {session.id} is {now['state']}"
+        return JSONResponse({"detail": reason, "target": now}, status_code=status.HTTP_409_CONFLICT)
+    return now
 
 
 @router.get("/targets/{target_id}")
@@ -62,7 +71,10 @@ async def stop_target(request: Request, target_id: int) -> dict[str, Any]:
     return session.status()
 
 
-@router.post("/targets/{target_id}/bursts", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/targets/{target_id}/bursts", status_code=status.HTTP_202_ACCEPTED, responses={
+    409: {"description": "The target is not ready."},
+    422: {"description": "An invalid burst, or one over a cap (`--max-…` raises it)."},
+})
 async def fire_burst(request: Request, target_id: int, spec: BurstSpec) -> BurstAccepted:
     session = _session(request, target_id)
     if not session.ready:
@@ -83,7 +95,7 @@ async def burst_result(request: Request, target_id: int, burst_id: int) -> dict[
     status_now = burst_status(burst, session.run_ids)
     if not status_now["done"]:
         return status_now
-    return status_now | session.experiment.result(burst)
+    return status_now | {"cancelled": session.cancelled.get(burst.id)} | session.experiment.result(burst)
 
 
 @router.get("/targets/{target_id}/connections/{connection_id}")

@@ -7,23 +7,27 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from app.store import RunStore
-from app.web import api, live, pages
+from app.limits import CapExceeded, Limits
+from app.store import RunStore, StoreError
+from app.web import api, errors, live, pages
 from app.web.assets import VENDOR_DIR
 from app.web.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def create_app(offline: bool = False, store: RunStore | None = None) -> FastAPI:
+def create_app(offline: bool = False, store: RunStore | None = None, limits: Limits | None = None) -> FastAPI:
+    limits = limits or Limits()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.registry = Registry(store=store or RunStore())
+        app.state.registry = Registry(store=store or RunStore(), limits=limits)
         try:
             yield
         finally:
@@ -35,6 +39,13 @@ def create_app(offline: bool = False, store: RunStore | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # Every route's body, forms included, is cut off at the cap with 413.
+        max_body_size=limits.request_bytes,
+        exception_handlers={
+            RequestValidationError: errors.validation_failed,
+            CapExceeded: errors.over_cap,
+            StoreError: errors.store_unavailable,
+        },
     )
 
     @app.get("/docs", include_in_schema=False)

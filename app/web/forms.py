@@ -84,6 +84,8 @@ def readable(item: Mapping[str, Any]) -> str:
     kind, ctx = item["type"], item.get("ctx") or {}
     if item.get("input") == "" or kind == "missing":
         return "Required: enter a value."
+    if kind != "float_parsing" and str(item.get("input")).strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
+        return "Enter a finite number."
     if kind == "greater_than_equal":
         return f"Must be at least {ctx['ge']}."
     if kind == "greater_than":

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ValidationError
 
+from app.limits import CapExceeded
 from app.sandbox.settings import TargetSettings
 from app.sandbox.target import TargetError
 from app.scenarios import BY_ID, SCENARIOS
@@ -117,6 +118,10 @@ async def _start_panel(request: Request, settings: TargetSettings, values: dict[
     registry = registry_of(request)
     try:
         session = await registry.start(settings)
+    except CapExceeded as exc:
+        where = exc.field if exc.field in TARGET_FIELDS else "__all__"
+        return _render(request, "partials/target_panel.html", 422,
+                       **_target_context(registry.current, values, {where: exc.message}))
     except TargetError as exc:
         return _render(request, "partials/target_panel.html", 409,
                        **_target_context(registry.current, values, {"__all__": str(exc)}))
@@ -160,7 +165,11 @@ async def fire_burst(request: Request) -> HTMLResponse:
             why = f"The target is {session.status()['state']}: press Restart or Start target, then Fire."
         errors = {"__all__": why}
         return _render(request, "partials/burst_panel.html", 409, **_burst_context(session, values, errors))
-    registry.fire(session, spec)
+    try:
+        registry.fire(session, spec)
+    except CapExceeded as exc:
+        where = exc.field if exc.field in BURST_FIELDS else "__all__"
+        return _render(request, "partials/burst_panel.html", 422, **_burst_context(session, values, {where: exc.message}))
     return _render(request, "partials/burst_panel.html", **_burst_context(session, values))
 
 
@@ -173,11 +182,12 @@ async def run_scenario(request: Request, scenario_id: str) -> Response:
     registry = registry_of(request)
     try:
         session = await registry.start(scenario.settings)
-    except TargetError as exc:
+        if session.ready:
+            registry.fire(session, scenario.burst, scenario)
+    except (CapExceeded, TargetError) as exc:
         context = _scenario_context(registry.current) | {"scenario_error": str(exc)}
-        return _render(request, "partials/scenario_panel.html", 409, **context)
-    if session.ready:
-        registry.fire(session, scenario.burst, scenario)
+        return _render(request, "partials/scenario_panel.html", 422 if isinstance(exc, CapExceeded) else 409,
+                       **context)
     session.scenario = scenario
     response = _render(request, "partials/scenario_panel.html", **_scenario_context(session))
     # The other panels show the scenario's settings and burst once it is loaded.

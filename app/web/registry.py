@@ -5,22 +5,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import sqlite3
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
 
 from app.experiment import Experiment, cannot_start
+from app.limits import Limits
 from app.sandbox.settings import TargetSettings
 from app.sandbox.target import TargetError
 from app.scenarios import Scenario
-from app.store import RunStore
+from app.store import RunStore, StoreError
 from app.stream import Stream
 from app.traffic.burst import Burst
 from app.traffic.spec import BurstSpec
 
 TAIL_LINES_SHOWN = 40
+STOPPED_SESSIONS_KEPT = 5
+"""Sessions of stopped targets the API still answers for; their runs are in the store."""
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -30,11 +35,18 @@ class Session:
     id: int
     experiment: Experiment
     error: str | None = None
-    tasks: set[asyncio.Task[Burst]] = field(default_factory=set)
+    tasks: dict[asyncio.Task[Burst], Burst] = field(default_factory=dict)
     scenario: Scenario | None = None
     run_ids: dict[int, int | None] = field(default_factory=dict)
     """Burst id → its recorded run (None when the store could not take it)."""
     findings: dict[int, str | None] = field(default_factory=dict)
+    cancelled: dict[int, str] = field(default_factory=dict)
+    """Burst id → why it was cut short (recorded with the run)."""
+    superseded: list[dict[str, Any]] = field(default_factory=list)
+    """Bursts of the target before this one that its start cut short."""
+    stopping: bool = False
+    stop_reason: str = "stopped"
+    recording: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.stream = Stream(self.experiment.timeline, self.status)
@@ -45,13 +57,24 @@ class Session:
 
     @property
     def ready(self) -> bool:
-        return self.experiment.target.ready
+        return self.experiment.target.ready and not self.stopping
+
+    @property
+    def state(self) -> str:
+        """The target's state, `stopping` from the moment the registry decides to stop it:
+        never `ready` for a target on its way out."""
+        state = self.experiment.target.status.state
+        if state in ("starting", "ready") and self.stopping:
+            return "stopping"
+        if state == "ready" and not self.experiment.target.ready:
+            return "stopping"
+        return state
 
     def status(self) -> dict[str, Any]:
         target = self.experiment.target
         return {
             "id": self.id,
-            "state": target.status.state,
+            "state": self.state,
             "port": target.port,
             "pid": target.status.pid,
             "exit": target.status.describe_exit(),
@@ -61,8 +84,10 @@ class Session:
             "settings": self.settings.model_dump(),
             "capacity": self.experiment.capacity,
             "bursts": [
-                burst_status(b, self.run_ids) | {"finding": self.findings.get(b.id)} for b in self.experiment.bursts
+                burst_status(b, self.run_ids) | {"finding": self.findings.get(b.id), "cancelled": self.cancelled.get(b.id)}
+                for b in self.experiment.bursts
             ],
+            "superseded": self.superseded,
         }
 
     def burst(self, burst_id: int) -> Burst | None:
@@ -88,6 +113,7 @@ def burst_status(burst: Burst, run_ids: dict[int, int | None]) -> dict[str, Any]
 @dataclass
 class Registry:
     store: RunStore
+    limits: Limits = field(default_factory=Limits)
     sessions: dict[int, Session] = field(default_factory=dict)
     current: Session | None = None
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -95,62 +121,108 @@ class Registry:
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
+        self._starting = 0
 
     async def start(self, settings: TargetSettings) -> Session:
         """Replaces the current target with a new one (two cores do not run two targets
-        fairly). A target that fails to start is kept, with its error, so it can be shown."""
-        async with self._lock:
-            refusal = cannot_start(settings)
-            if refusal is not None:
-                # Refused before anything is stopped: the running experiment stays.
-                raise TargetError(refusal)
-            if self.current is not None:
-                await self._stop(self.current)
-                await self.current.stream.close()
-            session = Session(next(self._ids), Experiment(settings))
-            self.sessions[session.id] = session
-            self.current = session
-            session.stream.start()
-            await self._notify()
-            try:
-                await session.experiment.start()
-            except (TargetError, OSError) as exc:
-                session.error = str(exc)
-                await session.experiment.stop()
-            await self._notify()
-            return session
+        fairly). A target that fails to start is kept, with its error, so it can be shown.
+        Raises CapExceeded or TargetError before anything is stopped: the running experiment stays."""
+        self.limits.check_target(settings)
+        if self._starting >= self.limits.targets:
+            raise self.limits.refuse("targets", self._starting + 1)
+        self._starting += 1
+        try:
+            async with self._lock:
+                return await self._start(settings)
+        finally:
+            self._starting -= 1
+
+    async def _start(self, settings: TargetSettings) -> Session:
+        refusal = cannot_start(settings)
+        if refusal is not None:
+            raise TargetError(refusal)
+        session = Session(next(self._ids), Experiment(settings))
+        previous = self.current
+        if previous is not None:
+            await self._stop(previous, f"superseded by target {session.id}")
+            await previous.stream.close()
+            session.superseded = [
+                {"target": previous.id, "burst": burst_id, "run_id": previous.run_ids.get(burst_id), "cancelled": why}
+                for burst_id, why in previous.cancelled.items() if why.startswith("superseded")
+            ]
+        self.sessions[session.id] = session
+        self.current = session
+        self._prune()
+        session.stream.start()
+        await self._notify()
+        try:
+            await session.experiment.start()
+        except (TargetError, OSError) as exc:
+            session.error = str(exc)
+            await session.experiment.stop()
+        except Exception as exc:
+            # A fault of ours while watching a target come up is still that target's failed
+            # start: said in the panel and the API, with the traceback in the dashboard's log.
+            log.exception("target %d failed to start", session.id)
+            session.error = f"target failed to start: {type(exc).__name__}: {exc}"
+            await session.experiment.stop()
+        await self._notify()
+        return session
 
     async def stop(self, session: Session) -> None:
         async with self._lock:
-            await self._stop(session)
+            await self._stop(session, f"target {session.id} stopped")
             await self._notify()
 
-    async def _stop(self, session: Session) -> None:
-        for task in session.tasks:
+    async def _stop(self, session: Session, reason: str) -> None:
+        """Cuts the session's bursts short (each is recorded with `reason`) and stops its target."""
+        session.stopping = True
+        session.stop_reason = reason
+        firing = [task for task, burst in session.tasks.items() if burst.id not in session.recording]
+        for task in firing:
             task.cancel()
         for task in list(session.tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await session.experiment.stop()
 
+    def _prune(self) -> None:
+        stopped = [s for s in self.sessions.values() if s is not self.current and not s.tasks]
+        for session in stopped[:-STOPPED_SESSIONS_KEPT]:
+            del self.sessions[session.id]
+
     def fire(self, session: Session, spec: BurstSpec, scenario: Scenario | None = None) -> Burst:
+        """Raises CapExceeded for a burst over the caps, before anything is fired."""
+        self.limits.check_burst(spec)
+        if len(session.running) >= self.limits.bursts_per_target:
+            raise self.limits.refuse("bursts_per_target", len(session.running) + 1)
         burst = session.experiment.add_burst(spec)
         task = asyncio.create_task(self._fire_and_record(session, burst, scenario))
-        session.tasks.add(task)
-        task.add_done_callback(session.tasks.discard)
+        session.tasks[task] = burst
+        task.add_done_callback(lambda done: session.tasks.pop(done, None))
         return burst
 
     async def _fire_and_record(self, session: Session, burst: Burst, scenario: Scenario | None) -> Burst:
         run_id: int | None = None
         try:
-            await session.experiment.fire(burst)
+            try:
+                await session.experiment.fire(burst)
+            except asyncio.CancelledError:
+                # Only _stop cancels a burst: what it did until then is recorded, with why it ended.
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                session.cancelled[burst.id] = session.stop_reason
             result = session.experiment.result(burst)
+            if burst.id in session.cancelled:
+                result = {"cancelled": session.cancelled[burst.id]} | result
             if scenario is not None:
-                result = {"scenario": scenario.id, "finding": scenario.finding(result)} | result
+                # A scenario's finding reads a whole run; a run cut short has none.
+                finding = None if burst.id in session.cancelled else scenario.finding(result)
+                result = {"scenario": scenario.id, "finding": finding} | result
             session.findings[burst.id] = result.get("finding")
+            session.recording.add(burst.id)
             # SQLite writes are quick but blocking: keep them off the loop the bursts run on.
             run_id = await asyncio.to_thread(self.store.save, result)
-        except (OSError, sqlite3.Error) as exc:
+        except StoreError as exc:
             session.error = f"burst {burst.id} could not be recorded: {exc}"
         finally:
             session.run_ids[burst.id] = run_id
@@ -159,7 +231,7 @@ class Registry:
 
     async def close(self) -> None:
         if self.current is not None:
-            await self._stop(self.current)
+            await self._stop(self.current, "the dashboard shut down")
             await self.current.stream.close()
 
     async def _notify(self) -> None:

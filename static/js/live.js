@@ -220,7 +220,12 @@ function updateScope(target) {
 /* ---------------- target status ---------------- */
 
 function updateTarget(target) {
+  const replaced = live.target && target && live.target.id !== target.id;
   live.target = target;
+  // Another client's new target cut this one's bursts short: the burst list says so.
+  if (replaced && $("#burst-progress")) {
+    window.htmx?.ajax("GET", "/partials/bursts", { target: "#burst-progress", swap: "outerHTML" });
+  }
   const state = target ? target.state : "none";
   const label = target ? target.state : "no target";
   for (const badge of [ui.badge, ...document.querySelectorAll("#target-panel [data-target-state]")]) {

@@ -1,0 +1,98 @@
+"""What one request may make the control app do: caps with safe defaults, raised by flag."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from app.sandbox.settings import TargetSettings
+from app.traffic.spec import BurstSpec
+
+
+def _cap(default: int, flag: str, what: str) -> Any:
+    return field(default=default, metadata={"flag": flag, "what": what})
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    requests_per_burst: int = _cap(5_000, "--max-requests-per-burst", "requests per burst (connections × requests "
+                                   "per connection)")
+    burst_seconds: int = _cap(120, "--max-burst-seconds", "seconds a burst is scheduled to last (its arrivals, "
+                              "plus pause × requests on a connection)")
+    bursts_per_target: int = _cap(4, "--max-bursts-per-target", "bursts running at once on a target")
+    targets: int = _cap(2, "--max-targets", "targets starting at once (each start replaces the target before it; "
+                        "further starts wait their turn)")
+    target_memory_mb: int = _cap(4_096, "--max-target-memory-mb", "MiB of memory a target may hold (workers × "
+                                 "memory per worker)")
+    response_bytes: int = _cap(16 << 20, "--max-response-bytes", "bytes of one response body")
+    request_bytes: int = _cap(64 << 10, "--max-request-bytes", "bytes of one request body sent to the dashboard")
+
+    def refuse(self, name: str, value: float, field_name: str = "__all__") -> CapExceeded:
+        """The refusal of `value` above the cap `name`: it says the cap and the flag that raises it."""
+        meta = next(f.metadata for f in fields(self) if f.name == name)
+        cap = getattr(self, name)
+        message = f"{_number(value)} {meta['what']} is over the cap of {cap}; {meta['flag']} raises it."
+        return CapExceeded(name, meta["flag"], field_name, message)
+
+    def check_target(self, settings: TargetSettings) -> None:
+        memory = settings.workers * settings.memory_limit_mb
+        if memory > self.target_memory_mb:
+            raise self.refuse("target_memory_mb", memory, "workers" if settings.workers > 1 else "memory_limit_mb")
+        if settings.response_bytes > self.response_bytes:
+            raise self.refuse("response_bytes", settings.response_bytes, "response_bytes")
+
+    def check_burst(self, spec: BurstSpec) -> None:
+        requests = spec.connections * spec.requests_per_connection
+        if requests > self.requests_per_burst:
+            field_name = "connections" if spec.requests_per_connection == 1 else "requests_per_connection"
+            raise self.refuse("requests_per_burst", requests, field_name)
+        pauses_s = spec.pause_ms / 1000 * (spec.requests_per_connection - 1)
+        scheduled = spec.duration_s + pauses_s
+        if scheduled > self.burst_seconds:
+            field_name = "pause_ms" if pauses_s > spec.duration_s else {"ramp": "ramp_s", "rate": "rate"}[spec.pattern]
+            raise self.refuse("burst_seconds", round(scheduled, 3), field_name)
+
+
+class CapExceeded(ValueError):
+    """A request over one of the caps: refused before anything starts."""
+
+    def __init__(self, cap: str, flag: str, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.cap = cap
+        self.flag = flag
+        self.field = field_name
+        self.message = message
+
+    def detail(self, where: str = "body") -> list[dict[str, Any]]:
+        """In the shape of pydantic's validation errors, so one client handles both."""
+        loc = [where] if self.field == "__all__" else [where, self.field]
+        return [{"type": "cap_exceeded", "loc": loc, "msg": self.message, "ctx": {"cap": self.cap, "flag": self.flag}}]
+
+
+RUN_CAPS = ("requests_per_burst", "burst_seconds", "target_memory_mb", "response_bytes")
+"""The caps that mean something to one headless run."""
+
+
+def add_limit_flags(parser: argparse.ArgumentParser, names: tuple[str, ...] | None = None) -> None:
+    group = parser.add_argument_group("caps (what one request may start)")
+    for f in fields(Limits):
+        if names is not None and f.name not in names:
+            continue
+        group.add_argument(f.metadata["flag"], dest=f"max_{f.name}", type=int, default=f.default, metavar="N",
+                           help=f"most {f.metadata['what']} (default: {f.default})")
+
+
+def limits_from(args: argparse.Namespace) -> Limits:
+    """The caps from parsed flags; one line and exit 2 for a cap below 1."""
+    values = {f.name: getattr(args, f"max_{f.name}") for f in fields(Limits) if hasattr(args, f"max_{f.name}")}
+    for f in fields(Limits):
+        if values.get(f.name, 1) < 1:
+            print(f"connscope: error: {f.metadata['flag']} {values[f.name]}: Must be at least 1.", file=sys.stderr)
+            raise SystemExit(2)
+    return Limits(**values)
+
+
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:.3f}".rstrip("0").rstrip(".")
