@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import os
 import re
 import signal
@@ -22,7 +23,7 @@ import pytest
 import websockets
 
 from app.web import live
-from tests.conftest import free_port
+from tests.conftest import free_port, serve_dashboard
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,3 +149,17 @@ def test_the_readme_points_only_at_files_in_the_repository() -> None:
     local = [link for link in links if not re.match(r"[a-z]+:", link)]
     assert local, "the README links no file of its own"
     assert [link for link in local if link not in tracked] == []
+
+
+def test_the_containers_healthcheck_passes_while_the_dashboard_serves() -> None:
+    """The Dockerfile's HEALTHCHECK command, run as written against a real dashboard."""
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    line = next(text for text in lines if text.strip().startswith('CMD ["python"'))
+    command = json.loads(line.strip().removeprefix("CMD "))
+    assert command[0] == "python" and "http://127.0.0.1:8000/healthz" in command[-1]
+    with serve_dashboard() as url:
+        check = [sys.executable, *command[1:-1], command[-1].replace("http://127.0.0.1:8000", url)]
+        assert subprocess.run(check, timeout=30).returncode == 0
+        assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
+    failed = subprocess.run(check, capture_output=True, timeout=30)
+    assert failed.returncode != 0
