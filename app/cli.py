@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_flags(dashboard, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", title="commands")
     # Flags given before `serve` stand: the subcommand sets only what is given after it.
-    serve = sub.add_parser("serve", help="serve the dashboard (the default)", argument_default=argparse.SUPPRESS)
+    serve = sub.add_parser("serve", help="serve the dashboard (the default)")
     _add_serve_flags(serve, argparse.SUPPRESS)
     run = sub.add_parser("run", help="start a target, fire one burst, print what happened")
     targets = run.add_argument_group("target (uvicorn settings and workload)")
@@ -341,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except KeyboardInterrupt:
-        # Ctrl-C is how a user ends the dashboard or a burst: no traceback for it.
+        # Ctrl-C during a burst or a start-up is the user's choice, not a crash: no traceback.
         print("connscope: interrupted", file=sys.stderr)
         return 130
 
