@@ -1,11 +1,14 @@
-"""`connscope`: serve the dashboard; `connscope run …`: one burst, headless."""
+"""`connscope [--port …]`: serve the dashboard; `connscope run …`: one burst, headless."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import errno
 import json
 import resource
+import socket
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -76,9 +79,12 @@ def _add_model_flags(parser: argparse._ActionsContainer, model: type[BaseModel],
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="connscope", description=__doc__)
-    sub = parser.add_subparsers(dest="command")
+    dashboard = parser.add_argument_group("the dashboard (no command, or `serve`)")
+    _add_serve_flags(dashboard, argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", title="commands")
+    # Flags given before `serve` stand: the subcommand sets only what is given after it.
     serve = sub.add_parser("serve", help="serve the dashboard (the default)")
-    _add_serve_flags(serve)
+    _add_serve_flags(serve, argparse.SUPPRESS)
     run = sub.add_parser("run", help="start a target, fire one burst, print what happened")
     targets = run.add_argument_group("target (uvicorn settings and workload)")
     _add_model_flags(targets, TargetSettings, TARGET_FLAGS)
@@ -102,17 +108,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_store_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", type=Path, default=None, metavar="PATH",
+def _add_store_flag(parser: argparse._ActionsContainer, default: Any = None) -> None:
+    parser.add_argument("--store", type=Path, default=default, metavar="PATH",
                         help=f"SQLite file of recorded runs (default: {default_path()})")
 
 
-def _add_serve_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port to serve on (default: 8000)")
-    parser.add_argument("--offline", action="store_true", help="serve only the local copies of front-end files")
-    _add_store_flag(parser)
-    add_limit_flags(parser)
+SERVE_DEFAULTS: dict[str, Any] = {"host": "127.0.0.1", "port": 8000, "offline": False, "store": None}
+
+
+def _add_serve_flags(parser: argparse._ActionsContainer, default: Any) -> None:
+    """The dashboard's flags; unset ones are absent (`default`) and take SERVE_DEFAULTS."""
+    parser.add_argument("--host", default=default, help="address to serve on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=default, help="port to serve on (default: 8000)")
+    parser.add_argument("--offline", action="store_true", default=default,
+                        help="serve only the local copies of front-end files")
+    _add_store_flag(parser, default)
+    add_limit_flags(parser, default=default)
 
 
 def _model(
@@ -307,6 +318,25 @@ def cmd_scenarios() -> int:
     return 0
 
 
+def listening_socket(host: str, port: int) -> socket.socket | str:
+    """The dashboard's socket, bound before anything is printed; or why it cannot be."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        return f"--host {host}: {exc.strerror}"
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            return f"--port {port}: {host}:{port} is already in use (choose another with --port)"
+        return f"--host {host} --port {port}: cannot listen there: {exc.strerror}"
+    return sock
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -322,6 +352,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"connscope: error: --offline needs the local front-end files ({names}); "
               "run: python -m app.web.assets", file=sys.stderr)
         return 2
+    sock = listening_socket(args.host, args.port)
+    if isinstance(sock, str):
+        print(f"connscope: error: {sock}", file=sys.stderr)
+        return 2
     limits = limits_from(args)
     try:
         store = RunStore(args.store)
@@ -329,24 +363,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"connscope: error: {exc}", file=sys.stderr)
         return 2
     raise_open_file_limit()
-    print(f"connscope dashboard: http://{args.host}:{args.port}/", file=sys.stderr, flush=True)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"connscope dashboard: http://{host}:{args.port}/", file=sys.stderr, flush=True)
     app = create_app(offline=args.offline, store=store, limits=limits)
     # The page sends no WebSocket messages of its own: a large one is a client misbehaving.
-    uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", log_level="warning", ws="websockets-sansio",
-                ws_max_size=limits.request_bytes)
+    config = uvicorn.Config(app, loop="uvloop", log_level="warning", ws="websockets-sansio",
+                            ws_max_size=limits.request_bytes)
+    # uvicorn shuts down gracefully on Ctrl-C, then raises it again: the dashboard's normal end.
+    with sock, contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 
-COMMANDS = ("serve", "run", "scenarios", "runs", "export")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    if not any(a in COMMANDS for a in arguments) and not {"-h", "--help"} & set(arguments):
-        # `connscope [--port …]` means `connscope serve [--port …]`.
-        arguments.insert(0, "serve")
-    args = parser.parse_args(arguments)
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        # Ctrl-C during a burst or a start-up is the user's choice, not a crash: no traceback.
+        print("connscope: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         return cmd_run(args)
     if args.command == "scenarios":
@@ -355,6 +394,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_runs(args)
     if args.command == "export":
         return cmd_export(args)
+    for name, default in SERVE_DEFAULTS.items():
+        if not hasattr(args, name):
+            setattr(args, name, default)
     return cmd_serve(args)
 
 

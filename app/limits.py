@@ -75,12 +75,17 @@ RUN_CAPS = ("requests_per_burst", "burst_seconds", "target_memory_mb", "response
 """The caps that mean something to one headless run."""
 
 
-def add_limit_flags(parser: argparse.ArgumentParser, names: tuple[str, ...] | None = None) -> None:
-    group = parser.add_argument_group("caps (what one request may start)")
+def add_limit_flags(
+    parser: argparse._ActionsContainer, names: tuple[str, ...] | None = None, default: Any = None
+) -> None:
+    """`default` replaces each cap's own default (argparse.SUPPRESS: absent unless given)."""
+    group = parser.add_argument_group("caps (what one request may start)") if isinstance(
+        parser, argparse.ArgumentParser) else parser
     for f in fields(Limits):
         if names is not None and f.name not in names:
             continue
-        group.add_argument(f.metadata["flag"], dest=f"max_{f.name}", type=int, default=f.default, metavar="N",
+        group.add_argument(f.metadata["flag"], dest=f"max_{f.name}", type=int, metavar="N",
+                           default=f.default if default is None else default,
                            help=f"most {f.metadata['what']} (default: {f.default})")
 
 

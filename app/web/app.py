@@ -58,6 +58,12 @@ def create_app(offline: bool = False, store: RunStore | None = None, limits: Lim
             swagger_css_url="/vendor/swagger-ui-dist/swagger-ui.css",
             swagger_favicon_url="data:,",
         )
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """For health checks (the container's HEALTHCHECK): the server answers; nothing is touched."""
+        return {"status": "ok"}
+
     app.state.offline = offline
     app.state.templates = Jinja2Templates(directory=ROOT / "templates")
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")

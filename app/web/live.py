@@ -58,15 +58,18 @@ async def _follow(websocket: WebSocket, registry: Registry, queue: asyncio.Queue
             await registry.changed.wait_for(lambda: registry.current is not current)
 
     switch = asyncio.create_task(switched())
+    frame: asyncio.Task[str] | None = None
     try:
         while not switch.done():
             frame = asyncio.create_task(queue.get())
             done, _ = await asyncio.wait({frame, switch}, return_when=asyncio.FIRST_COMPLETED)
             if frame in done:
                 await websocket.send_text(frame.result())
-            else:
-                frame.cancel()
     finally:
-        switch.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await switch
+        # Both are awaited to their end: a task left pending here (the viewer gone, the
+        # server shutting down) would be destroyed pending when the loop closes.
+        for task in (frame, switch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
