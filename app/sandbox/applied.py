@@ -27,7 +27,8 @@ class SandboxInForce:
         parts.append("no capabilities" if self.capabilities == 0 else f"capabilities {self.capabilities:#x}")
         if self.no_new_privs:
             parts.append("no new privileges")
-        if self.max_tasks is not None:
+        # The kernel does not hold root to RLIMIT_NPROC.
+        if self.max_tasks is not None and self.uid != 0:
             parts.append(f"at most {self.max_tasks} tasks")
         if self.memory_bytes is not None:
             parts.append(_size(self.memory_bytes))

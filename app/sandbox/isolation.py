@@ -94,13 +94,13 @@ def plan() -> Plan:
     if setpriv is None:
         notes.append("util-linux `setpriv` not found: privileges not dropped")
     elif os.geteuid() == 0:
-        reachable = private or not blocked_dirs(needed_paths(), UNPRIVILEGED, UNPRIVILEGED)
-        if reachable:
+        # With a mount namespace the launcher makes the code reachable (app.sandbox.fsview).
+        if private or not blocked_dirs(needed_paths(), UNPRIVILEGED, UNPRIVILEGED):
             uid = UNPRIVILEGED
-            drop = [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
         else:
             notes.append(f"uid {UNPRIVILEGED} cannot reach the interpreter without a mount namespace")
-        drop = [setpriv, *drop[1:], "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+        identity = [f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] if uid is not None else []
+        drop = [setpriv, *identity, "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
     else:
         bounding = ["--bounding-set=-all"] if _has_capability(CAP_SETPCAP) else []
         drop = [setpriv, "--inh-caps=-all", "--ambient-caps=-all", *bounding, "--no-new-privs", "--"]

@@ -216,7 +216,7 @@ class Target:
             return
         in_force = applied.read(self.status.pid)
         self.status.sandbox = in_force.as_json()
-        self.status.isolation = " · ".join([in_force.describe(), *sandbox.notes])
+        self.status.isolation = "; ".join([in_force.describe(), *sandbox.notes])
         if self.network is not None:
             knobs = ", ".join(f"{k}={v}" for k, v in self.network.sysctls.items())
             self.status.isolation += f"; sockets in a private network namespace with {knobs}"
