@@ -163,7 +163,7 @@ class Target:
         path = str(Path(self._tmp.name) / "events.sock")
         self._event_server = await asyncio.start_unix_server(self._read_events, path=path)
         if sandbox.uid is not None:
-            # The target's uid reaches the socket through the group, and no other uid can.
+            # Root owns both; the target reaches the socket through its group, others not at all.
             for entry, mode in ((self._tmp.name, 0o710), (path, 0o660)):
                 os.chown(entry, -1, sandbox.uid)
                 os.chmod(entry, mode)
