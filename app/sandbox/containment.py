@@ -1,4 +1,5 @@
-"""Containment applied inside target processes: death with the parent, resource limits."""
+"""Containment applied inside target processes: death with the parent, no new privileges,
+resource limits."""
 
 from __future__ import annotations
 
@@ -8,22 +9,38 @@ import resource
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
-from app.sandbox.settings import TargetSettings
+if TYPE_CHECKING:
+    from app.sandbox.settings import TargetSettings
 
+PARENT_ENV = "CONNSCOPE_PARENT"
 SUPERVISOR_ENV = "CONNSCOPE_SUPERVISOR"
+NPROC_ENV = "CONNSCOPE_NPROC"
 PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38
 THREAD_STACK = 2 * 1024 * 1024
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """The kernel kills us when the control app dies, even by SIGKILL."""
+def _prctl(option: int, value: int, name: str) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if libc.prctl(option, value, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), f"prctl({name}) failed")
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """The kernel kills us when our parent dies, even by SIGKILL. `parent_pid` is the
+    parent as this process sees it (0 when it lives outside our pid namespace). Changing
+    uid disarms the signal, so this runs after any privilege drop."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, "PR_SET_PDEATHSIG")
     if os.getppid() != parent_pid:
         # The parent died before the death signal was armed.
         sys.exit(1)
+
+
+def no_new_privs() -> None:
+    """No exec can give this process or its children a privilege (setuid, file caps)."""
+    _prctl(PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS")
 
 
 def apply_limits(settings: TargetSettings) -> None:
@@ -38,6 +55,10 @@ def apply_limits(settings: TargetSettings) -> None:
     threading.stack_size(THREAD_STACK)
     big_file = 64 * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_FSIZE, (big_file, big_file))
+    # Counted per real uid across the machine; the control app works out what fits.
+    nproc = os.environ.get(NPROC_ENV)
+    if nproc:
+        resource.setrlimit(resource.RLIMIT_NPROC, (int(nproc), int(nproc)))
 
 
 def arm_worker() -> None:

@@ -1,7 +1,7 @@
 """The target process: arms its sandbox, then runs uvicorn on the inherited listening socket.
 
-Started by `app.sandbox.target.Target` as `python -m app.sandbox.runner`, inside an empty
-network namespace when the machine allows it.
+Started by `app.sandbox.launcher` behind `setpriv` (privileges already dropped), inside
+the target's namespaces when the machine allows them.
 """
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ import os
 import socket
 import sys
 
-from app.sandbox.containment import SUPERVISOR_ENV, apply_limits, die_with_parent
+from app.sandbox.containment import PARENT_ENV, SUPERVISOR_ENV, apply_limits, die_with_parent, no_new_privs
 from app.sandbox.settings import TargetSettings
 
-PARENT_ENV = "CONNSCOPE_PARENT"
 FD_ENV = "CONNSCOPE_FD"
 
 
 def main() -> None:
     settings = TargetSettings.from_env()
     die_with_parent(int(os.environ[PARENT_ENV]))
+    no_new_privs()
     apply_limits(settings)
     os.environ[SUPERVISOR_ENV] = str(os.getpid())
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,20 +17,31 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+import psutil
 
 from app.kernel import read_accept_queue
-from app.sandbox import events
+from app.sandbox import applied, events
 from app.sandbox.channel import EVENTS_PATH_ENV
-from app.sandbox.isolation import isolation_prefix, netns_unavailable_reason
+from app.sandbox.containment import NPROC_ENV, PARENT_ENV
+from app.sandbox.isolation import Plan, plan
+from app.sandbox.launcher import SANDBOX_ENV
 from app.sandbox.netns import PrivateNetwork
-from app.sandbox.runner import FD_ENV, PARENT_ENV
+from app.sandbox.runner import FD_ENV
 from app.sandbox.settings import SETTINGS_ENV, TargetSettings
 from app.timeline.timeline import ServerEvent
 
 TargetState = Literal["starting", "ready", "crashed", "exited", "stopped"]
 OUTPUT_TAIL_LINES = 200
 STOP_GRACE_S = 3.0
+ROOT = Path(__file__).resolve().parents[2]
+TMP_PREFIX = "connscope-"
+# What a target gets of the control app's environment; nothing else (no tokens, no keys).
+KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
+# Threads and processes one target process may need: uvicorn's thread pool of 40 for `def`
+# endpoints, the event channel's pump, and room to spare.
+TASKS_PER_PROCESS = 64
 
 
 class TargetError(RuntimeError):
@@ -41,6 +54,8 @@ class TargetStatus:
     pid: int | None = None
     exit_status: int | None = None
     isolation: str = ""
+    sandbox: dict[str, Any] | None = None
+    """What /proc says of the running target: namespaces, uid, capabilities, limits."""
     output_tail: list[str] = field(default_factory=list)
 
     def describe_exit(self) -> str:
@@ -65,6 +80,43 @@ def make_listener(backlog: int) -> socket.socket:
     return sock
 
 
+def remove_stale_dirs() -> None:
+    """Temp directories left by a control app that died without cleaning up (kill -9): each
+    is named after its owner's pid, and removed once no process has that pid."""
+    for path in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*-*"):
+        owner = path.name[len(TMP_PREFIX):].split("-", 1)[0]
+        if owner.isdigit() and not psutil.pid_exists(int(owner)) and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def tasks_limit(uid: int, workers: int) -> int:
+    """RLIMIT_NPROC counts every task of the real uid on the machine, so the limit is what
+    that uid already runs plus what this target may need."""
+    running = 0
+    for proc in psutil.process_iter(["uids", "num_threads"]):
+        uids = proc.info["uids"]
+        if uids is not None and uids.real == uid:
+            running += proc.info["num_threads"] or 0
+    processes = workers + 1 if workers > 1 else 1
+    return running + TASKS_PER_PROCESS * processes
+
+
+def _environment(sandbox: Plan, home: str) -> dict[str, str]:
+    kept = {name: os.environ[name] for name in KEPT_ENV if name in os.environ}
+    return {
+        "PATH": os.defpath,
+        **kept,
+        "HOME": home,
+        "PYTHONPATH": str(ROOT),
+        "MALLOC_ARENA_MAX": "2",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        SANDBOX_ENV: json.dumps(
+            {"pid_namespace": sandbox.pid_namespace, "mount_namespace": sandbox.mount_namespace, "uid": sandbox.uid}
+        ),
+    }
+
+
 class Target:
     def __init__(
         self,
@@ -84,7 +136,8 @@ class Target:
         self._exited = asyncio.Event()
         self._stopping = False
         self._event_server: asyncio.Server | None = None
-        self._tmp = tempfile.TemporaryDirectory(prefix="connscope-")
+        remove_stale_dirs()
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-")
 
     @property
     def ready(self) -> bool:
@@ -96,43 +149,52 @@ class Target:
         return list(self._tail)
 
     async def start(self, timeout: float = 30.0) -> None:
-        """Returns once the target accepts connections; raises TargetError if it cannot."""
+        """Returns once the target accepts connections; raises TargetError, with the reason,
+        if it cannot."""
+        try:
+            await self._start(timeout)
+        except OSError as exc:
+            await self.stop()
+            raise TargetError(self._report(f"could not be started: {exc}")) from None
+
+    async def _start(self, timeout: float) -> None:
         loop = asyncio.get_running_loop()
+        sandbox = plan()
         path = str(Path(self._tmp.name) / "events.sock")
         self._event_server = await asyncio.start_unix_server(self._read_events, path=path)
+        if sandbox.uid is not None:
+            # Root owns both; the target reaches the socket through its group, others not at all.
+            for entry, mode in ((self._tmp.name, 0o710), (path, 0o660)):
+                os.chown(entry, -1, sandbox.uid)
+                os.chmod(entry, mode)
         with self._network():
             self._listener = make_listener(self.settings.backlog)
         self.port = self._listener.getsockname()[1]
         self._listener.set_inheritable(True)
-        env = {
-            **os.environ,
+        max_tasks = await asyncio.to_thread(tasks_limit, sandbox.uid or os.getuid(), self.settings.workers)
+        env = _environment(sandbox, self._tmp.name) | {
             SETTINGS_ENV: self.settings.to_env(),
             PARENT_ENV: str(os.getpid()),
             FD_ENV: str(self._listener.fileno()),
             EVENTS_PATH_ENV: path if self.settings.instrument else "",
-            "MALLOC_ARENA_MAX": "2",
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
+            NPROC_ENV: str(max_tasks),
         }
-        self.status.isolation = netns_unavailable_reason() or "empty network namespace"
-        if self.network is not None:
-            knobs = ", ".join(f"{k}={v}" for k, v in self.network.sysctls.items())
-            self.status.isolation += f"; sockets in a private network namespace with {knobs}"
         # Popen runs on the event loop's thread on purpose: PR_SET_PDEATHSIG fires when the
         # *thread* that forked the child exits, and this one lives as long as the app.
         self._proc = subprocess.Popen(
-            [*isolation_prefix(), sys.executable, "-m", "app.sandbox.runner"],
+            [*sandbox.unshare, sys.executable, "-m", "app.sandbox.launcher",
+             *sandbox.drop, sys.executable, "-m", "app.sandbox.runner"],
             env=env,
             pass_fds=(self._listener.fileno(),),
             start_new_session=True,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            cwd=str(Path(__file__).resolve().parents[2]),
+            cwd=str(ROOT),
         )
         self._listener.set_inheritable(False)
-        self.status.pid = self._proc.pid
-        threading.Thread(target=self._read_output, daemon=True, name="target-output").start()
+        reader = threading.Thread(target=self._read_output, daemon=True, name="target-output")
+        reader.start()
         threading.Thread(target=self._wait_exit, args=(loop,), daemon=True, name="target-wait").start()
         try:
             await asyncio.wait_for(self._until_ready(), timeout)
@@ -142,12 +204,26 @@ class Target:
         finally:
             self._close_listener()
         if self.status.state != "ready":
+            # The reason is in the last lines the target wrote: wait for them.
+            await asyncio.to_thread(reader.join, 2.0)
             raise TargetError(self._report(f"failed to start ({self.status.describe_exit()})"))
+        self._read_back_sandbox(sandbox)
+
+    def _read_back_sandbox(self, sandbox: Plan) -> None:
+        assert self._proc is not None
+        self.status.pid = applied.runner_pid(self._proc.pid)
+        if self.status.pid is None:
+            return
+        in_force = applied.read(self.status.pid)
+        self.status.sandbox = in_force.as_json()
+        self.status.isolation = "; ".join([in_force.describe(), *sandbox.notes])
+        if self.network is not None:
+            knobs = ", ".join(f"{k}={v}" for k, v in self.network.sysctls.items())
+            self.status.isolation += f"; sockets in a private network namespace with {knobs}"
 
     async def _until_ready(self) -> None:
         """Ready = every worker ran its startup and a probe connection left the accept queue,
-        i.e. a uvicorn process really took it."""
-        assert self._listener is not None
+        i.e. a uvicorn process really took it. A target that exits meanwhile is not ready."""
         while self.settings.instrument and len(self._workers_ready) < self.settings.workers:
             if self._exited.is_set():
                 return
@@ -156,15 +232,20 @@ class Target:
             probe = socket.socket()
         probe.setblocking(False)
         try:
-            await asyncio.get_running_loop().sock_connect(probe, ("127.0.0.1", self.port))
-            while read_accept_queue(self._listener).length > 0:
+            try:
+                await asyncio.get_running_loop().sock_connect(probe, ("127.0.0.1", self.port))
+            except OSError:
                 if self._exited.is_set():
+                    return
+                raise
+            # The listener closes when the target exits, which can happen at any await.
+            while not self._exited.is_set() and self._listener is not None:
+                if read_accept_queue(self._listener).length == 0:
+                    self.status.state = "ready"
                     return
                 await asyncio.sleep(0.01)
         finally:
             probe.close()
-        if not self._exited.is_set():
-            self.status.state = "ready"
 
     def _network(self) -> contextlib.AbstractContextManager[None]:
         return self.network.entered() if self.network is not None else contextlib.nullcontext()

@@ -79,6 +79,7 @@ class Session:
             "pid": target.status.pid,
             "exit": target.status.describe_exit(),
             "isolation": target.status.isolation,
+            "sandbox": target.status.sandbox,
             "error": self.error,
             "output_tail": target.output_tail[-TAIL_LINES_SHOWN:] if target.status.state == "crashed" else [],
             "settings": self.settings.model_dump(),
