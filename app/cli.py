@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -109,6 +110,9 @@ def _add_serve_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to serve on (default: 8000)")
     parser.add_argument("--offline", action="store_true", help="serve only the local copies of front-end files")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="also answer to this Host name (repeatable), e.g. behind a proxy; "
+                             "others get 400")
     _add_store_flag(parser)
 
 
@@ -281,6 +285,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from app.web.app import create_app
     from app.web.assets import missing
+    from app.web.security import TOKEN_ENV, Access
 
     if not 0 < args.port < 65536:
         print(f"connscope: error: --port {args.port}: not a port number", file=sys.stderr)
@@ -292,8 +297,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
               "run: python -m app.web.assets", file=sys.stderr)
         return 2
     raise_open_file_limit()
+    access = Access.for_bind(args.host, args.port, args.allow_host, os.environ.get(TOKEN_ENV))
     print(f"connscope dashboard: http://{args.host}:{args.port}/", file=sys.stderr, flush=True)
-    app = create_app(offline=args.offline, store=RunStore(args.store))
+    if access.needs_token:
+        print(f"Off loopback: control needs a token ({TOKEN_ENV} sets it).\n"
+              f"  control link, for you only: {access.audience_url}?token={access.token}\n"
+              f"  audience link, read-only:   {access.audience_url}", file=sys.stderr, flush=True)
+    app = create_app(offline=args.offline, store=RunStore(args.store), access=access)
     uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", log_level="warning", ws="websockets-sansio")
     return 0
 
