@@ -171,7 +171,7 @@ async def run_scenario(request: Request, scenario_id: str) -> Response:
     scenario = BY_ID.get(scenario_id)
     if scenario is None:
         # Plain text: the id is the requester's own input and must never become markup.
-        return PlainTextResponse(f"no scenario {scenario_id[:80]!r}", status_code=404)
+        return PlainTextResponse(f"no scenario {scenario_id[:80]}", status_code=404)
     registry = registry_of(request)
     try:
         session = await registry.start(scenario.settings)

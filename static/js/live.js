@@ -269,6 +269,14 @@ function syncFireButton() {
 
 document.addEventListener("htmx:afterSwap", syncFireButton);
 
+/* An answer htmx does not swap in (403 without the token, 400, 5xx): said, as text only. */
+document.addEventListener("htmx:responseError", (event) => {
+  const xhr = event.detail.xhr;
+  const plain = (xhr.getResponseHeader("content-type") || "").startsWith("text/plain");
+  const line = plain ? xhr.responseText.trim().split("\n")[0].slice(0, 200) : "";
+  announce(line ? `HTTP ${xhr.status}: ${line}` : `The dashboard answered HTTP ${xhr.status}.`);
+});
+
 /* The audience view's panels follow what the presenter does: a new target, its state, a burst done. */
 let audienceSeen = "";
 document.addEventListener("connscope:target", (event) => {
