@@ -190,6 +190,7 @@ function applyDelta(frame) {
 
 function afterFrame() {
   live.dirtyNumbers = true;
+  followPresenter(live.frame?.target);
   updateEmptyState();
   if (tip.cid != null) refreshTipIfMoved();
 }
@@ -279,15 +280,14 @@ document.addEventListener("htmx:responseError", (event) => {
 
 /* The audience view's panels follow what the presenter does: a new target, its state, a burst done. */
 let audienceSeen = "";
-document.addEventListener("connscope:target", (event) => {
+function followPresenter(target) {
   if (CONTROL || !window.htmx) return;
-  const target = event.detail;
   const bursts = target?.bursts || [];
   const key = target ? `${target.id}|${target.state}|${bursts.length}|${bursts.filter((b) => b.done).length}` : "";
   if (key === audienceSeen) return;
   audienceSeen = key;
   window.htmx.trigger(document.body, "connscope:reload-panels");
-});
+}
 
 /*
  * A form the server turned down (422: invalid values, 409: nothing to fire at) comes back
