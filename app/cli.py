@@ -298,7 +298,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     raise_open_file_limit()
     access = Access.for_bind(args.host, args.port, args.allow_host, os.environ.get(TOKEN_ENV))
-    print(f"connscope dashboard: http://{args.host}:{args.port}/", file=sys.stderr, flush=True)
+    print(f"connscope dashboard: {access.audience_url or f'http://{args.host}:{args.port}/'}",
+          file=sys.stderr, flush=True)
     if access.needs_token:
         print(f"Off loopback: control needs a token ({TOKEN_ENV} sets it).\n"
               f"  control link, for you only: {access.audience_url}?token={access.token}\n"

@@ -23,8 +23,10 @@ import psutil
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
+from websockets.typing import Origin
 
 from app.scenarios import SCENARIOS
+from app.web.security import Access
 from tests.conftest import ROOT, free_port
 
 PAYLOAD = '<img src=x onerror="document.title=\'pwned\'">'
@@ -92,6 +94,19 @@ def test_allow_host_adds_a_name() -> None:
         assert httpx.get(url + "/", headers={"Host": "other.lan"}, timeout=10).status_code == 400
 
 
+def test_a_wildcard_bind_answers_to_this_machines_addresses_only() -> None:
+    access = Access.for_bind("0.0.0.0", 8123, ["proxy.lan:443", "fd00::9"])
+    for address in _own_addresses():
+        assert access.allows_host(f"{address}:8123"), address
+    assert access.allows_host("127.0.0.1:8123") and access.allows_host("[::1]:8123")
+    assert access.allows_host("proxy.lan:443") and not access.allows_host("proxy.lan:8123")
+    assert access.allows_host("[fd00::9]:8123") and access.allows_host("[fd00::9]")
+    for host in ("0.0.0.0:8123", "127.0.0.1", "192.0.2.250:8123", "evil.example:8123", ""):
+        assert not access.allows_host(host), host
+    assert access.needs_token and access.token is not None and len(access.token) >= 32
+    assert Access.for_bind("127.0.0.1", 8123, token="given").token is None, "no token on loopback"
+
+
 # ---------------------------------------------------------------- same origin
 
 
@@ -136,10 +151,10 @@ def test_the_websocket_handshake_checks_the_origin(dashboard: str) -> None:
     ws_url = dashboard.replace("http://", "ws://") + "/ws"
     for origin in ("http://evil.example", "http://127.0.0.1:1", "null"):
         with pytest.raises(InvalidStatus) as refused:
-            connect(ws_url, origin=origin, open_timeout=10)  # type: ignore[arg-type]
+            connect(ws_url, origin=Origin(origin), open_timeout=10)
         assert refused.value.response.status_code == 403
-    for origin in (dashboard, None):
-        with connect(ws_url, origin=origin, open_timeout=10) as ws:  # type: ignore[arg-type]
+    for own in (Origin(dashboard), None):
+        with connect(ws_url, origin=own, open_timeout=10) as ws:
             assert '"type": "snapshot"' in ws.recv(timeout=10)
 
 
@@ -234,13 +249,23 @@ def _live_markup(text: str) -> list[str]:
 # ---------------------------------------------------------------- off loopback
 
 
-def _own_address() -> str | None:
-    """This machine's own non-loopback IPv4 address, if it has one."""
+def _own_addresses() -> list[str]:
+    """This machine's own addresses as a Host header gives them (no link-local IPv6)."""
+    found = []
     for addresses in psutil.net_if_addrs().values():
         for address in addresses:
-            if address.family == socket.AF_INET and not ipaddress.ip_address(address.address).is_loopback:
-                return str(address.address)
-    return None
+            if address.family == socket.AF_INET:
+                found.append(address.address)
+            elif address.family == socket.AF_INET6:
+                ip = ipaddress.ip_address(address.address.split("%")[0])
+                if not ip.is_link_local:
+                    found.append(f"[{ip}]")
+    return found
+
+
+def _own_address() -> str | None:
+    """This machine's own non-loopback IPv4 address, if it has one."""
+    return next((a for a in _own_addresses() if "[" not in a and not ipaddress.ip_address(a).is_loopback), None)
 
 
 @contextlib.contextmanager
@@ -346,6 +371,8 @@ def test_the_control_link_sets_an_httponly_strict_cookie_and_leaves_the_address(
     cookie = redirect.headers["set-cookie"]
     assert cookie.startswith(f"connscope_token={TOKEN};")
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+    sneaky = httpx.get(f"{url}//evil.example/?token={TOKEN}", timeout=10)
+    assert sneaky.headers["location"] == "/evil.example/", "never a redirect to another host"
     wrong = httpx.get(f"{url}/?token=not-it", timeout=10)
     assert wrong.status_code == 403 and "set-cookie" not in wrong.headers
 

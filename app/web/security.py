@@ -198,7 +198,8 @@ class SecurityMiddleware:
             return _plain("Refused: this link's token is not this dashboard's. "
                           "Without a token, open the link with no ?token= for the audience view.", 403)
         rest = [(k, v) for k, v in connection.query_params.multi_items() if k != TOKEN_PARAM]
-        location = connection.url.path + (f"?{urlencode(rest)}" if rest else "")
+        # One leading slash: "//name" would send the browser to another host.
+        location = "/" + connection.url.path.lstrip("/") + (f"?{urlencode(rest)}" if rest else "")
         response = RedirectResponse(location, status_code=303)
         assert self.access.token is not None
         response.set_cookie(TOKEN_COOKIE, self.access.token, httponly=True, samesite="strict",
