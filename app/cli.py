@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import errno
 import json
+import os
 import resource
 import socket
 import sys
@@ -113,7 +114,7 @@ def _add_store_flag(parser: argparse._ActionsContainer, default: Any = None) -> 
                         help=f"SQLite file of recorded runs (default: {default_path()})")
 
 
-SERVE_DEFAULTS: dict[str, Any] = {"host": "127.0.0.1", "port": 8000, "offline": False, "store": None}
+SERVE_DEFAULTS: dict[str, Any] = {"host": "127.0.0.1", "port": 8000, "offline": False, "store": None, "allow_host": []}
 
 
 def _add_serve_flags(parser: argparse._ActionsContainer, default: Any) -> None:
@@ -122,6 +123,8 @@ def _add_serve_flags(parser: argparse._ActionsContainer, default: Any) -> None:
     parser.add_argument("--port", type=int, default=default, help="port to serve on (default: 8000)")
     parser.add_argument("--offline", action="store_true", default=default,
                         help="serve only the local copies of front-end files")
+    parser.add_argument("--allow-host", action="append", default=default, metavar="NAME",
+                        help="also answer to this Host name (repeatable), e.g. behind a proxy; others get 400")
     _add_store_flag(parser, default)
     add_limit_flags(parser, default=default)
 
@@ -342,6 +345,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from app.web.app import create_app
     from app.web.assets import missing
+    from app.web.security import TOKEN_ENV, Access
 
     if not 0 < args.port < 65536:
         print(f"connscope: error: --port {args.port}: not a port number", file=sys.stderr)
@@ -363,9 +367,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"connscope: error: {exc}", file=sys.stderr)
         return 2
     raise_open_file_limit()
+    access = Access.for_bind(args.host, args.port, args.allow_host, os.environ.get(TOKEN_ENV))
     host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"connscope dashboard: http://{host}:{args.port}/", file=sys.stderr, flush=True)
-    app = create_app(offline=args.offline, store=store, limits=limits)
+    print(f"connscope dashboard: {access.audience_url or f'http://{host}:{args.port}/'}",
+          file=sys.stderr, flush=True)
+    if access.needs_token:
+        print(f"Off loopback: control needs a token ({TOKEN_ENV} sets it).\n"
+              f"  control link, for you only: {access.audience_url}?token={access.token}\n"
+              f"  audience link, read-only:   {access.audience_url}", file=sys.stderr, flush=True)
+    app = create_app(offline=args.offline, store=store, limits=limits, access=access)
     # The page sends no WebSocket messages of its own: a large one is a client misbehaving.
     config = uvicorn.Config(app, loop="uvloop", log_level="warning", ws="websockets-sansio",
                             ws_max_size=limits.request_bytes)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI
+import segno
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -16,13 +17,26 @@ from fastapi.templating import Jinja2Templates
 from app.limits import CapExceeded, Limits
 from app.store import RunStore, StoreError
 from app.web import api, errors, live, pages
-from app.web.assets import VENDOR_DIR
+from app.web.assets import PAGE_ASSETS, VENDOR_DIR
 from app.web.registry import Registry
+from app.web.security import Access, SecurityMiddleware
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def create_app(offline: bool = False, store: RunStore | None = None, limits: Limits | None = None) -> FastAPI:
+def _access_context(request: Request) -> dict[str, Any]:
+    """What every template needs to know of this request: may it control, and its nonce."""
+    return {
+        "control": request.state.control,
+        "csp_nonce": request.state.csp_nonce,
+        "audience_url": request.state.audience_url,
+    }
+
+
+def create_app(
+    offline: bool = False, store: RunStore | None = None, limits: Limits | None = None, access: Access | None = None
+) -> FastAPI:
+    """`access` defaults to `connscope serve`'s: loopback on port 8000, no token."""
     limits = limits or Limits()
 
     @asynccontextmanager
@@ -49,23 +63,31 @@ def create_app(offline: bool = False, store: RunStore | None = None, limits: Lim
     )
 
     @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        """Swagger UI from the local copies fetched at set-up: the docs work offline too."""
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="connscope API",
-            swagger_js_url="/vendor/swagger-ui-dist/swagger-ui-bundle.js",
-            swagger_css_url="/vendor/swagger-ui-dist/swagger-ui.css",
-            swagger_favicon_url="data:,",
-        )
+    async def docs(request: Request) -> HTMLResponse:
+        """Swagger UI from the local copies fetched at set-up: the docs work offline too.
+        Started by static/js/docs.js, not an inline script, for the page's CSP."""
+        response: HTMLResponse = app.state.templates.TemplateResponse(request, "docs.html", {})
+        return response
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         """For health checks (the container's HEALTHCHECK): the server answers; nothing is touched."""
         return {"status": "ok"}
 
+    access = access or Access.for_bind("127.0.0.1", 8000)
+    cdn = () if offline else PAGE_ASSETS
+    app.add_middleware(
+        SecurityMiddleware, access=access,
+        cdn_scripts=[a.cdn for a in cdn if a.kind == "js"], cdn_styles=[a.cdn for a in cdn if a.kind == "css"],
+    )
     app.state.offline = offline
-    app.state.templates = Jinja2Templates(directory=ROOT / "templates")
+    app.state.audience_qr = (
+        segno.make(access.audience_url, error="m").svg_inline(
+            scale=1, border=2, dark="#000", light="#fff", omitsize=True, svgclass="audience__qr",
+            title="QR code of the audience link")
+        if access.audience_url else None
+    )
+    app.state.templates = Jinja2Templates(directory=ROOT / "templates", context_processors=[_access_context])
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     VENDOR_DIR.mkdir(exist_ok=True)
     app.mount("/vendor", StaticFiles(directory=VENDOR_DIR), name="vendor")

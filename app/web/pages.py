@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from app.limits import CapExceeded
@@ -78,6 +78,7 @@ async def index(request: Request) -> HTMLResponse:
         shared = {"errors": len((shared_target or ({}, {}))[1]) + len((shared_burst or ({}, {}))[1])}
     context = target | burst | _scenario_context(session)
     return _render(request, "index.html", assets=assets, offline=offline, shared=shared,
+                   audience_qr=request.app.state.audience_qr,
                    presenter=query.get("present", "").lower() in ("1", "true", "yes", "on"),
                    share_fields={"target": TARGET_FIELDS, "burst": BURST_FIELDS}, **context)
 
@@ -178,7 +179,8 @@ async def run_scenario(request: Request, scenario_id: str) -> Response:
     """Loads a scenario's settings into a fresh target and fires its burst."""
     scenario = BY_ID.get(scenario_id)
     if scenario is None:
-        return HTMLResponse(f"no scenario {scenario_id!r}", status_code=404)
+        # Plain text: the id is the requester's own input and must never become markup.
+        return PlainTextResponse(f"no scenario {scenario_id[:80]}", status_code=404)
     registry = registry_of(request)
     try:
         session = await registry.start(scenario.settings)
@@ -227,7 +229,7 @@ async def runs(request: Request) -> HTMLResponse:
 async def replay(request: Request, run_id: int) -> Response:
     result = await asyncio.to_thread(registry_of(request).store.get, run_id)
     if result is None:
-        return HTMLResponse(f"no run {run_id}", status_code=404)
+        return PlainTextResponse(f"no run {run_id}", status_code=404)
     return _render(request, "replay.html", run=result, standalone=False)
 
 

@@ -10,6 +10,9 @@
   "use strict";
 
   var CDN_PATIENCE_MS = 2000;
+  // The page's Content-Security-Policy runs only scripts from this origin or with its nonce:
+  // the fetched files (checked against their SRI hash) run with this script's own nonce.
+  var NONCE = document.currentScript ? document.currentScript.nonce : "";
   var config = JSON.parse(document.getElementById("connscope-assets").textContent);
   var state = (window.connscopeAssets = { ready: false, offline: !!config.offline, loaded: {}, failed: [] });
 
@@ -50,6 +53,7 @@
     script.dataset.asset = asset.name;
     script.dataset.source = source;
     script.dataset.src = url;
+    script.nonce = NONCE;
     script.text = text + "\n//# sourceURL=" + url;
     document.head.appendChild(script);
     return Promise.resolve();

@@ -21,6 +21,8 @@ const LATENCY_EDGES = [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const initial = JSON.parse($("#connscope-initial").textContent);
+// Without the token (off loopback) the page is the read-only audience view: no forms, no keys that change anything.
+const CONTROL = document.documentElement.dataset.control !== "off";
 
 const ui = {
   stage: $("#stage"),
@@ -188,6 +190,7 @@ function applyDelta(frame) {
 
 function afterFrame() {
   live.dirtyNumbers = true;
+  followPresenter(live.frame?.target);
   updateEmptyState();
   if (tip.cid != null) refreshTipIfMoved();
 }
@@ -272,6 +275,25 @@ function syncFireButton() {
 
 document.addEventListener("htmx:afterSwap", syncFireButton);
 
+/* An answer htmx does not swap in (403 without the token, 400, 5xx): said, as text only. */
+document.addEventListener("htmx:responseError", (event) => {
+  const xhr = event.detail.xhr;
+  const plain = (xhr.getResponseHeader("content-type") || "").startsWith("text/plain");
+  const line = plain ? xhr.responseText.trim().split("\n")[0].slice(0, 200) : "";
+  announce(line ? `HTTP ${xhr.status}: ${line}` : `The dashboard answered HTTP ${xhr.status}.`);
+});
+
+/* The audience view's panels follow what the presenter does: a new target, its state, a burst done. */
+let audienceSeen = "";
+function followPresenter(target) {
+  if (CONTROL || !window.htmx) return;
+  const bursts = target?.bursts || [];
+  const key = target ? `${target.id}|${target.state}|${bursts.length}|${bursts.filter((b) => b.done).length}` : "";
+  if (key === audienceSeen) return;
+  audienceSeen = key;
+  window.htmx.trigger(document.body, "connscope:reload-panels");
+}
+
 /*
  * A form the server turned down (422: invalid values, 409: nothing to fire at) comes back
  * with its errors inline: bring the first one into view and put the focus on its field.
@@ -292,6 +314,14 @@ document.addEventListener("htmx:afterSettle", (event) => {
   (field?.closest(".field") || message).scrollIntoView({ block: "center", behavior: "auto" });
 });
 
+function audienceEmptyState(target) {
+  if (!target) return ["no-target", "No target yet", "The presenter starts one; every connection will show here, live."];
+  if (target.state === "starting") return ["starting", "Starting the target…", "uvicorn is booting in its sandbox."];
+  if (target.state === "ready") return ["ready", "Target ready", "Waiting for the presenter to fire a burst."];
+  if (target.state === "crashed") return ["crashed", "The target crashed", "Its exit status and output are above."];
+  return [target.state, `The target has ${target.state}`, "Waiting for the presenter."];
+}
+
 function updateEmptyState() {
   const target = live.target;
   // In presenter mode the settings are hidden: point at the keys instead of "on the left".
@@ -301,6 +331,7 @@ function updateEmptyState() {
   let title = "";
   let hint = "";
   if (view.connections > 0) reason = "";
+  else if (!CONTROL) [reason, title, hint] = audienceEmptyState(target);
   else if (!target) {
     reason = "no-target";
     title = presenting ? "No target yet" : "Start a target on the left, then fire a burst";
@@ -1001,6 +1032,10 @@ function isOk(detail) {
 
 /** `r`: stops the current target and starts it again with the same settings. */
 function restartTarget() {
+  if (!CONTROL) {
+    announce("This is the read-only view: only the presenter can restart the target.");
+    return;
+  }
   if (!window.htmx || restarting) return;
   if (!live.target) {
     announce("Nothing to reset: start a target first, or press 1 to 9 for a guided scenario.");

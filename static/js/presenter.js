@@ -205,18 +205,21 @@ async function copyLink() {
   announce(legacy ? "Link copied." : "Link selected: press Control C to copy it.", { visible: false });
 }
 
-share.button.addEventListener("click", copyLink);
-share.close.addEventListener("click", () => closeShareBox({ focusButton: true }));
-share.input.addEventListener("focus", () => share.input.select());
-share.box.addEventListener("keydown", (event) => {
-  if (event.key === "Escape") {
-    event.preventDefault();
-    closeShareBox({ focusButton: true });
-  }
-});
-document.addEventListener("pointerdown", (event) => {
-  if (!share.box.hidden && !event.target.closest(".share")) closeShareBox();
-});
+// The read-only audience view has no settings to share: no share box.
+if (share.button) {
+  share.button.addEventListener("click", copyLink);
+  share.close.addEventListener("click", () => closeShareBox({ focusButton: true }));
+  share.input.addEventListener("focus", () => share.input.select());
+  share.box.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      closeShareBox({ focusButton: true });
+    }
+  });
+  document.addEventListener("pointerdown", (event) => {
+    if (!share.box.hidden && !event.target.closest(".share")) closeShareBox();
+  });
+}
 
 /* ---------------- the note on a page opened from a share link ---------------- */
 

@@ -1,0 +1,241 @@
+"""Who may reach the dashboard and who may change anything.
+
+A pure ASGI middleware in front of every route and the WebSocket:
+
+- Host allowlist: the loopback names on the served port, the address it is bound to, and
+  the names the operator passes with `--allow-host`. Anything else is a DNS-rebinding
+  attempt or a mistake: 400.
+- Same origin for every state-changing request (POST/PUT/PATCH/DELETE) and the WebSocket
+  handshake: a browser's `Sec-Fetch-Site`, `Origin` (or, without one, `Referer`) must say the
+  request comes from the dashboard's own page. Requests with neither (curl, API clients)
+  pass: no browser sent them on someone else's behalf.
+- Off loopback, control needs the token: a cookie set by the printed control link, or
+  `Authorization: Bearer` for the API. Without it a request gets the read-only audience
+  view (`scope["state"]["control"]` is False: the templates render no forms) and 403 on
+  every state-changing route.
+- Headers on every response: nosniff, `Referrer-Policy: same-origin`, and on HTML a
+  Content-Security-Policy with a nonce per response (`scope["state"]["csp_nonce"]`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import secrets
+import socket
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
+
+import psutil
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+TOKEN_ENV = "CONNSCOPE_TOKEN"
+TOKEN_COOKIE = "connscope_token"
+TOKEN_PARAM = "token"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+WILDCARD = ("0.0.0.0", "::", "")
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# What a browser says about where a request comes from: only the dashboard's own page
+# (same-origin) or the user typing an address (none) may change anything.
+TRUSTED_FETCH_SITES = frozenset({"same-origin", "none"})
+
+
+def is_loopback(host: str) -> bool:
+    name = host.strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_literal(address: str) -> str:
+    """An address as it appears in a Host header: IPv6 in brackets, without a zone."""
+    address = address.split("%", 1)[0].strip("[]").lower()
+    try:
+        return f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
+    except ValueError:
+        return address
+
+
+def _has_port(name: str) -> bool:
+    return name.rsplit("]", 1)[-1].count(":") == 1
+
+
+def _interface_addresses() -> list[str]:
+    """This machine's own addresses, the ones a wildcard bind answers on (link-local IPv6
+    needs a zone no browser puts in a Host header)."""
+    found = []
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family not in (socket.AF_INET, socket.AF_INET6):
+                continue
+            ip = ipaddress.ip_address(address.address.split("%", 1)[0])
+            if not ip.is_link_local:
+                found.append(str(ip))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """The Host headers served, and the token control needs (None on loopback)."""
+
+    hosts: frozenset[str]
+    token: str | None = None
+    audience_url: str | None = None
+    """Off loopback: the link for the room (no token), shown in presenter mode."""
+
+    @classmethod
+    def for_bind(cls, host: str, port: int, allow: Iterable[str] = (), token: str | None = None) -> Access:
+        names = set(LOOPBACK_NAMES)
+        audience: str | None = None
+        loopback = is_loopback(host)
+        if not loopback:
+            addresses = _interface_addresses() if host in WILDCARD else [host]
+            names.update(_host_literal(a) for a in addresses)
+            public = [a for a in addresses if not is_loopback(a)]
+            # A wildcard bind answers on every address: the room gets the first IPv4 one.
+            public.sort(key=lambda a: ":" in a)
+            audience = f"http://{_host_literal(public[0]) if public else socket.gethostname()}:{port}/"
+        hosts = {f"{name}:{port}" for name in names}
+        if port == 80:
+            hosts.update(names)
+        for name in allow:
+            name = _host_literal(name)
+            # A bare name may come through a reverse proxy on its own port: both forms.
+            hosts.update((name,) if _has_port(name) else (name, f"{name}:{port}"))
+        if loopback:
+            return cls(frozenset(hosts))
+        return cls(frozenset(hosts), token or secrets.token_urlsafe(24), audience)
+
+    @property
+    def needs_token(self) -> bool:
+        return self.token is not None
+
+    def allows_host(self, host: str) -> bool:
+        return host.lower() in self.hosts
+
+    def grants(self, presented: str | None) -> bool:
+        if self.token is None:
+            return True
+        return presented is not None and hmac.compare_digest(presented.encode(), self.token.encode())
+
+
+def content_security_policy(nonce: str, scripts: Sequence[str], styles: Sequence[str]) -> str:
+    """Scripts only from this origin and the nonce of this response. The pinned CDN files
+    are fetched (connect-src) and checked against their SRI hash by static/js/assets.js,
+    which runs them with the page's nonce; stylesheets link to the CDN with SRI."""
+    directives = {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", f"'nonce-{nonce}'"],
+        "style-src": ["'self'", *styles],
+        "connect-src": ["'self'", *scripts],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+    return "; ".join(f"{name} {' '.join(sources)}" for name, sources in directives.items())
+
+
+class SecurityMiddleware:
+    def __init__(self, app: ASGIApp, access: Access, cdn_scripts: Sequence[str] = (),
+                 cdn_styles: Sequence[str] = ()) -> None:
+        self.app = app
+        self.access = access
+        self.cdn_scripts = tuple(cdn_scripts)
+        self.cdn_styles = tuple(cdn_styles)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        nonce = secrets.token_urlsafe(16)
+        send = self._with_headers(send, nonce)
+        connection = HTTPConnection(scope)
+        refusal = self._refusal(connection)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        state["control"] = self.access.grants(self._credential(connection))
+        state["csp_nonce"] = nonce
+        state["audience_url"] = self.access.audience_url
+        await self.app(scope, receive, send)
+
+    def _refusal(self, connection: HTTPConnection) -> Response | None:
+        if not self.access.allows_host(connection.headers.get("host", "")):
+            return _plain("This Host is not served here: open the dashboard by the address it printed, "
+                          "or start it with --allow-host NAME.", 400)
+        method = connection.scope.get("method", "GET")
+        if connection.scope["type"] == "websocket" or method in STATE_CHANGING:
+            why = _cross_origin(connection)
+            if why is not None:
+                return _plain(f"Refused: {why}.", 403)
+        if method in STATE_CHANGING and not self.access.grants(self._credential(connection)):
+            return _plain("Refused: this is the read-only audience view. Control needs the token "
+                          "(open the control link printed at start, or send Authorization: Bearer).", 403)
+        if (self.access.needs_token and connection.scope["type"] == "http" and method in ("GET", "HEAD")
+                and TOKEN_PARAM in connection.query_params):
+            return self._token_link(connection)
+        return None
+
+    def _credential(self, connection: HTTPConnection) -> str | None:
+        scheme, _, value = connection.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and value:
+            return value.strip()
+        return connection.cookies.get(TOKEN_COOKIE)
+
+    def _token_link(self, connection: HTTPConnection) -> Response:
+        """The control link: its token goes into a cookie, and out of the address bar."""
+        if not self.access.grants(connection.query_params[TOKEN_PARAM]):
+            return _plain("Refused: this link's token is not this dashboard's. "
+                          "Without a token, open the link with no ?token= for the audience view.", 403)
+        rest = [(k, v) for k, v in connection.query_params.multi_items() if k != TOKEN_PARAM]
+        # One leading slash: "//name" would send the browser to another host.
+        location = "/" + connection.url.path.lstrip("/") + (f"?{urlencode(rest)}" if rest else "")
+        response = RedirectResponse(location, status_code=303)
+        assert self.access.token is not None
+        response.set_cookie(TOKEN_COOKIE, self.access.token, httponly=True, samesite="strict",
+                            secure=connection.url.scheme == "https")
+        return response
+
+    def _with_headers(self, send: Send, nonce: str) -> Send:
+        async def sender(message: Message) -> None:
+            if message["type"] in ("http.response.start", "websocket.http.response.start"):
+                headers = MutableHeaders(scope=message)
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "same-origin"
+                if headers.get("content-type", "").startswith("text/html"):
+                    headers["Content-Security-Policy"] = content_security_policy(
+                        nonce, self.cdn_scripts, self.cdn_styles)
+            await send(message)
+
+        return sender
+
+
+def _cross_origin(connection: HTTPConnection) -> str | None:
+    """Why a browser request does not come from the dashboard's own page, or None."""
+    site = connection.headers.get("sec-fetch-site")
+    if site is not None and site not in TRUSTED_FETCH_SITES:
+        return f"the browser says this request comes from another site (Sec-Fetch-Site: {site})"
+    scheme = {"ws": "http", "wss": "https"}.get(connection.url.scheme, connection.url.scheme)
+    own = f"{scheme}://{connection.headers.get('host', '')}".lower()
+    origin = connection.headers.get("origin")
+    if origin is not None:
+        return None if origin.lower() == own else "the request comes from another origin"
+    referer = connection.headers.get("referer")
+    if referer is not None:
+        parts = urlsplit(referer)
+        return None if f"{parts.scheme}://{parts.netloc}".lower() == own else "the request comes from another page"
+    return None
+
+
+def _plain(text: str, status: int) -> Response:
+    return PlainTextResponse(text + "\n", status_code=status)

@@ -1,0 +1,268 @@
+"""Access in real headless Chromium: a page from another origin can do nothing to the dashboard,
+every page runs under its CSP without a violation, and the room gets the read-only view."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from app.web.assets import PAGE_ASSETS
+from tests.conftest import CDN_HOST, serve_dashboard, wait_burst
+from tests.test_security import PAYLOAD, SCENARIO, TOKEN, _children, _own_address, _serve
+
+# Every CSP violation the page sees, from the event and from Chromium's console.
+WATCH_CSP = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation",
+  (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`));
+"""
+
+
+def _ready(page: Any) -> None:
+    page.wait_for_function("() => window.htmx !== undefined && window.uPlot !== undefined", timeout=15_000)
+
+
+def _watch(page: Any) -> list[str]:
+    problems: list[str] = []
+    page.add_init_script(WATCH_CSP)
+    page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    return problems
+
+
+def _violations(page: Any, problems: list[str]) -> list[str]:
+    return problems + list(page.evaluate("() => window.__csp"))
+
+
+@contextlib.contextmanager
+def _attacker_site(body: str) -> Iterator[str]:
+    """Another origin on this machine (127.0.0.1, another port) serving one page."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            data = body.encode()
+            self.send_response(200)
+            self.send_header("content-type", "text/html; charset=utf-8")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+ATTACK = """<!doctype html><title>a page the user has open</title>
+<iframe name="a"></iframe><iframe name="b"></iframe><iframe name="c"></iframe>
+<form id="start" method="post" action="{dash}/targets" target="a">
+  <input name="handler" value="async"><input name="loop" value="asyncio"></form>
+<form id="scenario" method="post" action="{dash}/scenarios/{scenario}" target="b"></form>
+<form id="reflect" method="post" action="{dash}/scenarios/{payload}" target="c"></form>
+<script>
+window.results = {{}};
+for (const id of ["start", "scenario", "reflect"]) document.getElementById(id).submit();
+fetch("{dash}/api/runs").then((r) => r.text()).then(
+  (text) => {{ results.fetch = "read: " + text; }}, (e) => {{ results.fetch = "blocked: " + e; }});
+fetch("{dash}/api/targets", {{method: "POST", mode: "no-cors", body: "{{}}",
+  headers: {{"content-type": "text/plain"}}}}).then(
+  (r) => {{ results.nocors = "sent"; }}, (e) => {{ results.nocors = "blocked"; }});
+const ws = new WebSocket("{ws}/ws");
+ws.onopen = () => {{ results.ws_open = true; }};
+ws.onmessage = (m) => {{ results.ws_message = m.data; }};
+ws.onclose = (e) => {{ results.ws_close = e.code; }};
+</script>"""
+
+
+def test_a_page_from_another_origin_starts_nothing_reads_nothing_follows_nothing(page: Any) -> None:
+    with serve_dashboard() as dash:
+        children = _children(dash)
+        attack = ATTACK.format(dash=dash, ws=dash.replace("http://", "ws://"), scenario=SCENARIO,
+                               payload=quote(PAYLOAD))
+        answers: dict[str, int] = {}
+        page.on("response", lambda r: answers.__setitem__(r.url, r.status)
+                if r.request.method == "POST" and r.url.startswith(dash) else None)
+        with _attacker_site(attack) as evil:
+            page.goto(evil)
+            page.wait_for_function(
+                "() => results.fetch && results.nocors && results.ws_close !== undefined", timeout=15_000)
+            deadline = time.monotonic() + 15
+            while len(answers) < 4 and time.monotonic() < deadline:
+                page.wait_for_timeout(100)
+            results = page.evaluate("() => results")
+        assert results["fetch"].startswith("blocked"), "no CORS: another origin cannot read /api/runs"
+        assert "ws_open" not in results and "ws_message" not in results, "the handshake is refused"
+        assert set(answers) == {f"{dash}/targets", f"{dash}/scenarios/{SCENARIO}",
+                                f"{dash}/scenarios/{quote(PAYLOAD)}", f"{dash}/api/targets"}
+        assert set(answers.values()) == {403}, answers
+        assert page.title() == "a page the user has open"
+        assert httpx.get(f"{dash}/api/targets", timeout=10).json() == []
+        assert _children(dash) == children, "no target process was started"
+
+
+def test_the_reported_payload_runs_nothing_even_from_the_dashboard_itself(dashboard: str, page: Any) -> None:
+    """Same origin, so the access check lets it through: the 404 itself must be inert."""
+    dialogs: list[str] = []
+
+    def dialog(d: Any) -> None:
+        dialogs.append(d.message)
+        d.dismiss()
+
+    page.on("dialog", dialog)
+    page.goto(f"{dashboard}/runs")
+    page.evaluate(
+        """(action) => { const f = document.createElement("form"); f.method = "post"; f.action = action;
+                         document.body.append(f); f.submit(); }""",
+        f"/scenarios/{quote(PAYLOAD)}",
+    )
+    page.wait_for_url("**/scenarios/**", timeout=10_000)
+    page.wait_for_load_state()
+    assert page.locator("img").count() == 0
+    assert page.title() != "pwned" and dialogs == []
+    assert PAYLOAD in page.locator("body").inner_text()
+
+
+def _recorded_run(url: str) -> int:
+    target = httpx.post(f"{url}/api/targets", json={"loop": "asyncio", "handler_ms": 20}, timeout=60).json()
+    burst = httpx.post(f"{url}/api/targets/{target['id']}/bursts",
+                       json={"connections": 3, "pattern": "rate", "rate": 30}, timeout=10).json()
+    wait_burst(url, target["id"], burst["id"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        run_id = httpx.get(f"{url}/api/targets/{target['id']}", timeout=10).json()["bursts"][-1]["run_id"]
+        if run_id is not None:
+            return int(run_id)
+        time.sleep(0.2)
+    raise TimeoutError("the run was not recorded")
+
+
+def test_every_page_runs_under_its_csp_without_a_violation(dashboard: str, page: Any) -> None:
+    problems = _watch(page)
+    run_id = _recorded_run(dashboard)
+    for path in ("/", "/?present=1", "/runs", f"/runs/{run_id}", "/docs"):
+        page.goto(dashboard + path)
+        if path.startswith("/?") or path == "/":
+            _ready(page)
+            page.wait_for_selector('#stream-status[data-state="live"]', timeout=15_000)
+        elif path == "/docs":
+            page.locator(".swagger-ui .opblock").first.wait_for(timeout=15_000)
+        elif path.startswith("/runs/"):
+            page.wait_for_function("() => window.connscopeReplay !== undefined", timeout=15_000)
+        assert _violations(page, problems) == [], path
+    # The target panel's htmx swap, under the same policy.
+    page.goto(dashboard)
+    _ready(page)
+    page.click("#target-form button[type=submit]")
+    page.wait_for_selector('#target-panel [data-target-state="ready"]', timeout=30_000)
+    assert _violations(page, problems) == []
+
+    # The watch is live: an injected inline handler is blocked, and reported.
+    page.evaluate("""() => document.body.insertAdjacentHTML("beforeend",
+        '<img src="/nowhere.png" onerror="window.__ran = true">')""")
+    page.wait_for_function("() => window.__csp.length > 0", timeout=5_000)
+    assert page.evaluate("() => window.__ran") is None
+
+
+def test_the_cdn_copies_run_under_the_csp(dashboard: str, page: Any) -> None:
+    """The CDN answered (from the local copies, with the CORS header jsDelivr sends): the
+    files are fetched with their SRI hash and run with the page's nonce."""
+    problems = _watch(page)
+    by_url = {a.cdn: a for a in PAGE_ASSETS}
+
+    def cdn(route: Any) -> None:
+        asset = by_url[route.request.url]
+        kind = "text/css" if asset.kind == "css" else "application/javascript"
+        route.fulfill(status=200, body=asset.file.read_bytes(),
+                      headers={"content-type": kind, "access-control-allow-origin": "*"})
+
+    page.route(f"https://{CDN_HOST}/**", cdn)
+    page.goto(dashboard)
+    _ready(page)
+    loaded = page.evaluate("() => window.connscopeAssets.loaded")
+    assert set(loaded.values()) == {"cdn"}, loaded
+    assert _violations(page, problems) == []
+
+
+def test_offline_mode_runs_under_the_csp(page: Any) -> None:
+    problems = _watch(page)
+    with serve_dashboard("--offline") as url:
+        page.goto(url)
+        _ready(page)
+        page.wait_for_selector('#stream-status[data-state="live"]', timeout=15_000)
+        csp = httpx.get(url, timeout=10).headers["content-security-policy"]
+        assert CDN_HOST not in csp, "offline: nothing from the CDN is allowed"
+    assert _violations(page, problems) == []
+
+
+@pytest.fixture(scope="module")
+def room() -> Iterator[str]:
+    address = _own_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to bind to")
+    with _serve(address, token=TOKEN) as (url, _):
+        yield url
+
+
+def test_the_audience_view_follows_live_and_cannot_change_anything(room: str, page: Any) -> None:
+    problems = _watch(page)
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method != "GET" else None)
+    page.goto(room)
+    _ready(page)
+    page.wait_for_selector('#stream-status[data-state="live"]', timeout=15_000)
+    assert page.locator("#target-form, #burst-form, #fire, #copy-link, [hx-post]").count() == 0
+    for key in ("r", " ", "1"):
+        page.keyboard.press(key)
+    page.wait_for_timeout(500)
+    assert posts == []
+
+    # The presenter starts a target and fires: the audience's lanes and numbers follow.
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    target = httpx.post(f"{room}/api/targets", json={"loop": "asyncio", "handler_ms": 20},
+                        headers=bearer, timeout=60).json()
+    burst = httpx.post(f"{room}/api/targets/{target['id']}/bursts",
+                       json={"connections": 4, "pattern": "rate", "rate": 40}, headers=bearer, timeout=10).json()
+    result = wait_burst(room, target["id"], burst["id"])
+    page.wait_for_function(
+        "n => document.querySelector('[data-count=\"requests\"]').dataset.value === String(n)",
+        arg=result["totals"]["requests"], timeout=15_000)
+    page.wait_for_selector(f'#burst-progress li[data-burst="{burst["id"]}"][data-done="true"]', timeout=15_000)
+    assert _violations(page, problems) == []
+
+
+def test_presenter_mode_shows_the_audience_link_and_its_qr_code(room: str, page: Any) -> None:
+    page.goto(f"{room}/?token={TOKEN}")
+    assert page.url == f"{room}/", "the token leaves the address bar"
+    _ready(page)
+    assert page.locator("#audience-link").is_hidden()
+    page.keyboard.press("p")
+    link = page.locator("#audience-link")
+    link.wait_for(state="visible", timeout=5_000)
+    assert link.locator("a").inner_text() == f"{room}/"
+    box = link.locator("svg.audience__qr").bounding_box()
+    assert box is not None and box["width"] >= 100 and box["width"] == pytest.approx(box["height"], abs=1)
+
+
+def test_the_control_link_gives_the_browser_control(room: str, page: Any) -> None:
+    page.goto(f"{room}/?token={TOKEN}")
+    assert page.url == f"{room}/"
+    _ready(page)
+    assert page.evaluate("() => document.cookie") == "", "the token cookie is HttpOnly"
+    page.click("#target-form button[type=submit]")
+    page.wait_for_selector('#target-panel [data-target-state="ready"]', timeout=30_000)
+    assert httpx.get(f"{room}/api/targets", timeout=10).json()[-1]["state"] == "ready"
