@@ -43,6 +43,9 @@ const ui = {
   chart: $("#states-chart"),
   histogram: $("#latency-histogram"),
   help: $("#key-help"),
+  slowBadge: $("#slow-badge"),
+  slowButton: $("#slow-toggle"),
+  replayLast: $("#replay-last"),
 };
 
 /* ---------------- numbers ---------------- */
@@ -132,8 +135,15 @@ function connect() {
       console.error("connscope: unreadable frame", error);
       return;
     }
-    if (frame.type === "snapshot") applySnapshot(frame);
-    else if (frame.type === "delta") applyDelta(frame);
+    if (frame.type === "snapshot") {
+      // A snapshot is the present: whatever slow motion still held is behind it.
+      slow.queue.length = 0;
+      slow.playing = false;
+      applySnapshot(frame);
+    } else if (frame.type === "delta") {
+      if (slow.on) holdFrame(frame);
+      else applyDelta(frame);
+    }
     retryMs = RECONNECT_MIN_MS;
     setStreamStatus("live", "live");
   });
@@ -241,7 +251,20 @@ function updateTarget(target) {
   }
   syncFireButton();
   updateEmptyState();
+  updateReplayLink(target);
   document.dispatchEvent(new CustomEvent("connscope:target", { detail: target }));
+}
+
+/** Presenter mode links to the replay of the last recorded run (in presenter mode too). */
+function updateReplayLink(target) {
+  const link = ui.replayLast;
+  if (!link) return;
+  const runId = [...(target?.bursts || [])].reverse().find((b) => b.run_id != null)?.run_id;
+  link.hidden = runId == null;
+  if (runId == null) return;
+  link.href = `/runs/${runId}?present=1`;
+  link.textContent = `▶ Replay run ${runId}`;
+  link.title = `Replay run ${runId} step by step, from 0.05× (opens in presenter mode)`;
 }
 
 function syncFireButton() {
@@ -721,10 +744,101 @@ new ResizeObserver(() => {
   live.histogramDirty = true;
 }).observe(ui.histogram);
 
+/* ---------------- slow motion: the live view at 0.25× ---------------- */
+
+/*
+ * A live run is over in a few seconds. In slow motion every frame is held and shown at a
+ * quarter of the pace it happened, the whole page at once (lanes, counters, gauge, charts),
+ * so the screen always shows one true moment of the run, only later. Pauses inside a run
+ * are slowed too; once the run is over and everything held has been shown, the view is live
+ * again. The badge says so all the while, with how far behind it is.
+ */
+const SLOW_RATE = 0.25;
+const SLOW_MAX_FRAMES = 20000;
+const slow = {
+  on: false,
+  playing: false,
+  queue: [],
+  fromT: 0, // stream time (ms) shown at `fromAt`
+  fromAt: 0,
+  latestT: 0, // the newest frame's stream time and when it came
+  latestAt: 0,
+  running: false, // a burst was still running in the newest frame
+  badge: "",
+};
+
+function holdFrame(frame) {
+  const now = performance.now();
+  if (!slow.playing) {
+    slow.playing = true;
+    slow.fromT = frame.t_ms;
+    slow.fromAt = now;
+  }
+  slow.queue.push(frame);
+  slow.latestT = frame.t_ms;
+  slow.latestAt = now;
+  slow.running = (frame.target?.bursts || []).some((b) => !b.done);
+  if (slow.queue.length > SLOW_MAX_FRAMES) {
+    catchUp();
+    announce("Slow motion fell too far behind: the view is live again.");
+  }
+}
+
+/** Shows every held frame at once: the view is live again. */
+function catchUp() {
+  for (const frame of slow.queue) applyDelta(frame);
+  slow.queue.length = 0;
+  slow.playing = false;
+}
+
+function playSlow(now) {
+  if (!slow.playing) return;
+  const shownT = slow.fromT + (now - slow.fromAt) * SLOW_RATE;
+  let k = 0;
+  while (k < slow.queue.length && slow.queue[k].t_ms <= shownT) applyDelta(slow.queue[k++]);
+  if (k) slow.queue.splice(0, k);
+  // Over once the run is done and all it held is shown; a pause inside a run is slowed too.
+  if (!slow.queue.length && !slow.running) slow.playing = false;
+}
+
+function renderSlowBadge(now) {
+  let text = "";
+  if (slow.on) {
+    const behind = slow.playing ? slow.latestT + (now - slow.latestAt) - (slow.fromT + (now - slow.fromAt) * SLOW_RATE) : 0;
+    text = slow.playing ? `0.25× · live · ${(Math.max(0, behind) / 1000).toFixed(1)} s behind` : "0.25× · live · caught up";
+  }
+  if (text === slow.badge) return;
+  slow.badge = text;
+  ui.slowBadge.hidden = !slow.on;
+  ui.slowBadge.textContent = text;
+  ui.slowBadge.dataset.playing = String(slow.playing);
+}
+
+function setSlow(on) {
+  slow.on = Boolean(on);
+  if (!slow.on) catchUp();
+  ui.slowButton.setAttribute("aria-pressed", String(slow.on));
+  const url = new URL(location.href);
+  if (slow.on) url.searchParams.set("slow", "1");
+  else url.searchParams.delete("slow");
+  history.replaceState(history.state, "", url);
+  announce(slow.on
+    ? "Slow motion on: the live view plays each run at 0.25× and catches up when it is over. s leaves."
+    : "Slow motion off: the view is live.");
+}
+
+ui.slowButton.addEventListener("click", () => setSlow(!slow.on));
+if (new URLSearchParams(location.search).get("slow") === "1") {
+  slow.on = true;
+  ui.slowButton.setAttribute("aria-pressed", "true");
+}
+
 /* ---------------- one loop for the DOM ---------------- */
 
 function loop(now) {
   requestAnimationFrame(loop);
+  playSlow(now);
+  renderSlowBadge(now);
   if (live.dirtyNumbers) renderNumbers();
   if (live.histogramDirty) renderHistogram();
   renderChart(now);
@@ -1096,6 +1210,10 @@ document.addEventListener("keydown", (event) => {
       event.preventDefault();
       toggleFullscreen();
       break;
+    case "s":
+      event.preventDefault();
+      setSlow(!slow.on);
+      break;
     case "ArrowLeft":
     case "ArrowRight":
       // The canvas steps on its own; in presenter mode the arrows step from anywhere.
@@ -1154,4 +1272,4 @@ whenAssetsReady(buildChart);
 connect();
 
 // For tests and the curious: the view's own tallies, per lane.
-window.connscope = { view, live };
+window.connscope = { view, live, slow };
