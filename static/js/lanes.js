@@ -370,6 +370,11 @@ export class LaneView {
         rows: g.kind === "places" ? Math.ceil(g.places / g.cols) : null,
         places: g.places ?? null,
         extra: g.extra ? { x: g.extra.x, y: g.extra.y, size: g.extra.size } : null,
+        boxes: g.kind === "places" ? Array.from({ length: Math.min(g.places, 64) }, (_, k) => {
+          const point = { x: 0, y: 0, r: 0 };
+          positionIn(g, k, point);
+          return { x: point.x, y: point.y };
+        }) : [],
         dotRadius: dot,
         count: this.laneCounts[lane],
       };

@@ -633,8 +633,9 @@ function renderHistogram() {
   const scale = isPresenting() ? 1.35 : 1;
   const left = 8;
   const right = width - 8;
-  // Room above the tallest bar for its count and two rows of percentile labels.
-  const top = Math.round(2 + 2 * (12 * scale + 3) + 13 * scale + 4);
+  // Room above the tallest bar for its count and a row per percentile label, so even three
+  // markers at one spot (p50 = p90 = p99) keep their labels apart.
+  const top = Math.round(2 + 3 * (12 * scale + 3) + 13 * scale + 4);
   const bottom = height - Math.round(24 * scale);
   const n = hi - lo + 1;
   const slot = (right - left) / n;
@@ -675,12 +676,14 @@ function renderHistogram() {
   drawEdgeLabels(ctx, lo, hi, left, right, slot, bottom + 5, { font, muted, text, scale });
 
   // Percentile markers. Their labels sit on the marker's right (left near the edge); one that
-  // would touch a label already placed drops to the next row, so close ones never overlap.
+  // would touch a label already placed drops to the next row: three rows, three labels, so
+  // they never overlap. Where each went is kept for tests (`live.percentileLabels`).
   const latency = live.frame?.summary?.latency_ms || {};
   const labelSize = Math.round(12 * scale);
   ctx.textBaseline = "top";
   ctx.font = `600 ${labelSize}px ${font}`;
-  const rows = [[], []];
+  const rows = [[], [], []];
+  live.percentileLabels = [];
   for (const [key, dash] of [["p50", [4, 3]], ["p90", [6, 2]], ["p99", [2, 3]]]) {
     const value = latency[key];
     if (value == null || value <= 0) continue;
@@ -688,10 +691,10 @@ function renderHistogram() {
     const w = ctx.measureText(key).width;
     const onLeft = x + 3 + w > right;
     const from = onLeft ? x - 3 - w : x + 3;
-    let row = rows.findIndex((taken) => taken.every(([a, b]) => from + w + 4 < a || from - 4 > b));
-    if (row < 0) row = rows.length - 1;
+    const row = rows.findIndex((taken) => taken.every(([a, b]) => from + w + 4 < a || from - 4 > b));
     rows[row].push([from, from + w]);
     const y = 2 + row * (labelSize + 3);
+    live.percentileLabels.push({ key, x: from, y, w, h: labelSize });
     ctx.strokeStyle = text;
     ctx.setLineDash(dash);
     ctx.beginPath();
