@@ -372,11 +372,12 @@ def _overlap(a: dict[str, float], b: dict[str, float]) -> bool:
 
 
 def _luminance_at(page: Any, x: float, y: float) -> float:
-    """The lane canvas's pixel at (x, y) CSS px, as drawn (one device pixel per CSS pixel here)."""
+    """The lane canvas's pixel at (x, y) CSS px over the black page, as drawn (one device pixel
+    per CSS pixel here; the canvas is transparent where nothing is drawn)."""
     return float(page.evaluate(
         "([x, y]) => { const c = document.querySelector('#lanes');"
         " const d = c.getContext('2d').getImageData(Math.round(x), Math.round(y), 1, 1).data;"
-        " return 0.2126 * d[0] + 0.7152 * d[1] + 0.0722 * d[2] }", [x, y]))
+        " return (0.2126 * d[0] + 0.7152 * d[1] + 0.0722 * d[2]) * d[3] / 255 }", [x, y]))
 
 
 def test_presenter_mode_at_1080p_draws_lanes_a_room_can_read(dashboard: str, projector: Any) -> None:
@@ -407,15 +408,16 @@ def test_presenter_mode_at_1080p_draws_lanes_a_room_can_read(dashboard: str, pro
     stage_top = _rect(page, "#stage")["y"]
     assert max(heads) - stage_top <= drawing["head"], (heads, drawing["head"])
 
-    # The places fill their lanes: backlog 2 (+1 extra) and 3 slots are big boxes, not 30 px ones.
+    # The places fill their lanes: backlog 2 (+1 extra) and 3 slots are big boxes, not 30 px ones
+    # (the backlog's leave half the lane's width for the extra place's label).
     for key, places in (("backlog", 2), ("slots", 3)):
         lane = drawing["lanes"][key]
         area = lane["area"]
         assert lane["places"] == places
         rows = lane["rows"] + (1 if lane["extra"] else 0)
         filled = max(lane["cols"] * lane["cell"] / area["w"], rows * lane["cell"] / area["h"])
-        assert filled >= 0.8, (key, lane)
-        assert lane["cell"] >= 100, (key, lane)
+        assert filled >= 0.6, (key, lane)
+        assert lane["cell"] >= max(100, 0.45 * area["w"]), (key, lane)
         # And they are on the canvas: each box's outline is bright where its edge is drawn.
         for box in lane["boxes"]:
             edge = _luminance_at(page, box["x"] - lane["cell"] / 2 + max(1.5, lane["cell"] * 0.04), box["y"])
@@ -425,9 +427,9 @@ def test_presenter_mode_at_1080p_draws_lanes_a_room_can_read(dashboard: str, pro
 
     # Dots scale too: the finished connections' dots in the 200 ok bin are far above 13 px.
     burst = httpx.post(f"{dashboard}/api/targets/{target['id']}/bursts",
-                       json={"connections": 3, "pattern": "rate", "rate": 20}, timeout=10).json()
+                       json={"connections": 2, "pattern": "rate", "rate": 10}, timeout=10).json()
     wait_burst(dashboard, target["id"], burst["id"])
-    page.wait_for_function("() => window.connscope.view.describe().lanes.ok.count === 3", timeout=15_000)
+    page.wait_for_function("() => window.connscope.view.describe().lanes.ok.count === 2", timeout=15_000)
     ok = page.evaluate("() => window.connscope.view.describe().lanes.ok")
     assert 2 * ok["dotRadius"] >= 30, ok
     assert ok["dotRadius"] * 2 <= ok["cell"] <= ok["area"]["w"]
