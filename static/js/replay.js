@@ -222,7 +222,7 @@ export function startReplay(run, root = document) {
 
   show(0, false);
   // A handle for tests and the console: jump to a time, step, inspect the compiled run.
-  const handle = { show: (ms) => show(ms, false), step, compiled };
+  const handle = { show: (ms) => show(ms, false), step, compiled, view };
   if (root.defaultView) root.defaultView.connscopeReplay = handle;
   return handle;
 }
