@@ -506,6 +506,10 @@ def test_slow_motion_shows_the_run_at_a_quarter_of_its_pace_then_catches_up(dash
 def test_replay_in_presenter_mode_with_p_present_1_and_help(dashboard: str, page: Any, projector: Any) -> None:
     target = httpx.post(f"{dashboard}/api/targets", json={"loop": "asyncio", "handler_ms": 20, "workers": 1},
                         timeout=60).json()
+    _open(page, f"{dashboard}/?present=1")
+    page.wait_for_selector(f'#target-status[data-target-id="{target["id"]}"]', timeout=15_000)
+    link = page.locator("#replay-last")
+    assert not link.is_visible(), "no run recorded yet"
     burst = httpx.post(f"{dashboard}/api/targets/{target['id']}/bursts",
                        json={"connections": 3, "pattern": "rate", "rate": 30}, timeout=10).json()
     wait_burst(dashboard, target["id"], burst["id"])
@@ -514,10 +518,13 @@ def test_replay_in_presenter_mode_with_p_present_1_and_help(dashboard: str, page
         30, "the recorded run",
     )
     # Presenter mode on the live page links to the replay of the last run, in presenter mode.
-    _open(page, f"{dashboard}/?present=1")
-    link = page.locator("#replay-last")
-    link.wait_for(state="visible", timeout=15_000)
+    page.wait_for_function("id => document.querySelector('#replay-last').dataset.runId === String(id)",
+                           arg=run_id, timeout=15_000)
+    assert link.is_visible()
     assert link.get_attribute("href") == f"/runs/{run_id}?present=1"
+    page.keyboard.press("p")
+    page.wait_for_function("() => document.documentElement.dataset.presenter === 'off'", timeout=5_000)
+    assert not link.is_visible(), "outside presenter mode the runs list has the replays"
 
     screen = projector
     screen.goto(f"{dashboard}{link.get_attribute('href')}")

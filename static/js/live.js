@@ -188,6 +188,7 @@ function applyDelta(frame) {
   live.frame = frame;
   live.t = frame.t_ms;
   if (frame.target?.id !== live.target?.id || frame.target?.state !== live.target?.state) updateTarget(frame.target);
+  else updateReplayLink(frame.target);
   applyCapacities();
   if (frame.changes?.length) view.applyRows(frame.changes);
   addLatencies(frame.latencies || []);
@@ -260,6 +261,8 @@ function updateReplayLink(target) {
   const link = ui.replayLast;
   if (!link) return;
   const runId = [...(target?.bursts || [])].reverse().find((b) => b.run_id != null)?.run_id;
+  if (link.dataset.runId === String(runId ?? "")) return;
+  link.dataset.runId = String(runId ?? "");
   link.hidden = runId == null;
   if (runId == null) return;
   link.href = `/runs/${runId}?present=1`;
