@@ -87,7 +87,7 @@ class RunStore:
         with self._connect() as db:
             return db.execute("DELETE FROM runs WHERE id = ?", (run_id,)).rowcount > 0
 
-    def details(self, run_ids: list[int]) -> dict[int, RunDetails]:
+    def details(self, run_ids: tuple[int, ...]) -> dict[int, RunDetails]:
         """Workers, arrival pattern and rate of the given runs, read inside SQLite (a run's
         result can be megabytes; the list needs three fields of it)."""
         if not run_ids:
@@ -96,7 +96,8 @@ class RunStore:
         with self._connect() as db:
             rows = db.execute(
                 "SELECT id, json_extract(result, '$.settings.workers'), json_extract(result, '$.burst.pattern'), "
-                f"json_extract(result, '$.burst.rate'), json_extract(result, '$.burst.ramp_s') FROM runs WHERE id IN ({marks})",
+                "json_extract(result, '$.burst.rate'), json_extract(result, '$.burst.ramp_s') "
+                f"FROM runs WHERE id IN ({marks})",
                 run_ids,
             ).fetchall()
         return {row[0]: RunDetails(*row[1:]) for row in rows}

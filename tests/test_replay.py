@@ -213,7 +213,8 @@ def test_replay_shows_the_finding_without_scrolling_at_1440x900(dashboard: str, 
 
 
 def test_a_run_is_deleted_from_the_list_after_a_confirmation(dashboard: str, page: Any) -> None:
-    run_id = _record(dashboard, {"handler_ms": 10, "loop": "asyncio"}, {"connections": 2, "pattern": "rate", "rate": 20})
+    run_id = _record(dashboard, {"handler_ms": 10, "loop": "asyncio"},
+                     {"connections": 2, "pattern": "rate", "rate": 20})
     page.goto(f"{dashboard}/runs")
     row = page.locator(f'tr[data-run="{run_id}"]')
     row.locator("[data-delete-run]").click()

@@ -104,7 +104,7 @@ async def list_runs(request: Request) -> list[dict[str, Any]]:
     """Recorded runs, newest first, with their workers, arrival pattern and rate."""
     store = registry_of(request).store
     runs = await asyncio.to_thread(store.list)
-    details = await asyncio.to_thread(store.details, [run.id for run in runs])
+    details = await asyncio.to_thread(store.details, tuple(run.id for run in runs))
     return [asdict(run) | (asdict(details[run.id]) if run.id in details else {}) for run in runs]
 
 

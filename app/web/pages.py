@@ -211,7 +211,7 @@ async def burst_form_panel(request: Request) -> HTMLResponse:
 async def runs(request: Request) -> HTMLResponse:
     store = registry_of(request).store
     listed = await asyncio.to_thread(store.list)
-    details = await asyncio.to_thread(store.details, [run.id for run in listed])
+    details = await asyncio.to_thread(store.details, tuple(run.id for run in listed))
     return _render(request, "runs.html", runs=listed, details=details)
 
 
