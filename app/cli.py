@@ -99,8 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_flag(run)
     add_limit_flags(run, RUN_CAPS)
     sub.add_parser("scenarios", help="list the guided scenarios: id and title")
-    runs = sub.add_parser("runs", help="list recorded runs")
+    runs = sub.add_parser("runs", help="list recorded runs (`runs delete ID` deletes one)")
     _add_store_flag(runs)
+    runs_sub = runs.add_subparsers(dest="runs_command")
+    delete = runs_sub.add_parser("delete", help="delete a recorded run")
+    delete.add_argument("run_id", type=int, metavar="ID")
+    # Either place for --store (`runs --store P delete ID` or `runs delete ID --store P`):
+    # SUPPRESS keeps this one from overwriting the other with its default.
+    delete.add_argument("--store", type=Path, default=argparse.SUPPRESS, metavar="PATH",
+                        help="SQLite file of recorded runs")
     export = sub.add_parser("export", help="write a recorded run as JSON, CSV or self-contained HTML")
     export.add_argument("run_id", type=int, metavar="RUN_ID")
     export.add_argument("--format", choices=list(FORMATS), default="json")
@@ -280,6 +287,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
     store = _existing_store(args.store)
     if store is None:
         return 2
+    if args.runs_command == "delete":
+        if not store.delete(args.run_id):
+            print(f"connscope: error: no run {args.run_id} in {store.path}", file=sys.stderr)
+            return 2
+        print(f"deleted run {args.run_id}", file=sys.stderr)
+        return 0
     try:
         runs = store.list()
     except StoreError as exc:

@@ -15,8 +15,9 @@ from app.scenarios import time_in
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV_COLUMNS = (
-    "connection", "port", "burst", "request", "outcome", "status", "latency_ms", "error", "timeout_state",
-    "connect_ms", "queued_ms", "limbo_ms",
+    "connection", "port", "burst", "request", "intended_start_ms", "connect_start_ms", "connected_ms",
+    "request_start_ms", "sent_ms", "first_byte_ms", "done_ms", "outcome", "status", "latency_ms", "error",
+    "timeout_state", "connect_ms", "queued_ms", "limbo_ms",
 )
 
 
@@ -24,8 +25,26 @@ def to_json(result: dict[str, Any]) -> str:
     return json.dumps(result, indent=1)
 
 
+def csv_header(result: dict[str, Any]) -> list[str]:
+    """The run's settings as `#` comment lines above the table (pandas: `comment="#"`)."""
+    def pairs(values: dict[str, Any]) -> str:
+        return " ".join(f"{key}={'none' if value is None else value}" for key, value in values.items())
+
+    run = f"run {result['run_id']}" if result.get("run_id") is not None else "a run"
+    return [
+        f"# connscope: {run}" + (f", scenario {result['scenario']}" if result.get("scenario") else ""),
+        f"# target: {pairs(result['settings'])}",
+        f"# burst: {pairs(result['burst'])}",
+        f"# accept queue capacity (kernel): {result.get('accept_queue_capacity')}",
+        "# times in ms from the burst's start (CLOCK_MONOTONIC); blank: it did not happen. intended_start_ms:",
+        "# when the connection was due; latency_ms: from the request's intended start to its outcome",
+    ]
+
+
 def to_csv(result: dict[str, Any]) -> str:
     out = io.StringIO()
+    for line in csv_header(result):
+        out.write(line.replace("\n", " ") + "\n")
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for index, connection in enumerate(result["connections"]):
@@ -35,6 +54,14 @@ def to_csv(result: dict[str, Any]) -> str:
                 "port": connection["port"],
                 "burst": connection.get("burst", 1),
                 "request": number,
+                # Runs recorded before these times were kept have blanks here.
+                "intended_start_ms": connection.get("intended_ms"),
+                "connect_start_ms": connection.get("connect_start_ms"),
+                "connected_ms": connection.get("connected_ms"),
+                "request_start_ms": request.get("start_ms"),
+                "sent_ms": request.get("sent_ms"),
+                "first_byte_ms": request.get("first_byte_ms"),
+                "done_ms": request.get("done_ms"),
                 "outcome": request["outcome"],
                 "status": request["status"],
                 "latency_ms": request["latency_ms"],

@@ -105,8 +105,47 @@ class RunStore:
             row = db.execute("SELECT result FROM runs WHERE id = ?", (run_id,)).fetchone()
         return None if row is None else dict(json.loads(row[0]), run_id=run_id)
 
+    def delete(self, run_id: int) -> bool:
+        """Removes a run; False when there is no such run."""
+        if not 0 < run_id <= MAX_RUN_ID:
+            return False
+        with self._connect() as db:
+            return db.execute("DELETE FROM runs WHERE id = ?", (run_id,)).rowcount > 0
+
+    def details(self, run_ids: tuple[int, ...]) -> dict[int, RunDetails]:
+        """Workers, arrival pattern and rate of the given runs, read inside SQLite (a run's
+        result can be megabytes; the list needs three fields of it)."""
+        if not run_ids:
+            return {}
+        marks = ",".join("?" * len(run_ids))
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT id, json_extract(result, '$.settings.workers'), json_extract(result, '$.burst.pattern'), "
+                "json_extract(result, '$.burst.rate'), json_extract(result, '$.burst.ramp_s') "
+                f"FROM runs WHERE id IN ({marks})",
+                run_ids,
+            ).fetchall()
+        return {row[0]: RunDetails(*row[1:]) for row in rows}
+
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror.lower()}: {exc.filename}" if exc.filename else exc.strerror.lower()
     return str(exc)
+
+
+@dataclass(frozen=True, slots=True)
+class RunDetails:
+    workers: int | None
+    pattern: str | None
+    rate: float | None
+    ramp_s: float | None
+
+    @property
+    def arrivals(self) -> str:
+        """The arrival pattern as the burst form says it: "rate 20/s", "ramp over 2 s", "burst"."""
+        if self.pattern == "rate" and self.rate is not None:
+            return f"rate {self.rate:g}/s"
+        if self.pattern == "ramp" and self.ramp_s is not None:
+            return f"ramp over {self.ramp_s:g} s"
+        return self.pattern or "–"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -57,7 +58,10 @@ def test_json_result_has_the_documented_shape_and_counts() -> None:
     first = result["connections"][0]
     assert first["states"][0][0] == "connecting"
     request = first["requests"][0]
-    assert set(request) == {"outcome", "status", "latency_ms", "done_ms"}
+    assert set(request) == {"outcome", "status", "latency_ms", "start_ms", "sent_ms", "first_byte_ms", "done_ms"}
+    # The client's own times, from the burst's start: due, connect() begun and done.
+    assert first["intended_ms"] <= first["connect_start_ms"] <= first["connected_ms"]
+    assert request["start_ms"] == first["intended_ms"] and request["sent_ms"] <= request["first_byte_ms"]
     assert (request["outcome"], request["status"]) == ("ok", 200)
     assert request["latency_ms"] >= 800
     assert request["done_ms"] <= first["states"][-1][1], "the response came before the connection closed"
@@ -85,9 +89,10 @@ def test_scenarios_list_and_a_recorded_scenario_run_exports(tmp_path: Path) -> N
     csv_file = tmp_path / "run.csv"
     exported = connscope("export", str(result["run_id"]), "--format", "csv", "-o", str(csv_file), "--store", store)
     assert exported.returncode == 0, exported.stderr
-    rows = csv_file.read_text().splitlines()
-    assert rows[0].startswith("connection,port,burst,request,outcome,status,latency_ms")
-    assert [row.split(",")[4] for row in rows[1:]] == ["ok", "ok", "rejected", "rejected", "rejected", "rejected"]
+    lines = csv_file.read_text().splitlines()
+    assert lines[0] == f"# connscope: run {result['run_id']}, scenario off-by-one"
+    rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
+    assert [row["outcome"] for row in rows] == ["ok", "ok", "rejected", "rejected", "rejected", "rejected"]
     as_json = connscope("export", str(result["run_id"]), "--format", "json", "-o", "-", "--store", store)
     assert json.loads(as_json.stdout)["totals"] == result["totals"]
     missing = connscope("export", "999", "-o", "-", "--store", store)

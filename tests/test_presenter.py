@@ -339,3 +339,219 @@ def test_replay_steps_with_the_arrows_and_f_goes_fullscreen(dashboard: str, page
     page.wait_for_function("() => document.fullscreenElement === document.documentElement", timeout=10_000)
     page.keyboard.press("f")
     page.wait_for_function("() => document.fullscreenElement === null", timeout=10_000)
+
+
+PROJECTOR = {"width": 1920, "height": 1080}
+
+
+@pytest.fixture
+def projector(browser: Any) -> Iterator[Any]:
+    """A 1920×1080 screen, as a hall's projector."""
+    context = browser.new_context(viewport=PROJECTOR)
+    screen = context.new_page()
+    screen.route(f"https://{CDN_HOST}/**", lambda route: route.abort())
+    yield screen
+    context.close()
+
+
+def _font_px(page: Any, selector: str, pseudo: str | None = None) -> list[float]:
+    return page.eval_on_selector_all(
+        selector, "(els, pseudo) => els.filter(e => e.offsetParent !== null)"
+        ".map(e => parseFloat(getComputedStyle(e, pseudo).fontSize))", pseudo,
+    )
+
+
+def _rect(page: Any, selector: str) -> dict[str, float]:
+    return page.evaluate(
+        "s => { const r = document.querySelector(s).getBoundingClientRect();"
+        " return {x: r.x, y: r.y, w: r.width, h: r.height} }", selector)
+
+
+def _overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return (a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"]
+            and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"])
+
+
+def _luminance_at(page: Any, x: float, y: float) -> float:
+    """The lane canvas's pixel at (x, y) CSS px over the black page, as drawn (one device pixel
+    per CSS pixel here; the canvas is transparent where nothing is drawn)."""
+    return float(page.evaluate(
+        "([x, y]) => { const c = document.querySelector('#lanes');"
+        " const d = c.getContext('2d').getImageData(Math.round(x), Math.round(y), 1, 1).data;"
+        " return (0.2126 * d[0] + 0.7152 * d[1] + 0.0722 * d[2]) * d[3] / 255 }", [x, y]))
+
+
+def test_presenter_mode_at_1080p_draws_lanes_a_room_can_read(dashboard: str, projector: Any) -> None:
+    page = projector
+    target = httpx.post(f"{dashboard}/api/targets", json={"backlog": 2, "limit_concurrency": 3, "handler_ms": 400,
+                                                          "loop": "asyncio"}, timeout=60).json()
+    assert target["state"] == "ready"
+    _open(page, f"{dashboard}/?present=1")
+    page.wait_for_selector(f'#target-status[data-target-id="{target["id"]}"]', timeout=15_000)
+    page.wait_for_function("() => window.connscope.view.describe().lanes.slots.kind === 'places'", timeout=10_000)
+
+    # Every label on the lanes is at least 28 px: names, counts, captions, the outcome bins.
+    sizes = {
+        "lane names": _font_px(page, ".lane-name"),
+        "lane counts": _font_px(page, ".lane-count-row .lane-label"),
+        "captions": _font_px(page, ".lane-caption"),
+        "bin counts": _font_px(page, ".lane-label--bin"),
+        "bin names": _font_px(page, ".lane-label--bin", "::before"),
+    }
+    for what, values in sizes.items():
+        assert values and min(values) >= 28, (what, values)
+    drawing = page.evaluate("() => window.connscope.view.describe()")
+    assert drawing["width"] >= 1800
+    # Text drawn on the canvas too: the backlog's "+1 extra" place.
+    assert drawing["text"]["extra"]["px"] >= 28 and drawing["text"]["extra"]["text"].startswith("+1"), drawing["text"]
+    # The headers sit in a band above the lanes, never over the boxes.
+    heads = page.eval_on_selector_all(".lane-head", "els => els.map(e => e.getBoundingClientRect().bottom)")
+    stage_top = _rect(page, "#stage")["y"]
+    assert max(heads) - stage_top <= drawing["head"], (heads, drawing["head"])
+
+    # The places fill their lanes: backlog 2 (+1 extra) and 3 slots are big boxes, not 30 px ones
+    # (the backlog's leave half the lane's width for the extra place's label).
+    for key, places in (("backlog", 2), ("slots", 3)):
+        lane = drawing["lanes"][key]
+        area = lane["area"]
+        assert lane["places"] == places
+        rows = lane["rows"] + (1 if lane["extra"] else 0)
+        filled = max(lane["cols"] * lane["cell"] / area["w"], rows * lane["cell"] / area["h"])
+        assert filled >= 0.6, (key, lane)
+        assert lane["cell"] >= max(100, 0.45 * area["w"]), (key, lane)
+        # And they are on the canvas: each box's outline is bright where its edge is drawn.
+        for box in lane["boxes"]:
+            edge = _luminance_at(page, box["x"] - lane["cell"] / 2 + max(1.5, lane["cell"] * 0.04), box["y"])
+            inside = _luminance_at(page, box["x"], box["y"] - lane["cell"] * 0.4)
+            assert edge > inside + 60, (key, box, edge, inside)
+    assert drawing["lanes"]["backlog"]["extra"]["size"] == pytest.approx(drawing["lanes"]["backlog"]["cell"])
+
+    # Dots scale too: the finished connections' dots in the 200 ok bin are far above 13 px.
+    burst = httpx.post(f"{dashboard}/api/targets/{target['id']}/bursts",
+                       json={"connections": 2, "pattern": "rate", "rate": 10}, timeout=10).json()
+    wait_burst(dashboard, target["id"], burst["id"])
+    page.wait_for_function("() => window.connscope.view.describe().lanes.ok.count === 2", timeout=15_000)
+    ok = page.evaluate("() => window.connscope.view.describe().lanes.ok")
+    assert 2 * ok["dotRadius"] >= 30, ok
+    assert ok["dotRadius"] * 2 <= ok["cell"] <= ok["area"]["w"]
+
+
+def test_presenter_notice_never_covers_the_legend_while_a_scenario_starts(dashboard: str, projector: Any) -> None:
+    page = projector
+    _open(page, dashboard)
+    page.keyboard.press("p")
+    page.keyboard.press("5")  # the off-by-one scenario starts at once
+    page.wait_for_selector("#announcer.toast--shown", timeout=5_000)
+    assert "Presenter mode on" in page.locator("#announcer").inner_text()
+    page.wait_for_timeout(300)  # the notice's slide-in is over
+    toast = _rect(page, "#announcer")
+    assert toast["w"] > 0 and toast["h"] > 0
+    assert not _overlap(toast, _rect(page, ".legend")), (toast, _rect(page, ".legend"))
+    assert not _overlap(toast, _rect(page, "#stage"))
+    # While the scenario's story is up too.
+    page.wait_for_selector(".scenario-story", timeout=30_000)
+    if page.locator("#announcer.toast--shown").count():
+        assert not _overlap(_rect(page, "#announcer"), _rect(page, ".legend"))
+    assert not _overlap(_rect(page, ".scenario-story"), _rect(page, ".legend"))
+
+
+def test_slow_motion_shows_the_run_at_a_quarter_of_its_pace_then_catches_up(dashboard: str, page: Any) -> None:
+    target = httpx.post(f"{dashboard}/api/targets", json={"handler": "async", "handler_ms": 300, "loop": "asyncio"},
+                        timeout=60).json()
+    _open(page, dashboard)
+    page.wait_for_selector(f'#target-status[data-target-id="{target["id"]}"]', timeout=15_000)
+    _blur(page)
+    page.keyboard.press("s")
+    badge = page.locator("#slow-badge")
+    badge.wait_for(state="visible", timeout=5_000)
+    assert badge.inner_text().startswith("0.25× · live")
+    assert page.get_attribute("#slow-toggle", "aria-pressed") == "true"
+    assert "slow=1" in page.url
+
+    burst = httpx.post(f"{dashboard}/api/targets/{target['id']}/bursts",
+                       json={"connections": 6, "pattern": "rate", "rate": 10}, timeout=10).json()
+    result = wait_burst(dashboard, target["id"], burst["id"])
+    done_at = time.monotonic()
+    # The run is over (about 0.8 s); the view, at 0.25×, is still in its first half.
+    closed = int(page.get_attribute('[data-count="closed"]', "data-value") or 0)
+    assert closed < 6, "the view kept pace with the run: it is not slowed"
+    assert "behind" in badge.inner_text()
+    # What it shows is one moment of the run throughout: counters and lanes agree.
+    shown = page.evaluate(
+        "() => { const l = window.connscope.view.describe().lanes;"
+        " return ['ok','rejected','error','refused','reset','timeout'].reduce((n, k) => n + l[k].count, 0) }")
+    assert shown == int(page.get_attribute('[data-count="closed"]', "data-value") or 0)
+
+    page.wait_for_function("() => document.querySelector('[data-count=\"closed\"]').dataset.value === '6'",
+                           timeout=30_000)
+    caught_up = time.monotonic()
+    page.wait_for_function("() => document.querySelector('#slow-badge').textContent.includes('caught up')",
+                           timeout=10_000)
+    assert int(page.get_attribute('[data-count="ok"]', "data-value") or 0) == result["totals"]["ok"] == 6
+    # Four times the run's length, less the part already shown before the API said done.
+    assert caught_up - done_at >= 2.0 * result["duration_ms"] / 1000, (caught_up - done_at, result["duration_ms"])
+
+    # The histogram's percentile labels (all in one bucket here) never overlap.
+    page.wait_for_function("() => (window.connscope.live.percentileLabels || []).length === 3", timeout=10_000)
+    labels = page.evaluate("() => window.connscope.live.percentileLabels")
+    for i, a in enumerate(labels):
+        for b in labels[i + 1:]:
+            assert not _overlap({"x": a["x"], "y": a["y"], "w": a["w"], "h": a["h"]},
+                                {"x": b["x"], "y": b["y"], "w": b["w"], "h": b["h"]}), labels
+
+    page.keyboard.press("s")
+    badge.wait_for(state="hidden", timeout=5_000)
+    assert "slow=1" not in page.url
+
+
+def test_replay_in_presenter_mode_with_p_present_1_and_help(dashboard: str, page: Any, projector: Any) -> None:
+    target = httpx.post(f"{dashboard}/api/targets", json={"loop": "asyncio", "handler_ms": 20, "workers": 1},
+                        timeout=60).json()
+    _open(page, f"{dashboard}/?present=1")
+    page.wait_for_selector(f'#target-status[data-target-id="{target["id"]}"]', timeout=15_000)
+    link = page.locator("#replay-last")
+    assert not link.is_visible(), "no run recorded yet"
+    burst = httpx.post(f"{dashboard}/api/targets/{target['id']}/bursts",
+                       json={"connections": 3, "pattern": "rate", "rate": 30}, timeout=10).json()
+    wait_burst(dashboard, target["id"], burst["id"])
+    run_id = _wait_for(
+        lambda: httpx.get(f"{dashboard}/api/targets/{target['id']}", timeout=10).json()["bursts"][-1]["run_id"],
+        30, "the recorded run",
+    )
+    # Presenter mode on the live page links to the replay of the last run, in presenter mode.
+    page.wait_for_function("id => document.querySelector('#replay-last').dataset.runId === String(id)",
+                           arg=run_id, timeout=15_000)
+    assert link.is_visible()
+    assert link.get_attribute("href") == f"/runs/{run_id}?present=1"
+    page.keyboard.press("p")
+    page.wait_for_function("() => document.documentElement.dataset.presenter === 'off'", timeout=5_000)
+    assert not link.is_visible(), "outside presenter mode the runs list has the replays"
+
+    screen = projector
+    screen.goto(f"{dashboard}{link.get_attribute('href')}")
+    screen.wait_for_function("() => window.connscopeReplay !== undefined", timeout=15_000)
+    assert _presenting(screen) == "on"
+    assert screen.get_attribute("#presenter-toggle", "aria-pressed") == "true"
+    assert min(_font_px(screen, ".lane-name")) >= 28
+    root_presenting = screen.evaluate("() => parseFloat(getComputedStyle(document.documentElement).fontSize)")
+    assert _rect(screen, "#stage")["h"] >= 360
+    assert "workers=1" in screen.locator("[data-what]").inner_text()
+    assert "rate 30/s" in screen.locator("[data-what]").inner_text()
+
+    screen.keyboard.press("?")
+    screen.locator("#key-help").wait_for(state="visible", timeout=5_000)
+    keys = screen.eval_on_selector_all("#key-help dt kbd", "els => els.map(e => e.textContent.trim())")
+    for key in ("?", "p", "space", "←", "→", "f"):
+        assert key in keys, keys
+    screen.keyboard.press("Escape")
+    screen.locator("#key-help").wait_for(state="hidden", timeout=5_000)
+
+    screen.keyboard.press("p")
+    screen.wait_for_function("() => document.documentElement.dataset.presenter === 'off'", timeout=5_000)
+    assert "present=1" not in screen.url
+    assert screen.evaluate("() => parseFloat(getComputedStyle(document.documentElement).fontSize)") < root_presenting
+    assert max(_font_px(screen, ".lane-name")) < 28
+    screen.keyboard.press("p")
+    screen.wait_for_function("() => document.documentElement.dataset.presenter === 'on'", timeout=5_000)
+    assert "present=1" in screen.url
+    assert min(_font_px(screen, ".lane-name")) >= 28

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +16,7 @@ import pytest
 
 from app.export import to_html
 from app.scenarios import time_in
-from tests.conftest import wait_burst
+from tests.conftest import ROOT, wait_burst
 
 
 def _counts(page: Any) -> dict[str, int]:
@@ -107,3 +111,153 @@ def test_exported_html_replays_from_file_with_networking_off(
         assert json.loads(page.locator("#connscope-run").text_content())["totals"] == recorded["totals"]
     finally:
         context.close()
+
+
+def _record(dashboard: str, settings: dict[str, Any], burst: dict[str, Any]) -> int:
+    """A real burst on a real target from the dashboard; its recorded run id."""
+    target = httpx.post(f"{dashboard}/api/targets", json=settings, timeout=60).json()
+    fired = httpx.post(f"{dashboard}/api/targets/{target['id']}/bursts", json=burst, timeout=10).json()
+    wait_burst(dashboard, target["id"], fired["id"])
+    deadline = time.monotonic() + 30
+    while (run_id := httpx.get(f"{dashboard}/api/targets/{target['id']}", timeout=10).json()
+           ["bursts"][-1]["run_id"]) is None:
+        assert time.monotonic() < deadline, "the burst's run was not recorded"
+        time.sleep(0.1)
+    return int(run_id)
+
+
+def test_csv_has_each_requests_times_and_the_settings_in_its_header(dashboard: str, recorded: dict[str, Any]) -> None:
+    response = httpx.get(f"{dashboard}/api/runs/{recorded['run_id']}/export", params={"format": "csv"}, timeout=10)
+    assert response.status_code == 200
+    lines = response.text.splitlines()
+    header = [line for line in lines if line.startswith("#")]
+    assert lines[:len(header)] == header, "the comments come first"
+    target_line = next(line for line in header if line.startswith("# target: "))
+    for pair in ("handler=blocking", "handler_ms=300.0", "backlog=10", "loop=asyncio", "workers=1",
+                 "limit_concurrency=none"):
+        assert pair in target_line.split(), (pair, target_line)
+    burst_line = next(line for line in header if line.startswith("# burst: "))
+    for pair in ("connections=4", "pattern=rate", "rate=20.0"):
+        assert pair in burst_line.split(), (pair, burst_line)
+    rows = list(csv.DictReader(lines[len(header):]))
+    assert len(rows) == recorded["totals"]["requests"] == 4
+    for column in ("intended_start_ms", "connect_start_ms", "connected_ms", "first_byte_ms", "outcome", "error",
+                   "latency_ms"):
+        assert column in rows[0], column
+    # 20 arrivals a second from the burst's start: due at 0, 50, 100 and 150 ms.
+    assert sorted(float(r["intended_start_ms"]) for r in rows) == pytest.approx([0, 50, 100, 150], abs=0.01)
+    for row in rows:
+        intended, start, connected = (float(row[k]) for k in ("intended_start_ms", "connect_start_ms", "connected_ms"))
+        first_byte, done, latency = (float(row[k]) for k in ("first_byte_ms", "done_ms", "latency_ms"))
+        assert intended <= start + 1 and start <= connected <= first_byte <= done
+        # The latency runs from the intended start: a late connect counts against the server.
+        assert latency == pytest.approx(done - float(row["request_start_ms"]), abs=0.01)
+        assert float(row["request_start_ms"]) == pytest.approx(intended, abs=0.01)
+        assert row["outcome"] == "ok" and row["error"] == ""
+    # The blocking handler serves one at a time: each first byte at least 300 ms after the last.
+    bytes_at = sorted(float(r["first_byte_ms"]) for r in rows)
+    assert all(b - a >= 290 for a, b in zip(bytes_at, bytes_at[1:], strict=False)), bytes_at
+
+
+def test_runs_list_and_replay_header_show_workers_pattern_and_rate(
+        dashboard: str, recorded: dict[str, Any], page: Any) -> None:
+    page.goto(f"{dashboard}/runs")
+    row = page.locator(f'tr[data-run="{recorded["run_id"]}"]')
+    assert row.locator("[data-workers]").inner_text() == "1"
+    assert row.locator("[data-arrivals]").inner_text() == "rate 20/s"
+    listed = next(r for r in httpx.get(f"{dashboard}/api/runs", timeout=10).json() if r["id"] == recorded["run_id"])
+    assert (listed["workers"], listed["pattern"], listed["rate"]) == (1, "rate", 20.0)
+    page.goto(f"{dashboard}/runs/{recorded['run_id']}")
+    what = page.locator("[data-what]").inner_text()
+    assert "workers=1" in what and "4 connections, rate 20/s" in what
+
+
+def test_replay_bins_are_laid_out_for_the_final_tally_and_never_move(
+        dashboard: str, recorded: dict[str, Any], page: Any) -> None:
+    page.goto(f"{dashboard}/runs/{recorded['run_id']}")
+    page.wait_for_function("() => window.connscopeReplay !== undefined")
+    bins = ("ok", "rejected", "error", "refused", "reset", "timeout")
+
+    def boxes() -> dict[str, Any]:
+        lanes = page.evaluate("() => window.connscopeReplay.view.describe().lanes")
+        return {key: lanes[key]["area"] for key in bins}
+
+    end = max(t for c in recorded["connections"] for _, t in c["states"])
+    page.evaluate("() => window.connscopeReplay.show(0)")
+    at_start = boxes()
+    for fraction in (0.3, 0.6, 1.0):
+        page.evaluate("t => window.connscopeReplay.show(t)", end * fraction)
+        assert boxes() == at_start, fraction
+    # Laid out for 4 ok from the start: the ok bin is the tall one even before any closed.
+    assert at_start["ok"]["h"] > 2 * at_start["rejected"]["h"]
+
+
+def test_replay_shows_the_finding_without_scrolling_at_1440x900(dashboard: str, browser: Any) -> None:
+    # A guided scenario, run headless and recorded into the dashboard's store.
+    done = subprocess.run([sys.executable, "-m", "app.cli", "run", "--scenario", "off-by-one", "--record"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    run_id = int(re.search(r"recorded as run (\d+)", done.stderr).group(1))  # type: ignore[union-attr]
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"{dashboard}/runs/{run_id}")
+        page.wait_for_function("() => window.connscopeReplay !== undefined")
+        finding = page.locator("[data-finding]")
+        assert "served" in finding.inner_text() or "503" in finding.inner_text()
+        box = finding.bounding_box()
+        assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 900, box
+        assert page.evaluate("() => window.scrollY") == 0
+    finally:
+        context.close()
+
+
+def test_a_run_is_deleted_from_the_list_after_a_confirmation(dashboard: str, page: Any) -> None:
+    run_id = _record(dashboard, {"handler_ms": 10, "loop": "asyncio"},
+                     {"connections": 2, "pattern": "rate", "rate": 20})
+    page.goto(f"{dashboard}/runs")
+    row = page.locator(f'tr[data-run="{run_id}"]')
+    row.locator("[data-delete-run]").click()
+    dialog = page.locator("#delete-run-dialog")
+    dialog.wait_for(state="visible", timeout=5_000)
+    assert f"Delete run {run_id}?" in dialog.inner_text()
+    # Cancel (and Esc) keep it.
+    dialog.get_by_role("button", name="Cancel").click()
+    dialog.wait_for(state="hidden", timeout=5_000)
+    row.locator("[data-delete-run]").click()
+    dialog.wait_for(state="visible", timeout=5_000)
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="hidden", timeout=5_000)
+    assert row.count() == 1
+    assert httpx.get(f"{dashboard}/api/runs/{run_id}", timeout=10).status_code == 200
+
+    row.locator("[data-delete-run]").click()
+    dialog.get_by_role("button", name="Delete").click()
+    row.wait_for(state="detached", timeout=10_000)
+    assert httpx.get(f"{dashboard}/api/runs/{run_id}", timeout=10).status_code == 404
+    page.reload()
+    assert page.locator(f'tr[data-run="{run_id}"]').count() == 0
+
+    # From its replay: back to the list, without it.
+    other = _record(dashboard, {"handler_ms": 10, "loop": "asyncio"}, {"connections": 1})
+    page.goto(f"{dashboard}/runs/{other}")
+    page.locator("[data-delete-run]").click()
+    page.locator("#delete-run-dialog").get_by_role("button", name="Delete").click()
+    page.wait_for_url(f"{dashboard}/runs", timeout=10_000)
+    assert page.locator(f'tr[data-run="{other}"]').count() == 0
+    assert httpx.get(f"{dashboard}/runs/{other}", timeout=10).status_code == 404
+
+
+def test_delete_api_and_cli_say_no_such_run_in_one_line(dashboard: str) -> None:
+    run_id = _record(dashboard, {"handler_ms": 10, "loop": "asyncio"}, {"connections": 1})
+    cli = [sys.executable, "-m", "app.cli", "runs", "delete"]
+    done = subprocess.run([*cli, str(run_id)], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and done.stderr.strip() == f"deleted run {run_id}"
+    assert httpx.get(f"{dashboard}/api/runs/{run_id}", timeout=10).status_code == 404
+    again = subprocess.run([*cli, str(run_id)], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert again.returncode == 2
+    assert again.stderr.startswith(f"connscope: error: no run {run_id} in ") and again.stderr.count("\n") == 1
+    bad = subprocess.run([*cli, "seven"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    response = httpx.delete(f"{dashboard}/api/runs/{run_id}", timeout=10)
+    assert response.status_code == 404 and response.json() == {"detail": f"no run {run_id}"}

@@ -77,6 +77,10 @@ def _ms(ns: float | None) -> float | None:
     return None if ns is None else round(ns / 1e6, 3)
 
 
+def _since(t_ns: int | None, origin_ns: int) -> float | None:
+    return None if t_ns is None else _ms(t_ns - origin_ns)
+
+
 def latency_ms(records: Sequence[ConnectionRecord]) -> dict[str, float | None]:
     values = [
         r.latency_ns for rec in records for r in rec.requests if r.latency_ns is not None and r.status is not None
@@ -125,12 +129,19 @@ def connection_json(record: ConnectionRecord, origin_ns: int) -> dict[str, Any]:
         "port": record.port,
         "burst": record.burst,
         "syn_retransmits": record.syn_retransmits,
+        # The client's own times: when the connection was due, when connect() began and ended.
+        "intended_ms": _ms(record.intended_ns - origin_ns),
+        "connect_start_ms": _since(record.connect_start_ns, origin_ns),
+        "connected_ms": _since(record.connected_ns, origin_ns),
         "states": [[state.value, _ms(t - origin_ns)] for state, t in record.states()],
         "requests": [
             {
                 "outcome": r.outcome.value if r.outcome else None,
                 "status": r.status,
                 "latency_ms": _ms(r.latency_ns),
+                "start_ms": _ms(r.start_ns - origin_ns),
+                "sent_ms": _since(r.sent_ns, origin_ns),
+                "first_byte_ms": _since(r.first_byte_ns, origin_ns),
                 "done_ms": _ms(r.done_ns - origin_ns) if r.done_ns is not None else None,
                 **({"error": r.error} if r.error else {}),
                 **({"timeout_state": state.value} if (state := timeout_state(record, r)) else {}),

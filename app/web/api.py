@@ -113,9 +113,19 @@ async def connection(request: Request, target_id: int, connection_id: int) -> di
 
 @router.get("/runs")
 async def list_runs(request: Request) -> list[dict[str, Any]]:
-    """Recorded runs, newest first."""
-    runs = await asyncio.to_thread(registry_of(request).store.list)
-    return [asdict(run) for run in runs]
+    """Recorded runs, newest first, with their workers, arrival pattern and rate."""
+    store = registry_of(request).store
+    runs = await asyncio.to_thread(store.list)
+    details = await asyncio.to_thread(store.details, tuple(run.id for run in runs))
+    return [asdict(run) | (asdict(details[run.id]) if run.id in details else {}) for run in runs]
+
+
+@router.delete("/runs/{run_id}")
+async def delete_run(request: Request, run_id: int) -> dict[str, int]:
+    """Deletes a recorded run; 404 when there is no such run."""
+    if not await asyncio.to_thread(registry_of(request).store.delete, run_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id}")
+    return {"deleted": run_id}
 
 
 @router.get("/runs/{run_id}")

@@ -221,8 +221,10 @@ async def burst_form_panel(request: Request) -> HTMLResponse:
 
 @router.get("/runs", response_class=HTMLResponse)
 async def runs(request: Request) -> HTMLResponse:
-    listed = await asyncio.to_thread(registry_of(request).store.list)
-    return _render(request, "runs.html", runs=listed)
+    store = registry_of(request).store
+    listed = await asyncio.to_thread(store.list)
+    details = await asyncio.to_thread(store.details, tuple(run.id for run in listed))
+    return _render(request, "runs.html", runs=listed, details=details)
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
@@ -230,7 +232,8 @@ async def replay(request: Request, run_id: int) -> Response:
     result = await asyncio.to_thread(registry_of(request).store.get, run_id)
     if result is None:
         return PlainTextResponse(f"no run {run_id}", status_code=404)
-    return _render(request, "replay.html", run=result, standalone=False)
+    return _render(request, "replay.html", run=result, standalone=False,
+                   presenter=request.query_params.get("present", "").lower() in ("1", "true", "yes", "on"))
 
 
 @router.get("/partials/bursts", response_class=HTMLResponse)

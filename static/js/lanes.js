@@ -15,10 +15,9 @@ const GLIDE_MS = 250;
 const PAD = 4;
 const GUTTER = 16;
 const HEAD = 90; // room for the HTML lane header (--lane-head overrides it, e.g. in presenter mode)
-const BIN_HEAD = 22;
+const BIN_HEAD = 22; // the bin's label row; a taller label (presenter mode) widens it
 const BIN_GAP = 4;
-const BIN_MIN_EMPTY = BIN_HEAD + 2;
-const BIN_MIN_FILLED = BIN_HEAD + 16;
+const BIN_MIN_DOTS = 16;
 const MAX_DOT_CELL = 18;
 const MAX_PLACE_CELL = 30;
 const MIN_FREE_BUCKET = 16;
@@ -117,6 +116,7 @@ export class LaneView {
     this.laneCounts = new Int32Array(LANES.length);
     this.members = LANES.map(() => []);
     this.dirtyLanes = new Uint8Array(LANES.length);
+    this.reflowed = new Uint8Array(LANES.length);
     this.dirtyDots = [];
     this.occupancy = LANES.map(() => new Uint8Array(64));
     this.freeHint = new Int32Array(LANES.length);
@@ -136,7 +136,13 @@ export class LaneView {
     this.staticDirty = true;
     this.colours = [];
     this.head = HEAD;
+    this.cssHead = HEAD;
+    this.binHead = BIN_HEAD;
     this.textScale = 1;
+    this.dotScale = 1;
+    this.fill = false;
+    this.binPlan = null;
+    this.textDrawn = {};
     this.byEntry = (a, b) => this.tEnter[a] - this.tEnter[b] || this.cidOf[a] - this.cidOf[b];
     this.byCell = (a, b) => this.cell[a] - this.cell[b];
 
@@ -345,6 +351,47 @@ export class LaneView {
     }
   }
 
+  /**
+   * What is drawn, in CSS pixels of the canvas: each lane's area, its cells and dot radius,
+   * the text drawn on the canvas. For tests and the console; nothing reads it back.
+   */
+  describe() {
+    const lanes = {};
+    LANES.forEach((def, lane) => {
+      const g = this.laneGeometry[lane];
+      if (!g) return;
+      let dot = 0;
+      for (let i = 0; i < this.count; i++) if (this.lane[i] === lane) dot = Math.max(dot, this.toR[i]);
+      lanes[def.key] = {
+        kind: g.kind,
+        area: lane < FIRST_BIN ? this.laneInner(lane) : { ...g.box },
+        cell: g.cell,
+        cols: g.cols,
+        rows: g.kind === "places" ? Math.ceil(g.places / g.cols) : null,
+        places: g.places ?? null,
+        extra: g.extra ? { x: g.extra.x, y: g.extra.y, size: g.extra.size } : null,
+        boxes: g.kind === "places" ? Array.from({ length: Math.min(g.places, 64) }, (_, k) => {
+          const point = { x: 0, y: 0, r: 0 };
+          positionIn(g, k, point);
+          return { x: point.x, y: point.y };
+        }) : [],
+        dotRadius: dot,
+        count: this.laneCounts[lane],
+      };
+    });
+    return { width: this.width, height: this.height, head: this.head, binHead: this.binHead, lanes, text: { ...this.textDrawn } };
+  }
+
+  /**
+   * A replay knows each outcome's final tally: its bins are laid out for it from the start,
+   * so they never reflow while it plays. `counts` maps outcome (or "unfinished") to a count.
+   */
+  planBins(counts) {
+    this.binPlan = counts ? LANES.map((def) => counts[def.outcome ?? (def.kind === "bin" ? "unfinished" : "")] ?? 0) : null;
+    this.binLayoutKey = "";
+    this.layout(true);
+  }
+
   /* ---------- layout ---------- */
 
   resize() {
@@ -378,6 +425,7 @@ export class LaneView {
     });
     this.binLayoutKey = "";
     this.freeBuckets.fill(0);
+    this.fitHeads();
     for (let lane = 0; lane < FIRST_BIN; lane++) this.layoutLane(lane);
     this.layoutBins();
     this.dirtyLanes.fill(1);
@@ -396,11 +444,12 @@ export class LaneView {
     const area = this.laneInner(lane);
     const places = lane === BACKLOG ? this.backlogCapacity : lane === SLOTS ? this.slotCapacity : null;
     if (def.kind === "places" && places) {
-      this.laneGeometry[lane] = placesGeometry(area, places, lane === BACKLOG, this.textScale);
+      this.laneGeometry[lane] = placesGeometry(area, places, lane === BACKLOG, this.textScale, this.fill);
     } else {
       const bucket = this.cellsNeeded(lane);
       this.freeBuckets[lane] = bucket;
-      this.laneGeometry[lane] = freeGeometry(area, bucket, def.kind === "places");
+      const room = def.kind === "places" ? 26 * this.textScale : 0;
+      this.laneGeometry[lane] = freeGeometry(area, bucket, room, false, MAX_DOT_CELL * this.dotScale);
     }
   }
 
@@ -410,19 +459,26 @@ export class LaneView {
    */
   layoutBins() {
     const column = this.columns[5];
+    // A planned bin (a replay knows its final tally) is laid out for its final count at once.
+    const planned = (lane) => Math.max(this.laneCounts[lane], this.binPlan?.[lane] ?? 0);
     const visible = [];
     for (let lane = FIRST_BIN; lane < LANES.length; lane++) {
-      if (!LANES[lane].optional || this.laneCounts[lane] > 0) visible.push(lane);
+      if (!LANES[lane].optional || planned(lane) > 0) visible.push(lane);
     }
     // sqrt: a bin of 9 next to one of 900 still gets room to show its dots.
-    const weights = visible.map((lane) => (this.laneCounts[lane] ? Math.sqrt(nextPowerOfTwo(this.laneCounts[lane])) : 0));
-    const buckets = visible.map((lane) => this.cellsNeeded(lane));
-    const key = `${visible}|${weights}|${buckets}|${column.h}`;
+    const weights = visible.map((lane) => (planned(lane) ? Math.sqrt(nextPowerOfTwo(planned(lane))) : 0));
+    const buckets = visible.map((lane) => Math.max(this.cellsNeeded(lane), nextPowerOfTwo(planned(lane))));
+    const key = `${visible}|${weights}|${buckets}|${column.h}|${this.head}|${this.binHead}`;
     if (key === this.binLayoutKey) return false;
     this.binLayoutKey = key;
     const top = column.y + this.head;
     const available = column.h - this.head - BIN_GAP * (visible.length - 1);
-    const minimums = weights.map((w) => (w ? BIN_MIN_FILLED : BIN_MIN_EMPTY));
+    const binHead = this.binHead;
+    // Room for a row of dots at their presenter size, unless the column is too short for it.
+    const wanted = weights.map((w) => binHead + (w ? BIN_MIN_DOTS * this.dotScale : 2));
+    const minimums = wanted.reduce((a, b) => a + b, 0) <= available
+      ? wanted
+      : weights.map((w) => binHead + (w ? BIN_MIN_DOTS : 2));
     const spare = Math.max(0, available - minimums.reduce((a, b) => a + b, 0));
     const weightSum = weights.reduce((a, b) => a + b, 0);
     let y = top;
@@ -431,12 +487,13 @@ export class LaneView {
       const share = weightSum ? (spare * weights[k]) / weightSum : spare / visible.length;
       const h = minimums[k] + share;
       const box = { x: column.x, y, w: column.w, h };
-      const area = { x: box.x + 6, y: box.y + BIN_HEAD, w: box.w - 12, h: h - BIN_HEAD - 3 };
+      const area = { x: box.x + 6, y: box.y + binHead, w: box.w - 12, h: h - binHead - 3 };
       const bucket = buckets[k];
       this.freeBuckets[lane] = bucket;
       // Left-aligned: a bin reads like a tally.
-      this.laneGeometry[lane] = { ...freeGeometry(area, bucket, false, true), box };
+      this.laneGeometry[lane] = { ...freeGeometry(area, bucket, 0, true, MAX_DOT_CELL * this.dotScale), box };
       this.dirtyLanes[lane] = 1;
+      this.reflowed[lane] = 1;
       y += h + BIN_GAP;
     });
     return true;
@@ -462,6 +519,7 @@ export class LaneView {
     this.setAggregated(this.count > MAX_DOTS);
     if (!this.aggregated) this.place(now, instant);
     this.dirtyLanes.fill(0);
+    this.reflowed.fill(0);
     this.dirtyDots.length = 0;
     this.updateLabels();
     this.needsDraw = true;
@@ -488,16 +546,21 @@ export class LaneView {
     for (let i = 0; i < this.count; i++) {
       if (this.dirtyLanes[this.lane[i]]) this.members[this.lane[i]].push(i);
     }
+    // A bin that was laid out again has its boxes redrawn at once: its resting dots go with
+    // them at once too, or for a glide they would be drawn inside a neighbouring bin.
+    const arrived = this.reflowed.some(Boolean) ? new Set(this.dirtyDots) : null;
     for (let lane = 0; lane < LANES.length; lane++) {
       if (!this.dirtyLanes[lane]) continue;
       const list = this.members[lane];
       const geometry = this.laneGeometry[lane];
       if (!geometry) continue;
       if (lane === BACKLOG) list.sort(this.byEntry);
+      const reflowed = this.reflowed[lane] === 1;
       for (let rank = 0; rank < list.length; rank++) {
         const i = list[rank];
         positionIn(geometry, lane === BACKLOG ? rank : this.cell[i], point);
-        this.retarget(i, point.x, point.y, point.r, now, instant, geometry);
+        const snap = instant || (reflowed && this.t0[i] < 0 && !arrived.has(i));
+        this.retarget(i, point.x, point.y, point.r, now, snap, geometry);
       }
     }
   }
@@ -584,13 +647,37 @@ export class LaneView {
     this.shownCounts = new Int32Array(LANES.length + 1).fill(-1);
   }
 
-  positionLabels() {
-    if (!this.columns.length) return;
+  /**
+   * Places the lane headers and makes the band above the lanes as tall as the tallest of
+   * them (at least --lane-head): large type in presenter mode never runs into the boxes.
+   */
+  fitHeads() {
+    this.positionHeads();
+    const tallest = Math.max(0, ...this.heads.map((head) => head.offsetHeight));
+    this.head = Math.max(this.cssHead, Math.ceil(tallest) + 12);
+    const binLabel = this.labels[FIRST_BIN];
+    this.binHead = Math.max(BIN_HEAD, Math.ceil(binLabel.offsetHeight) + 6);
+  }
+
+  positionHeads() {
     this.heads.forEach((head, k) => {
       const column = this.columns[Math.min(k, 5)];
       head.style.transform = `translate(${column.x + 7}px, ${column.y + 5}px)`;
       head.style.width = `${column.w - 14}px`;
     });
+    this.heads[BACKLOG].caption.textContent =
+      this.backlogCapacity == null ? "kernel accept queue" : `accept queue: ${this.backlogCapacity} places + 1`;
+    this.heads[SLOTS].caption.textContent =
+      this.slotCapacity === undefined
+        ? LANES[SLOTS].caption
+        : this.slotCapacity === null
+          ? "in the app: no limit"
+          : `in the app: ${this.slotCapacity} places`;
+  }
+
+  positionLabels() {
+    if (!this.columns.length) return;
+    this.positionHeads();
     for (let lane = FIRST_BIN; lane < LANES.length; lane++) {
       const label = this.labels[lane];
       const geometry = this.laneGeometry[lane];
@@ -604,21 +691,18 @@ export class LaneView {
     backlog.dataset.capacity = this.backlogCapacity ?? "";
     backlog.dataset.extra = this.backlogCapacity ? "1" : "0";
     slots.dataset.capacity = this.slotCapacity ?? "";
-    this.heads[BACKLOG].caption.textContent =
-      this.backlogCapacity == null ? "kernel accept queue" : `accept queue: ${this.backlogCapacity} places + 1`;
-    this.heads[SLOTS].caption.textContent =
-      this.slotCapacity === undefined
-        ? LANES[SLOTS].caption
-        : this.slotCapacity === null
-          ? "in the app: no limit"
-          : `in the app: ${this.slotCapacity} places`;
   }
 
   /** What the outcome bins add up (e.g. "2 bursts since the target started"); null: the default caption. */
   setScope(text) {
     const caption = text ? `by outcome · ${text}` : CLOSED_CAPTION;
     const box = this.heads[FIRST_BIN];
-    if (box.caption.textContent !== caption) box.caption.textContent = caption;
+    if (box.caption.textContent === caption) return;
+    box.caption.textContent = caption;
+    // A caption that now takes another line needs a taller band.
+    const head = this.head;
+    this.fitHeads();
+    if (this.head !== head) this.layout(true);
   }
 
   updateLabels() {
@@ -656,14 +740,20 @@ export class LaneView {
       pill: read("--bg", "#0b0f14"),
       font: read("--font-ui", "system-ui, sans-serif"),
     };
-    // Presenter mode enlarges the text drawn on the canvas and the band for the lane headers.
+    // Presenter mode enlarges the text drawn on the canvas, the dots and the band for the lane
+    // headers, and lets the places' boxes fill their lanes.
     const scale = parseFloat(read("--canvas-text-scale", "1")) || 1;
+    const dots = parseFloat(read("--canvas-dot-scale", "1")) || 1;
+    const fill = read("--lane-fill", "0") === "1";
     const head = parseFloat(read("--lane-head", String(HEAD))) || HEAD;
-    if (scale !== this.textScale || head !== this.head) {
+    if (scale !== this.textScale || dots !== this.dotScale || fill !== this.fill || head !== this.cssHead) {
       this.textScale = scale;
-      this.head = head;
-      if (this.width) this.layout(true);
+      this.dotScale = dots;
+      this.fill = fill;
+      this.cssHead = head;
     }
+    // The headers' type may have changed too: always fit the band again.
+    if (this.width) this.layout(true);
     this.staticDirty = this.needsDraw = true;
   }
 
@@ -770,8 +860,8 @@ export class LaneView {
       if (geometry.box) {
         // The bin's share of all closed connections, as a bar under its label.
         const share = closed ? n / closed : 0;
-        const barHeight = Math.min(12, box.h - BIN_HEAD - 4);
-        ctx.fillRect(box.x + 8, box.y + BIN_HEAD, Math.max(n ? 2 : 0, (box.w - 16) * share), barHeight);
+        const barHeight = Math.min(12 * this.dotScale, box.h - this.binHead - 4);
+        ctx.fillRect(box.x + 8, box.y + this.binHead, Math.max(n ? 2 : 0, (box.w - 16) * share), barHeight);
         continue;
       }
       if (!n) continue;
@@ -788,6 +878,7 @@ export class LaneView {
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, this.staticLayer.width, this.staticLayer.height);
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    this.textDrawn = {};
 
     ctx.lineWidth = 1;
     ctx.fillStyle = theme.lane;
@@ -837,6 +928,7 @@ export class LaneView {
         ctx.textAlign = "center";
         ctx.textBaseline = "middle";
         ctx.font = `600 ${Math.round(15 * this.textScale)}px ${theme.font}`;
+        this.textDrawn.noLimit = { text: "no limit", px: Math.round(15 * this.textScale) };
         ctx.fillText("no limit", geometry.left + geometry.width / 2, geometry.top + geometry.height - 14 * this.textScale);
         ctx.globalAlpha = 1;
       }
@@ -849,7 +941,8 @@ export class LaneView {
     const point = { x: 0, y: 0, r: 0 };
     ctx.beginPath();
     if (cell >= 7) {
-      const half = cell / 2 - 1.5;
+      // Large boxes (presenter mode) keep a visible gap between them.
+      const half = cell / 2 - Math.max(1.5, cell * 0.04);
       for (let k = 0; k < geometry.places; k++) {
         positionIn(geometry, k, point);
         ctx.rect(point.x - half, point.y - half, half * 2, half * 2);
@@ -869,9 +962,9 @@ export class LaneView {
     }
     if (geometry.extra) {
       const e = geometry.extra;
-      ctx.setLineDash([4, 3]);
+      ctx.setLineDash(e.size > 40 ? [10, 6] : [4, 3]);
       ctx.strokeStyle = theme.extra;
-      ctx.lineWidth = 1.75;
+      ctx.lineWidth = e.size > 40 ? 3 : 1.75;
       ctx.strokeRect(e.x - e.size / 2 + 1, e.y - e.size / 2 + 1, e.size - 2, e.size - 2);
       ctx.setLineDash([]);
       // Its label, right of the box and inside the lane: the longest wording that fits.
@@ -883,21 +976,27 @@ export class LaneView {
       ctx.textBaseline = "middle";
       ctx.font = `600 ${size}px ${theme.font}`;
       const fits = (text) => ctx.measureText(text).width <= room;
-      if (fits("+1 extra (Linux)")) ctx.fillText("+1 extra (Linux)", x, e.y);
+      let drawn = "";
+      if (fits("+1 extra (Linux)")) ctx.fillText((drawn = "+1 extra (Linux)"), x, e.y);
       else if (fits("+1 extra") && fits("(Linux)") && e.rowHeight >= 2 * size + 2) {
         ctx.fillText("+1 extra", x, e.y - size / 2 - 1);
         ctx.fillText("(Linux)", x, e.y + size / 2 + 1);
-      } else if (fits("+1 extra")) ctx.fillText("+1 extra", x, e.y);
-      else if (fits("+1")) ctx.fillText("+1", x, e.y);
+        drawn = "+1 extra\n(Linux)";
+      } else if (fits("+1 extra")) ctx.fillText((drawn = "+1 extra"), x, e.y);
+      else if (fits("+1")) ctx.fillText((drawn = "+1"), x, e.y);
+      this.textDrawn.extra = { text: drawn, px: size };
     }
   }
 }
 
 /* ---------- geometry ---------- */
 
-/** A grid of `bucket` cells filled top-down; dots are capped in size so a few don't look huge. */
-function freeGeometry(area, bucket, unlimitedPlaces, alignLeft = false) {
-  const fit = fitCapped(area.w, area.h - (unlimitedPlaces ? 26 : 0), bucket, MAX_DOT_CELL);
+/**
+ * A grid of `bucket` cells filled top-down, leaving `room` at the bottom (for "no limit");
+ * dots are capped in size (`cap`) so a few don't look huge.
+ */
+function freeGeometry(area, bucket, room, alignLeft, cap) {
+  const fit = fitCapped(area.w, area.h - room, bucket, cap);
   const cell = fit.cell;
   const width = cell * fit.cols;
   return {
@@ -917,18 +1016,30 @@ function freeGeometry(area, bucket, unlimitedPlaces, alignLeft = false) {
 /*
  * One box per place, filled bottom-up like a tank (rank 0, the oldest, at the bottom).
  * Above the boxes sits one row for the backlog's extra place (Linux queues capacity + 1)
- * and for any connection beyond that.
+ * and for any connection beyond that. With `fill` (presenter mode) the boxes are as large
+ * as the lane allows, and the extra place is one more box of the same size.
  */
-function placesGeometry(area, places, extra, scale = 1) {
-  const top = Math.round(30 * Math.max(1, scale));
-  const fit = fitCapped(area.w, area.h - top, places, MAX_PLACE_CELL);
+function placesGeometry(area, places, extra, scale = 1, fill = false) {
+  let top = Math.round(30 * Math.max(1, scale));
+  let fit;
+  let overflowCell = 12;
+  if (fill && places <= 256) {
+    const strip = Math.round(16 * Math.max(1, scale));
+    // Beside the extra place stays room for its label.
+    fit = fitPlaces(area.w, area.h - strip, places, extra ? 1 : 0, extra ? area.w * 0.5 : area.w);
+    if (extra) top = Math.floor(fit.cell);
+    overflowCell = strip;
+  } else {
+    fit = fitCapped(area.w, area.h - top, places, MAX_PLACE_CELL);
+  }
   const cell = fit.cell;
   const width = cell * fit.cols;
   const rows = Math.ceil(places / fit.cols);
-  const originX = area.x + Math.max(0, (area.w - width) / 2);
+  // Filling boxes keep to the left, so the extra place's label has the room on their right.
+  const originX = area.x + (fill && extra ? 2 : Math.max(0, (area.w - width) / 2));
   const bottom = area.y + area.h;
   const gridTop = bottom - rows * cell;
-  const extraSize = Math.max(14, Math.min(24, cell));
+  const extraSize = fill ? Math.max(14, cell) : Math.max(14, Math.min(24, cell));
   // The extra place sits on top of the boxes, level with their left edge: one more place.
   const extraX = Math.max(area.x + extraSize / 2 + 1, originX + extraSize / 2);
   const extraY = Math.max(area.y + top / 2, gridTop - top / 2);
@@ -944,8 +1055,19 @@ function placesGeometry(area, places, extra, scale = 1) {
     gridTop,
     right: area.x + area.w,
     extra: extra ? { x: extraX, y: extraY, size: extraSize, rowHeight: top } : null,
-    overflow: { x: area.x + area.w, y: area.y + 6, cell: Math.min(extraSize, 12) },
+    overflow: { x: area.x + area.w, y: area.y + 6, cell: Math.min(extraSize, overflowCell) },
   };
+}
+
+/** The largest square cells for n places in w×h with `extraRows` more rows on top, at most `cap`. */
+function fitPlaces(w, h, n, extraRows, cap) {
+  let best = { cols: 1, rows: n, cell: 0 };
+  for (let cols = 1; cols <= n; cols++) {
+    const rows = Math.ceil(n / cols);
+    const cell = Math.min(w / cols, h / (rows + extraRows), cap);
+    if (cell > best.cell + 1e-9) best = { cols, rows, cell };
+  }
+  return best;
 }
 
 function positionIn(geometry, rank, out) {

@@ -45,6 +45,9 @@ const ui = {
   chart: $("#states-chart"),
   histogram: $("#latency-histogram"),
   help: $("#key-help"),
+  slowBadge: $("#slow-badge"),
+  slowButton: $("#slow-toggle"),
+  replayLast: $("#replay-last"),
 };
 
 /* ---------------- numbers ---------------- */
@@ -134,8 +137,15 @@ function connect() {
       console.error("connscope: unreadable frame", error);
       return;
     }
-    if (frame.type === "snapshot") applySnapshot(frame);
-    else if (frame.type === "delta") applyDelta(frame);
+    if (frame.type === "snapshot") {
+      // A snapshot is the present: whatever slow motion still held is behind it.
+      slow.queue.length = 0;
+      slow.playing = false;
+      applySnapshot(frame);
+    } else if (frame.type === "delta") {
+      if (slow.on) holdFrame(frame);
+      else applyDelta(frame);
+    }
     retryMs = RECONNECT_MIN_MS;
     setStreamStatus("live", "live");
   });
@@ -180,6 +190,7 @@ function applyDelta(frame) {
   live.frame = frame;
   live.t = frame.t_ms;
   if (frame.target?.id !== live.target?.id || frame.target?.state !== live.target?.state) updateTarget(frame.target);
+  else updateReplayLink(frame.target);
   applyCapacities();
   if (frame.changes?.length) view.applyRows(frame.changes);
   addLatencies(frame.latencies || []);
@@ -249,7 +260,22 @@ function updateTarget(target) {
   }
   syncFireButton();
   updateEmptyState();
+  updateReplayLink(target);
   document.dispatchEvent(new CustomEvent("connscope:target", { detail: target }));
+}
+
+/** Presenter mode links to the replay of the last recorded run (in presenter mode too). */
+function updateReplayLink(target) {
+  const link = ui.replayLast;
+  if (!link) return;
+  const runId = [...(target?.bursts || [])].reverse().find((b) => b.run_id != null)?.run_id;
+  if (link.dataset.runId === String(runId ?? "")) return;
+  link.dataset.runId = String(runId ?? "");
+  link.hidden = runId == null;
+  if (runId == null) return;
+  link.href = `/runs/${runId}?present=1`;
+  link.textContent = `▶ Replay run ${runId}`;
+  link.title = `Replay run ${runId} step by step, from 0.05× (opens in presenter mode)`;
 }
 
 function syncFireButton() {
@@ -646,8 +672,9 @@ function renderHistogram() {
   const scale = isPresenting() ? 1.35 : 1;
   const left = 8;
   const right = width - 8;
-  // Room above the tallest bar for its count and two rows of percentile labels.
-  const top = Math.round(2 + 2 * (12 * scale + 3) + 13 * scale + 4);
+  // Room above the tallest bar for its count and a row per percentile label, so even three
+  // markers at one spot (p50 = p90 = p99) keep their labels apart.
+  const top = Math.round(2 + 3 * (12 * scale + 3) + 13 * scale + 4);
   const bottom = height - Math.round(24 * scale);
   const n = hi - lo + 1;
   const slot = (right - left) / n;
@@ -688,12 +715,14 @@ function renderHistogram() {
   drawEdgeLabels(ctx, lo, hi, left, right, slot, bottom + 5, { font, muted, text, scale });
 
   // Percentile markers. Their labels sit on the marker's right (left near the edge); one that
-  // would touch a label already placed drops to the next row, so close ones never overlap.
+  // would touch a label already placed drops to the next row: three rows, three labels, so
+  // they never overlap. Where each went is kept for tests (`live.percentileLabels`).
   const latency = live.frame?.summary?.latency_ms || {};
   const labelSize = Math.round(12 * scale);
   ctx.textBaseline = "top";
   ctx.font = `600 ${labelSize}px ${font}`;
-  const rows = [[], []];
+  const rows = [[], [], []];
+  live.percentileLabels = [];
   for (const [key, dash] of [["p50", [4, 3]], ["p90", [6, 2]], ["p99", [2, 3]]]) {
     const value = latency[key];
     if (value == null || value <= 0) continue;
@@ -701,10 +730,10 @@ function renderHistogram() {
     const w = ctx.measureText(key).width;
     const onLeft = x + 3 + w > right;
     const from = onLeft ? x - 3 - w : x + 3;
-    let row = rows.findIndex((taken) => taken.every(([a, b]) => from + w + 4 < a || from - 4 > b));
-    if (row < 0) row = rows.length - 1;
+    const row = rows.findIndex((taken) => taken.every(([a, b]) => from + w + 4 < a || from - 4 > b));
     rows[row].push([from, from + w]);
     const y = 2 + row * (labelSize + 3);
+    live.percentileLabels.push({ key, x: from, y, w, h: labelSize });
     ctx.strokeStyle = text;
     ctx.setLineDash(dash);
     ctx.beginPath();
@@ -757,10 +786,101 @@ new ResizeObserver(() => {
   live.histogramDirty = true;
 }).observe(ui.histogram);
 
+/* ---------------- slow motion: the live view at 0.25× ---------------- */
+
+/*
+ * A live run is over in a few seconds. In slow motion every frame is held and shown at a
+ * quarter of the pace it happened, the whole page at once (lanes, counters, gauge, charts),
+ * so the screen always shows one true moment of the run, only later. Pauses inside a run
+ * are slowed too; once the run is over and everything held has been shown, the view is live
+ * again. The badge says so all the while, with how far behind it is.
+ */
+const SLOW_RATE = 0.25;
+const SLOW_MAX_FRAMES = 20000;
+const slow = {
+  on: false,
+  playing: false,
+  queue: [],
+  fromT: 0, // stream time (ms) shown at `fromAt`
+  fromAt: 0,
+  latestT: 0, // the newest frame's stream time and when it came
+  latestAt: 0,
+  running: false, // a burst was still running in the newest frame
+  badge: "",
+};
+
+function holdFrame(frame) {
+  const now = performance.now();
+  if (!slow.playing) {
+    slow.playing = true;
+    slow.fromT = frame.t_ms;
+    slow.fromAt = now;
+  }
+  slow.queue.push(frame);
+  slow.latestT = frame.t_ms;
+  slow.latestAt = now;
+  slow.running = (frame.target?.bursts || []).some((b) => !b.done);
+  if (slow.queue.length > SLOW_MAX_FRAMES) {
+    catchUp();
+    announce("Slow motion fell too far behind: the view is live again.");
+  }
+}
+
+/** Shows every held frame at once: the view is live again. */
+function catchUp() {
+  for (const frame of slow.queue) applyDelta(frame);
+  slow.queue.length = 0;
+  slow.playing = false;
+}
+
+function playSlow(now) {
+  if (!slow.playing) return;
+  const shownT = slow.fromT + (now - slow.fromAt) * SLOW_RATE;
+  let k = 0;
+  while (k < slow.queue.length && slow.queue[k].t_ms <= shownT) applyDelta(slow.queue[k++]);
+  if (k) slow.queue.splice(0, k);
+  // Over once the run is done and all it held is shown; a pause inside a run is slowed too.
+  if (!slow.queue.length && !slow.running) slow.playing = false;
+}
+
+function renderSlowBadge(now) {
+  let text = "";
+  if (slow.on) {
+    const behind = slow.playing ? slow.latestT + (now - slow.latestAt) - (slow.fromT + (now - slow.fromAt) * SLOW_RATE) : 0;
+    text = slow.playing ? `0.25× · live · ${(Math.max(0, behind) / 1000).toFixed(1)} s behind` : "0.25× · live · caught up";
+  }
+  if (text === slow.badge) return;
+  slow.badge = text;
+  ui.slowBadge.hidden = !slow.on;
+  ui.slowBadge.textContent = text;
+  ui.slowBadge.dataset.playing = String(slow.playing);
+}
+
+function setSlow(on) {
+  slow.on = Boolean(on);
+  if (!slow.on) catchUp();
+  ui.slowButton.setAttribute("aria-pressed", String(slow.on));
+  const url = new URL(location.href);
+  if (slow.on) url.searchParams.set("slow", "1");
+  else url.searchParams.delete("slow");
+  history.replaceState(history.state, "", url);
+  announce(slow.on
+    ? "Slow motion on: the live view plays each run at 0.25× and catches up when it is over. s leaves."
+    : "Slow motion off: the view is live.");
+}
+
+ui.slowButton.addEventListener("click", () => setSlow(!slow.on));
+if (new URLSearchParams(location.search).get("slow") === "1") {
+  slow.on = true;
+  ui.slowButton.setAttribute("aria-pressed", "true");
+}
+
 /* ---------------- one loop for the DOM ---------------- */
 
 function loop(now) {
   requestAnimationFrame(loop);
+  playSlow(now);
+  renderSlowBadge(now);
   if (live.dirtyNumbers) renderNumbers();
   if (live.histogramDirty) renderHistogram();
   renderChart(now);
@@ -1136,6 +1256,10 @@ document.addEventListener("keydown", (event) => {
       event.preventDefault();
       toggleFullscreen();
       break;
+    case "s":
+      event.preventDefault();
+      setSlow(!slow.on);
+      break;
     case "ArrowLeft":
     case "ArrowRight":
       // The canvas steps on its own; in presenter mode the arrows step from anywhere.
@@ -1194,4 +1318,4 @@ whenAssetsReady(buildChart);
 connect();
 
 // For tests and the curious: the view's own tallies, per lane.
-window.connscope = { view, live };
+window.connscope = { view, live, slow };

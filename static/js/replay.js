@@ -6,7 +6,7 @@
  * Used by the replay page (/runs/ID) and, inlined with lanes.js, by the self-contained
  * HTML export, which must run from file:// with no network: no imports beyond lanes.js.
  */
-import { LaneView, STATES, OUTCOMES } from "./lanes.js";
+import { LaneView, STATES, OUTCOMES, MAX_DOTS } from "./lanes.js";
 
 const SPEEDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 4];
 
@@ -60,6 +60,17 @@ function countsAt(compiled, t) {
   return { rows, counts, totals };
 }
 
+/** How many connections end in each bin: the last outcome of each, or "unfinished". */
+function finalBins(compiled) {
+  const bins = {};
+  for (const [, , state, outcome] of countsAt(compiled, compiled.end).rows) {
+    if (state !== "closed") continue;
+    const key = outcome ?? "unfinished";
+    bins[key] = (bins[key] || 0) + 1;
+  }
+  return bins;
+}
+
 function formatTime(ms) {
   return ms >= 1000 ? `${(ms / 1000).toFixed(3)} s` : `${ms.toFixed(2)} ms`;
 }
@@ -67,8 +78,20 @@ function formatTime(ms) {
 export function startReplay(run, root = document) {
   const $ = (selector) => root.querySelector(selector);
   const compiled = compile(run);
-  const view = new LaneView({ stage: $("#stage"), canvas: $("#lanes"), overlay: $("#lane-overlay") });
+  const note = $("#aggregate-note");
+  const view = new LaneView({
+    stage: $("#stage"),
+    canvas: $("#lanes"),
+    overlay: $("#lane-overlay"),
+    onModeChange(aggregated, connections) {
+      if (!note) return;
+      note.hidden = !aggregated;
+      if (aggregated) note.textContent = `${connections} connections: above ${MAX_DOTS} the view shows counts per lane instead of dots.`;
+    },
+  });
   view.setCapacities(run.accept_queue_capacity ?? run.settings.backlog, run.settings.limit_concurrency);
+  // The bins are sized for the run's final tally from the start: they never jump while it plays.
+  view.planBins(finalBins(compiled));
 
   const scrub = $("#replay-scrub");
   const clock = $("#replay-time");
@@ -135,9 +158,49 @@ export function startReplay(run, root = document) {
   });
   $("#replay-prev").addEventListener("click", () => step(-1));
   $("#replay-next").addEventListener("click", () => step(1));
+  /* Presenter mode, as on the live page: `p`, the button, or ?present=1 (the server renders it on). */
+  const page = root.documentElement || document.documentElement;
+  const presenterButton = $("#presenter-toggle");
+  const help = $("#key-help");
+  function setPresenter(on) {
+    page.dataset.presenter = on ? "on" : "off";
+    presenterButton?.setAttribute("aria-pressed", String(on));
+    // A reload keeps the mode (a file:// export has no address to keep it in).
+    const win = root.defaultView;
+    if (win && win.location.protocol !== "file:") {
+      const url = new URL(win.location.href);
+      if (on) url.searchParams.set("present", "1");
+      else url.searchParams.delete("present");
+      win.history.replaceState(win.history.state, "", url);
+    }
+  }
+  if (new URLSearchParams(root.defaultView?.location.search || "").get("present") === "1") setPresenter(true);
+  presenterButton?.addEventListener("click", () => setPresenter(page.dataset.presenter !== "on"));
+  function toggleHelp() {
+    if (!help) return;
+    if (help.open) help.close();
+    else help.showModal();
+  }
+  $("#help-button")?.addEventListener("click", toggleHelp);
+  help?.addEventListener("click", (event) => {
+    if (event.target === help) help.close();
+  });
+  // Presenter mode has its own type and colours: the canvas reads them again.
+  new MutationObserver(() => view.readColours()).observe(page, { attributes: true, attributeFilter: ["data-presenter"] });
+
   root.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (event.target instanceof HTMLInputElement && event.target.type !== "range") return;
-    if (event.key === " ") {
+    if (event.key === "?") {
+      event.preventDefault();
+      toggleHelp();
+      return;
+    }
+    if (help?.open) return;
+    if ((event.key === "p" || event.key === "P") && !(event.target instanceof HTMLSelectElement)) {
+      event.preventDefault();
+      setPresenter(page.dataset.presenter !== "on");
+    } else if (event.key === " ") {
       event.preventDefault();
       play.click();
     } else if (event.key === "ArrowRight") {
@@ -151,7 +214,6 @@ export function startReplay(run, root = document) {
     } else if ((event.key === "f" || event.key === "F") && !event.ctrlKey && !event.metaKey && !event.altKey
                && !(event.target instanceof HTMLSelectElement)) {
       // Fullscreen for a projector, as on the live page.
-      const page = root.documentElement || document.documentElement;
       event.preventDefault();
       if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
       else page.requestFullscreen?.().catch(() => {});
@@ -160,7 +222,7 @@ export function startReplay(run, root = document) {
 
   show(0, false);
   // A handle for tests and the console: jump to a time, step, inspect the compiled run.
-  const handle = { show: (ms) => show(ms, false), step, compiled };
+  const handle = { show: (ms) => show(ms, false), step, compiled, view };
   if (root.defaultView) root.defaultView.connscopeReplay = handle;
   return handle;
 }
