@@ -179,10 +179,10 @@ def test_target_dying_during_its_readiness_probe_is_a_start_failure_with_its_rea
 @pytest.mark.skipif(netns_unavailable_reason() is not None, reason="kernel knobs need a network namespace")
 def test_api_answers_a_target_dying_during_its_probe_with_its_reason_not_500(dashboard: str) -> None:
     response = httpx.post(f"{dashboard}/api/targets", json=DIES_WHILE_PROBED, timeout=60)
-    assert response.status_code == 201, response.text
-    target = response.json()
-    assert target["state"] == "crashed"
-    assert "failed to start (exit status 1)" in target["error"]
+    assert response.status_code == 409, response.text
+    body = response.json()
+    assert "failed to start (exit status 1)" in body["detail"]
+    assert body["target"]["state"] == "crashed"
 
 
 def test_api_and_target_panel_show_the_sandbox_in_force(dashboard: str) -> None:

@@ -263,6 +263,15 @@ def test_the_control_link_gives_the_browser_control(room: str, page: Any) -> Non
     assert page.url == f"{room}/"
     _ready(page)
     assert page.evaluate("() => document.cookie") == "", "the token cookie is HttpOnly"
+    before = {t["id"] for t in httpx.get(f"{room}/api/targets", timeout=10).json()}
     page.click("#target-form button[type=submit]")
+    # A target started by an earlier test may still show ready: wait for the one this click made.
+    deadline = time.monotonic() + 30
+    while not (new := [t for t in httpx.get(f"{room}/api/targets", timeout=10).json() if t["id"] not in before]):
+        assert time.monotonic() < deadline, "the click started no target"
+        time.sleep(0.1)
+    while (state := httpx.get(f"{room}/api/targets/{new[0]['id']}", timeout=10).json()["state"]) == "starting":
+        assert time.monotonic() < deadline, "the target never left starting"
+        time.sleep(0.1)
+    assert state == "ready"
     page.wait_for_selector('#target-panel [data-target-state="ready"]', timeout=30_000)
-    assert httpx.get(f"{room}/api/targets", timeout=10).json()[-1]["state"] == "ready"
