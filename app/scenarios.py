@@ -143,6 +143,19 @@ def _kernel_knobs(result: Result) -> str:
     )
 
 
+def interrupted_finding(burst_id: int, scenario: Scenario | None, result: Result) -> str:
+    """What an interrupted burst got to show before it was cut short."""
+    totals, planned = result["totals"], result["burst"]["connections"]
+    what = f"Burst {burst_id}" + (f" (scenario {scenario.id})" if scenario else "")
+    finished = totals["requests"] - totals["cancelled"]
+    unstarted = planned - totals["connections"]
+    later = f", {unstarted} never started" if unstarted else ""
+    return (
+        f"{what} was interrupted after {_ms(result['duration_ms'])}, {result['cancelled']}: {finished} requests "
+        f"had finished ({totals['ok']} ok, {totals['rejected']} 503), {totals['cancelled']} were cancelled{later}."
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     id: str

@@ -161,7 +161,10 @@ async def fire_burst(request: Request) -> HTMLResponse:
         errors = {"__all__": why}
         return _render(request, "partials/burst_panel.html", 409, **_burst_context(session, values, errors))
     registry.fire(session, spec)
-    return _render(request, "partials/burst_panel.html", **_burst_context(session, values))
+    response = _render(request, "partials/burst_panel.html", **_burst_context(session, values))
+    # A scenario's finding on the page must say which burst it describes.
+    response.headers["HX-Trigger-After-Swap"] = "connscope:burst-fired"
+    return response
 
 
 @router.post("/scenarios/{scenario_id}", response_class=HTMLResponse)
@@ -172,26 +175,32 @@ async def run_scenario(request: Request, scenario_id: str) -> Response:
         return HTMLResponse(f"no scenario {scenario_id!r}", status_code=404)
     registry = registry_of(request)
     try:
-        session = await registry.start(scenario.settings)
+        session = await registry.start(scenario.settings, scenario)
     except TargetError as exc:
         context = _scenario_context(registry.current) | {"scenario_error": str(exc)}
         return _render(request, "partials/scenario_panel.html", 409, **context)
     if session.ready:
         registry.fire(session, scenario.burst, scenario)
-    session.scenario = scenario
     response = _render(request, "partials/scenario_panel.html", **_scenario_context(session))
-    # The other panels show the scenario's settings and burst once it is loaded.
-    response.headers["HX-Trigger"] = "connscope:reload-panels"
+    # Every panel shows the scenario, its settings and burst once it is loaded. After the
+    # swap, and from the body when this panel was replaced while the request ran (it polls
+    # while a scenario runs), so a scenario chosen mid-run is never shown as the old one.
+    response.headers["HX-Trigger-After-Swap"] = "connscope:reload-panels"
     return response
 
 
 def _scenario_context(session: Session | None) -> dict[str, Any]:
     scenario = session.scenario if session else None
     finding = None
+    later: list[int] = []
     if session is not None and scenario is not None:
-        done = [b for b in session.experiment.bursts if b.id in session.run_ids]
-        finding = session.findings.get(done[-1].id) if done else None
-    return {"scenarios": SCENARIOS, "scenario": scenario, "finding": finding,
+        bursts = session.experiment.bursts
+        # The scenario's own burst is the first on its target; any later one was fired by
+        # hand with the forms' settings, and the finding does not describe it.
+        finding = session.findings.get(bursts[0].id) if bursts and bursts[0].id in session.run_ids else None
+        later = [b.id for b in bursts[1:]]
+    return {"scenarios": SCENARIOS, "scenario": scenario, "finding": finding, "later_bursts": later,
+            "interrupted": session.interrupted if session else None,
             "scenario_running": bool(session and session.running), "scenario_error": None}
 
 

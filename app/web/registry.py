@@ -14,7 +14,7 @@ from starlette.requests import Request
 from app.experiment import Experiment, cannot_start
 from app.sandbox.settings import TargetSettings
 from app.sandbox.target import TargetError
-from app.scenarios import Scenario
+from app.scenarios import Scenario, interrupted_finding
 from app.store import RunStore
 from app.stream import Stream
 from app.traffic.burst import Burst
@@ -35,6 +35,8 @@ class Session:
     run_ids: dict[int, int | None] = field(default_factory=dict)
     """Burst id → its recorded run (None when the store could not take it)."""
     findings: dict[int, str | None] = field(default_factory=dict)
+    interrupted: str | None = None
+    """What starting this target cut short on the one before: its bursts' findings."""
 
     def __post_init__(self) -> None:
         self.stream = Stream(self.experiment.timeline, self.status)
@@ -96,18 +98,24 @@ class Registry:
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
 
-    async def start(self, settings: TargetSettings) -> Session:
+    async def start(self, settings: TargetSettings, scenario: Scenario | None = None) -> Session:
         """Replaces the current target with a new one (two cores do not run two targets
-        fairly). A target that fails to start is kept, with its error, so it can be shown."""
+        fairly); bursts still running on the old one are cancelled, and say so. A target
+        that fails to start is kept, with its error, so it can be shown."""
         async with self._lock:
             refusal = cannot_start(settings)
             if refusal is not None:
                 # Refused before anything is stopped: the running experiment stays.
                 raise TargetError(refusal)
+            session_id = next(self._ids)
+            interrupted = None
             if self.current is not None:
-                await self._stop(self.current)
-                await self.current.stream.close()
-            session = Session(next(self._ids), Experiment(settings))
+                previous = self.current
+                why = f"superseded by target {session_id}" + (f" (scenario {scenario.id})" if scenario else "")
+                cut = await self._stop(previous, why)
+                await previous.stream.close()
+                interrupted = " ".join(f for b in cut if (f := previous.findings.get(b.id))) or None
+            session = Session(session_id, Experiment(settings), scenario=scenario, interrupted=interrupted)
             self.sessions[session.id] = session
             self.current = session
             session.stream.start()
@@ -122,16 +130,21 @@ class Registry:
 
     async def stop(self, session: Session) -> None:
         async with self._lock:
-            await self._stop(session)
+            await self._stop(session, "target stopped")
             await self._notify()
 
-    async def _stop(self, session: Session) -> None:
+    async def _stop(self, session: Session, why: str) -> list[Burst]:
+        """Stops a target; returns the bursts it cut short, each recorded with `why`."""
+        cut = session.running
+        for burst in cut:
+            burst.cancelled = why
         for task in session.tasks:
             task.cancel()
         for task in list(session.tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await session.experiment.stop()
+        return cut
 
     def fire(self, session: Session, spec: BurstSpec, scenario: Scenario | None = None) -> Burst:
         burst = session.experiment.add_burst(spec)
@@ -142,11 +155,20 @@ class Registry:
 
     async def _fire_and_record(self, session: Session, burst: Burst, scenario: Scenario | None) -> Burst:
         run_id: int | None = None
+        cancelled = False
         try:
-            await session.experiment.fire(burst)
+            try:
+                await session.experiment.fire(burst)
+            except asyncio.CancelledError:
+                # Cut short by a new target or Stop: recorded as it stood, labelled so.
+                cancelled = True
             result = session.experiment.result(burst)
+            if burst.cancelled is not None:
+                result = {"finding": interrupted_finding(burst.id, scenario, result)} | result
+            elif scenario is not None:
+                result = {"finding": scenario.finding(result)} | result
             if scenario is not None:
-                result = {"scenario": scenario.id, "finding": scenario.finding(result)} | result
+                result = {"scenario": scenario.id} | result
             session.findings[burst.id] = result.get("finding")
             # SQLite writes are quick but blocking: keep them off the loop the bursts run on.
             run_id = await asyncio.to_thread(self.store.save, result)
@@ -155,11 +177,13 @@ class Registry:
         finally:
             session.run_ids[burst.id] = run_id
         await self._notify()
+        if cancelled:
+            raise asyncio.CancelledError
         return burst
 
     async def close(self) -> None:
         if self.current is not None:
-            await self._stop(self.current)
+            await self._stop(self.current, "the dashboard shut down")
             await self.current.stream.close()
 
     async def _notify(self) -> None:
