@@ -46,7 +46,8 @@ export const LANES = [
 const COLUMN_WEIGHTS = [1.0, 0.78, 1.35, 1.0, 1.35, 1.75];
 const LANE_OF_STATE = { connecting: 0, limbo: 1, queued: 2, accepted: 3, active: 4 };
 const FIRST_BIN = 5;
-const CLOSED_CAPTION = "by its last request's outcome";
+// Bins count connections; the counters count requests (a keep-alive connection has several).
+const CLOSED_CAPTION = "connections, by last request's outcome";
 const BACKLOG = 2;
 const SLOTS = 4;
 
@@ -616,7 +617,7 @@ export class LaneView {
 
   /** What the outcome bins add up (e.g. "2 bursts since the target started"); null: the default caption. */
   setScope(text) {
-    const caption = text ? `by outcome · ${text}` : CLOSED_CAPTION;
+    const caption = text ? `connections by outcome · ${text}` : CLOSED_CAPTION;
     const box = this.heads[FIRST_BIN];
     if (box.caption.textContent !== caption) box.caption.textContent = caption;
   }
