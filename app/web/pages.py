@@ -20,7 +20,7 @@ from app.web.registry import Session, registry_of
 
 TARGET_FIELDS = (
     "limit_concurrency", "backlog", "timeout_keep_alive", "limit_max_requests", "workers", "http", "loop",
-    "handler", "handler_ms", "latency", "response_bytes",
+    "handler", "handler_ms", "latency", "response_bytes", "somaxconn", "tcp_abort_on_overflow", "tcp_syncookies",
 )
 BURST_FIELDS = (
     "connections", "pattern", "ramp_s", "rate", "requests_per_connection", "pause_ms", "client_timeout_s", "path",
@@ -71,7 +71,8 @@ async def index(request: Request) -> HTMLResponse:
     shared_target = shared_form(query, "t.", TargetSettings, TARGET_FIELDS)
     shared_burst = shared_form(query, "b.", BurstSpec, BURST_FIELDS)
     target = _target_context(session, *shared_target) if shared_target else _target_context(session)
-    burst = _burst_context(session, *shared_burst) if shared_burst else _burst_context(session)
+    # Without a link the burst form shows the last burst fired, as the target form its target.
+    burst = _burst_context(session, *shared_burst) if shared_burst else _burst_context(session, _last_burst(session))
     shared = None
     if shared_target or shared_burst:
         shared = {"errors": len((shared_target or ({}, {}))[1]) + len((shared_burst or ({}, {}))[1])}
@@ -209,11 +210,14 @@ async def scenario_panel(request: Request) -> HTMLResponse:
     return _render(request, "partials/scenario_panel.html", **_scenario_context(registry_of(request).current))
 
 
+def _last_burst(session: Session | None) -> dict[str, Any] | None:
+    return session.experiment.bursts[-1].spec.model_dump() if session and session.experiment.bursts else None
+
+
 @router.get("/partials/burst-panel", response_class=HTMLResponse)
 async def burst_form_panel(request: Request) -> HTMLResponse:
     session = registry_of(request).current
-    values = session.experiment.bursts[-1].spec.model_dump() if session and session.experiment.bursts else None
-    return _render(request, "partials/burst_panel.html", **_burst_context(session, values))
+    return _render(request, "partials/burst_panel.html", **_burst_context(session, _last_burst(session)))
 
 
 @router.get("/runs", response_class=HTMLResponse)
