@@ -29,6 +29,11 @@ def test_idle_keep_alive_connections_use_up_the_limit() -> None:
     assert state_names(first).count("active") == 2
     assert finding.startswith("While 2 keep-alive connections sat idle")
     assert "2 new requests got 503" in finding
+    # The bins count connections (2 in "200 ok"), the counters requests (4 ok): the finding
+    # says which is which, from the run's totals.
+    totals = result["totals"]
+    assert (totals["ok"], totals["requests"], totals["connections"]) == (4, 6, 4)
+    assert finding.endswith("4 of 6 requests were served, on 2 connections.")
 
 
 def test_keep_alive_timeout_closes_idle_connections() -> None:
