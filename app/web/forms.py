@@ -53,6 +53,7 @@ def form_fields(model: type[BaseModel], names: tuple[str, ...]) -> list[FormFiel
             kind = "number"
         else:
             kind = "text"
+        extra = info.json_schema_extra
         fields.append(FormField(
             name=name,
             label=name,
@@ -63,7 +64,7 @@ def form_fields(model: type[BaseModel], names: tuple[str, ...]) -> list[FormFiel
             choices=choices,
             step="1" if annotation is int else "any",
             minimum=minimum,
-            empty=extra.get("empty", "no limit") if isinstance(extra := info.json_schema_extra, dict) else "no limit",
+            empty=str(extra.get("empty", "no limit")) if isinstance(extra, dict) else "no limit",
         ))
     return fields
 
