@@ -125,6 +125,7 @@ class Experiment:
                 "isolation": self.target.status.isolation,
             },
             "totals": by_outcome,
+            "cancelled": burst.cancelled,
             "peaks": summary.peaks(records) | {
                 "accept_queue": summary.queue_peak(self.timeline.queue_samples, burst.started_ns, end),
             },

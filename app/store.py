@@ -46,11 +46,11 @@ def describe(result: dict[str, Any]) -> str:
     """One line for a run list: what was run and what came of it."""
     s, b, t = result["settings"], result["burst"], result["totals"]
     limit = s["limit_concurrency"] if s["limit_concurrency"] is not None else "∞"
+    interrupted = f"interrupted (cancelled: {result['cancelled']}): " if result.get("cancelled") else ""
     return (
-        f"{b['connections']} conns {b['pattern']} → limit {limit}, backlog {s['backlog']}, {s['handler']} "
-        f"{s['handler_ms']:g} ms, {s['loop']}: {t['ok']} ok, {t['rejected']} 503"
-        + "".join(f", {t[k]} {k}" for k in ("error", "refused", "reset", "timeout") if t[k])
-        + (f" · cancelled: {result['cancelled']}" if result.get("cancelled") else "")
+        f"{interrupted}{b['connections']} conns {b['pattern']} → limit {limit}, backlog {s['backlog']}, "
+        f"{s['handler']} {s['handler_ms']:g} ms, {s['loop']}: {t['ok']} ok, {t['rejected']} 503"
+        + "".join(f", {t[k]} {k}" for k in ("error", "refused", "reset", "timeout", "cancelled") if t.get(k))
     )
 
 

@@ -65,7 +65,7 @@ class Stream:
         self._summary: dict[str, Any] = {}
         self._summary_at = 0.0
         self._summary_cost = 0.0
-        self._queue_peak = 0
+        self._queue_peak: int | None = None
         self._queue_seen = 0
         self.history: list[list[float]] = []
         self.counts = {s.value: 0 for s in State}
@@ -198,7 +198,8 @@ class Stream:
         peaks = {name: max(level, self.counts.get(name, 0)) for name, level in exact.items()}
         samples = self.timeline.queue_samples
         if len(samples) > self._queue_seen:
-            self._queue_peak = max(self._queue_peak, max(s.length for s in samples[self._queue_seen:]))
+            # None until the kernel was sampled: an unmeasured queue is not an empty one.
+            self._queue_peak = max(self._queue_peak or 0, max(s.length for s in samples[self._queue_seen:]))
             self._queue_seen = len(samples)
         # The kernel's own count, next to the records' `queued`: the two witnesses side by side.
         return self._summary | {"peaks": peaks | {"accept_queue": self._queue_peak}}

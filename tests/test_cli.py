@@ -48,6 +48,7 @@ def test_json_result_has_the_documented_shape_and_counts() -> None:
     result = json.loads(done.stdout)
     assert result["totals"] == {
         "connections": 5, "requests": 5, "ok": 2, "rejected": 3, "error": 0, "refused": 0, "reset": 0, "timeout": 0,
+        "cancelled": 0,
     }
     assert set(result["peaks"]) >= {"limbo", "queued", "active", "accept_queue"}
     assert result["peaks"]["active"] == 2

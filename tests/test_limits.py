@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.scenarios import time_in
 from tests.conftest import outcomes, run_burst, run_scenario, state_names
 
 
@@ -29,6 +30,11 @@ def test_idle_keep_alive_connections_use_up_the_limit() -> None:
     assert state_names(first).count("active") == 2
     assert finding.startswith("While 2 keep-alive connections sat idle")
     assert "2 new requests got 503" in finding
+    # The bins count connections (2 in "200 ok"), the counters requests (4 ok): the finding
+    # says which is which, from the run's totals.
+    totals = result["totals"]
+    assert (totals["ok"], totals["requests"], totals["connections"]) == (4, 6, 4)
+    assert finding.endswith("4 of 6 requests were served, on 2 connections.")
 
 
 def test_keep_alive_timeout_closes_idle_connections() -> None:
@@ -67,4 +73,10 @@ def test_sync_handler_thread_pool_is_a_hidden_limit() -> None:
     assert len(second_wave) == 20
     assert all(ms < 3500 for ms in second_wave)
     assert "40 finished after about" in finding and "and 20 after about" in finding
-    assert finding.endswith("the thread pool ran at most 40 def endpoints at a time.")
+    assert "the thread pool ran at most 40 def endpoints at a time." in finding
+    peaks = result["peaks"]
+    longest = max(time_in(c, "queued") for c in result["connections"])
+    shown = f"{longest:.0f} ms" if longest >= 10 else f"{longest:.1f} ms"
+    # Both witnesses of the backlog, each with its own figure from the run.
+    assert finding.endswith(f"up to {peaks['queued']} connections were in the backlog at once, each for at most "
+                            f"{shown} ({peaks['accept_queue']} in the kernel's samples, a few ms apart).")

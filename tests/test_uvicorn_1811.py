@@ -26,7 +26,12 @@ def test_q1_limit_reached_async_handler_rejects_at_once_nothing_waits_in_backlog
     assert result["peaks"]["active"] == 4
     assert result["peaks"]["accept_queue"] <= 1, "the accept queue stays (almost) empty"
     assert finding.startswith("6 of 10 requests got 503 within ")
-    assert f"the backlog never held more than {result['peaks']['accept_queue']}." in finding
+    # Every connection passes through the accept queue, briefly: the finding says so, with
+    # the run's own figures, instead of calling it empty.
+    longest = max(time_in(c, "queued") for c in result["connections"])
+    assert all(time_in(c, "queued") > 0 for c in result["connections"] if c["requests"][0]["outcome"] == "ok")
+    assert (f"every connection passed through the backlog (at most {result['peaks']['queued']} at once, "
+            f"the longest for {longest:.1f} ms) and none waited there.") in finding
     assert finding.endswith("4 were served, at most 4 at once.")
 
 

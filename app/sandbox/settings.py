@@ -50,16 +50,16 @@ class TargetSettings(BaseModel):
     open_files: int = Field(8192, ge=64, le=20_000, description="File descriptors per target process.")
     instrument: bool = Field(True, description="Report accepted/active/closed from inside uvicorn.")
     somaxconn: int | None = Field(
-        None, ge=1, le=65_535,
+        None, ge=1, le=65_535, json_schema_extra={"empty": "host's"},
         description="net.core.somaxconn, the cap on backlog, in a private network namespace (empty: the host's).",
     )
     tcp_abort_on_overflow: bool | None = Field(
-        None,
+        None, json_schema_extra={"empty": "host's"},
         description="net.ipv4.tcp_abort_on_overflow in a private network namespace: reset instead of dropping "
         "a handshake the full accept queue cannot take (empty: the host's).",
     )
     tcp_syncookies: int | None = Field(
-        None, ge=0, le=2,
+        None, ge=0, le=2, json_schema_extra={"empty": "host's"},
         description="net.ipv4.tcp_syncookies in a private network namespace: 1 answers SYNs with cookies when "
         "the SYN queue overflows (empty: the host's).",
     )

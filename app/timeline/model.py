@@ -28,6 +28,9 @@ class Outcome(StrEnum):
     REFUSED = "refused"
     RESET = "reset"
     TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    """connscope cut the burst short (its target was stopped or replaced) before the
+    request finished; the request's `error` says why."""
 
 
 @dataclass(slots=True)

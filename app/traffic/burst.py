@@ -25,6 +25,8 @@ class Burst:
     finished_connections: int = 0
     settled: bool = False
     """Set once the server's late reports have been waited for: the result is final."""
+    cancelled: str | None = None
+    """Why the burst was cut short (e.g. "superseded by target 3"), set before it is."""
     make_socket: Callable[[], socket.socket] = socket.socket
 
 
@@ -46,6 +48,17 @@ async def fire(burst: Burst, timeline: Timeline) -> None:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         burst.ended_ns = time.monotonic_ns()
+        _name_cancellations(burst, timeline)
+
+
+def _name_cancellations(burst: Burst, timeline: Timeline) -> None:
+    """Each request cut short says why its burst was."""
+    for record in burst.records:
+        cut = [r for r in record.requests if r.outcome is Outcome.CANCELLED]
+        for request in cut:
+            request.error = burst.cancelled or request.error
+        if cut:
+            timeline.changed(record)
 
 
 async def _one(burst: Burst, timeline: Timeline, index: int, due_ns: int, timeout_ns: int) -> None:

@@ -113,6 +113,12 @@ async def run_connection(
             response = await _exchange(loop, timeline, record, sock, request, path, server_port, last, timeout_ns)
             if response is None or response.close:
                 return
+    except asyncio.CancelledError:
+        # The burst was cut short: the request in flight ends with a name, never none
+        # (the burst writes why into its error).
+        if request.outcome is None:
+            _fail(request, Outcome.CANCELLED, "cancelled")
+        raise
     finally:
         sock.close()
         record.client_closed_ns = time.monotonic_ns()

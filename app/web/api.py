@@ -95,7 +95,7 @@ async def burst_result(request: Request, target_id: int, burst_id: int) -> dict[
     status_now = burst_status(burst, session.run_ids)
     if not status_now["done"]:
         return status_now
-    return status_now | {"cancelled": session.cancelled.get(burst.id)} | session.experiment.result(burst)
+    return status_now | session.experiment.result(burst)
 
 
 @router.get("/targets/{target_id}/connections/{connection_id}")

@@ -22,6 +22,8 @@ class FormField:
     choices: tuple[str, ...] = ()
     step: str = "any"
     minimum: float | None = None
+    empty: str = "no limit"
+    """What an empty optional field means."""
 
 
 def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
@@ -38,14 +40,20 @@ def form_fields(model: type[BaseModel], names: tuple[str, ...]) -> list[FormFiel
         annotation, optional = _unwrap_optional(info.annotation)
         # `gt` bounds are exclusive: only an inclusive `ge` is a minimum the form can state.
         minimum = next((m.ge for m in info.metadata if getattr(m, "ge", None) is not None), None)
+        choices: tuple[str, ...] = ()
         if typing.get_origin(annotation) is Literal:
             kind: Literal["select", "number", "text", "checkbox"] = "select"
+            choices = tuple(typing.get_args(annotation))
+        elif annotation is bool and optional:
+            # Three values, not a checkbox: not given (None) is a setting of its own.
+            kind, choices = "select", ("0", "1")
         elif annotation is bool:
             kind = "checkbox"
         elif annotation in (int, float):
             kind = "number"
         else:
             kind = "text"
+        extra = info.json_schema_extra
         fields.append(FormField(
             name=name,
             label=name,
@@ -53,9 +61,10 @@ def form_fields(model: type[BaseModel], names: tuple[str, ...]) -> list[FormFiel
             kind=kind,
             default=info.default,
             optional=optional,
-            choices=tuple(typing.get_args(annotation)) if kind == "select" else (),
+            choices=choices,
             step="1" if annotation is int else "any",
             minimum=minimum,
+            empty=str(extra.get("empty", "no limit")) if isinstance(extra, dict) else "no limit",
         ))
     return fields
 

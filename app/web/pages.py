@@ -21,7 +21,7 @@ from app.web.registry import Session, registry_of
 
 TARGET_FIELDS = (
     "limit_concurrency", "backlog", "timeout_keep_alive", "limit_max_requests", "workers", "http", "loop",
-    "handler", "handler_ms", "latency", "response_bytes",
+    "handler", "handler_ms", "latency", "response_bytes", "somaxconn", "tcp_abort_on_overflow", "tcp_syncookies",
 )
 BURST_FIELDS = (
     "connections", "pattern", "ramp_s", "rate", "requests_per_connection", "pause_ms", "client_timeout_s", "path",
@@ -72,7 +72,8 @@ async def index(request: Request) -> HTMLResponse:
     shared_target = shared_form(query, "t.", TargetSettings, TARGET_FIELDS)
     shared_burst = shared_form(query, "b.", BurstSpec, BURST_FIELDS)
     target = _target_context(session, *shared_target) if shared_target else _target_context(session)
-    burst = _burst_context(session, *shared_burst) if shared_burst else _burst_context(session)
+    # Without a link the burst form shows the last burst fired, as the target form its target.
+    burst = _burst_context(session, *shared_burst) if shared_burst else _burst_context(session, _last_burst(session))
     shared = None
     if shared_target or shared_burst:
         shared = {"errors": len((shared_target or ({}, {}))[1]) + len((shared_burst or ({}, {}))[1])}
@@ -171,7 +172,10 @@ async def fire_burst(request: Request) -> HTMLResponse:
     except CapExceeded as exc:
         where = exc.field if exc.field in BURST_FIELDS else "__all__"
         return _render(request, "partials/burst_panel.html", 422, **_burst_context(session, values, {where: exc.message}))
-    return _render(request, "partials/burst_panel.html", **_burst_context(session, values))
+    response = _render(request, "partials/burst_panel.html", **_burst_context(session, values))
+    # A scenario's finding on the page must say which burst it describes.
+    response.headers["HX-Trigger-After-Swap"] = "connscope:burst-fired"
+    return response
 
 
 @router.post("/scenarios/{scenario_id}", response_class=HTMLResponse)
@@ -183,27 +187,33 @@ async def run_scenario(request: Request, scenario_id: str) -> Response:
         return PlainTextResponse(f"no scenario {scenario_id[:80]}", status_code=404)
     registry = registry_of(request)
     try:
-        session = await registry.start(scenario.settings)
+        session = await registry.start(scenario.settings, scenario)
         if session.ready:
             registry.fire(session, scenario.burst, scenario)
     except (CapExceeded, TargetError) as exc:
         context = _scenario_context(registry.current) | {"scenario_error": str(exc)}
         return _render(request, "partials/scenario_panel.html", 422 if isinstance(exc, CapExceeded) else 409,
                        **context)
-    session.scenario = scenario
     response = _render(request, "partials/scenario_panel.html", **_scenario_context(session))
-    # The other panels show the scenario's settings and burst once it is loaded.
-    response.headers["HX-Trigger"] = "connscope:reload-panels"
+    # Every panel shows the scenario, its settings and burst once it is loaded. After the
+    # swap, and from the body when this panel was replaced while the request ran (it polls
+    # while a scenario runs), so a scenario chosen mid-run is never shown as the old one.
+    response.headers["HX-Trigger-After-Swap"] = "connscope:reload-panels"
     return response
 
 
 def _scenario_context(session: Session | None) -> dict[str, Any]:
     scenario = session.scenario if session else None
     finding = None
+    later: list[int] = []
     if session is not None and scenario is not None:
-        done = [b for b in session.experiment.bursts if b.id in session.run_ids]
-        finding = session.findings.get(done[-1].id) if done else None
-    return {"scenarios": SCENARIOS, "scenario": scenario, "finding": finding,
+        bursts = session.experiment.bursts
+        # The scenario's own burst is the first on its target; any later one was fired by
+        # hand with the forms' settings, and the finding does not describe it.
+        finding = session.findings.get(bursts[0].id) if bursts and bursts[0].id in session.run_ids else None
+        later = [b.id for b in bursts[1:]]
+    return {"scenarios": SCENARIOS, "scenario": scenario, "finding": finding, "later_bursts": later,
+            "interrupted": session.interrupted if session else None,
             "scenario_running": bool(session and session.running), "scenario_error": None}
 
 
@@ -212,11 +222,14 @@ async def scenario_panel(request: Request) -> HTMLResponse:
     return _render(request, "partials/scenario_panel.html", **_scenario_context(registry_of(request).current))
 
 
+def _last_burst(session: Session | None) -> dict[str, Any] | None:
+    return session.experiment.bursts[-1].spec.model_dump() if session and session.experiment.bursts else None
+
+
 @router.get("/partials/burst-panel", response_class=HTMLResponse)
 async def burst_form_panel(request: Request) -> HTMLResponse:
     session = registry_of(request).current
-    values = session.experiment.bursts[-1].spec.model_dump() if session and session.experiment.bursts else None
-    return _render(request, "partials/burst_panel.html", **_burst_context(session, values))
+    return _render(request, "partials/burst_panel.html", **_burst_context(session, _last_burst(session)))
 
 
 @router.get("/runs", response_class=HTMLResponse)

@@ -15,7 +15,7 @@ from app.experiment import Experiment, cannot_start
 from app.limits import Limits
 from app.sandbox.settings import TargetSettings
 from app.sandbox.target import TargetError
-from app.scenarios import Scenario
+from app.scenarios import Scenario, interrupted_finding
 from app.store import RunStore, StoreError
 from app.stream import Stream
 from app.traffic.burst import Burst
@@ -40,13 +40,13 @@ class Session:
     run_ids: dict[int, int | None] = field(default_factory=dict)
     """Burst id → its recorded run (None when the store could not take it)."""
     findings: dict[int, str | None] = field(default_factory=dict)
-    cancelled: dict[int, str] = field(default_factory=dict)
-    """Burst id → why it was cut short (recorded with the run)."""
     superseded: list[dict[str, Any]] = field(default_factory=list)
     """Bursts of the target before this one that its start cut short."""
+    interrupted: str | None = None
+    """What starting this target cut short on the one before: its bursts' findings."""
     stopping: bool = False
-    stop_reason: str = "stopped"
     recording: set[int] = field(default_factory=set)
+    """Bursts whose result is being stored: past cutting short."""
 
     def __post_init__(self) -> None:
         self.stream = Stream(self.experiment.timeline, self.status)
@@ -85,7 +85,7 @@ class Session:
             "settings": self.settings.model_dump(),
             "capacity": self.experiment.capacity,
             "bursts": [
-                burst_status(b, self.run_ids) | {"finding": self.findings.get(b.id), "cancelled": self.cancelled.get(b.id)}
+                burst_status(b, self.run_ids) | {"finding": self.findings.get(b.id), "cancelled": b.cancelled}
                 for b in self.experiment.bursts
             ],
             "superseded": self.superseded,
@@ -124,9 +124,9 @@ class Registry:
         self._lock = asyncio.Lock()
         self._starting = 0
 
-    async def start(self, settings: TargetSettings) -> Session:
+    async def start(self, settings: TargetSettings, scenario: Scenario | None = None) -> Session:
         """Replaces the current target with a new one (two cores do not run two targets
-        fairly). A target that fails to start is kept, with its error, so it can be shown.
+        fairly); bursts still running on the old one are cancelled, and say so. A target that fails to start is kept, with its error, so it can be shown.
         Raises CapExceeded or TargetError before anything is stopped: the running experiment stays."""
         self.limits.check_target(settings)
         if self._starting >= self.limits.targets:
@@ -134,23 +134,25 @@ class Registry:
         self._starting += 1
         try:
             async with self._lock:
-                return await self._start(settings)
+                return await self._start(settings, scenario)
         finally:
             self._starting -= 1
 
-    async def _start(self, settings: TargetSettings) -> Session:
+    async def _start(self, settings: TargetSettings, scenario: Scenario | None) -> Session:
         refusal = cannot_start(settings)
         if refusal is not None:
             raise TargetError(refusal)
-        session = Session(next(self._ids), Experiment(settings))
+        session = Session(next(self._ids), Experiment(settings), scenario=scenario)
         previous = self.current
         if previous is not None:
-            await self._stop(previous, f"superseded by target {session.id}")
+            why = f"superseded by target {session.id}" + (f" (scenario {scenario.id})" if scenario else "")
+            cut = await self._stop(previous, why)
             await previous.stream.close()
             session.superseded = [
-                {"target": previous.id, "burst": burst_id, "run_id": previous.run_ids.get(burst_id), "cancelled": why}
-                for burst_id, why in previous.cancelled.items() if why.startswith("superseded")
+                {"target": previous.id, "burst": b.id, "run_id": previous.run_ids.get(b.id), "cancelled": b.cancelled}
+                for b in cut
             ]
+            session.interrupted = " ".join(f for b in cut if (f := previous.findings.get(b.id))) or None
         self.sessions[session.id] = session
         self.current = session
         self._prune()
@@ -175,17 +177,18 @@ class Registry:
             await self._stop(session, f"target {session.id} stopped")
             await self._notify()
 
-    async def _stop(self, session: Session, reason: str) -> None:
-        """Cuts the session's bursts short (each is recorded with `reason`) and stops its target."""
+    async def _stop(self, session: Session, why: str) -> list[Burst]:
+        """Stops a target; returns the bursts it cut short, each recorded with `why`."""
         session.stopping = True
-        session.stop_reason = reason
-        firing = [task for task, burst in session.tasks.items() if burst.id not in session.recording]
-        for task in firing:
+        firing = {task: burst for task, burst in session.tasks.items() if burst.id not in session.recording}
+        for task, burst in firing.items():
+            burst.cancelled = why
             task.cancel()
         for task in list(session.tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await session.experiment.stop()
+        return list(firing.values())
 
     def _prune(self) -> None:
         stopped = [s for s in self.sessions.values() if s is not self.current and not s.tasks]
@@ -211,14 +214,13 @@ class Registry:
             except asyncio.CancelledError:
                 # Only _stop cancels a burst: what it did until then is recorded, with why it ended.
                 asyncio.current_task().uncancel()  # type: ignore[union-attr]
-                session.cancelled[burst.id] = session.stop_reason
             result = session.experiment.result(burst)
-            if burst.id in session.cancelled:
-                result = {"cancelled": session.cancelled[burst.id]} | result
+            if burst.cancelled is not None:
+                result = {"finding": interrupted_finding(burst.id, scenario, result)} | result
+            elif scenario is not None:
+                result = {"finding": scenario.finding(result)} | result
             if scenario is not None:
-                # A scenario's finding reads a whole run; a run cut short has none.
-                finding = None if burst.id in session.cancelled else scenario.finding(result)
-                result = {"scenario": scenario.id, "finding": finding} | result
+                result = {"scenario": scenario.id} | result
             session.findings[burst.id] = result.get("finding")
             session.recording.add(burst.id)
             # SQLite writes are quick but blocking: keep them off the loop the bursts run on.

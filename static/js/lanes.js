@@ -6,7 +6,7 @@
  */
 
 export const STATES = ["connecting", "limbo", "queued", "accepted", "active", "closed"];
-export const OUTCOMES = ["ok", "rejected", "error", "refused", "reset", "timeout"];
+export const OUTCOMES = ["ok", "rejected", "error", "refused", "reset", "timeout", "cancelled"];
 
 /** Above this many connections the view draws counts per lane instead of dots. */
 export const MAX_DOTS = 2000;
@@ -38,23 +38,24 @@ export const LANES = [
   { key: "refused", outcome: "refused", label: "refused", glyph: "✕", column: 5, kind: "bin", colour: "--outcome-refused", shape: "cross" },
   { key: "reset", outcome: "reset", label: "reset", glyph: "◆", column: 5, kind: "bin", colour: "--outcome-reset", shape: "diamond" },
   { key: "timeout", outcome: "timeout", label: "timeout", glyph: "○", column: 5, kind: "bin", colour: "--outcome-timeout", shape: "ring" },
-  // A closed connection none of whose requests finished (e.g. its target was stopped).
-  { key: "unfinished", outcome: null, label: "no outcome", glyph: "·", column: 5, kind: "bin", colour: "--closed", shape: "circle", optional: true },
+  // connscope cut the burst short (its target stopped or replaced): shown only when it happened.
+  { key: "cancelled", outcome: "cancelled", label: "cancelled", glyph: "▬", column: 5, kind: "bin", colour: "--outcome-cancelled", shape: "bar", optional: true },
 ];
 
 const COLUMN_WEIGHTS = [1.0, 0.78, 1.35, 1.0, 1.35, 1.75];
 const LANE_OF_STATE = { connecting: 0, limbo: 1, queued: 2, accepted: 3, active: 4 };
 const FIRST_BIN = 5;
-const UNFINISHED_BIN = LANES.length - 1;
-const CLOSED_CAPTION = "by its last request's outcome";
+// Bins count connections; the counters count requests (a keep-alive connection has several).
+const CLOSED_CAPTION = "connections, by last request's outcome";
 const BACKLOG = 2;
 const SLOTS = 4;
 
 /** Which lane a stream row [cid, burst, state, outcome, t_ms] belongs in; -1: nowhere yet. */
 export function laneOf(state, outcome) {
   if (state === "closed") {
+    // Every closed connection has an outcome (a cut-short one `cancelled`).
     const index = OUTCOMES.indexOf(outcome);
-    return index < 0 ? UNFINISHED_BIN : FIRST_BIN + index;
+    return index < 0 ? -1 : FIRST_BIN + index;
   }
   const lane = LANE_OF_STATE[state];
   return lane === undefined ? -1 : lane;
@@ -695,7 +696,7 @@ export class LaneView {
 
   /** What the outcome bins add up (e.g. "2 bursts since the target started"); null: the default caption. */
   setScope(text) {
-    const caption = text ? `by outcome · ${text}` : CLOSED_CAPTION;
+    const caption = text ? `connections by outcome · ${text}` : CLOSED_CAPTION;
     const box = this.heads[FIRST_BIN];
     if (box.caption.textContent === caption) return;
     box.caption.textContent = caption;
@@ -1153,6 +1154,12 @@ function addShape(ctx, shape, x, y, r) {
       ctx.lineTo(x + vx + mx, y + vy + my);
       ctx.lineTo(x - vx + mx, y - vy + my);
       ctx.closePath();
+      return;
+    }
+    case "bar": {
+      const w = r * 1.1;
+      const h = Math.max(1, r * 0.5);
+      ctx.rect(x - w, y - h, w * 2, h * 2);
       return;
     }
     case "ring": {
