@@ -59,10 +59,10 @@ class Timeline:
         elif event.kind == "enter":
             record.app_spans.append(AppSpan(enter_ns=event.t_ns))
         elif event.kind == "leave":
-            open_spans = [s for s in record.app_spans if s.leave_ns is None]
-            if open_spans:
-                open_spans[0].leave_ns = event.t_ns
-                open_spans[0].status = event.status
+            span = _first_open(record.app_spans)
+            if span is not None:
+                span.leave_ns = event.t_ns
+                span.status = event.status
         elif event.kind == "closed":
             record.server_closed_ns = event.t_ns
         self.changed(record)
@@ -89,3 +89,14 @@ class Timeline:
     def pending_server_close(self, records: Iterable[ConnectionRecord]) -> int:
         """Connections the server accepted whose close it has not reported yet."""
         return sum(1 for r in records if r.accepted_ns is not None and r.server_closed_ns is None)
+
+
+def _first_open(spans: list[AppSpan]) -> AppSpan | None:
+    """The earliest span not yet left. Spans are left in order, so the open ones are a
+    tail: walking back from the end costs the open spans, not a keep-alive's thousands."""
+    first = None
+    for span in reversed(spans):
+        if span.leave_ns is not None:
+            break
+        first = span
+    return first
