@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import resource
 
 from app.cli import raise_open_file_limit, run_async
 from app.experiment import Experiment
@@ -60,9 +61,9 @@ async def measure(rounds: int, seconds: float) -> list[dict[str, float]]:
             order = [plain, witnessed] if number % 2 == 0 else [witnessed, plain]
             figures = {}
             for experiment in order:
-                events_before = events
+                events_before, cpu_before = events, _cpu_s()
                 figures[experiment is witnessed] = await _wrk(experiment.target.port, seconds) | {
-                    "events": events - events_before
+                    "events": events - events_before, "control_cpu": (_cpu_s() - cpu_before) / seconds,
                 }
             on, off = figures[True], figures[False]
             row = {
@@ -71,15 +72,22 @@ async def measure(rounds: int, seconds: float) -> list[dict[str, float]]:
                 "instrumented_p99_ms": on["p99_ms"], "plain_p99_ms": off["p99_ms"],
                 "p99_ratio": round(on["p99_ms"] / off["p99_ms"], 3),
                 "events_read": on["events"],
+                "control_app_cpu_share": round(on["control_cpu"], 3),
             }
             rows.append(row)
             print(f"round {number + 1:>2}: instrumented {row['instrumented_req_s']:>7,} req/s p99 "
-                  f"{on['p99_ms']:6.2f} ms ({on['events']:,} reports read)   plain {row['plain_req_s']:>7,} req/s "
+                  f"{on['p99_ms']:6.2f} ms ({on['events']:,} reports read, {on['control_cpu']:.0%} of a core)   plain {row['plain_req_s']:>7,} req/s "
                   f"p99 {off['p99_ms']:6.2f} ms   ratio {row['ratio']:.3f}", flush=True)
         return rows
     finally:
         await witnessed.stop()
         await plain.stop()
+
+
+def _cpu_s() -> float:
+    """CPU time of this process (the control app's side: reading and decoding reports)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ from app.timeline.timeline import ServerEvent
 TargetState = Literal["starting", "ready", "crashed", "exited", "stopped"]
 OUTPUT_TAIL_LINES = 200
 STOP_GRACE_S = 3.0
+EVENTS_READ_BYTES = 1 << 16
 
 
 class TargetError(RuntimeError):
@@ -234,17 +235,23 @@ class Target:
         self._exited.set()
 
     async def _read_events(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Whole chunks, not a line per await: a busy target reports tens of thousands of
+        # facts a second, and the loop that reads them also drives the client.
+        rest = b""
         try:
-            while line := await reader.readline():
-                try:
-                    event = events.decode(line)
-                except ValueError:
-                    # A garbled line loses one fact, not the witness for the rest of the run.
-                    continue
-                if event.kind == "ready":
-                    self._workers_ready.add(event.pid)
-                    continue
-                self.on_event(event)
+            while chunk := await reader.read(EVENTS_READ_BYTES):
+                lines = (rest + chunk).split(b"\n")
+                rest = lines.pop()
+                for line in lines:
+                    try:
+                        event = events.decode(line)
+                    except ValueError:
+                        # A garbled line loses one fact, not the witness for the rest of the run.
+                        continue
+                    if event.kind == "ready":
+                        self._workers_ready.add(event.pid)
+                        continue
+                    self.on_event(event)
         finally:
             writer.close()
 
