@@ -5,7 +5,7 @@ user runs) starts one target (async handler, 0 ms, uvloop, backlog 4096) through
 then, alternating, connscope fires 50 keep-alive connections × 2,000 requests through the
 API and `wrk -t1 -c50` drives the same target for 3 s. The ratio is taken per round, so
 machine noise hits both sides alike. `--profile` records the dashboard process with
-py-spy during connscope's bursts (a speedscope file beside the results).
+py-spy during connscope's first burst (a speedscope file beside the results).
 """
 
 from __future__ import annotations
@@ -37,9 +37,13 @@ def main() -> None:
         # Warm both paths up (imports, page cache, the target's first allocations).
         fire(url, target["id"], connections=args.connections, requests_per_connection=100)
         wrk(target["port"], args.connections, 1)
-        spy = _py_spy(proc.pid) if args.profile else None
         for number in range(args.rounds):
+            # The first burst only: the profile then shows the burst, not the pauses around it.
+            spy = _py_spy(proc.pid) if args.profile and number == 0 else None
             result = fire(url, target["id"], **spec)
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(30)
             totals = result["totals"]
             ours = totals["requests"] / (result["duration_ms"] / 1000)
             ref = wrk(target["port"], args.connections, 3)
@@ -52,9 +56,6 @@ def main() -> None:
             print(f"round {number + 1}: connscope {row['connscope_req_s']:>7,} req/s ({totals['ok']:,}/"
                   f"{totals['requests']:,} ok, p99 {row['connscope_p99_ms']} ms)   wrk {row['wrk_req_s']:>7,} req/s "
                   f"(p99 {row['wrk_p99_ms']:.2f} ms)   ratio {row['ratio']:.2f}", flush=True)
-        if spy is not None:
-            spy.send_signal(signal.SIGINT)
-            spy.wait(30)
     ratio = spread([r["ratio"] for r in rounds])
     print(f"connscope / wrk: median {ratio['median']:.2f}× (range {ratio['min']:.2f}–{ratio['max']:.2f}, "
           f"{ratio['n']} rounds); goal ≥ {GOAL}×")
