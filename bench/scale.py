@@ -1,6 +1,6 @@
 """How the control app grows with the number of connections in one burst.
 
-`python3 -m bench.scale [N ...]` (default 1000 10000). Each size runs in a fresh process (so
+`python3 -m bench.scale [N ...]` (default 1000 10000, three times each). Each runs in a fresh process (so
 its peak RSS is its own): a target with the issue's workload and `open_files` raised to
 fit, N connections ramped over 5 s, one request each. It prints the wall time of the burst,
 the control app's peak RSS, and how long after the last client event the summary was
@@ -26,6 +26,7 @@ from bench.common import ROOT, spread, workload, write
 GOAL_RSS_MB = 300
 GOAL_SUMMARY_S = 1.0
 RAMP_S = 5.0
+REPEATS = 3
 
 
 async def one(n: int) -> dict[str, float]:
@@ -63,7 +64,7 @@ def main() -> None:
         return
     sizes = [int(a) for a in sys.argv[1:]] or [1000, 10_000]
     rows = []
-    for n in sizes:
+    for n in [n for n in sizes for _ in range(REPEATS)]:
         out = subprocess.run([sys.executable, "-m", "bench.scale", "--one", str(n)], cwd=ROOT,
                              capture_output=True, text=True, check=True).stdout
         row = json.loads(out.strip().splitlines()[-1])
@@ -74,7 +75,10 @@ def main() -> None:
               f"(goal ≤ {GOAL_SUMMARY_S:g}; building it {row['result_build_s']:.2f} s)", flush=True)
     write("scale", {"what": f"N connections ramped over {RAMP_S:g} s, one request each, async 0 ms",
                     "goal_rss_mb": GOAL_RSS_MB, "goal_summary_s": GOAL_SUMMARY_S, "sizes": rows,
-                    "rss_per_1k_mb": spread([r["peak_rss_mb"] / r["connections"] * 1000 for r in rows])})
+                    "summary_s": {n: spread([r["summary_after_last_event_s"] for r in rows if r["connections"] == n])
+                                  for n in sizes},
+                    "peak_rss_mb": {n: spread([r["peak_rss_mb"] for r in rows if r["connections"] == n])
+                                    for n in sizes}})
 
 
 if __name__ == "__main__":
