@@ -15,7 +15,7 @@ import shutil
 import signal
 import subprocess
 
-from bench.common import RESULTS, dashboard, fire, spread, start_target, workload, wrk, write
+from bench.common import RESULTS, dashboard, fire, spread, start_target, workload, write, wrk
 
 CONNECTIONS = 50
 REQUESTS = 2000
@@ -48,7 +48,8 @@ def main() -> None:
             ours = totals["requests"] / (result["duration_ms"] / 1000)
             ref = wrk(target["port"], args.connections, 3)
             row = {
-                "connscope_req_s": round(ours), "wrk_req_s": round(ref["req_s"]), "ratio": round(ours / ref["req_s"], 3),
+                "connscope_req_s": round(ours), "wrk_req_s": round(ref["req_s"]),
+                "ratio": round(ours / ref["req_s"], 3),
                 "connscope_ok": totals["ok"], "connscope_requests": totals["requests"],
                 "connscope_p99_ms": result["latency_ms"]["p99"], "wrk_p99_ms": ref.get("p99_ms", 0.0),
             }

@@ -76,7 +76,8 @@ async def measure(rounds: int, seconds: float) -> list[dict[str, float]]:
             }
             rows.append(row)
             print(f"round {number + 1:>2}: instrumented {row['instrumented_req_s']:>7,} req/s p99 "
-                  f"{on['p99_ms']:6.2f} ms ({on['events']:,} reports read, {on['control_cpu']:.0%} of a core)   plain {row['plain_req_s']:>7,} req/s "
+                  f"{on['p99_ms']:6.2f} ms ({on['events']:,} reports read, {on['control_cpu']:.0%} of a core)   "
+                  f"plain {row['plain_req_s']:>7,} req/s "
                   f"p99 {off['p99_ms']:6.2f} ms   ratio {row['ratio']:.3f}", flush=True)
         return rows
     finally:
