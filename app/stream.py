@@ -12,7 +12,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.timeline import summary
@@ -27,15 +27,24 @@ SUMMARY_INTERVAL_S = 0.5
 
 def record_view(record: ConnectionRecord) -> tuple[State | None, Outcome | None, int]:
     """Where a record's dot belongs: its state, its outcome once closed, when it last moved."""
-    changes = record.states()
+    changes = _recent(record).states()
     if not changes:
         return None, None, record.intended_ns
     state, t_ns = changes[-1]
     outcome = None
     if state is State.CLOSED:
-        finished = [r.outcome for r in record.requests if r.outcome is not None]
-        outcome = finished[-1] if finished else None
+        outcome = next((r.outcome for r in reversed(record.requests) if r.outcome is not None), None)
     return state, outcome, t_ns
+
+
+def _recent(record: ConnectionRecord) -> ConnectionRecord:
+    """The record with only what its last state can depend on: a keep-alive connection
+    with thousands of requests would otherwise be derived whole on every frame. Spans and
+    requests follow one another in time, so the last state comes from the last two of each;
+    the first request stays for the first response byte, which can prove ownership."""
+    if len(record.app_spans) <= 2 and len(record.requests) <= 3:
+        return record
+    return replace(record, app_spans=record.app_spans[-2:], requests=[record.requests[0], *record.requests[-2:]])
 
 
 @dataclass(eq=False)
@@ -120,8 +129,9 @@ class Stream:
             if state is not None:
                 self.counts[state.value] += 1
             seen = self._outcomes.setdefault(cid, [])
-            finished = [r for r in record.requests if r.outcome is not None]
-            for request in finished[len(seen):]:
+            # Requests end in order: only those after the ones already counted can be new.
+            finished = [r for r in record.requests[len(seen):] if r.outcome is not None]
+            for request in finished:
                 assert request.outcome is not None
                 seen.append(request.outcome)
                 self.totals["requests"] += 1

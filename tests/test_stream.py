@@ -49,3 +49,32 @@ def test_slow_viewer_gets_a_snapshot_instead_of_a_growing_queue() -> None:
         await stream.close()
 
     asyncio.run(scenario())
+
+
+def test_a_long_keep_alive_connection_shows_where_its_full_history_ends() -> None:
+    """The stream derives a dot from a record's recent facts only; at every step of a
+    keep-alive connection with many requests it must agree with the whole derivation."""
+    from app.stream import record_view
+    from app.timeline.model import AppSpan, Outcome, RequestRecord, State
+
+    record = ConnectionRecord(port=40_000, burst=1, index=0, intended_ns=1_000)
+    record.connect_start_ns, record.connected_ns, record.accepted_ns = 1_000, 1_010, 1_020
+    t = 1_100
+    for index in range(40):
+        request = RequestRecord(index=index, start_ns=record.intended_ns if index == 0 else t)
+        record.requests.append(request)
+        request.sent_ns = t + 1
+        assert record_view(record)[:1] == (record.states()[-1][0],)
+        span = AppSpan(enter_ns=t + 5)
+        record.app_spans.append(span)
+        assert record_view(record)[0] is State.ACTIVE == record.states()[-1][0]
+        assert record_view(record)[2] == record.states()[-1][1]
+        span.leave_ns, span.status = t + 9, 200
+        request.first_byte_ns, request.done_ns, request.status = t + 10, t + 11, 200
+        request.outcome = Outcome.OK if index < 39 else Outcome.REJECTED
+        assert record_view(record)[::2] == record.states()[-1]
+        t += 20
+    record.client_closed_ns = t
+    state, outcome, t_ns = record_view(record)
+    assert (state, t_ns) == record.states()[-1] == (State.CLOSED, t)
+    assert outcome is Outcome.REJECTED

@@ -87,3 +87,21 @@ def test_percentiles_are_values_that_were_measured() -> None:
     assert summary.percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50) == 3.0
     assert summary.percentile([5.0, 1.0, 3.0, 2.0, 4.0], 99) == 5.0
     assert summary.percentile([], 50) is None
+
+
+def test_a_late_close_report_finds_the_connection_whose_port_was_reused() -> None:
+    """The server closed first, so the client's port was free at once and a later
+    connection took it before the server's report of the first close arrived."""
+    from app.timeline.timeline import ServerEvent, Timeline
+
+    timeline = Timeline()
+    first = ConnectionRecord(port=50_000, burst=1, index=0, intended_ns=100, connect_start_ns=100)
+    timeline.add(first)
+    timeline.server_event(ServerEvent("accepted", 7, 50_000, 110))
+    second = ConnectionRecord(port=50_000, burst=1, index=1, intended_ns=200, connect_start_ns=200)
+    timeline.add(second)
+    timeline.server_event(ServerEvent("closed", 7, 50_000, 150))
+    timeline.server_event(ServerEvent("accepted", 7, 50_000, 210))
+    assert (first.accepted_ns, first.server_closed_ns) == (110, 150)
+    assert (second.accepted_ns, second.server_closed_ns) == (210, None)
+    assert timeline.pending_server_close([first]) == 0

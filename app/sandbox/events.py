@@ -21,9 +21,16 @@ def encode(kind: str, pid: int, port: int, t_ns: int, status: int | None = None)
     return f"{kind} {pid} {port} {t_ns}{tail}\n".encode()
 
 
+_KINDS = {kind.encode(): kind for kind in KINDS}
+
+
 def decode(line: bytes) -> ServerEvent:
     parts = line.split()
-    if len(parts) not in (4, 5) or parts[0].decode() not in KINDS:
+    kind = _KINDS.get(parts[0]) if parts else None
+    if kind is None or len(parts) not in (4, 5):
         raise ValueError(f"malformed server event: {line!r}")
-    status = int(parts[4]) if len(parts) == 5 else None
-    return ServerEvent(parts[0].decode(), int(parts[1]), int(parts[2]), int(parts[3]), status)
+    try:
+        status = int(parts[4]) if len(parts) == 5 else None
+        return ServerEvent(kind, int(parts[1]), int(parts[2]), int(parts[3]), status)
+    except ValueError:
+        raise ValueError(f"malformed server event: {line!r}") from None

@@ -30,6 +30,8 @@ class Timeline:
     records: list[ConnectionRecord] = field(default_factory=list)
     queue_samples: list[AcceptQueueSample] = field(default_factory=list)
     by_port: dict[int, ConnectionRecord] = field(default_factory=dict)
+    replaced: dict[int, ConnectionRecord] = field(default_factory=dict)
+    """The connection each port served before its latest one, for its late reports."""
     listeners: list[Listener] = field(default_factory=list)
     last_server_event_ns: int = 0
 
@@ -37,7 +39,12 @@ class Timeline:
         """Registers a connection once its client port is known (bound, before connect)."""
         self.records.append(record)
         # A port is unique among live sockets; a later connection reusing it replaces the
-        # old mapping. A late event for the old one is told apart by its time (below).
+        # old mapping. A late event for the old one is told apart by its time (below): when
+        # the server closes first, the client's port is free at once and is soon reused,
+        # while the server's report of that close may still be on its way.
+        previous = self.by_port.get(record.port)
+        if previous is not None:
+            self.replaced[record.port] = previous
         self.by_port[record.port] = record
         self.changed(record)
 
@@ -48,6 +55,8 @@ class Timeline:
     def server_event(self, event: ServerEvent) -> None:
         self.last_server_event_ns = max(self.last_server_event_ns, event.t_ns)
         record = self.by_port.get(event.port)
+        if record is not None and record.connect_start_ns is not None and event.t_ns < record.connect_start_ns:
+            record = self.replaced.get(event.port)
         if record is None or (record.connect_start_ns is not None and event.t_ns < record.connect_start_ns):
             # Probes and connections from before this record: not part of any burst.
             return
@@ -59,10 +68,10 @@ class Timeline:
         elif event.kind == "enter":
             record.app_spans.append(AppSpan(enter_ns=event.t_ns))
         elif event.kind == "leave":
-            open_spans = [s for s in record.app_spans if s.leave_ns is None]
-            if open_spans:
-                open_spans[0].leave_ns = event.t_ns
-                open_spans[0].status = event.status
+            span = _first_open(record.app_spans)
+            if span is not None:
+                span.leave_ns = event.t_ns
+                span.status = event.status
         elif event.kind == "closed":
             record.server_closed_ns = event.t_ns
         self.changed(record)
@@ -89,3 +98,14 @@ class Timeline:
     def pending_server_close(self, records: Iterable[ConnectionRecord]) -> int:
         """Connections the server accepted whose close it has not reported yet."""
         return sum(1 for r in records if r.accepted_ns is not None and r.server_closed_ns is None)
+
+
+def _first_open(spans: list[AppSpan]) -> AppSpan | None:
+    """The earliest span not yet left. Spans are left in order, so the open ones are a
+    tail: walking back from the end costs the open spans, not a keep-alive's thousands."""
+    first = None
+    for span in reversed(spans):
+        if span.leave_ns is not None:
+            break
+        first = span
+    return first

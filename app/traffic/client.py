@@ -19,13 +19,17 @@ from app.sandbox.events import APP_HEADER
 from app.timeline.model import ConnectionRecord, Outcome, RequestRecord, classify_response
 from app.timeline.timeline import Timeline
 
-RECV_BYTES = 65536
 TCP_ESTABLISHED = 1
 TCP_INFO_RETRANS_END = 104
 
 
+_APP_HEADER = APP_HEADER.encode()
+
+
 class _Response:
     """httptools callbacks for one response."""
+
+    __slots__ = ("complete", "from_app", "close")
 
     def __init__(self) -> None:
         self.complete = False
@@ -34,19 +38,13 @@ class _Response:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         lname = name.lower()
-        if lname == APP_HEADER.encode():
+        if lname == _APP_HEADER:
             self.from_app = True
         elif lname == b"connection" and value.lower() == b"close":
             self.close = True
 
     def on_message_complete(self) -> None:
         self.complete = True
-
-
-class _ConnectionDropped(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def _request_bytes(path: str, port: int, last: bool) -> bytes:
@@ -72,6 +70,7 @@ async def run_connection(
     loop = asyncio.get_running_loop()
     request = RequestRecord(index=0, start_ns=record.intended_ns)
     record.requests.append(request)
+    exchange: _Exchange | None = None
     try:
         record.connect_start_ns = time.monotonic_ns()
         started = sock.connect_ex(("127.0.0.1", server_port))
@@ -102,76 +101,183 @@ async def run_connection(
             timeline.changed(record)
         # Nothing has been sent yet, so every retransmission so far was a SYN.
         record.syn_retransmits = _retransmits(sock)
-
-        for index in range(requests):
-            if index:
-                if pause_s:
-                    await asyncio.sleep(pause_s)
-                request = RequestRecord(index=index, start_ns=time.monotonic_ns())
-                record.requests.append(request)
-            last = index == requests - 1
-            response = await _exchange(loop, timeline, record, sock, request, path, server_port, last, timeout_ns)
-            if response is None or response.close:
-                return
+        exchange = _Exchange(loop, timeline, record, server_port, requests, path, timeout_ns, pause_s)
+        try:
+            await loop.create_connection(lambda: exchange, sock=sock)
+        except OSError as exc:
+            _fail(request, Outcome.RESET, _errno_name(exc))
+            return
+        await exchange.done
     except asyncio.CancelledError:
         # The burst was cut short: the request in flight ends with a name, never none
         # (the burst writes why into its error).
-        if request.outcome is None:
-            _fail(request, Outcome.CANCELLED, "cancelled")
+        current = record.requests[-1]
+        if current.outcome is None:
+            _fail(current, Outcome.CANCELLED, "cancelled")
         raise
     finally:
-        sock.close()
-        record.client_closed_ns = time.monotonic_ns()
+        if exchange is None or exchange.transport is None:
+            sock.close()
+        elif not exchange.finished:
+            # Cancelled (the burst or the target stopped): the connection goes with it.
+            exchange.abandon()
+        if record.client_closed_ns is None:
+            record.client_closed_ns = time.monotonic_ns()
         timeline.changed(record)
 
 
-async def _exchange(
-    loop: asyncio.AbstractEventLoop,
-    timeline: Timeline,
-    record: ConnectionRecord,
-    sock: socket.socket,
-    request: RequestRecord,
-    path: str,
-    server_port: int,
-    last: bool,
-    timeout_ns: int,
-) -> _Response | None:
-    """Sends one request and reads its response; None when the connection is done for."""
-    deadline = request.start_ns + timeout_ns
-    response = _Response()
-    parser = httptools.HttpResponseParser(response)
-    try:
-        await asyncio.wait_for(loop.sock_sendall(sock, _request_bytes(path, server_port, last)), _remaining(deadline))
-        request.sent_ns = time.monotonic_ns()
-        timeline.changed(record)
-        while not response.complete:
-            data = await asyncio.wait_for(loop.sock_recv(sock, RECV_BYTES), _remaining(deadline))
-            if not data:
-                raise _ConnectionDropped("EOF")
-            if request.first_byte_ns is None:
-                request.first_byte_ns = time.monotonic_ns()
-            parser.feed_data(data)
-    except TimeoutError:
-        _fail(request, Outcome.TIMEOUT, "response")
+class _Exchange(asyncio.Protocol):
+    """The requests of one connection, driven by the loop's callbacks rather than a task
+    awaiting each send and receive: a keep-alive request costs a write, a parse and two
+    stamps. One timer per connection enforces every request's deadline: it is re-armed
+    only when it fires early, never per request."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        timeline: Timeline,
+        record: ConnectionRecord,
+        server_port: int,
+        requests: int,
+        path: str,
+        timeout_ns: int,
+        pause_s: float,
+    ) -> None:
+        self.loop = loop
+        self.timeline = timeline
+        self.record = record
+        self.requests = requests
+        self.timeout_ns = timeout_ns
+        self.pause_s = pause_s
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.transport: asyncio.Transport | None = None
+        self.finished = False
+        self._keep_alive = _request_bytes(path, server_port, last=False)
+        self._last = _request_bytes(path, server_port, last=True)
+        self._request: RequestRecord | None = None
+        self._response = _Response()
+        self._parser = httptools.HttpResponseParser(self._response)
+        self._timer: asyncio.TimerHandle | None = None
+        self._gone: str | None = None
+        """Why the server side went away between two requests: the next one is still sent
+        and meets it, as a client that cannot know would."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, though they are one.
+        self.transport = transport  # type: ignore[assignment]
+        self._send(self.record.requests[0])
+
+    def _next(self) -> None:
+        if self.finished:
+            return
+        index = len(self.record.requests)
+        request = RequestRecord(index=index, start_ns=time.monotonic_ns())
+        self.record.requests.append(request)
+        if self._gone is not None:
+            self._request = request
+            self._end(Outcome.RESET, self._gone)
+            return
+        self._send(request)
+
+    def _send(self, request: RequestRecord) -> None:
+        assert self.transport is not None
+        self._request = request
+        self._response = _Response()
+        self._parser = httptools.HttpResponseParser(self._response)
+        if self._timer is None:
+            self._arm(request.start_ns + self.timeout_ns)
+        last = request.index == self.requests - 1
+        self.transport.write(self._last if last else self._keep_alive)
+        if self._request is request:
+            request.sent_ns = time.monotonic_ns()
+            self.timeline.changed(self.record)
+
+    def data_received(self, data: bytes) -> None:
+        request = self._request
+        if request is None:
+            return
+        if request.first_byte_ns is None:
+            request.first_byte_ns = time.monotonic_ns()
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._end(Outcome.ERROR, f"bad response: {exc}")
+            return
+        if not self._response.complete:
+            return
+        request.done_ns = time.monotonic_ns()
+        request.status = self._parser.get_status_code()
+        request.from_app = self._response.from_app
+        request.outcome = classify_response(request.status, request.from_app)
+        self._request = None
+        self.timeline.changed(self.record)
+        if self._response.close or request.index == self.requests - 1:
+            self._finish()
+        elif self.pause_s:
+            self.loop.call_later(self.pause_s, self._next)
+        else:
+            self._next()
+
+    def eof_received(self) -> bool | None:
+        if self._between_requests():
+            # uvicorn closed an idle keep-alive connection: keep our side open, the next
+            # request is written and finds it closed.
+            self._gone = "EOF"
+            return True
+        self._end(Outcome.RESET, "EOF")
         return None
-    except (ConnectionResetError, BrokenPipeError) as exc:
-        _fail(request, Outcome.RESET, _errno_name(exc))
-        return None
-    except _ConnectionDropped as exc:
-        _fail(request, Outcome.RESET, exc.reason)
-        return None
-    except httptools.HttpParserError as exc:
-        _fail(request, Outcome.ERROR, f"bad response: {exc}")
-        return None
-    except OSError as exc:
-        _fail(request, Outcome.RESET, _errno_name(exc))
-        return None
-    request.done_ns = time.monotonic_ns()
-    request.status = parser.get_status_code()
-    request.from_app = response.from_app
-    request.outcome = classify_response(request.status, response.from_app)
-    timeline.changed(record)
-    return response
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = _errno_name(exc) if isinstance(exc, OSError) else self._gone or "EOF"
+        if self._between_requests():
+            self._gone = reason
+            return
+        self._end(Outcome.RESET, reason)
+
+    def _between_requests(self) -> bool:
+        return self._request is None and not self.finished and len(self.record.requests) < self.requests
+
+    def _end(self, outcome: Outcome, reason: str) -> None:
+        """The current request fails (if one is under way) and the connection is over."""
+        if self._request is not None:
+            _fail(self._request, outcome, reason)
+            self._request = None
+        self._finish(abort=True)
+
+    def abandon(self) -> None:
+        self._request = None
+        self._finish(abort=True)
+
+    def _finish(self, abort: bool = False) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        if self._timer is not None:
+            self._timer.cancel()
+        assert self.transport is not None
+        # Unread bytes or an aborted exchange: close as the socket would, without lingering.
+        if abort:
+            self.transport.abort()
+        else:
+            self.transport.close()
+        self.record.client_closed_ns = time.monotonic_ns()
+        if not self.done.done():
+            self.done.set_result(None)
+
+    def _arm(self, deadline_ns: int) -> None:
+        self._timer = self.loop.call_later(_remaining(deadline_ns), self._expired)
+
+    def _expired(self) -> None:
+        self._timer = None
+        request = self._request
+        if request is None:
+            # Between requests (a pause): the next one arms the timer again.
+            return
+        deadline = request.start_ns + self.timeout_ns
+        if time.monotonic_ns() < deadline:
+            self._arm(deadline)
+            return
+        self._end(Outcome.TIMEOUT, "response")
 
 
 def _established(sock: socket.socket) -> bool:

@@ -1,0 +1,158 @@
+"""What every benchmark shares: the machine's description, repeat statistics, wrk, the
+dashboard as a user runs it, and the JSON file the figures go to."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+
+
+def machine() -> dict[str, Any]:
+    """Enough to tell whether two result files are comparable."""
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with contextlib.suppress(OSError):
+        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": model,
+        "memory_mb": round(mem_kb / 1024) if "mem_kb" in locals() else None,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "uvicorn": metadata.version("uvicorn"),
+        "uvloop": metadata.version("uvloop"),
+        "wrk": _wrk_version(),
+        "load_avg_at_start": os.getloadavg(),
+    }
+
+
+def _wrk_version() -> str | None:
+    try:
+        out = subprocess.run([WRK, "-v"], capture_output=True, text=True, timeout=5)
+    except OSError:
+        return None
+    match = re.search(r"wrk (\S+)", out.stdout + out.stderr)
+    return match.group(1) if match else None
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Median and the range around it: on a shared 2-core machine the range is the point."""
+    ordered = sorted(values)
+    return {
+        "median": round(statistics.median(ordered), 4),
+        "min": round(ordered[0], 4),
+        "max": round(ordered[-1], 4),
+        "n": len(ordered),
+    }
+
+
+def write(name: str, payload: dict[str, Any]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    body = {"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine()} | payload
+    path.write_text(json.dumps(body, indent=2) + "\n")
+    print(f"→ {path.relative_to(ROOT)}")
+    return path
+
+
+_LATENCY_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk(port: int, connections: int, seconds: float, threads: int = 1) -> dict[str, float]:
+    """wrk against 127.0.0.1:port: requests per second and latency percentiles (ms)."""
+    out = subprocess.run(
+        [WRK, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", f"http://127.0.0.1:{port}/"],
+        capture_output=True, text=True, timeout=seconds + 30, check=True,
+    ).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if rate is None:
+        raise RuntimeError(f"wrk printed no rate:\n{out}")
+    figures = {"req_s": float(rate.group(1))}
+    for pct, value, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)$", out, re.M):
+        figures[f"p{pct}_ms"] = float(value) * _LATENCY_UNITS[unit]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    figures["non_2xx"] = float(errors.group(1)) if errors else 0.0
+    return figures
+
+
+@contextlib.contextmanager
+def dashboard(*extra: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A real `connscope serve` process, as a user runs it; yields its URL and process."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *extra],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=os.environ | {"CONNSCOPE_STORE": str(RESULTS / "bench-runs.sqlite3")},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url + "/api/targets", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("dashboard did not start") from None
+                time.sleep(0.1)
+        yield url, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def start_target(url: str, **settings: Any) -> dict[str, Any]:
+    response = httpx.post(f"{url}/api/targets", json=settings, timeout=60)
+    response.raise_for_status()
+    target: dict[str, Any] = response.json()
+    if target["state"] != "ready":
+        raise RuntimeError(f"target did not start: {target}")
+    return target
+
+
+def fire(url: str, target_id: int, timeout_s: float = 300, **spec: Any) -> dict[str, Any]:
+    """Fires a burst through the API and returns its result once done."""
+    response = httpx.post(f"{url}/api/targets/{target_id}/bursts", json=spec, timeout=30)
+    response.raise_for_status()
+    burst_id = response.json()["id"]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result: dict[str, Any] = httpx.get(f"{url}/api/targets/{target_id}/bursts/{burst_id}", timeout=60).json()
+        if result["done"]:
+            return result
+        time.sleep(0.2)
+    raise TimeoutError(f"burst {burst_id} not done in {timeout_s} s")
+
+
+def workload(**overrides: Any) -> dict[str, Any]:
+    """The issue's target: the workload app, async handler, 0 ms, uvloop, backlog 4096."""
+    return {"handler": "async", "handler_ms": 0, "loop": "uvloop", "backlog": 4096} | overrides

@@ -1,0 +1,117 @@
+"""What the server witness costs: an instrumented target against a plain one, both driven
+by wrk, alternating, in the same run.
+
+`python3 -m bench.witness [--rounds N] [--seconds S]`. Two targets with the issue's
+workload (async handler, 0 ms, uvloop, backlog 4096) run side by side, one with
+`instrument` true (uvicorn's protocol subclass and the ASGI wrapper reporting every
+accepted/enter/leave/closed to this process, which reads and decodes them as the
+dashboard does) and one without. `wrk -t1 -c50` drives each in turn, the order swapped
+every round; the ratio is taken per pair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import resource
+
+from app.cli import raise_open_file_limit, run_async
+from app.experiment import Experiment
+from app.sandbox.settings import TargetSettings
+from bench.common import WRK, spread, workload, write
+
+GOAL_RATIO = 0.95
+GOAL_P99 = 1.10
+
+
+async def _wrk(port: int, seconds: float) -> dict[str, float]:
+    """wrk as a child of this loop, so the instrumented target's reports are read meanwhile."""
+    proc = await asyncio.create_subprocess_exec(
+        WRK, "-t1", "-c50", f"-d{seconds:g}s", "--latency", f"http://127.0.0.1:{port}/",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out = (await proc.communicate())[0].decode()
+    units = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)$", out, re.M)
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if rate is None or p99 is None:
+        raise RuntimeError(f"wrk printed no figures:\n{out}")
+    return {"req_s": float(rate.group(1)), "p99_ms": float(p99.group(1)) * units[p99.group(2)]}
+
+
+async def measure(rounds: int, seconds: float) -> list[dict[str, float]]:
+    plain = Experiment(TargetSettings(**workload(instrument=False)))
+    witnessed = Experiment(TargetSettings(**workload(instrument=True)))
+    events = 0
+
+    def count(_event: object) -> None:
+        nonlocal events
+        events += 1
+
+    # The dashboard's timeline reads every report; counting them keeps the reading honest.
+    witnessed.target.on_event = count
+    await plain.start()
+    await witnessed.start()
+    try:
+        for experiment in (plain, witnessed):
+            await _wrk(experiment.target.port, 1)
+        rows = []
+        for number in range(rounds):
+            order = [plain, witnessed] if number % 2 == 0 else [witnessed, plain]
+            figures = {}
+            for experiment in order:
+                events_before, cpu_before = events, _cpu_s()
+                figures[experiment is witnessed] = await _wrk(experiment.target.port, seconds) | {
+                    "events": events - events_before, "control_cpu": (_cpu_s() - cpu_before) / seconds,
+                }
+            on, off = figures[True], figures[False]
+            row = {
+                "instrumented_req_s": round(on["req_s"]), "plain_req_s": round(off["req_s"]),
+                "ratio": round(on["req_s"] / off["req_s"], 3),
+                "instrumented_p99_ms": on["p99_ms"], "plain_p99_ms": off["p99_ms"],
+                "p99_ratio": round(on["p99_ms"] / off["p99_ms"], 3),
+                "events_read": on["events"],
+                "control_app_cpu_share": round(on["control_cpu"], 3),
+            }
+            rows.append(row)
+            print(f"round {number + 1:>2}: instrumented {row['instrumented_req_s']:>7,} req/s p99 "
+                  f"{on['p99_ms']:6.2f} ms ({on['events']:,} reports read, {on['control_cpu']:.0%} of a core)   "
+                  f"plain {row['plain_req_s']:>7,} req/s "
+                  f"p99 {off['p99_ms']:6.2f} ms   ratio {row['ratio']:.3f}", flush=True)
+        return rows
+    finally:
+        await witnessed.stop()
+        await plain.stop()
+
+
+def _cpu_s() -> float:
+    """CPU time of this process (the control app's side: reading and decoding reports)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    args = parser.parse_args()
+    raise_open_file_limit()
+    rows = run_async(lambda: measure(args.rounds, args.seconds))
+    ratio = spread([r["ratio"] for r in rows])
+    p99 = spread([r["p99_ratio"] for r in rows])
+    print(f"instrumented / plain throughput: median {ratio['median']:.3f}× (range {ratio['min']:.3f}–"
+          f"{ratio['max']:.3f}, {ratio['n']} pairs); goal ≥ {GOAL_RATIO}×")
+    print(f"instrumented / plain p99 latency: median {p99['median']:.3f}× (range {p99['min']:.3f}–"
+          f"{p99['max']:.3f}); goal ≤ {GOAL_P99}×")
+    write("witness", {
+        "what": f"wrk -t1 -c50 -d{args.seconds:g}s on an instrumented and a plain target, alternating",
+        "target": workload(), "goal_ratio": GOAL_RATIO, "goal_p99_ratio": GOAL_P99, "rounds": rows,
+        "ratio": ratio, "p99_ratio": p99,
+        "instrumented_req_s": spread([r["instrumented_req_s"] for r in rows]),
+        "plain_req_s": spread([r["plain_req_s"] for r in rows]),
+    })
+
+
+if __name__ == "__main__":
+    main()
