@@ -105,7 +105,7 @@ def test_a_scenario_chosen_mid_run_takes_over_the_page_and_the_first_is_labelled
                            timeout=15_000)
     page.locator('#target-panel button:has-text("Stop")').click()
     stopped = wait_burst(dashboard, target["id"], 2)
-    assert stopped["cancelled"] == "target stopped"
+    assert stopped["cancelled"] == f"target {target['id']} stopped"
     cancelled = stopped["totals"]["cancelled"]
     assert cancelled >= 1
     page.wait_for_function(
