@@ -62,8 +62,9 @@ def _name_cancellations(burst: Burst, timeline: Timeline) -> None:
 
 
 async def _one(burst: Burst, timeline: Timeline, index: int, due_ns: int, timeout_ns: int) -> None:
-    delay = (due_ns - time.monotonic_ns()) / 1e9
-    if delay > 0:
+    # The loop may wake a timer up to its clock resolution early: a connection never starts
+    # before its arrival time, or its connect would be stamped before its intended start.
+    while (delay := (due_ns - time.monotonic_ns()) / 1e9) > 0:
         await asyncio.sleep(delay)
     try:
         sock = burst.make_socket()
