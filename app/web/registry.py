@@ -17,7 +17,7 @@ from app.sandbox.settings import TargetSettings
 from app.sandbox.target import TargetError
 from app.scenarios import Scenario, interrupted_finding
 from app.store import RunStore, StoreError
-from app.stream import Stream
+from app.web.stream import Stream
 from app.traffic.burst import Burst
 from app.traffic.spec import BurstSpec
 
