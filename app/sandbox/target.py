@@ -22,7 +22,8 @@ from typing import Any, Literal
 import psutil
 
 from app.kernel import read_accept_queue
-from app.sandbox import applied, events
+from app import witness_protocol
+from app.sandbox import applied
 from app.sandbox.channel import EVENTS_PATH_ENV
 from app.sandbox.containment import NPROC_ENV, PARENT_ENV
 from app.sandbox.isolation import Plan, plan
@@ -326,7 +327,7 @@ class Target:
                 rest = lines.pop()
                 for line in lines:
                     try:
-                        event = events.decode(line)
+                        event = witness_protocol.decode(line)
                     except ValueError:
                         # A garbled line loses one fact, not the witness for the rest of the run.
                         continue

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.sandbox.containment import arm_worker
-from app.sandbox.events import APP_HEADER
+from app.witness_protocol import APP_HEADER
 from app.sandbox.settings import TargetSettings
 from app.sandbox.witness import AppWitness
 

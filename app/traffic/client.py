@@ -15,7 +15,7 @@ import time
 
 import httptools
 
-from app.sandbox.events import APP_HEADER
+from app.witness_protocol import APP_HEADER
 from app.timeline.model import ConnectionRecord, Outcome, RequestRecord, classify_response
 from app.timeline.timeline import Timeline
 
