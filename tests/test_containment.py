@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from app.experiment import Experiment
-from app.sandbox.fsview import blocked_dirs, needed_paths
+from app.sandbox.child.fsview import blocked_dirs, needed_paths
 from app.sandbox.isolation import UNPRIVILEGED, netns_unavailable_reason, pidns_unavailable_reason, plan
 from app.sandbox.settings import TargetSettings
 from app.sandbox.target import TMP_PREFIX, Target, TargetError, remove_stale_dirs

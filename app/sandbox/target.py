@@ -24,12 +24,12 @@ import psutil
 from app.kernel import read_accept_queue
 from app import witness_protocol
 from app.sandbox import applied
-from app.sandbox.channel import EVENTS_PATH_ENV
-from app.sandbox.containment import NPROC_ENV, PARENT_ENV
+from app.sandbox.child.channel import EVENTS_PATH_ENV
+from app.sandbox.child.containment import NPROC_ENV, PARENT_ENV
 from app.sandbox.isolation import Plan, plan
-from app.sandbox.launcher import SANDBOX_ENV
+from app.sandbox.child.launcher import SANDBOX_ENV
 from app.sandbox.netns import PrivateNetwork
-from app.sandbox.runner import FD_ENV
+from app.sandbox.child.runner import FD_ENV
 from app.sandbox.settings import SETTINGS_ENV, TargetSettings
 from app.timeline.timeline import ServerEvent
 
@@ -184,8 +184,8 @@ class Target:
         # Popen runs on the event loop's thread on purpose: PR_SET_PDEATHSIG fires when the
         # *thread* that forked the child exits, and this one lives as long as the app.
         self._proc = subprocess.Popen(
-            [*sandbox.unshare, sys.executable, "-m", "app.sandbox.launcher",
-             *sandbox.drop, sys.executable, "-m", "app.sandbox.runner"],
+            [*sandbox.unshare, sys.executable, "-m", "app.sandbox.child.launcher",
+             *sandbox.drop, sys.executable, "-m", "app.sandbox.child.runner"],
             env=env,
             pass_fds=(self._listener.fileno(),),
             start_new_session=True,
