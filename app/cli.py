@@ -28,7 +28,7 @@ from app.timeline import summary
 from app.timeline.model import Outcome, State
 from app.traffic.burst import Burst
 from app.traffic.spec import BurstSpec
-from app.web.forms import form_fields, readable
+from app.fields import form_fields, readable
 
 T = TypeVar("T")
 

@@ -16,7 +16,7 @@ from app.sandbox.target import TargetError
 from app.scenarios import BY_ID, SCENARIOS
 from app.traffic.spec import BurstSpec
 from app.web.assets import PAGE_ASSETS
-from app.web.forms import field_errors, form_fields, parse_form
+from app.fields import field_errors, form_fields, parse_form
 from app.web.registry import Session, registry_of
 
 TARGET_FIELDS = (
