@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.experiment import Experiment
 from app.export import FORMATS
+from app.fields import form_fields, readable
 from app.limits import RUN_CAPS, CapExceeded, add_limit_flags, limits_from
 from app.sandbox.settings import TargetSettings
 from app.sandbox.target import TargetError
@@ -28,7 +29,6 @@ from app.timeline import summary
 from app.timeline.model import Outcome, State
 from app.traffic.burst import Burst
 from app.traffic.spec import BurstSpec
-from app.fields import form_fields, readable
 
 T = TypeVar("T")
 

@@ -1,4 +1,5 @@
-"""HTML forms for the pydantic models at the edge: field descriptions, parsing, inline errors."""
+"""The pydantic models at the edge described field by field, for the web form and the CLI's
+flags alike, and their validation errors said the way a person reads them."""
 
 from __future__ import annotations
 
@@ -67,25 +68,6 @@ def form_fields(model: type[BaseModel], names: tuple[str, ...]) -> list[FormFiel
             empty=str(extra.get("empty", "no limit")) if isinstance(extra, dict) else "no limit",
         ))
     return fields
-
-
-def parse_form(model: type[BaseModel], form: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    """Form strings to model input: an empty optional field means None (no limit); a field
-    the form did not send keeps its default."""
-    values: dict[str, Any] = {}
-    for field in form_fields(model, names):
-        raw = form.get(field.name)
-        if field.kind == "checkbox":
-            values[field.name] = raw is not None
-        elif raw is None:
-            continue
-        elif str(raw).strip() == "":
-            # A number field the browser could not parse arrives empty too: for a required
-            # field that is an error to show, not a silent default.
-            values[field.name] = None if field.optional else ""
-        else:
-            values[field.name] = str(raw).strip()
-    return values
 
 
 def readable(item: Mapping[str, Any]) -> str:

@@ -21,15 +21,15 @@ from typing import Any, Literal
 
 import psutil
 
-from app.kernel import read_accept_queue
 from app import witness_protocol
+from app.kernel import read_accept_queue
 from app.sandbox import applied
 from app.sandbox.child.channel import EVENTS_PATH_ENV
 from app.sandbox.child.containment import NPROC_ENV, PARENT_ENV
-from app.sandbox.isolation import Plan, plan
 from app.sandbox.child.launcher import SANDBOX_ENV
-from app.sandbox.netns import PrivateNetwork
 from app.sandbox.child.runner import FD_ENV
+from app.sandbox.isolation import Plan, plan
+from app.sandbox.netns import PrivateNetwork
 from app.sandbox.settings import SETTINGS_ENV, TargetSettings
 from app.timeline.timeline import ServerEvent
 

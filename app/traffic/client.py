@@ -15,9 +15,9 @@ import time
 
 import httptools
 
-from app.witness_protocol import APP_HEADER
 from app.timeline.model import ConnectionRecord, Outcome, RequestRecord, classify_response
 from app.timeline.timeline import Timeline
+from app.witness_protocol import APP_HEADER
 
 TCP_ESTABLISHED = 1
 TCP_INFO_RETRANS_END = 104

@@ -17,9 +17,9 @@ from app.sandbox.settings import TargetSettings
 from app.sandbox.target import TargetError
 from app.scenarios import Scenario, interrupted_finding
 from app.store import RunStore, StoreError
-from app.web.stream import Stream
 from app.traffic.burst import Burst
 from app.traffic.spec import BurstSpec
+from app.web.stream import Stream
 
 TAIL_LINES_SHOWN = 40
 STOPPED_SESSIONS_KEPT = 5

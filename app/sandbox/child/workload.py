@@ -16,9 +16,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.sandbox.child.containment import arm_worker
-from app.witness_protocol import APP_HEADER
-from app.sandbox.settings import TargetSettings
 from app.sandbox.child.witness import AppWitness
+from app.sandbox.settings import TargetSettings
+from app.witness_protocol import APP_HEADER
 
 
 def _hold_seconds(settings: TargetSettings, rng: random.Random) -> float:
