@@ -31,7 +31,7 @@ from app.sandbox.child.runner import FD_ENV
 from app.sandbox.isolation import Plan, plan
 from app.sandbox.netns import PrivateNetwork
 from app.sandbox.settings import SETTINGS_ENV, TargetSettings
-from app.timeline.timeline import ServerEvent
+from app.witness_protocol import ServerEvent
 
 TargetState = Literal["starting", "ready", "crashed", "exited", "stopped"]
 OUTPUT_TAIL_LINES = 200
