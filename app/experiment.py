@@ -57,7 +57,8 @@ class Experiment:
             except NetnsError as exc:
                 raise TargetError(knobs_refused(str(exc))) from None
         await self.target.start()
-        self._sampler = KernelSampler(self.target.port, self._on_kernel_sample, self.network)
+        self._sampler = KernelSampler(
+            self.target.port, self._on_kernel_sample, self.network.entered if self.network is not None else None)
 
     async def stop(self) -> None:
         if self._sampler is not None:

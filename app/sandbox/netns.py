@@ -68,10 +68,6 @@ class PrivateNetwork:
         finally:
             _setns(self._host_fd)
 
-    def enter_thread(self) -> None:
-        """Moves the calling thread (a worker thread of our own) into the namespace for good."""
-        _setns(self._ns_fd)
-
     def close(self) -> None:
         for fd in (self._ns_fd, self._host_fd):
             if fd >= 0:
