@@ -10,13 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.errors import NetnsError, TargetError
 from app.kernel.accept_queue import AcceptQueueSample
 from app.kernel.sampler import KernelSampler
 from app.kernel.sock_diag import PeerState
 from app.sandbox.isolation import netns_unavailable_reason
-from app.sandbox.netns import NetnsError, PrivateNetwork
+from app.sandbox.netns import PrivateNetwork
 from app.sandbox.settings import TargetSettings
-from app.sandbox.target import Target, TargetError
+from app.sandbox.target import Target
 from app.timeline import summary
 from app.timeline.timeline import Timeline
 from app.traffic.burst import Burst, fire

@@ -15,14 +15,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from app.errors import NetnsError
 from app.sandbox.isolation import isolation_prefix, netns_unavailable_reason
 
 CLONE_NEWNET = 0x40000000
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class NetnsError(RuntimeError):
-    """The private namespace could not be made; the message says why."""
 
 
 def _setns(fd: int) -> None:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import psutil
 
 from app import witness_protocol
+from app.errors import TargetError
 from app.kernel import read_accept_queue
 from app.sandbox import applied
 from app.sandbox.child.channel import EVENTS_PATH_ENV
@@ -44,10 +45,6 @@ KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 # endpoints, the event channel's pump, and room to spare.
 TASKS_PER_PROCESS = 64
 EVENTS_READ_BYTES = 1 << 16
-
-
-class TargetError(RuntimeError):
-    """The target could not start; the message carries exit status and output tail."""
 
 
 @dataclass

@@ -10,10 +10,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ValidationError
 
+from app.errors import CapExceeded, TargetError
 from app.fields import field_errors, form_fields
-from app.limits import CapExceeded
 from app.sandbox.settings import TargetSettings
-from app.sandbox.target import TargetError
 from app.scenarios import BY_ID, SCENARIOS
 from app.traffic.spec import BurstSpec
 from app.web.assets import PAGE_ASSETS
