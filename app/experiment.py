@@ -82,7 +82,6 @@ class Experiment:
         try:
             await fire(burst, self.timeline)
             await self._drain(burst)
-            burst.settled = True
         finally:
             self._running -= 1
             if self._running == 0 and self._sampler is not None:

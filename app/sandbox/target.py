@@ -272,13 +272,6 @@ class Target:
         if self.status.state in ("starting", "ready"):
             self.status.state = "stopped"
 
-    async def wait_exit(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(self._exited.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
-
     def _signal_group(self, sig: signal.Signals) -> None:
         if self._proc is None:
             return

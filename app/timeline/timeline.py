@@ -53,7 +53,6 @@ class Timeline:
             record.taken_ns = record.taken_ns or event.t_ns
         elif event.kind == "accepted":
             record.accepted_ns = event.t_ns
-            record.server_pid = event.pid
         elif event.kind == "enter":
             record.app_spans.append(AppSpan(enter_ns=event.t_ns))
         elif event.kind == "leave":
