@@ -17,18 +17,18 @@ from typing import Any, NoReturn, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from app.errors import CapExceeded, ConnscopeError, StoreError, TargetError
 from app.experiment import Experiment
 from app.export import FORMATS
-from app.limits import RUN_CAPS, CapExceeded, add_limit_flags, limits_from
+from app.fields import form_fields, readable
+from app.limits import RUN_CAPS, add_limit_flags, limits_from
 from app.sandbox.settings import TargetSettings
-from app.sandbox.target import TargetError
 from app.scenarios import BY_ID, SCENARIOS
-from app.store import RunStore, StoreError, default_path
+from app.store import RunStore, default_path
 from app.timeline import summary
 from app.timeline.model import Outcome, State
 from app.traffic.burst import Burst
 from app.traffic.spec import BurstSpec
-from app.web.forms import form_fields, readable
 
 T = TypeVar("T")
 
@@ -374,11 +374,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"connscope: error: {sock}", file=sys.stderr)
         return 2
     limits = limits_from(args)
-    try:
-        store = RunStore(args.store)
-    except StoreError as exc:
-        print(f"connscope: error: {exc}", file=sys.stderr)
-        return 2
+    store = RunStore(args.store)
     raise_open_file_limit()
     access = Access.for_bind(args.host, args.port, args.allow_host, os.environ.get(TOKEN_ENV))
     host = f"[{args.host}]" if ":" in args.host else args.host
@@ -402,6 +398,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _dispatch(args)
+    except ConnscopeError as exc:
+        print(f"connscope: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         # Ctrl-C during a burst or a start-up is the user's choice, not a crash: no traceback.
         print("connscope: interrupted", file=sys.stderr)

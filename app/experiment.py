@@ -10,13 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.errors import NetnsError, TargetError
 from app.kernel.accept_queue import AcceptQueueSample
 from app.kernel.sampler import KernelSampler
 from app.kernel.sock_diag import PeerState
 from app.sandbox.isolation import netns_unavailable_reason
-from app.sandbox.netns import NetnsError, PrivateNetwork
+from app.sandbox.netns import PrivateNetwork
 from app.sandbox.settings import TargetSettings
-from app.sandbox.target import Target, TargetError
+from app.sandbox.target import Target
 from app.timeline import summary
 from app.timeline.timeline import Timeline
 from app.traffic.burst import Burst, fire
@@ -57,7 +58,8 @@ class Experiment:
             except NetnsError as exc:
                 raise TargetError(knobs_refused(str(exc))) from None
         await self.target.start()
-        self._sampler = KernelSampler(self.target.port, self._on_kernel_sample, self.network)
+        self._sampler = KernelSampler(
+            self.target.port, self._on_kernel_sample, self.network.entered if self.network is not None else None)
 
     async def stop(self) -> None:
         if self._sampler is not None:
@@ -80,7 +82,6 @@ class Experiment:
         try:
             await fire(burst, self.timeline)
             await self._drain(burst)
-            burst.settled = True
         finally:
             self._running -= 1
             if self._running == 0 and self._sampler is not None:

@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from app.errors import CapExceeded
 from app.sandbox.settings import TargetSettings
 from app.traffic.spec import BurstSpec
 
@@ -53,22 +54,6 @@ class Limits:
         if scheduled > self.burst_seconds:
             field_name = "pause_ms" if pauses_s > spec.duration_s else {"ramp": "ramp_s", "rate": "rate"}[spec.pattern]
             raise self.refuse("burst_seconds", round(scheduled, 3), field_name)
-
-
-class CapExceeded(ValueError):
-    """A request over one of the caps: refused before anything starts."""
-
-    def __init__(self, cap: str, flag: str, field_name: str, message: str) -> None:
-        super().__init__(message)
-        self.cap = cap
-        self.flag = flag
-        self.field = field_name
-        self.message = message
-
-    def detail(self, where: str = "body") -> list[dict[str, Any]]:
-        """In the shape of pydantic's validation errors, so one client handles both."""
-        loc = [where] if self.field == "__all__" else [where, self.field]
-        return [{"type": "cap_exceeded", "loc": loc, "msg": self.message, "ctx": {"cap": self.cap, "flag": self.flag}}]
 
 
 RUN_CAPS = ("requests_per_burst", "burst_seconds", "target_memory_mb", "response_bytes")

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from app.errors import StoreError
+
 STORE_ENV = "CONNSCOPE_STORE"
 MAX_RUN_ID = 2**63 - 1
 """SQLite's largest rowid: a larger id names no run."""
@@ -52,10 +54,6 @@ def describe(result: dict[str, Any]) -> str:
         f"{s['handler']} {s['handler_ms']:g} ms, {s['loop']}: {t['ok']} ok, {t['rejected']} 503"
         + "".join(f", {t[k]} {k}" for k in ("error", "refused", "reset", "timeout", "cancelled") if t.get(k))
     )
-
-
-class StoreError(RuntimeError):
-    """The run store cannot be used: missing, unwritable or not a run store. One line."""
 
 
 class RunStore:

@@ -13,7 +13,7 @@ import sys
 from playwright.sync_api import sync_playwright
 
 from bench.common import write
-from tests.conftest import CHROMIUM, serve_dashboard
+from tests.support import CHROMIUM, serve_dashboard
 
 MEASURE = """
 async (n) => {

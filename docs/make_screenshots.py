@@ -10,7 +10,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
 
-from tests.conftest import CDN_HOST, CHROMIUM, serve_dashboard
+from tests.support import CDN_HOST, CHROMIUM, serve_dashboard
 
 HERE = Path(__file__).resolve().parent
 

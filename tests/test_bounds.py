@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, serve_dashboard, wait_burst
+from tests.support import ROOT, serve_dashboard, wait_burst
 
 TARGET = {"loop": "asyncio", "handler": "async", "handler_ms": 5}
 

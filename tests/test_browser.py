@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import CDN_HOST, ROOT, serve_dashboard, wait_burst
+from tests.support import CDN_HOST, ROOT, serve_dashboard, wait_burst
 
 ARTIFACTS = ROOT / "test-artifacts"
 

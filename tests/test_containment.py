@@ -18,12 +18,14 @@ import httpx
 import psutil
 import pytest
 
+from app.errors import TargetError
 from app.experiment import Experiment
-from app.sandbox.fsview import blocked_dirs, needed_paths
+from app.sandbox.child.fsview import blocked_dirs, needed_paths
+from app.sandbox.environment import TMP_PREFIX, remove_stale_dirs
 from app.sandbox.isolation import UNPRIVILEGED, netns_unavailable_reason, pidns_unavailable_reason, plan
 from app.sandbox.settings import TargetSettings
-from app.sandbox.target import TMP_PREFIX, Target, TargetError, remove_stale_dirs
-from tests.conftest import ROOT
+from app.sandbox.target import Target
+from tests.support import ROOT
 
 SECRET = "connscope-test-secret-3f9a"
 # The settings schemathesis found: the target dies of its memory cap during the probe.

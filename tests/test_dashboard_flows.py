@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from websockets.sync.client import connect
 
-from tests.conftest import wait_burst
+from tests.support import wait_burst
 
 
 def test_scenario_button_runs_it_and_shows_the_finding_written_from_the_run(dashboard: str, page: Any) -> None:

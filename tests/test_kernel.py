@@ -19,6 +19,7 @@ from app.kernel import (
     TcpState,
     classify,
     read_accept_queue,
+    read_tcp_info,
     sock_diag,
 )
 
@@ -130,6 +131,23 @@ def test_read_accept_queue_rejects_a_connected_socket(sockets: list[socket.socke
     wait_connected([client])
     with pytest.raises(ValueError, match="not listening"):
         read_accept_queue(client)
+
+
+
+def test_tcp_info_reads_the_state_and_the_retransmissions(sockets: list[socket.socket]) -> None:
+    listener, port = listen(sockets, backlog=0)
+    first, _ = connect(sockets, port)
+    wait_connected([first])
+    assert read_tcp_info(first).state == TcpState.ESTABLISHED
+    assert read_tcp_info(first).total_retrans == 0
+    assert read_tcp_info(listener).state == TcpState.LISTEN
+    info = read_tcp_info(listener)
+    assert (info.unacked, info.sacked) == (1, 0)
+    # The queue (capacity 0, and a length may reach capacity + 1) is full, so the kernel
+    # drops the next SYN and the client sends it again after its 1 s timeout.
+    late, _ = connect(sockets, port)
+    wait_until(lambda: read_tcp_info(late).total_retrans >= 1, timeout=5)
+    assert read_tcp_info(late).state == TcpState.SYN_SENT
 
 
 # --- sock_diag dump ---

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from tests.conftest import CDN_HOST, wait_burst
+from tests.support import CDN_HOST, wait_burst
 
 VIEWPORT = {"width": 1600, "height": 1000}
 

@@ -16,7 +16,7 @@ import pytest
 
 from app.export import to_html
 from app.scenarios import time_in
-from tests.conftest import ROOT, wait_burst
+from tests.support import ROOT, wait_burst
 
 
 def _counts(page: Any) -> dict[str, int]:

@@ -15,9 +15,10 @@ import psutil
 import pytest
 from pydantic import ValidationError
 
+from app.errors import TargetError
 from app.sandbox.isolation import netns_unavailable_reason
 from app.sandbox.settings import TargetSettings
-from app.sandbox.target import Target, TargetError
+from app.sandbox.target import Target
 from tests.conftest import run_burst
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ import pytest
 
 from app.sandbox.isolation import netns_unavailable_reason
 from app.scenarios import BY_ID, SCENARIOS, time_in
-from tests.conftest import CDN_HOST, wait_burst
+from tests.support import CDN_HOST, wait_burst
 
 
 def _ready(page: Any) -> None:

@@ -13,7 +13,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from tests.conftest import serve_dashboard
+from tests.support import serve_dashboard
 
 EXAMPLES = 15
 STATUSES: list[int] = []

@@ -27,7 +27,7 @@ from websockets.typing import Origin
 
 from app.scenarios import SCENARIOS
 from app.web.security import Access
-from tests.conftest import ROOT, free_port
+from tests.support import ROOT, free_port
 
 PAYLOAD = '<img src=x onerror="document.title=\'pwned\'">'
 SCENARIO = SCENARIOS[0].id

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from app.web.assets import PAGE_ASSETS
-from tests.conftest import CDN_HOST, serve_dashboard, wait_burst
+from tests.support import CDN_HOST, serve_dashboard, wait_burst
 from tests.test_security import PAYLOAD, SCENARIO, TOKEN, _children, _own_address, _serve
 
 # Every CSP violation the page sees, from the event and from Chromium's console.

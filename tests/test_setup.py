@@ -23,7 +23,7 @@ import pytest
 import websockets
 
 from app.web import live
-from tests.conftest import free_port, serve_dashboard
+from tests.support import free_port, serve_dashboard
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from app.stream import Stream
 from app.timeline.model import ConnectionRecord
 from app.timeline.timeline import Timeline
+from app.web.stream import Stream
 
 
 def test_slow_viewer_gets_a_snapshot_instead_of_a_growing_queue() -> None:
@@ -54,8 +54,8 @@ def test_slow_viewer_gets_a_snapshot_instead_of_a_growing_queue() -> None:
 def test_a_long_keep_alive_connection_shows_where_its_full_history_ends() -> None:
     """The stream derives a dot from a record's recent facts only; at every step of a
     keep-alive connection with many requests it must agree with the whole derivation."""
-    from app.stream import record_view
     from app.timeline.model import AppSpan, Outcome, RequestRecord, State
+    from app.web.stream import record_view
 
     record = ConnectionRecord(port=40_000, burst=1, index=0, intended_ns=1_000)
     record.connect_start_ns, record.connected_ns, record.accepted_ns = 1_000, 1_010, 1_020

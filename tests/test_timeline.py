@@ -92,7 +92,8 @@ def test_percentiles_are_values_that_were_measured() -> None:
 def test_a_late_close_report_finds_the_connection_whose_port_was_reused() -> None:
     """The server closed first, so the client's port was free at once and a later
     connection took it before the server's report of the first close arrived."""
-    from app.timeline.timeline import ServerEvent, Timeline
+    from app.timeline.timeline import Timeline
+    from app.witness_protocol import ServerEvent
 
     timeline = Timeline()
     first = ConnectionRecord(port=50_000, burst=1, index=0, intended_ns=100, connect_start_ns=100)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.conftest import wait_burst
+from tests.support import wait_burst
 
 Q1_TARGET = {"limit_concurrency": 3, "handler": "async", "handler_ms": 800, "loop": "asyncio"}
 Q1_BURST = {"connections": 6, "pattern": "rate", "rate": 10}

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import socket
-import struct
 import time
 from dataclasses import dataclass
 
-__all__ = ["AcceptQueueSample", "read_accept_queue"]
+from app.kernel.tcp_info import TcpState, read_tcp_info
 
-_TCP_LISTEN = 10
-# struct tcp_info: 8 one-byte fields, then u32 rto, ato, snd_mss, rcv_mss, unacked,
-# sacked. Asking for just these 32 bytes keeps the copy minimal; the kernel copies
-# min(optlen, sizeof(struct tcp_info)).
-_TCP_INFO_PREFIX = struct.Struct("=B23xII")
+__all__ = ["AcceptQueueSample", "read_accept_queue"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +26,9 @@ def read_accept_queue(sock: socket.socket) -> AcceptQueueSample:
     tcpi_unacked and its capacity (the backlog, capped by net.core.somaxconn) in
     tcpi_sacked.
     """
-    raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_PREFIX.size)
+    info = read_tcp_info(sock)
     t_ns = time.monotonic_ns()
-    state, length, capacity = _TCP_INFO_PREFIX.unpack_from(raw)
-    if state != _TCP_LISTEN:
+    if info.state != TcpState.LISTEN:
         # On any other socket these fields are segment counters, not the queue.
-        raise ValueError(f"socket is not listening (tcpi_state={state})")
-    return AcceptQueueSample(t_ns=t_ns, length=length, capacity=capacity)
+        raise ValueError(f"socket is not listening (tcpi_state={info.state})")
+    return AcceptQueueSample(t_ns=t_ns, length=info.unacked, capacity=info.sacked)

@@ -9,23 +9,25 @@ keep it listening after uvicorn closes it, and change what late clients get).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping
 
 from app.kernel.accept_queue import AcceptQueueSample
 from app.kernel.sock_diag import PeerState, SockDiag, classify, listener_queue
-from app.sandbox.netns import PrivateNetwork
 
 MIN_INTERVAL_S = 0.002
 
 SampleHandler = Callable[[int, AcceptQueueSample | None, Mapping[int, PeerState]], None]
+Enter = Callable[[], contextlib.AbstractContextManager[None]]
+"""Puts the calling thread in the target's network namespace for the block."""
 
 
 class KernelSampler:
-    def __init__(self, port: int, on_sample: SampleHandler, network: PrivateNetwork | None = None) -> None:
+    def __init__(self, port: int, on_sample: SampleHandler, enter: Enter | None = None) -> None:
         self._port = port
-        self._network = network
+        self._enter: Enter = enter or contextlib.nullcontext
         self._on_sample = on_sample
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -52,10 +54,8 @@ class KernelSampler:
     def _sample(self, loop: asyncio.AbstractEventLoop) -> None:
         seen: dict[int, PeerState] = {}
         reported: dict[int, PeerState] = {}
-        if self._network is not None:
-            # A netlink socket sees the sockets of the namespace it was made in.
-            self._network.enter_thread()
-        with SockDiag() as diag:
+        # A netlink socket sees the sockets of the namespace it was made in.
+        with self._enter(), SockDiag() as diag:
             while not self._stop.is_set():
                 began = time.perf_counter()
                 t_ns = time.monotonic_ns()

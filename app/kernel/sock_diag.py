@@ -7,25 +7,12 @@ import socket
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from types import TracebackType
 
-__all__ = ["PeerState", "SockDiag", "SocketEntry", "TcpState", "classify", "listener_queue"]
+from app.kernel.tcp_info import TcpState
 
-
-class TcpState(IntEnum):
-    ESTABLISHED = 1
-    SYN_SENT = 2
-    SYN_RECV = 3
-    FIN_WAIT1 = 4
-    FIN_WAIT2 = 5
-    TIME_WAIT = 6
-    CLOSE = 7
-    CLOSE_WAIT = 8
-    LAST_ACK = 9
-    LISTEN = 10
-    CLOSING = 11
-    NEW_SYN_RECV = 12
+__all__ = ["PeerState", "SockDiag", "SocketEntry", "classify", "listener_queue"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from app.sandbox.fsview import blocked_dirs, needed_paths
+from app.sandbox.child.fsview import blocked_dirs, needed_paths
 
 UNPRIVILEGED = 65534  # nobody / nogroup
 CAP_SETPCAP = 8
@@ -94,7 +94,7 @@ def plan() -> Plan:
     if setpriv is None:
         notes.append("util-linux `setpriv` not found: privileges not dropped")
     elif os.geteuid() == 0:
-        # With a mount namespace the launcher makes the code reachable (app.sandbox.fsview).
+        # With a mount namespace the launcher makes the code reachable (app.sandbox.child.fsview).
         if private or not blocked_dirs(needed_paths(), UNPRIVILEGED, UNPRIVILEGED):
             uid = UNPRIVILEGED
         else:

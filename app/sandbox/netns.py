@@ -15,14 +15,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from app.errors import NetnsError
 from app.sandbox.isolation import isolation_prefix, netns_unavailable_reason
 
 CLONE_NEWNET = 0x40000000
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class NetnsError(RuntimeError):
-    """The private namespace could not be made; the message says why."""
 
 
 def _setns(fd: int) -> None:
@@ -45,7 +42,7 @@ class PrivateNetwork:
             raise NetnsError(reason)
         assignments = [f"{key}={value}" for key, value in self.sysctls.items()]
         self._holder = subprocess.Popen(
-            [*isolation_prefix(), sys.executable, "-m", "app.sandbox.netns_holder", *assignments],
+            [*isolation_prefix(), sys.executable, "-m", "app.sandbox.child.netns_holder", *assignments],
             cwd=ROOT, env={**os.environ, "CONNSCOPE_PARENT": str(os.getpid())},
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             start_new_session=True,
@@ -67,10 +64,6 @@ class PrivateNetwork:
             yield
         finally:
             _setns(self._host_fd)
-
-    def enter_thread(self) -> None:
-        """Moves the calling thread (a worker thread of our own) into the namespace for good."""
-        _setns(self._ns_fd)
 
     def close(self) -> None:
         for fd in (self._ns_fd, self._host_fd):

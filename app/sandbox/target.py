@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,34 +17,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import psutil
-
+from app import witness_protocol
+from app.errors import TargetError
 from app.kernel import read_accept_queue
-from app.sandbox import applied, events
-from app.sandbox.channel import EVENTS_PATH_ENV
-from app.sandbox.containment import NPROC_ENV, PARENT_ENV
+from app.sandbox import applied
+from app.sandbox.child.channel import EVENTS_PATH_ENV
+from app.sandbox.child.containment import NPROC_ENV, PARENT_ENV
+from app.sandbox.child.runner import FD_ENV
+from app.sandbox.environment import ROOT, TMP_PREFIX, environment, remove_stale_dirs, tasks_limit
 from app.sandbox.isolation import Plan, plan
-from app.sandbox.launcher import SANDBOX_ENV
 from app.sandbox.netns import PrivateNetwork
-from app.sandbox.runner import FD_ENV
 from app.sandbox.settings import SETTINGS_ENV, TargetSettings
-from app.timeline.timeline import ServerEvent
+from app.witness_protocol import ServerEvent
 
 TargetState = Literal["starting", "ready", "crashed", "exited", "stopped"]
 OUTPUT_TAIL_LINES = 200
 STOP_GRACE_S = 3.0
-ROOT = Path(__file__).resolve().parents[2]
-TMP_PREFIX = "connscope-"
-# What a target gets of the control app's environment; nothing else (no tokens, no keys).
-KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
-# Threads and processes one target process may need: uvicorn's thread pool of 40 for `def`
-# endpoints, the event channel's pump, and room to spare.
-TASKS_PER_PROCESS = 64
 EVENTS_READ_BYTES = 1 << 16
-
-
-class TargetError(RuntimeError):
-    """The target could not start; the message carries exit status and output tail."""
 
 
 @dataclass
@@ -79,43 +66,6 @@ def make_listener(backlog: int) -> socket.socket:
     sock.bind(("127.0.0.1", 0))
     sock.listen(backlog)
     return sock
-
-
-def remove_stale_dirs() -> None:
-    """Temp directories left by a control app that died without cleaning up (kill -9): each
-    is named after its owner's pid, and removed once no process has that pid."""
-    for path in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*-*"):
-        owner = path.name[len(TMP_PREFIX):].split("-", 1)[0]
-        if owner.isdigit() and not psutil.pid_exists(int(owner)) and path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def tasks_limit(uid: int, workers: int) -> int:
-    """RLIMIT_NPROC counts every task of the real uid on the machine, so the limit is what
-    that uid already runs plus what this target may need."""
-    running = 0
-    for proc in psutil.process_iter(["uids", "num_threads"]):
-        uids = proc.info["uids"]
-        if uids is not None and uids.real == uid:
-            running += proc.info["num_threads"] or 0
-    processes = workers + 1 if workers > 1 else 1
-    return running + TASKS_PER_PROCESS * processes
-
-
-def _environment(sandbox: Plan, home: str) -> dict[str, str]:
-    kept = {name: os.environ[name] for name in KEPT_ENV if name in os.environ}
-    return {
-        "PATH": os.defpath,
-        **kept,
-        "HOME": home,
-        "PYTHONPATH": str(ROOT),
-        "MALLOC_ARENA_MAX": "2",
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        SANDBOX_ENV: json.dumps(
-            {"pid_namespace": sandbox.pid_namespace, "mount_namespace": sandbox.mount_namespace, "uid": sandbox.uid}
-        ),
-    }
 
 
 class Target:
@@ -173,7 +123,7 @@ class Target:
         self.port = self._listener.getsockname()[1]
         self._listener.set_inheritable(True)
         max_tasks = await asyncio.to_thread(tasks_limit, sandbox.uid or os.getuid(), self.settings.workers)
-        env = _environment(sandbox, self._tmp.name) | {
+        env = environment(sandbox, self._tmp.name) | {
             SETTINGS_ENV: self.settings.to_env(),
             PARENT_ENV: str(os.getpid()),
             FD_ENV: str(self._listener.fileno()),
@@ -183,8 +133,8 @@ class Target:
         # Popen runs on the event loop's thread on purpose: PR_SET_PDEATHSIG fires when the
         # *thread* that forked the child exits, and this one lives as long as the app.
         self._proc = subprocess.Popen(
-            [*sandbox.unshare, sys.executable, "-m", "app.sandbox.launcher",
-             *sandbox.drop, sys.executable, "-m", "app.sandbox.runner"],
+            [*sandbox.unshare, sys.executable, "-m", "app.sandbox.child.launcher",
+             *sandbox.drop, sys.executable, "-m", "app.sandbox.child.runner"],
             env=env,
             pass_fds=(self._listener.fileno(),),
             start_new_session=True,
@@ -274,13 +224,6 @@ class Target:
         if self.status.state in ("starting", "ready"):
             self.status.state = "stopped"
 
-    async def wait_exit(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(self._exited.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
-
     def _signal_group(self, sig: signal.Signals) -> None:
         if self._proc is None:
             return
@@ -326,7 +269,7 @@ class Target:
                 rest = lines.pop()
                 for line in lines:
                     try:
-                        event = events.decode(line)
+                        event = witness_protocol.decode(line)
                     except ValueError:
                         # A garbled line loses one fact, not the witness for the rest of the run.
                         continue

@@ -78,7 +78,6 @@ class ConnectionRecord:
     SYN the server side dropped, typically because its accept queue was full."""
     requests: list[RequestRecord] = field(default_factory=list)
     # server witness
-    server_pid: int | None = None
     taken_ns: int | None = None
     """When the server's accept() took it from the kernel's queue (asyncio loop only)."""
     accepted_ns: int | None = None
@@ -91,10 +90,6 @@ class ConnectionRecord:
     def kernel_sighting(self, t_ns: int, state: State) -> None:
         if not self.kernel_seen or self.kernel_seen[-1][1] != state:
             self.kernel_seen.append((t_ns, state))
-
-    @property
-    def finished(self) -> bool:
-        return self.client_closed_ns is not None
 
     def states(self) -> list[tuple[State, int]]:
         """The connection's state changes in time order, from all three witnesses."""

@@ -7,18 +7,7 @@ from dataclasses import dataclass, field
 
 from app.kernel.accept_queue import AcceptQueueSample
 from app.timeline.model import AppSpan, ConnectionRecord, State
-
-
-@dataclass(frozen=True, slots=True)
-class ServerEvent:
-    """One fact reported by the instrumented uvicorn inside the target."""
-
-    kind: str  # "taken" | "accepted" | "enter" | "leave" | "closed"
-    pid: int
-    port: int
-    t_ns: int
-    status: int | None = None
-
+from app.witness_protocol import ServerEvent
 
 Listener = Callable[[ConnectionRecord], None]
 
@@ -64,7 +53,6 @@ class Timeline:
             record.taken_ns = record.taken_ns or event.t_ns
         elif event.kind == "accepted":
             record.accepted_ns = event.t_ns
-            record.server_pid = event.pid
         elif event.kind == "enter":
             record.app_spans.append(AppSpan(enter_ns=event.t_ns))
         elif event.kind == "leave":

@@ -23,8 +23,6 @@ class Burst:
     ended_ns: int | None = None
     records: list[ConnectionRecord] = field(default_factory=list)
     finished_connections: int = 0
-    settled: bool = False
-    """Set once the server's late reports have been waited for: the result is final."""
     cancelled: str | None = None
     """Why the burst was cut short (e.g. "superseded by target 3"), set before it is."""
     make_socket: Callable[[], socket.socket] = socket.socket

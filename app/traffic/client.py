@@ -10,18 +10,14 @@ import asyncio
 import errno
 import os
 import socket
-import struct
 import time
 
 import httptools
 
-from app.sandbox.events import APP_HEADER
+from app.kernel.tcp_info import TcpState, read_tcp_info
 from app.timeline.model import ConnectionRecord, Outcome, RequestRecord, classify_response
 from app.timeline.timeline import Timeline
-
-TCP_ESTABLISHED = 1
-TCP_INFO_RETRANS_END = 104
-
+from app.witness_protocol import APP_HEADER
 
 _APP_HEADER = APP_HEADER.encode()
 
@@ -281,14 +277,11 @@ class _Exchange(asyncio.Protocol):
 
 
 def _established(sock: socket.socket) -> bool:
-    """tcpi_state, the first byte of TCP_INFO."""
-    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == TCP_ESTABLISHED
+    return read_tcp_info(sock).state == TcpState.ESTABLISHED
 
 
 def _retransmits(sock: socket.socket) -> int:
-    """tcpi_total_retrans: a u32 at byte 100 of struct tcp_info."""
-    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_RETRANS_END)
-    return int(struct.unpack_from("I", info, TCP_INFO_RETRANS_END - 4)[0])
+    return read_tcp_info(sock).total_retrans
 
 
 def _connect_failure(exc: OSError) -> Outcome:

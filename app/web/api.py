@@ -11,9 +11,9 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from app.errors import TargetError
 from app.export import FORMATS
 from app.sandbox.settings import TargetSettings
-from app.sandbox.target import TargetError
 from app.timeline.summary import connection_json
 from app.traffic.spec import BurstSpec
 from app.web.registry import Session, burst_status, registry_of

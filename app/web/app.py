@@ -14,8 +14,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from app.limits import CapExceeded, Limits
-from app.store import RunStore, StoreError
+from app.errors import CapExceeded, ConnscopeError, StoreError
+from app.limits import Limits
+from app.store import RunStore
 from app.web import api, errors, live, pages
 from app.web.assets import PAGE_ASSETS, VENDOR_DIR
 from app.web.registry import Registry
@@ -59,6 +60,7 @@ def create_app(
             RequestValidationError: errors.validation_failed,
             CapExceeded: errors.over_cap,
             StoreError: errors.store_unavailable,
+            ConnscopeError: errors.refused,
         },
     )
 

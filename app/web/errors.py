@@ -1,4 +1,5 @@
-"""Error answers that stay small and true: validation errors clipped, a lost store a 503."""
+"""Error answers that stay small and true: validation errors clipped, a lost store a 503,
+the rest of connscope's errors a 409 that says why."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from app.limits import CapExceeded
-from app.store import StoreError
+from app.errors import CapExceeded
 
 ECHO_CHARS = 200
 """How much of a rejected input an error repeats: enough to spot the typo, never the megabytes."""
@@ -60,3 +60,11 @@ async def store_unavailable(request: Request, exc: Exception) -> Response:
     if request.url.path.startswith("/api/"):
         return JSONResponse({"detail": str(exc)}, status_code=503)
     return PlainTextResponse(f"{exc}\nRecorded runs cannot be shown until the store is back.", status_code=503)
+
+
+async def refused(request: Request, exc: Exception) -> Response:
+    """A target that could not start, a namespace that could not be made: the request was
+    understood but cannot be done now, and the message says why."""
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+    return PlainTextResponse(str(exc), status_code=409)

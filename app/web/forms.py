@@ -1,72 +1,13 @@
-"""HTML forms for the pydantic models at the edge: field descriptions, parsing, inline errors."""
+"""HTML form data to model input, by the fields `app.fields` describes."""
 
 from __future__ import annotations
 
-import types
-import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-
-@dataclass(frozen=True, slots=True)
-class FormField:
-    name: str
-    label: str
-    hint: str
-    kind: Literal["select", "number", "text", "checkbox"]
-    default: Any
-    optional: bool
-    choices: tuple[str, ...] = ()
-    step: str = "any"
-    minimum: float | None = None
-    empty: str = "no limit"
-    """What an empty optional field means."""
-
-
-def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return args[0], len(args) < len(typing.get_args(annotation))
-    return annotation, False
-
-
-def form_fields(model: type[BaseModel], names: tuple[str, ...]) -> list[FormField]:
-    fields = []
-    for name in names:
-        info = model.model_fields[name]
-        annotation, optional = _unwrap_optional(info.annotation)
-        # `gt` bounds are exclusive: only an inclusive `ge` is a minimum the form can state.
-        minimum = next((m.ge for m in info.metadata if getattr(m, "ge", None) is not None), None)
-        choices: tuple[str, ...] = ()
-        if typing.get_origin(annotation) is Literal:
-            kind: Literal["select", "number", "text", "checkbox"] = "select"
-            choices = tuple(typing.get_args(annotation))
-        elif annotation is bool and optional:
-            # Three values, not a checkbox: not given (None) is a setting of its own.
-            kind, choices = "select", ("0", "1")
-        elif annotation is bool:
-            kind = "checkbox"
-        elif annotation in (int, float):
-            kind = "number"
-        else:
-            kind = "text"
-        extra = info.json_schema_extra
-        fields.append(FormField(
-            name=name,
-            label=name,
-            hint=info.description or "",
-            kind=kind,
-            default=info.default,
-            optional=optional,
-            choices=choices,
-            step="1" if annotation is int else "any",
-            minimum=minimum,
-            empty=str(extra.get("empty", "no limit")) if isinstance(extra, dict) else "no limit",
-        ))
-    return fields
+from app.fields import form_fields
 
 
 def parse_form(model: type[BaseModel], form: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
@@ -86,36 +27,3 @@ def parse_form(model: type[BaseModel], form: Mapping[str, Any], names: tuple[str
         else:
             values[field.name] = str(raw).strip()
     return values
-
-
-def readable(item: Mapping[str, Any]) -> str:
-    """pydantic's message, said the way a form says it."""
-    kind, ctx = item["type"], item.get("ctx") or {}
-    if item.get("input") == "" or kind == "missing":
-        return "Required: enter a value."
-    if kind != "float_parsing" and str(item.get("input")).strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
-        return "Enter a finite number."
-    if kind == "greater_than_equal":
-        return f"Must be at least {ctx['ge']}."
-    if kind == "greater_than":
-        return f"Must be more than {ctx['gt']}."
-    if kind == "less_than_equal":
-        return f"Must be at most {ctx['le']}."
-    if kind in ("int_parsing", "int_from_float"):
-        return "Enter a whole number."
-    if kind == "float_parsing":
-        return "Enter a number."
-    if kind == "literal_error":
-        return f"Choose one of {ctx.get('expected', 'the listed values')}."
-    if kind == "string_pattern_mismatch":
-        return "Must start with / and contain no spaces."
-    return str(item["msg"])
-
-
-def field_errors(error: ValidationError) -> dict[str, str]:
-    """One readable message per field, as shown next to it."""
-    messages: dict[str, str] = {}
-    for item in error.errors():
-        name = str(item["loc"][0]) if item["loc"] else "__all__"
-        messages.setdefault(name, readable(item))
-    return messages

@@ -10,13 +10,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ValidationError
 
-from app.limits import CapExceeded
+from app.errors import CapExceeded, TargetError
+from app.fields import field_errors, form_fields
 from app.sandbox.settings import TargetSettings
-from app.sandbox.target import TargetError
 from app.scenarios import BY_ID, SCENARIOS
 from app.traffic.spec import BurstSpec
 from app.web.assets import PAGE_ASSETS
-from app.web.forms import field_errors, form_fields, parse_form
+from app.web.forms import parse_form
 from app.web.registry import Session, registry_of
 
 TARGET_FIELDS = (

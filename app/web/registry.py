@@ -11,15 +11,15 @@ from typing import Any
 
 from starlette.requests import Request
 
+from app.errors import StoreError, TargetError
 from app.experiment import Experiment, cannot_start
 from app.limits import Limits
 from app.sandbox.settings import TargetSettings
-from app.sandbox.target import TargetError
 from app.scenarios import Scenario, interrupted_finding
-from app.store import RunStore, StoreError
-from app.stream import Stream
+from app.store import RunStore
 from app.traffic.burst import Burst
 from app.traffic.spec import BurstSpec
+from app.web.stream import Stream
 
 TAIL_LINES_SHOWN = 40
 STOPPED_SESSIONS_KEPT = 5

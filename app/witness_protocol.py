@@ -1,4 +1,5 @@
 """The wire format of server events: one short text line per fact, target → control app.
+Both sides import this module, so it imports nothing of `app`.
 
 `taken` from the listening socket's accept() (asyncio's loop calls it; uvloop accepts in
 C), `accepted`/`closed` from uvicorn's protocol, `enter`/`leave` from the ASGI wrapper,
@@ -7,11 +8,23 @@ C), `accepted`/`closed` from uvicorn's protocol, `enter`/`leave` from the ASGI w
 
 from __future__ import annotations
 
-from app.timeline.timeline import ServerEvent
+from dataclasses import dataclass
 
 # Every response the workload app produces carries this header, so the client can tell the
 # app's 503 from uvicorn's admission-control 503.
 APP_HEADER = "x-connscope-app"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerEvent:
+    """One fact reported by the instrumented uvicorn inside the target."""
+
+    kind: str  # "taken" | "accepted" | "enter" | "leave" | "closed"
+    pid: int
+    port: int
+    t_ns: int
+    status: int | None = None
+
 
 KINDS = frozenset({"ready", "taken", "accepted", "enter", "leave", "closed"})
 

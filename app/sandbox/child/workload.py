@@ -15,10 +15,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.sandbox.containment import arm_worker
-from app.sandbox.events import APP_HEADER
+from app.sandbox.child.containment import arm_worker
+from app.sandbox.child.witness import AppWitness
 from app.sandbox.settings import TargetSettings
-from app.sandbox.witness import AppWitness
+from app.witness_protocol import APP_HEADER
 
 
 def _hold_seconds(settings: TargetSettings, rng: random.Random) -> float:
@@ -71,7 +71,7 @@ def _build(settings: TargetSettings) -> Starlette:
 
 
 def create_app() -> object:
-    """uvicorn factory (`app.sandbox.workload:create_app`), called in every worker."""
+    """uvicorn factory (`app.sandbox.child.workload:create_app`), called in every worker."""
     arm_worker()
     settings = TargetSettings.from_env()
     app = _build(settings)

@@ -1,8 +1,8 @@
 """The first process of a target: holds its pid namespace, starts the runner behind the
 privilege drop, and ends the way the runner ended.
 
-Started by `Target` as `unshare --net --mount --pid -- python -m app.sandbox.launcher
-setpriv … -- python -m app.sandbox.runner`. Without `--fork`, unshare leaves this process
+Started by `Target` as `unshare --net --mount --pid -- python -m app.sandbox.child.launcher
+setpriv … -- python -m app.sandbox.child.runner`. Without `--fork`, unshare leaves this process
 in the control app's pid namespace and puts its children in the new one: the first child
 is the namespace's init (pid 1, which the kernel spares from signals it has no handler
 for, so it cannot be the runner: a CPU limit's SIGXCPU would be ignored), the second is
@@ -18,8 +18,8 @@ import signal
 import sys
 import time
 
-from app.sandbox.containment import PARENT_ENV, die_with_parent
-from app.sandbox.fsview import mount_proc, needed_paths, reveal
+from app.sandbox.child.containment import PARENT_ENV, die_with_parent
+from app.sandbox.child.fsview import mount_proc, needed_paths, reveal
 
 SANDBOX_ENV = "CONNSCOPE_SANDBOX"
 

@@ -1,6 +1,6 @@
 """Holds a private network namespace open: brings its loopback up, sets its sysctls, waits.
 
-Run by `PrivateNetwork` as `unshare --net -- python -m app.sandbox.netns_holder KEY=VALUE…`;
+Run by `PrivateNetwork` as `unshare --net -- python -m app.sandbox.child.netns_holder KEY=VALUE…`;
 the sysctls are written inside the new namespace, so the host's settings never change.
 """
 
@@ -13,7 +13,7 @@ import socket
 import struct
 import sys
 
-from app.sandbox.containment import die_with_parent
+from app.sandbox.child.containment import die_with_parent
 
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914

@@ -14,7 +14,7 @@ from typing import Any
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from app.sandbox.channel import channel
+from app.sandbox.child.channel import channel
 
 ASGIApp = Any
 

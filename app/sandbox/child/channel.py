@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 
-from app.sandbox.events import encode
+from app.witness_protocol import encode
 
 EVENTS_PATH_ENV = "CONNSCOPE_EVENTS"
 FLUSH_INTERVAL_S = 0.002

@@ -1,6 +1,6 @@
 """The target process: arms its sandbox, then runs uvicorn on the inherited listening socket.
 
-Started by `app.sandbox.launcher` behind `setpriv` (privileges already dropped), inside
+Started by `app.sandbox.child.launcher` behind `setpriv` (privileges already dropped), inside
 the target's namespaces when the machine allows them.
 """
 
@@ -10,7 +10,7 @@ import os
 import socket
 import sys
 
-from app.sandbox.containment import PARENT_ENV, SUPERVISOR_ENV, apply_limits, die_with_parent, no_new_privs
+from app.sandbox.child.containment import PARENT_ENV, SUPERVISOR_ENV, apply_limits, die_with_parent, no_new_privs
 from app.sandbox.settings import TargetSettings
 
 FD_ENV = "CONNSCOPE_FD"
@@ -27,10 +27,10 @@ def main() -> None:
     from uvicorn.server import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
-    from app.sandbox.witness import PROTOCOLS, WitnessedListener
+    from app.sandbox.child.witness import PROTOCOLS, WitnessedListener
 
     config = uvicorn.Config(
-        "app.sandbox.workload:create_app",
+        "app.sandbox.child.workload:create_app",
         factory=True,
         backlog=settings.backlog,
         limit_concurrency=settings.limit_concurrency,
