@@ -71,7 +71,10 @@ PAGE_ASSETS = tuple(a for a in ASSETS if a.kind in ("js", "css"))
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 # The page's own stylesheets, one per component, in cascade order (static/css/).
-STYLESHEETS = ("vocabulary.css", "app.css")
+STYLESHEETS = (
+    "vocabulary.css", "base.css", "topbar.css", "panels.css", "lanes.css", "tooltip.css", "numbers.css", "help.css",
+    "scenarios.css", "tools.css", "presenter.css", "scope.css", "actions.css", "runs.css",
+)
 
 
 def sri(data: bytes) -> str:
