@@ -64,8 +64,9 @@ STATE_LOOKS: dict[State, Look] = {
     State.CONNECTING: Look("SYN sent", lane="connecting", caption="SYN sent, waiting", dash=(6, 4)),
     State.LIMBO: Look("SYN cookie, no socket", lane="limbo", caption="SYN cookie, no socket", dash=(2, 3)),
     State.QUEUED: Look("in the backlog", lane="backlog", caption="kernel accept queue", weight=3),
-    State.ACCEPTED: Look("uvicorn, not in app", lane="accepted", caption="uvicorn has it, not the app",
-                         dash=(10, 3, 2, 3)),
+    State.ACCEPTED: Look(
+        "uvicorn, not in app", lane="accepted", caption="uvicorn has it, not the app", dash=(10, 3, 2, 3)
+    ),
     State.ACTIVE: Look("in the app", lane="slots", caption="request in the app", weight=3),
     # Bins count connections; the counters count requests (a keep-alive connection has several).
     State.CLOSED: Look("all bursts so far", caption="connections, by last request's outcome", dash=(1, 3)),
@@ -85,9 +86,21 @@ OUTCOME_LOOKS: dict[Outcome, Look] = {
 
 def _term(key: str, kind: str, look: Look, final: bool = False) -> Term:
     return Term(
-        key=key, kind=kind, label=key, hint=look.hint, glyph=look.glyph, shape=look.shape,
-        colour=f"--{kind}-{key}", tone=f"tone--{key}", lane=look.lane, caption=look.caption,
-        bin_label=look.bin_label or key, dash=look.dash, weight=look.weight, optional=look.optional, final=final,
+        key=key,
+        kind=kind,
+        label=key,
+        hint=look.hint,
+        glyph=look.glyph,
+        shape=look.shape,
+        colour=f"--{kind}-{key}",
+        tone=f"tone--{key}",
+        lane=look.lane,
+        caption=look.caption,
+        bin_label=look.bin_label or key,
+        dash=look.dash,
+        weight=look.weight,
+        optional=look.optional,
+        final=final,
     )
 
 
