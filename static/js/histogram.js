@@ -208,7 +208,6 @@ function drawEdgeLabels(ctx, lo, hi, left, right, slot, y, { font, muted, text, 
   }
 }
 
-
 new ResizeObserver(() => {
   dirty = true;
 }).observe(ui.histogram);

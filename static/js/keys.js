@@ -26,7 +26,6 @@ function toggleHelp() {
   else ui.help.showModal();
 }
 
-
 /** Listens for the keys; `slow` is the page's slow motion (`s`). */
 export function listenForKeys(slow) {
   $("#help-button").addEventListener("click", toggleHelp);

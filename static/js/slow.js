@@ -12,21 +12,21 @@ import { ui } from "./live-page.js";
 
 const SLOW_RATE = 0.25;
 const SLOW_MAX_FRAMES = 20000;
-const slow = {
-  on: false,
-  playing: false,
-  queue: [],
-  fromT: 0, // stream time (ms) shown at `fromAt`
-  fromAt: 0,
-  latestT: 0, // the newest frame's stream time and when it came
-  latestAt: 0,
-  running: false, // a burst was still running in the newest frame
-  badge: "",
-};
-
 
 /** `apply` shows one held frame: the page applies it as if it came now. */
 export function slowMotion(apply) {
+  const slow = {
+    on: false,
+    playing: false,
+    queue: [],
+    fromT: 0, // stream time (ms) shown at `fromAt`
+    fromAt: 0,
+    latestT: 0, // the newest frame's stream time and when it came
+    latestAt: 0,
+    running: false, // a burst was still running in the newest frame
+    badge: "",
+  };
+
   function holdFrame(frame) {
     const now = performance.now();
     if (!slow.playing) {

@@ -174,7 +174,6 @@ function renderTip(cid, data) {
   placeTip();
 }
 
-
 export function placeTip() {
   const position = view.dotPosition(tip.cid);
   if (!position) return;
