@@ -56,4 +56,4 @@ if [ "$installed" != "$want" ] && [ "$installed" != "$digest test" ]; then
   echo "$want" >"$stamp"
 fi
 
-"$venv/bin/python" -m app.web.assets
+"$venv/bin/python" -m app.assets

@@ -357,7 +357,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.web.app import create_app
-    from app.web.assets import missing
+    from app.assets import missing
     from app.web.security import TOKEN_ENV, Access
 
     if not 0 < args.port < 65536:
@@ -367,7 +367,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if absent and args.offline:
         names = ", ".join(f"{a.package}/{a.path}" for a in absent)
         print(f"connscope: error: --offline needs the local front-end files ({names}); "
-              "run: python -m app.web.assets", file=sys.stderr)
+              "run: python -m app.assets", file=sys.stderr)
         return 2
     sock = listening_socket(args.host, args.port)
     if isinstance(sock, str):

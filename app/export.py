@@ -12,6 +12,8 @@ from typing import Any
 import jinja2
 
 from app.scenarios import time_in
+from app.vocabulary import VOCABULARY
+from app.assets import bundle_script, bundle_styles
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV_COLUMNS = (
@@ -77,25 +79,20 @@ def to_csv(result: dict[str, Any]) -> str:
 def to_html(result: dict[str, Any]) -> str:
     """The replay page with the run, our renderer and styles inlined: it opens from file://
     with no server and no network."""
-    modules = [(ROOT / "static" / "js" / name).read_text() for name in ("lanes.js", "replay.js")]
-    # One inline module instead of two files: drop the import between them and the
-    # export keywords, which an inline script has no use for.
-    scripts = "\n".join(
-        line.removeprefix("export ")
-        for module in modules
-        for line in module.splitlines()
-        if not (line.startswith("import ") and line.rstrip().endswith('from "./lanes.js";'))
-    )
+    # The replay's modules bundled into one script (esbuild): it starts the replay itself.
+    scripts = bundle_script(ROOT / "static" / "js" / "export.js")
     template = _templates().get_template("export.html")
     return template.render(
         run=result, standalone=True,
-        css=(ROOT / "static" / "css" / "app.css").read_text(),
+        css=bundle_styles(),
         scripts=scripts.replace("</script", "<\\/script"),
     )
 
 
 def _templates() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(ROOT / "templates"), autoescape=True)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(ROOT / "templates"), autoescape=True)
+    env.globals["vocabulary"] = VOCABULARY
+    return env
 
 
 FORMATS = {"json": to_json, "csv": to_csv, "html": to_html}

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from app.web.assets import PAGE_ASSETS
+from app.assets import PAGE_ASSETS
 from tests.support import CDN_HOST, serve_dashboard, wait_burst
 from tests.test_security import PAYLOAD, SCENARIO, TOKEN, _children, _own_address, _serve
 

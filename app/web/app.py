@@ -18,7 +18,7 @@ from app.errors import CapExceeded, ConnscopeError, StoreError
 from app.limits import Limits
 from app.store import RunStore
 from app.web import api, errors, live, pages
-from app.web.assets import PAGE_ASSETS, VENDOR_DIR
+from app.assets import PAGE_ASSETS, VENDOR_DIR
 from app.web.registry import Registry
 from app.web.security import Access, SecurityMiddleware
 

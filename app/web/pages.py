@@ -15,7 +15,8 @@ from app.fields import field_errors, form_fields
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID, SCENARIOS
 from app.traffic.spec import BurstSpec
-from app.web.assets import PAGE_ASSETS
+from app.vocabulary import VOCABULARY
+from app.assets import PAGE_ASSETS, STYLESHEETS
 from app.web.forms import parse_form
 from app.web.registry import Session, registry_of
 
@@ -33,6 +34,7 @@ router = APIRouter()
 
 def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     templates = request.app.state.templates
+    context = {"vocabulary": VOCABULARY, "stylesheets": STYLESHEETS, **context}
     response: HTMLResponse = templates.TemplateResponse(request, name, context, status_code=status_code)
     return response
 

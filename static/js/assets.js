@@ -101,7 +101,7 @@
       link.onload = function () { settle(true); };
       link.onerror = function () { settle(false, url + " failed"); };
       if (integrity) timer = setTimeout(function () { settle(false, url + " timed out"); }, CDN_PATIENCE_MS);
-      // Before our own stylesheet, so app.css can override the library's defaults.
+      // Before our own stylesheets, so they can override the library's defaults.
       var ours = document.querySelector('link[rel="stylesheet"][href^="/static/"]');
       document.head.insertBefore(link, ours);
     });

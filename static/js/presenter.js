@@ -2,7 +2,7 @@
  * Presenter mode, fullscreen and the share link, with a notice for each change that is
  * both shown (a toast) and spoken (the toast is a polite live region).
  *
- * Presenter mode is `data-presenter="on"` on <html>: app.css enlarges the type, raises the
+ * Presenter mode is `data-presenter="on"` on <html>: presenter.css enlarges the type, raises the
  * contrast and lets the live view fill the screen with the settings hidden. The server
  * renders it already on for `?present=1`, so a projector never sees the page jump.
  *

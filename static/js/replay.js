@@ -3,10 +3,11 @@
  * step to the previous/next state change, and speeds from 0.05× to 4× so a 3 ms 503 can
  * be watched by a class. Everything shown is read off the run's own records.
  *
- * Used by the replay page (/runs/ID) and, inlined with lanes.js, by the self-contained
- * HTML export, which must run from file:// with no network: no imports beyond lanes.js.
+ * Used by the replay page (/runs/ID) and, bundled by esbuild (export.js), by the
+ * self-contained HTML export, which must run from file:// with no network.
  */
-import { LaneView, STATES, OUTCOMES, MAX_DOTS } from "./lanes.js";
+import { LaneView, MAX_DOTS } from "./lanes.js";
+import { OUTCOMES, STATE, STATES } from "./vocabulary.js";
 
 const SPEEDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 4];
 
@@ -33,7 +34,7 @@ function rowAt(c, t) {
   if (!current) return null;
   const [state, since] = current;
   let outcome = null;
-  if (state === "closed") {
+  if (state === STATE.CLOSED) {
     const done = c.requests.filter((r) => r.done_ms == null || r.done_ms <= t + 1e-6);
     outcome = done.length ? done[done.length - 1].outcome : null;
   }
@@ -64,7 +65,7 @@ function countsAt(compiled, t) {
 function finalBins(compiled) {
   const bins = {};
   for (const [, , state, outcome] of countsAt(compiled, compiled.end).rows) {
-    if (state !== "closed") continue;
+    if (state !== STATE.CLOSED) continue;
     const key = outcome ?? "unfinished";
     bins[key] = (bins[key] || 0) + 1;
   }

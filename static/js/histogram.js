@@ -1,0 +1,218 @@
+/*
+ * The latency histogram: 1-2-5 buckets on a log axis, the p50/p90/p99 markers, on a canvas.
+ */
+import { cssVar, live, ui } from "./live-page.js";
+import { isPresenting } from "./presenter.js";
+
+// 1-2-5 steps from 0.1 ms to 100 s: log-ish buckets that read as round numbers.
+const LATENCY_EDGES = [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000];
+
+const bins = new Uint32Array(LATENCY_EDGES.length);
+let count = 0;
+let dirty = true;
+
+/** Finished requests counted so far. */
+export function latencyCount() {
+  return count;
+}
+
+/** Empties the histogram (a snapshot brings the latencies again). */
+export function clearLatencies() {
+  bins.fill(0);
+  count = 0;
+  dirty = true;
+}
+
+export function markHistogramDirty() {
+  dirty = true;
+}
+
+function bucketOf(ms) {
+  // Binary search for the last edge <= ms; below the first edge counts in the first bucket.
+  let lo = 0;
+  let hi = LATENCY_EDGES.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (LATENCY_EDGES[mid] <= ms) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+export function addLatencies(values) {
+  for (const ms of values) bins[bucketOf(ms)]++;
+  count += values.length;
+  if (values.length) dirty = true;
+}
+
+function bucketLabel(ms) {
+  if (ms >= 1000) return ms / 1000 + " s";
+  return ms + " ms";
+}
+
+function renderHistogram() {
+  dirty = false;
+  const canvas = ui.histogram;
+  const rect = canvas.getBoundingClientRect();
+  const dpr = Math.min(2, window.devicePixelRatio || 1);
+  const width = Math.max(160, Math.floor(rect.width));
+  const height = Math.max(100, Math.floor(rect.height));
+  if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(height * dpr)) {
+    canvas.width = Math.round(width * dpr);
+    canvas.height = Math.round(height * dpr);
+  }
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  const font = cssVar("--font-ui", "system-ui");
+  const muted = cssVar("--muted", "#9aa4b2");
+  const text = cssVar("--text", "#e6edf3");
+  const barColour = cssVar("--histogram-bar", "#79c0ff");
+
+  let first = -1;
+  let last = -1;
+  let peak = 0;
+  for (let k = 0; k < bins.length; k++) {
+    if (!bins[k]) continue;
+    if (first < 0) first = k;
+    last = k;
+    peak = Math.max(peak, bins[k]);
+  }
+  if (first < 0) {
+    ctx.fillStyle = muted;
+    ctx.font = `${isPresenting() ? 20 : 15}px ${font}`;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.fillText("no finished requests yet", width / 2, height / 2);
+    canvas.setAttribute("aria-label", "Latency histogram: no finished requests yet");
+    return;
+  }
+  // Show the populated range with a bucket of margin, at least nine buckets wide.
+  let lo = Math.max(0, first - 1);
+  let hi = Math.min(bins.length - 1, last + 1);
+  while (hi - lo < 8) {
+    if (lo > 0) lo--;
+    if (hi - lo < 8 && hi < bins.length - 1) hi++;
+    if (lo === 0 && hi === bins.length - 1) break;
+  }
+  const scale = isPresenting() ? 1.35 : 1;
+  const left = 8;
+  const right = width - 8;
+  // Room above the tallest bar for its count and a row per percentile label, so even three
+  // markers at one spot (p50 = p90 = p99) keep their labels apart.
+  const top = Math.round(2 + 3 * (12 * scale + 3) + 13 * scale + 4);
+  const bottom = height - Math.round(24 * scale);
+  const n = hi - lo + 1;
+  const slot = (right - left) / n;
+  const xOf = (ms) => {
+    // Position of a value along the log axis, for the percentile markers.
+    const k = Math.min(hi, Math.max(lo, bucketOf(ms)));
+    const a = LATENCY_EDGES[k];
+    const b = LATENCY_EDGES[k + 1] ?? a * 2;
+    const within = Math.min(1, Math.max(0, Math.log(ms / a) / Math.log(b / a)));
+    return left + (k - lo + within) * slot;
+  };
+
+  ctx.fillStyle = barColour;
+  ctx.beginPath();
+  for (let k = lo; k <= hi; k++) {
+    if (!bins[k]) continue;
+    const h = Math.max(2, ((bottom - top) * bins[k]) / peak);
+    ctx.rect(left + (k - lo) * slot + 1.5, bottom - h, slot - 3, h);
+  }
+  ctx.fill();
+
+  ctx.font = `600 ${Math.round(13 * scale)}px ${font}`;
+  ctx.textAlign = "center";
+  ctx.textBaseline = "bottom";
+  ctx.fillStyle = text;
+  for (let k = lo; k <= hi; k++) {
+    if (!bins[k] || slot < 22 * scale) continue;
+    const h = Math.max(2, ((bottom - top) * bins[k]) / peak);
+    ctx.fillText(String(bins[k]), left + (k - lo + 0.5) * slot, bottom - h - 2);
+  }
+
+  ctx.strokeStyle = muted;
+  ctx.lineWidth = 1;
+  ctx.beginPath();
+  ctx.moveTo(left, bottom + 0.5);
+  ctx.lineTo(right, bottom + 0.5);
+  ctx.stroke();
+  drawEdgeLabels(ctx, lo, hi, left, right, slot, bottom + 5, { font, muted, text, scale });
+
+  // Percentile markers. Their labels sit on the marker's right (left near the edge); one that
+  // would touch a label already placed drops to the next row: three rows, three labels, so
+  // they never overlap. Where each went is kept for tests (`live.percentileLabels`).
+  const latency = live.frame?.summary?.latency_ms || {};
+  const labelSize = Math.round(12 * scale);
+  ctx.textBaseline = "top";
+  ctx.font = `600 ${labelSize}px ${font}`;
+  const rows = [[], [], []];
+  live.percentileLabels = [];
+  for (const [key, dash] of [["p50", [4, 3]], ["p90", [6, 2]], ["p99", [2, 3]]]) {
+    const value = latency[key];
+    if (value == null || value <= 0) continue;
+    const x = xOf(value);
+    const w = ctx.measureText(key).width;
+    const onLeft = x + 3 + w > right;
+    const from = onLeft ? x - 3 - w : x + 3;
+    const row = rows.findIndex((taken) => taken.every(([a, b]) => from + w + 4 < a || from - 4 > b));
+    rows[row].push([from, from + w]);
+    const y = 2 + row * (labelSize + 3);
+    live.percentileLabels.push({ key, x: from, y, w, h: labelSize });
+    ctx.strokeStyle = text;
+    ctx.setLineDash(dash);
+    ctx.beginPath();
+    ctx.moveTo(x + 0.5, y + labelSize + 1);
+    ctx.lineTo(x + 0.5, bottom);
+    ctx.stroke();
+    ctx.setLineDash([]);
+    ctx.fillStyle = text;
+    ctx.textAlign = "left";
+    ctx.fillText(key, from, y);
+  }
+  canvas.setAttribute(
+    "aria-label",
+    `Latency histogram of ${count} requests: ` +
+      Array.from({ length: hi - lo + 1 }, (_, j) => lo + j)
+        .filter((k) => bins[k])
+        .map((k) => `${bins[k]} from ${bucketLabel(LATENCY_EDGES[k])}`)
+        .join(", "),
+  );
+}
+
+/** Bucket edges under the axis: decades first, then others where they fit without overlap. */
+function drawEdgeLabels(ctx, lo, hi, left, right, slot, y, { font, muted, text, scale = 1 }) {
+  ctx.font = `${Math.round(13 * scale)}px ${font}`;
+  ctx.textBaseline = "top";
+  ctx.textAlign = "center";
+  const taken = [];
+  const fits = (a, b) => taken.every(([c, d]) => b + 8 < c || a - 8 > d);
+  const edges = [];
+  for (let k = lo; k <= hi + 1 && k < LATENCY_EDGES.length; k++) {
+    const edge = LATENCY_EDGES[k];
+    const decade = Math.abs(Math.log10(edge) - Math.round(Math.log10(edge))) < 1e-9;
+    edges.push({ k, edge, decade });
+  }
+  for (const pass of [true, false]) {
+    for (const { k, edge, decade } of edges) {
+      if (decade !== pass) continue;
+      const label = bucketLabel(edge);
+      const w = ctx.measureText(label).width;
+      const x = Math.min(right - w / 2, Math.max(left + w / 2, left + (k - lo) * slot));
+      if (!fits(x - w / 2, x + w / 2)) continue;
+      taken.push([x - w / 2, x + w / 2]);
+      ctx.fillStyle = decade ? text : muted;
+      ctx.fillText(label, x, y);
+    }
+  }
+}
+
+new ResizeObserver(() => {
+  dirty = true;
+}).observe(ui.histogram);
+
+/** Draws the histogram again if anything changed since the last time. */
+export function renderHistogramIfDirty() {
+  if (dirty) renderHistogram();
+}

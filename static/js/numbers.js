@@ -1,0 +1,109 @@
+/*
+ * The numbers: counters per state and outcome, the accept-queue gauge and the peaks, the
+ * percentiles, and what they cover. Written once per animation frame, only where changed.
+ */
+import { OPEN_STATES, OUTCOMES, STATES } from "./vocabulary.js";
+import { live, ui, view } from "./live-page.js";
+import { latencyCount } from "./histogram.js";
+
+const countElements = new Map();
+for (const el of document.querySelectorAll("[data-count]")) {
+  const list = countElements.get(el.dataset.count) || [];
+  list.push(el);
+  countElements.set(el.dataset.count, list);
+}
+const shown = new Map();
+
+/** Writes a number (or "–" for unknown) into every [data-count=name], only when it changed. */
+export function setCount(name, value, text) {
+  const display = text ?? (value == null ? "–" : String(value));
+  if (shown.get(name) === display) return;
+  shown.set(name, display);
+  for (const el of countElements.get(name) || []) {
+    el.textContent = display;
+    el.dataset.value = value == null ? "" : String(value);
+  }
+}
+
+export function formatMs(ms) {
+  if (ms == null) return "–";
+  if (ms >= 10000) return (ms / 1000).toFixed(1) + " s";
+  if (ms >= 100) return ms.toFixed(0);
+  if (ms >= 10) return ms.toFixed(1);
+  return ms.toFixed(2);
+}
+
+export function formatDuration(ms) {
+  if (ms >= 1000) return (ms / 1000).toFixed(ms >= 10000 ? 1 : 2) + " s";
+  if (ms >= 10) return ms.toFixed(0) + " ms";
+  return ms.toFixed(ms >= 1 ? 1 : 2) + " ms";
+}
+
+/* ---------------- what the numbers cover ---------------- */
+
+/*
+ * The stream's counts, totals, peaks and latencies cover every burst fired at the current
+ * target since it started (a second burst joins the timeline). Say so wherever they show.
+ */
+let shownScope = "";
+
+export function updateScope(target) {
+  const bursts = target?.bursts?.length ?? 0;
+  const key = target ? `${target.id}|${bursts}` : "none";
+  if (key === shownScope) return;
+  shownScope = key;
+  const plural = bursts === 1 ? "1 burst" : `${bursts} bursts`;
+  const long = target ? `since this target started · ${plural}` : "no target yet";
+  // The cards' headings say it short; the line above the counters says it in full.
+  const short = !target ? "no target yet" : bursts === 0 ? "no burst yet" : bursts === 1 ? "1 burst" : `all ${bursts} bursts`;
+  for (const el of document.querySelectorAll("[data-scope]")) {
+    el.textContent = el.closest("#numbers-scope") ? long : short;
+  }
+  const line = document.getElementById("numbers-scope");
+  if (line) line.dataset.bursts = String(bursts);
+  view.setScope?.(target ? short : null);
+}
+
+/* ---------------- counters, gauge, percentiles (once per animation frame) ---------------- */
+
+export function renderNumbers() {
+  live.dirtyNumbers = false;
+  const frame = live.frame || {};
+  const counts = frame.counts || {};
+  const totals = frame.totals || {};
+  for (const state of STATES) setCount(state, counts[state] ?? 0);
+  setCount("requests", totals.requests ?? 0);
+  for (const outcome of OUTCOMES) setCount(outcome, totals[outcome] ?? 0);
+
+  const queue = frame.queue;
+  const capacity = queue?.capacity ?? live.target?.capacity ?? null;
+  setCount("queue-length", queue ? queue.length : null);
+  setCount("queue-capacity", capacity);
+  const places = capacity == null ? 0 : capacity + 1;
+  const fill = queue && places ? Math.min(1, queue.length / places) : 0;
+  ui.gaugeFill.style.transform = `scaleX(${fill})`;
+  ui.gauge.setAttribute("aria-valuenow", String(fill));
+  ui.gauge.setAttribute("aria-valuetext", queue ? `${queue.length} of ${capacity} (+1)` : "unknown");
+  ui.gauge.dataset.level =
+    !queue || queue.length === 0 ? "empty" : queue.length >= (capacity ?? Infinity) ? "full" : fill > 0.7 ? "high" : "some";
+
+  const summary = frame.summary || {};
+  const peaks = summary.peaks || {};
+  for (const state of OPEN_STATES) setCount("peak-" + state, peaks[state] ?? null);
+  // The gauge is the kernel's queue: its mark is the kernel's own peak, not the records'.
+  const kernelPeak = peaks.accept_queue ?? null;
+  setCount("peak-accept-queue", kernelPeak);
+  if (places && kernelPeak != null) {
+    ui.gaugePeak.hidden = false;
+    ui.gaugePeak.style.left = `${Math.min(1, kernelPeak / places) * 100}%`;
+    ui.gaugePeak.title = `kernel peak: ${kernelPeak}`;
+  } else ui.gaugePeak.hidden = true;
+  const limit = live.target?.settings?.limit_concurrency;
+  setCount("slots", limit ?? null, live.target ? (limit == null ? "no limit" : String(limit)) : "–");
+
+  const latency = summary.latency_ms || {};
+  for (const key of ["p50", "p90", "p99", "max"]) setCount("latency-" + key, latency[key] ?? null, formatMs(latency[key]));
+  const connectMs = summary.connect_ms || {};
+  for (const key of ["p50", "p99", "max"]) setCount("connect-" + key, connectMs[key] ?? null, formatMs(connectMs[key]));
+  setCount("latency-samples", latencyCount());
+}
