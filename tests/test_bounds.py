@@ -15,6 +15,8 @@ import pytest
 
 from tests.support import ROOT, serve_dashboard, wait_burst
 
+pytestmark = [pytest.mark.target]
+
 TARGET = {"loop": "asyncio", "handler": "async", "handler_ms": 5}
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support import CDN_HOST, ROOT, serve_dashboard, wait_burst
+
+pytestmark = [pytest.mark.browser, pytest.mark.target]
 
 ARTIFACTS = ROOT / "test-artifacts"
 

@@ -27,6 +27,8 @@ from app.sandbox.settings import TargetSettings
 from app.sandbox.target import Target
 from tests.support import ROOT
 
+pytestmark = [pytest.mark.target]
+
 SECRET = "connscope-test-secret-3f9a"
 # The settings schemathesis found: the target dies of its memory cap during the probe.
 DIES_WHILE_PROBED = {

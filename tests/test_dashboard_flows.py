@@ -6,9 +6,12 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from websockets.sync.client import connect
 
 from tests.support import wait_burst
+
+pytestmark = [pytest.mark.browser, pytest.mark.target]
 
 
 def test_scenario_button_runs_it_and_shows_the_finding_written_from_the_run(dashboard: str, page: Any) -> None:

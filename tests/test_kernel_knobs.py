@@ -9,6 +9,8 @@ import pytest
 from app.sandbox.isolation import netns_unavailable_reason
 from tests.conftest import run_scenario
 
+pytestmark = [pytest.mark.target, pytest.mark.netns]
+
 HOST_KNOBS = ("net/core/somaxconn", "net/ipv4/tcp_abort_on_overflow", "net/ipv4/tcp_syncookies")
 
 

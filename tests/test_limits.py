@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app.scenarios import time_in
 from tests.conftest import outcomes, run_burst, run_scenario, state_names
+
+pytestmark = [pytest.mark.target]
 
 
 def test_limit_concurrency_n_serves_n_minus_one_at_once() -> None:

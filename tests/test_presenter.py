@@ -12,6 +12,8 @@ import pytest
 
 from tests.support import CDN_HOST, wait_burst
 
+pytestmark = [pytest.mark.browser, pytest.mark.target]
+
 VIEWPORT = {"width": 1600, "height": 1000}
 
 # Every field of both forms set off its default, so the round trip cannot pass by accident.

@@ -18,6 +18,8 @@ from app.export import to_html
 from app.scenarios import time_in
 from tests.support import ROOT, wait_burst
 
+pytestmark = [pytest.mark.browser, pytest.mark.target]
+
 
 def _counts(page: Any) -> dict[str, int]:
     return page.evaluate(

@@ -21,6 +21,8 @@ from app.sandbox.settings import TargetSettings
 from app.sandbox.target import Target
 from tests.conftest import run_burst
 
+pytestmark = [pytest.mark.target]
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -14,6 +14,8 @@ from app.sandbox.isolation import netns_unavailable_reason
 from app.scenarios import BY_ID, SCENARIOS, time_in
 from tests.support import CDN_HOST, wait_burst
 
+pytestmark = [pytest.mark.browser, pytest.mark.target]
+
 
 def _ready(page: Any) -> None:
     page.wait_for_function("() => window.htmx !== undefined && window.uPlot !== undefined", timeout=15_000)

@@ -15,6 +15,8 @@ from hypothesis import HealthCheck, settings
 
 from tests.support import serve_dashboard
 
+pytestmark = [pytest.mark.target]
+
 EXAMPLES = 15
 STATUSES: list[int] = []
 CAPS = ("--max-requests-per-burst", "20", "--max-burst-seconds", "3", "--max-bursts-per-target", "2",

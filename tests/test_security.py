@@ -29,6 +29,8 @@ from app.scenarios import SCENARIOS
 from app.web.security import Access
 from tests.support import ROOT, free_port
 
+pytestmark = [pytest.mark.target]
+
 PAYLOAD = '<img src=x onerror="document.title=\'pwned\'">'
 SCENARIO = SCENARIOS[0].id
 TOKEN = "test-token-of-this-run-0123456789"

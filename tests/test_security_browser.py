@@ -18,6 +18,8 @@ from app.assets import PAGE_ASSETS
 from tests.support import CDN_HOST, serve_dashboard, wait_burst
 from tests.test_security import PAYLOAD, SCENARIO, TOKEN, _children, _own_address, _serve
 
+pytestmark = [pytest.mark.browser, pytest.mark.target]
+
 # Every CSP violation the page sees, from the event and from Chromium's console.
 WATCH_CSP = """
 window.__csp = [];

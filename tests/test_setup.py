@@ -25,6 +25,8 @@ import websockets
 from app.web import live
 from tests.support import free_port, serve_dashboard
 
+pytestmark = [pytest.mark.target]
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from app.assets import STATIC_DIR, STYLESHEETS, bundle_script
 from app.timeline.model import Outcome, State
 from app.vocabulary import OUTCOME_LOOKS, STATE_LOOKS, VOCABULARY
-from app.assets import STATIC_DIR, STYLESHEETS, bundle_script
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = [term.key for term in VOCABULARY.states + VOCABULARY.outcomes]

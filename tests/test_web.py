@@ -11,6 +11,8 @@ from websockets.sync.client import connect
 
 from tests.support import wait_burst
 
+pytestmark = [pytest.mark.target]
+
 Q1_TARGET = {"limit_concurrency": 3, "handler": "async", "handler_ms": 800, "loop": "asyncio"}
 Q1_BURST = {"connections": 6, "pattern": "rate", "rate": 10}
 

@@ -6,6 +6,8 @@ import pytest
 
 from tests.conftest import outcomes, run_burst
 
+pytestmark = [pytest.mark.target]
+
 SCENARIOS = {
     "limit reached": (
         {"limit_concurrency": 4, "handler": "async", "handler_ms": 1200},
