@@ -356,8 +356,8 @@ def listening_socket(host: str, port: int) -> socket.socket | str:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.web.app import create_app
     from app.assets import missing
+    from app.web.app import create_app
     from app.web.security import TOKEN_ENV, Access
 
     if not 0 < args.port < 65536:

@@ -11,9 +11,9 @@ from typing import Any
 
 import jinja2
 
+from app.assets import bundle_script, bundle_styles
 from app.scenarios import time_in
 from app.vocabulary import VOCABULARY
-from app.assets import bundle_script, bundle_styles
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV_COLUMNS = (

@@ -14,11 +14,11 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from app.assets import PAGE_ASSETS, VENDOR_DIR
 from app.errors import CapExceeded, ConnscopeError, StoreError
 from app.limits import Limits
 from app.store import RunStore
 from app.web import api, errors, live, pages
-from app.assets import PAGE_ASSETS, VENDOR_DIR
 from app.web.registry import Registry
 from app.web.security import Access, SecurityMiddleware
 

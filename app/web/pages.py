@@ -10,13 +10,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ValidationError
 
+from app.assets import PAGE_ASSETS, STYLESHEETS
 from app.errors import CapExceeded, TargetError
 from app.fields import field_errors, form_fields
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID, SCENARIOS
 from app.traffic.spec import BurstSpec
 from app.vocabulary import VOCABULARY
-from app.assets import PAGE_ASSETS, STYLESHEETS
 from app.web.forms import parse_form
 from app.web.registry import Session, registry_of
 
@@ -173,7 +173,8 @@ async def fire_burst(request: Request) -> HTMLResponse:
         registry.fire(session, spec)
     except CapExceeded as exc:
         where = exc.field if exc.field in BURST_FIELDS else "__all__"
-        return _render(request, "partials/burst_panel.html", 422, **_burst_context(session, values, {where: exc.message}))
+        context = _burst_context(session, values, {where: exc.message})
+        return _render(request, "partials/burst_panel.html", 422, **context)
     response = _render(request, "partials/burst_panel.html", **_burst_context(session, values))
     # A scenario's finding on the page must say which burst it describes.
     response.headers["HX-Trigger-After-Swap"] = "connscope:burst-fired"

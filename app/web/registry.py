@@ -126,8 +126,9 @@ class Registry:
 
     async def start(self, settings: TargetSettings, scenario: Scenario | None = None) -> Session:
         """Replaces the current target with a new one (two cores do not run two targets
-        fairly); bursts still running on the old one are cancelled, and say so. A target that fails to start is kept, with its error, so it can be shown.
-        Raises CapExceeded or TargetError before anything is stopped: the running experiment stays."""
+        fairly); bursts still running on the old one are cancelled, and say so. A target that
+        fails to start is kept, with its error, so it can be shown. Raises CapExceeded or
+        TargetError before anything is stopped: the running experiment stays."""
         self.limits.check_target(settings)
         if self._starting >= self.limits.targets:
             raise self.limits.refuse("targets", self._starting + 1)

@@ -57,7 +57,10 @@ def blocked_dirs(paths: Iterable[str], uid: int, gid: int) -> dict[str, list[str
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
-    encode = (lambda s: s.encode() if s is not None else None)
+
+    def encode(s: str | None) -> bytes | None:
+        return s.encode() if s is not None else None
+
     if libc.mount(encode(source), target.encode(), encode(fstype), ctypes.c_ulong(flags), encode(data)) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"mount {fstype or source} on {target}: {os.strerror(errno)}")

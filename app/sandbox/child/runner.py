@@ -24,7 +24,7 @@ def main() -> None:
     os.environ[SUPERVISOR_ENV] = str(os.getpid())
 
     import uvicorn
-    from uvicorn.server import STARTUP_FAILURE
+    from uvicorn.server import STARTUP_FAILURE  # type: ignore[attr-defined]  # public in use, not in __all__
     from uvicorn.supervisors import Multiprocess
 
     from app.sandbox.child.witness import PROTOCOLS, WitnessedListener
