@@ -11,7 +11,6 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from importlib import metadata
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.support import dashboard_process
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -99,35 +100,11 @@ def wrk(port: int, connections: int, seconds: float, threads: int = 1) -> dict[s
 
 @contextlib.contextmanager
 def dashboard(*extra: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A real `connscope serve` process, as a user runs it; yields its URL and process."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *extra],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env=os.environ | {"CONNSCOPE_STORE": str(RESULTS / "bench-runs.sqlite3")},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + "/api/targets", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("dashboard did not start") from None
-                time.sleep(0.1)
+    """A real `connscope serve` process, as a user runs it, recording into the benchmarks'
+    own store; yields its URL and process."""
+    env = os.environ | {"CONNSCOPE_STORE": str(RESULTS / "bench-runs.sqlite3")}
+    with dashboard_process(*extra, env=env) as (url, proc, _):
         yield url, proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def start_target(url: str, **settings: Any) -> dict[str, Any]:

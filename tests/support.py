@@ -5,11 +5,13 @@ pytest (`bench/` and `docs/` scripts run from the repository root)."""
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,32 +29,45 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
+def dashboard_process(
+    *extra: str, host: str = "127.0.0.1", env: Mapping[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
+    """A real `connscope serve` process on a free port of `host`, as a user runs it; yields
+    its base URL, the process and the file its stderr goes to (what it printed)."""
+    port = free_port()
+    fd, name = tempfile.mkstemp(prefix=f"connscope-serve-{port}-", suffix=".log")
+    log = Path(name)
+    with os.fdopen(fd, "w+") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--host", host, "--port", str(port), *extra],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, env=None if env is None else dict(env),
+        )
+        url = f"http://{host}:{port}"
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    httpx.get(url + "/api/targets", timeout=1).raise_for_status()
+                    break
+                except httpx.HTTPError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"dashboard did not start: {log.read_text()}") from None
+                    time.sleep(0.1)
+            yield url, proc, log
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
 def serve_dashboard(*extra: str) -> Iterator[str]:
     """A real `connscope serve` process on a free loopback port; yields its base URL."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *extra],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(url + "/api/targets", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    stderr = proc.stderr.read() if proc.stderr else ''
-                    raise RuntimeError(f"dashboard did not start: {stderr}") from None
-                time.sleep(0.1)
+    with dashboard_process(*extra) as (url, _, _):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def wait_burst(url: str, target_id: int, burst_id: int, seconds: float = 60) -> dict[str, Any]:

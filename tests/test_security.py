@@ -9,12 +9,8 @@ import ipaddress
 import os
 import re
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -27,7 +23,7 @@ from websockets.typing import Origin
 
 from app.scenarios import SCENARIOS
 from app.web.security import Access
-from tests.support import ROOT, free_port
+from tests.support import dashboard_process
 
 pytestmark = [pytest.mark.target]
 
@@ -273,33 +269,11 @@ def _own_address() -> str | None:
 @contextlib.contextmanager
 def _serve(host: str, *extra: str, token: str | None = None) -> Iterator[tuple[str, str]]:
     """A real `connscope serve` bound to `host`; yields its base URL and what it printed."""
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "CONNSCOPE_TOKEN"}
     if token is not None:
         env["CONNSCOPE_TOKEN"] = token
-    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"connscope-serve-{port}.log"
-    with log.open("w+") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--host", host, "--port", str(port),
-                                 *extra], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, env=env)
-        url = f"http://{host}:{port}"
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    httpx.get(url + "/api/targets", timeout=1).raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"dashboard did not start: {log.read_text()}") from None
-                    time.sleep(0.1)
-            yield url, log.read_text()
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.unlink()
+    with dashboard_process(*extra, host=host, env=env) as (url, _, log):
+        yield url, log.read_text()
 
 
 @pytest.fixture(scope="module")
