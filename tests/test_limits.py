@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from app.scenarios import time_in
-from tests.conftest import outcomes, run_burst, run_scenario, state_names
+from tests.conftest import outcomes, run_burst, run_scenario, state_names, time_in
 
 
 def test_limit_concurrency_n_serves_n_minus_one_at_once() -> None:

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from app.sandbox.isolation import netns_unavailable_reason
-from app.scenarios import BY_ID, SCENARIOS, time_in
-from tests.conftest import CDN_HOST, wait_burst
+from app.scenarios import BY_ID, SCENARIOS
+from tests.conftest import CDN_HOST, time_in, wait_burst
 
 
 def _ready(page: Any) -> None:

@@ -8,8 +8,7 @@ that the scenario's finding, written from the run, states them.
 
 from __future__ import annotations
 
-from app.scenarios import time_in
-from tests.conftest import outcomes, run_burst, run_scenario, state_names
+from tests.conftest import outcomes, run_burst, run_scenario, state_names, time_in
 
 
 def test_q1_limit_reached_async_handler_rejects_at_once_nothing_waits_in_backlog() -> None:
