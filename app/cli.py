@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import errno
-import json
 import os
 import resource
 import socket
@@ -18,10 +17,11 @@ from typing import Any, NoReturn, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from app.errors import CapExceeded, ConnscopeError, StoreError, TargetError
-from app.experiment import Experiment
+from app.experiment import run_once
 from app.export import FORMATS
 from app.fields import form_fields, readable
 from app.limits import RUN_CAPS, add_limit_flags, limits_from
+from app.result import RunResult
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID, SCENARIOS
 from app.store import RunStore, default_path
@@ -176,50 +176,40 @@ def progress_line(burst: Burst) -> str:
 
 async def _progress(burst: Burst) -> None:
     tty = sys.stderr.isatty()
-    while True:
-        await asyncio.sleep(0.2 if tty else 1.0)
-        line = progress_line(burst)
-        sys.stderr.write(f"\r\033[K{line}" if tty else f"{line}\n")
-        sys.stderr.flush()
-
-
-async def run_once(settings: TargetSettings, spec: BurstSpec, show_progress: bool = True) -> dict[str, Any]:
-    experiment = Experiment(settings)
     try:
-        await experiment.start()
-        burst = experiment.add_burst(spec)
-        progress = asyncio.create_task(_progress(burst)) if show_progress else None
-        await experiment.fire(burst)
-        if progress is not None:
-            progress.cancel()
-            # A terminal's line is wiped; a log gets the final state instead of a stale one.
-            sys.stderr.write("\r\033[K" if sys.stderr.isatty() else f"{progress_line(burst)}\n")
-        return experiment.result(burst)
-    finally:
-        await experiment.stop()
+        while True:
+            await asyncio.sleep(0.2 if tty else 1.0)
+            line = progress_line(burst)
+            sys.stderr.write(f"\r\033[K{line}" if tty else f"{line}\n")
+            sys.stderr.flush()
+    except asyncio.CancelledError:
+        # A terminal's line is wiped; a log gets the final state instead of a stale one.
+        sys.stderr.write("\r\033[K" if tty else f"{progress_line(burst)}\n")
+        raise
 
 
-def render_table(result: dict[str, Any]) -> str:
-    s, b, t, target = result["settings"], result["burst"], result["totals"], result["target"]
-    limit = "none" if s["limit_concurrency"] is None else s["limit_concurrency"]
+def render_table(result: RunResult) -> str:
+    s, b, t, target = result.settings, result.burst, result.totals, result.target
+    limit = "none" if s.limit_concurrency is None else s.limit_concurrency
     lines = [
-        f"target   limit_concurrency={limit} backlog={s['backlog']} workers={s['workers']} "
-        f"http={s['http']} loop={s['loop']} handler={s['handler']} {s['handler_ms']:g} ms",
-        f"         127.0.0.1:{target['port']}, {target['isolation']}, "
-        + (f"now {target['state']} ({target['exit']})" if target["state"] != "ready" else "still running"),
-        f"burst    {b['connections']} connections, {b['pattern']}, {b['requests_per_connection']} request(s) each, "
-        f"client timeout {b['client_timeout_s']:g} s",
+        f"target   limit_concurrency={limit} backlog={s.backlog} workers={s.workers} "
+        f"http={s.http} loop={s.loop} handler={s.handler} {s.handler_ms:g} ms",
+        f"         127.0.0.1:{target.port}, {target.isolation}, "
+        + (f"now {target.state} ({target.exit})" if target.state != "ready" else "still running"),
+        f"burst    {b.connections} connections, {b.pattern}, {b.requests_per_connection} request(s) each, "
+        f"client timeout {b.client_timeout_s:g} s",
         "",
         f"{'outcome':<12}{'requests':>10}",
     ]
-    lines += [f"{o.value:<12}{t[o.value]:>10}" for o in Outcome]
-    lines += [f"{'total':<12}{t['requests']:>10}", "", f"{'peak at once':<16}{'connections':>12}"]
-    lines += [f"{name:<16}{value:>12}" for name, value in result["peaks"].items()]
-    lines.append(f"accept queue capacity (kernel): {result['accept_queue_capacity']}")
-    if result["timeouts_by_state"]:
-        where = ", ".join(f"{n} {state}" for state, n in result["timeouts_by_state"].items())
+    counts = t.model_dump()
+    lines += [f"{o.value:<12}{counts[o.value]:>10}" for o in Outcome]
+    lines += [f"{'total':<12}{t.requests:>10}", "", f"{'peak at once':<16}{'connections':>12}"]
+    lines += [f"{name:<16}{value!s:>12}" for name, value in result.peaks.model_dump().items()]
+    lines.append(f"accept queue capacity (kernel): {result.accept_queue_capacity}")
+    if result.timeouts_by_state:
+        where = ", ".join(f"{n} {state.value}" for state, n in result.timeouts_by_state.items())
         lines.append(f"timed out while: {where}")
-    lat, con = result["latency_ms"], result["connect_ms"]
+    lat, con = result.latency_ms.model_dump(), result.connect_ms.model_dump()
     lines += [
         "",
         "latency ms   " + "  ".join(f"{k} {v}" for k, v in lat.items()),
@@ -244,12 +234,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     raise_open_file_limit()
     try:
-        result = run_async(lambda: run_once(settings, spec))
+        result = run_async(lambda: run_once(settings, spec, watch=_progress))
     except TargetError as exc:
         print(f"connscope: error: {exc}", file=sys.stderr)
         return 1
     if scenario is not None:
-        result = {"scenario": scenario.id, "finding": scenario.finding(result)} | result
+        result = result.model_copy(update={"scenario": scenario.id, "finding": scenario.finding(result)})
     status = 0
     if store is not None:
         try:
@@ -258,14 +248,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"connscope: error: the run was not recorded: {exc}", file=sys.stderr)
             status = 1
         else:
-            result = {"run_id": run_id} | result
+            result = result.model_copy(update={"run_id": run_id})
             print(f"recorded as run {run_id}", file=sys.stderr)
     if args.json:
-        print(json.dumps(result))
+        print(result.model_dump_json())
     else:
         print(render_table(result))
         if scenario is not None:
-            print(f"\n{scenario.title}\n{result['finding']}")
+            print(f"\n{scenario.title}\n{result.finding}")
     return status
 
 

@@ -1,19 +1,21 @@
-"""An experiment: one sandboxed target, the bursts fired at it, and the timeline they share."""
+"""An experiment: one sandboxed target, the bursts fired at it, the timeline they share, and
+each burst's result (the run contract of app/result.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from app.errors import NetnsError, TargetError
 from app.kernel.accept_queue import AcceptQueueSample
 from app.kernel.sampler import KernelSampler
 from app.kernel.sock_diag import PeerState
+from app.result import LatencyPercentiles, Peaks, Percentiles, RunResult, TargetInfo, Totals, connection
 from app.sandbox.isolation import netns_unavailable_reason
 from app.sandbox.netns import PrivateNetwork
 from app.sandbox.settings import TargetSettings
@@ -50,6 +52,8 @@ class Experiment:
         self._sampler: KernelSampler | None = None
         self._running = 0
         self._ids = itertools.count(1)
+        self.origin_ns = time.monotonic_ns()
+        """The live stream's clock starts here; each burst's result counts from its own start."""
 
     async def start(self) -> None:
         if self.network is not None:
@@ -60,6 +64,18 @@ class Experiment:
         await self.target.start()
         self._sampler = KernelSampler(
             self.target.port, self._on_kernel_sample, self.network.entered if self.network is not None else None)
+
+    async def __aenter__(self) -> Experiment:
+        try:
+            await self.start()
+        except BaseException:
+            # Whatever started (a network namespace, a half-started target) is stopped.
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
 
     async def stop(self) -> None:
         if self._sampler is not None:
@@ -111,32 +127,50 @@ class Experiment:
             self.capacity = sample.capacity
         self.timeline.kernel_sample(t_ns, sample, peers)
 
-    def result(self, burst: Burst) -> dict[str, Any]:
-        """The burst's result in the `connscope run --json` shape: every figure from records."""
+    def result(self, burst: Burst) -> RunResult:
+        """The burst's result, every figure from records; each record's states are derived
+        once here, and every figure and connection is computed from those."""
         records = burst.records
         end = burst.ended_ns or time.monotonic_ns()
-        by_outcome = summary.totals(records)
-        return {
-            "settings": self.settings.model_dump(),
-            "burst": burst.spec.model_dump(),
-            "target": {
-                "port": self.target.port,
-                "state": self.target.status.state,
-                "exit": self.target.status.describe_exit(),
-                "isolation": self.target.status.isolation,
-            },
-            "totals": by_outcome,
-            "cancelled": burst.cancelled,
-            "peaks": summary.peaks(records) | {
-                "accept_queue": summary.queue_peak(self.timeline.queue_samples, burst.started_ns, end),
-            },
-            "accept_queue_capacity": self.capacity,
-            "kernel_witness_error": self._sampler.error if self._sampler is not None else None,
-            "kernel_samples": sum(1 for s in self.timeline.queue_samples if burst.started_ns <= s.t_ns <= end),
-            "duration_ms": round((end - burst.started_ns) / 1e6, 3),
-            "latency_ms": summary.latency_ms(records),
-            "connect_ms": summary.connect_ms(records),
-            "timeouts_by_state": summary.timeouts_by_state(records),
-            "connections": [summary.connection_json(r, burst.started_ns) for r in records],
-        }
+        derived = [(record, record.states()) for record in records]
+        samples = self.timeline.queue_samples
+        peaks = summary.peaks(changes for _, changes in derived)
+        return RunResult(
+            settings=self.settings,
+            burst=burst.spec,
+            target=TargetInfo(
+                port=self.target.port,
+                state=self.target.status.state,
+                exit=self.target.status.describe_exit(),
+                isolation=self.target.status.isolation,
+            ),
+            totals=Totals.model_validate(summary.totals(records)),
+            cancelled=burst.cancelled,
+            peaks=Peaks.model_validate(peaks | {"accept_queue": summary.queue_peak(samples, burst.started_ns, end)}),
+            accept_queue_capacity=self.capacity,
+            kernel_witness_error=self._sampler.error if self._sampler is not None else None,
+            kernel_samples=sum(1 for s in samples if burst.started_ns <= s.t_ns <= end),
+            duration_ms=round((end - burst.started_ns) / 1e6, 3),
+            latency_ms=LatencyPercentiles.model_validate(summary.latency_ms(records)),
+            connect_ms=Percentiles.model_validate(summary.connect_ms(records)),
+            timeouts_by_state=summary.timeouts_by_state(derived),
+            connections=[connection(record, changes, burst.started_ns) for record, changes in derived],
+        )
 
+
+async def run_once(
+    settings: TargetSettings, spec: BurstSpec, watch: Callable[[Burst], Coroutine[None, None, None]] | None = None
+) -> RunResult:
+    """Starts a target, fires one burst at it, stops it, and returns the burst's result;
+    `watch` runs alongside the burst (e.g. a progress line) and is cancelled when it ends."""
+    async with Experiment(settings) as experiment:
+        burst = experiment.add_burst(spec)
+        watcher = asyncio.create_task(watch(burst)) if watch is not None else None
+        try:
+            await experiment.fire(burst)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+        return experiment.result(burst)

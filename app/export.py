@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import jinja2
+from pydantic import BaseModel
 
 from app.assets import bundle_script, bundle_styles
-from app.scenarios import time_in
+from app.result import RunResult
+from app.timeline.model import State
 from app.vocabulary import VOCABULARY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,67 +24,67 @@ CSV_COLUMNS = (
 )
 
 
-def to_json(result: dict[str, Any]) -> str:
-    return json.dumps(result, indent=1)
+def to_json(result: RunResult) -> str:
+    return result.model_dump_json(indent=1)
 
 
-def csv_header(result: dict[str, Any]) -> list[str]:
+def csv_header(result: RunResult) -> list[str]:
     """The run's settings as `#` comment lines above the table (pandas: `comment="#"`)."""
-    def pairs(values: dict[str, Any]) -> str:
-        return " ".join(f"{key}={'none' if value is None else value}" for key, value in values.items())
+    def pairs(values: BaseModel) -> str:
+        return " ".join(f"{key}={'none' if value is None else value}" for key, value in values.model_dump().items())
 
-    run = f"run {result['run_id']}" if result.get("run_id") is not None else "a run"
+    run = f"run {result.run_id}" if result.run_id is not None else "a run"
     return [
-        f"# connscope: {run}" + (f", scenario {result['scenario']}" if result.get("scenario") else ""),
-        f"# target: {pairs(result['settings'])}",
-        f"# burst: {pairs(result['burst'])}",
-        f"# accept queue capacity (kernel): {result.get('accept_queue_capacity')}",
+        f"# connscope: {run}" + (f", scenario {result.scenario}" if result.scenario else ""),
+        f"# target: {pairs(result.settings)}",
+        f"# burst: {pairs(result.burst)}",
+        f"# accept queue capacity (kernel): {result.accept_queue_capacity}",
         "# times in ms from the burst's start (CLOCK_MONOTONIC); blank: it did not happen. intended_start_ms:",
         "# when the connection was due; latency_ms: from the request's intended start to its outcome",
     ]
 
 
-def to_csv(result: dict[str, Any]) -> str:
+def to_csv(result: RunResult) -> str:
     out = io.StringIO()
     for line in csv_header(result):
         out.write(line.replace("\n", " ") + "\n")
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for index, connection in enumerate(result["connections"]):
-        for number, request in enumerate(connection["requests"]):
+    for index, connection in enumerate(result.connections):
+        for number, request in enumerate(connection.requests):
             writer.writerow({
                 "connection": index,
-                "port": connection["port"],
-                "burst": connection.get("burst", 1),
+                "port": connection.port,
+                "burst": connection.burst,
                 "request": number,
                 # Runs recorded before these times were kept have blanks here.
-                "intended_start_ms": connection.get("intended_ms"),
-                "connect_start_ms": connection.get("connect_start_ms"),
-                "connected_ms": connection.get("connected_ms"),
-                "request_start_ms": request.get("start_ms"),
-                "sent_ms": request.get("sent_ms"),
-                "first_byte_ms": request.get("first_byte_ms"),
-                "done_ms": request.get("done_ms"),
-                "outcome": request["outcome"],
-                "status": request["status"],
-                "latency_ms": request["latency_ms"],
-                "error": request.get("error", ""),
-                "timeout_state": request.get("timeout_state", ""),
-                "connect_ms": round(time_in(connection, "connecting"), 3),
-                "queued_ms": round(time_in(connection, "queued"), 3),
-                "limbo_ms": round(time_in(connection, "limbo"), 3),
+                "intended_start_ms": connection.intended_ms,
+                "connect_start_ms": connection.connect_start_ms,
+                "connected_ms": connection.connected_ms,
+                "request_start_ms": request.start_ms,
+                "sent_ms": request.sent_ms,
+                "first_byte_ms": request.first_byte_ms,
+                "done_ms": request.done_ms,
+                "outcome": request.outcome.value if request.outcome else None,
+                "status": request.status,
+                "latency_ms": request.latency_ms,
+                "error": request.error or "",
+                "timeout_state": request.timeout_state.value if request.timeout_state else "",
+                "connect_ms": round(connection.time_in(State.CONNECTING), 3),
+                "queued_ms": round(connection.time_in(State.QUEUED), 3),
+                "limbo_ms": round(connection.time_in(State.LIMBO), 3),
             })
     return out.getvalue()
 
 
-def to_html(result: dict[str, Any]) -> str:
+def to_html(result: RunResult) -> str:
     """The replay page with the run, our renderer and styles inlined: it opens from file://
     with no server and no network."""
     # The replay's modules bundled into one script (esbuild): it starts the replay itself.
     scripts = bundle_script(ROOT / "static" / "js" / "export.js")
     template = _templates().get_template("export.html")
     return template.render(
-        run=result, standalone=True,
+        run=result.model_dump(mode="json"), standalone=True,
         css=bundle_styles(),
         scripts=scripts.replace("</script", "<\\/script"),
     )
@@ -95,4 +96,4 @@ def _templates() -> jinja2.Environment:
     return env
 
 
-FORMATS = {"json": to_json, "csv": to_csv, "html": to_html}
+FORMATS: dict[str, Callable[[RunResult], str]] = {"json": to_json, "csv": to_csv, "html": to_html}

@@ -10,160 +10,153 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from app.result import Connection, RunResult
 from app.sandbox.settings import TargetSettings
+from app.timeline.model import Outcome, State
 from app.traffic.spec import BurstSpec
 
-Result = dict[str, Any]
-
-
-def time_in(connection: dict[str, Any], state: str) -> float:
-    """Milliseconds a connection (as in the JSON result) spent in `state`, all visits."""
-    changes = connection["states"]
-    return sum(nxt[1] - t for (name, t), nxt in zip(changes, changes[1:], strict=False) if name == state)
-
-
-def _with(result: Result, outcome: str) -> list[dict[str, Any]]:
-    return [c for c in result["connections"] if c["requests"] and c["requests"][0]["outcome"] == outcome]
-
-
-def _measured(value: int | None) -> str:
-    return "an unmeasured length" if value is None else str(value)
+Result = RunResult
 
 
 def _ms(value: float) -> str:
     return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
 
 
+def _measured(value: int | None) -> str:
+    return "an unmeasured length" if value is None else str(value)
+
+
+def _latency(connection: Connection) -> float:
+    return connection.requests[0].latency_ms or 0.0
+
+
 def _limit_reached(result: Result) -> str:
-    totals, peaks = result["totals"], result["peaks"]
-    rejected = _with(result, "rejected")
-    slowest = max((c["requests"][0]["latency_ms"] for c in rejected), default=0.0)
+    totals, peaks = result.totals, result.peaks
+    slowest = max((_latency(c) for c in result.with_outcomes(Outcome.REJECTED)), default=0.0)
     # Every connection passes through the accept queue, for well under a millisecond here:
     # the records time each stay; the kernel's samples (a few ms apart) see few of them.
-    stays = [time_in(c, "queued") for c in result["connections"]]
-    longest = max(stays, default=0.0)
+    longest = max((c.time_in(State.QUEUED) for c in result.connections), default=0.0)
     backlog = (
-        f"every connection passed through the backlog (at most {peaks['queued']} at once, the longest for "
+        f"every connection passed through the backlog (at most {peaks.queued} at once, the longest for "
         f"{_ms(longest)}) and none waited there. "
     )
     return (
-        f"{totals['rejected']} of {totals['requests']} requests got 503 within {_ms(slowest)} of arriving; "
-        f"{backlog}{totals['ok']} were served, at most {peaks['active']} at once."
+        f"{totals.rejected} of {totals.requests} requests got 503 within {_ms(slowest)} of arriving; "
+        f"{backlog}{totals.ok} were served, at most {peaks.active} at once."
     )
 
 
 def _backlog_while_blocked(result: Result) -> str:
-    waited = [c for c in result["connections"] if time_in(c, "queued") > 100]
-    longest = max((time_in(c, "queued") for c in waited), default=0.0)
-    outcomes = [c["requests"][0]["outcome"] for c in waited]
+    waited = [c for c in result.connections if c.time_in(State.QUEUED) > 100]
+    longest = max((c.time_in(State.QUEUED) for c in waited), default=0.0)
+    outcomes = [c.requests[0].outcome for c in waited]
     return (
         f"{len(waited)} connections waited in the backlog for up to {_ms(longest)} while the handler blocked "
-        f"the event loop; when it freed, {outcomes.count('rejected')} of them got 503 and "
-        f"{outcomes.count('ok')} were served ({result['settings']['loop']} loop)."
+        f"the event loop; when it freed, {outcomes.count(Outcome.REJECTED)} of them got 503 and "
+        f"{outcomes.count(Outcome.OK)} were served ({result.settings.loop} loop)."
     )
 
 
 def _dropped(result: Result) -> list[float]:
     """How long each client whose SYN was dropped (its kernel sent the SYN again) stayed
     `connecting`."""
-    return sorted(time_in(c, "connecting") for c in result["connections"] if c.get("syn_retransmits"))
+    return sorted(c.time_in(State.CONNECTING) for c in result.connections if c.syn_retransmits)
 
 
 def _backlog_full(result: Result) -> str:
-    totals, capacity = result["totals"], result["accept_queue_capacity"]
+    totals, capacity = result.totals, result.accept_queue_capacity
     dropped = _dropped(result)
     waits = f"{_ms(dropped[0])}–{_ms(dropped[-1])}" if dropped else "no time"
     return (
-        f"The accept queue filled to {_measured(result['peaks']['accept_queue'])} (backlog {capacity} + 1). "
+        f"The accept queue filled to {_measured(result.peaks.accept_queue)} (backlog {capacity} + 1). "
         f"{len(dropped)} clients had their SYN dropped and stayed connecting for {waits} until a retry got in; "
-        f"{totals['ok']} of {totals['requests']} were served, {totals['rejected']} got 503."
+        f"{totals.ok} of {totals.requests} were served, {totals.rejected} got 503."
     )
 
 
 def _both_full(result: Result) -> str:
-    totals = result["totals"]
+    totals = result.totals
     dropped = _dropped(result)
-    queued = sum(1 for c in result["connections"] if time_in(c, "queued") > 100)
-    others = totals["requests"] - totals["ok"] - totals["rejected"]
+    queued = sum(1 for c in result.connections if c.time_in(State.QUEUED) > 100)
+    others = totals.requests - totals.ok - totals.rejected
     return (
         f"{len(dropped)} SYNs were dropped and retried (up to {_ms(dropped[-1] if dropped else 0)} connecting), "
-        f"{queued} connections waited in the backlog; in the end {totals['ok']} got 200, {totals['rejected']} "
+        f"{queued} connections waited in the backlog; in the end {totals.ok} got 200, {totals.rejected} "
         f"got 503 and {others} anything else."
     )
 
 
 def _off_by_one(result: Result) -> str:
-    limit, peaks, totals = result["settings"]["limit_concurrency"], result["peaks"], result["totals"]
+    limit, peaks, totals = result.settings.limit_concurrency, result.peaks, result.totals
     return (
-        f"With limit_concurrency={limit}, at most {peaks['active']} requests ran at once: uvicorn counts the "
-        f"connection being admitted, so request {peaks['active'] + 1} already got 503. "
-        f"{totals['ok']} served, {totals['rejected']} rejected."
+        f"With limit_concurrency={limit}, at most {peaks.active} requests ran at once: uvicorn counts the "
+        f"connection being admitted, so request {peaks.active + 1} already got 503. "
+        f"{totals.ok} served, {totals.rejected} rejected."
     )
 
 
 def _idle_keep_alive(result: Result) -> str:
-    idle = [c for c in result["connections"] if len(c["requests"]) > 1]
-    totals = result["totals"]
+    idle = [c for c in result.connections if len(c.requests) > 1]
+    totals = result.totals
     # The bins count connections (by their last request), the counters requests: say both.
     return (
         f"While {len(idle)} keep-alive connections sat idle between requests (at most "
-        f"{result['peaks']['active']} request active at any time), {totals['rejected']} new requests got "
-        f"503: idle connections count against limit_concurrency={result['settings']['limit_concurrency']}. "
-        f"{totals['ok']} of {totals['requests']} requests were served, on {len(idle)} connections."
+        f"{result.peaks.active} request active at any time), {totals.rejected} new requests got "
+        f"503: idle connections count against limit_concurrency={result.settings.limit_concurrency}. "
+        f"{totals.ok} of {totals.requests} requests were served, on {len(idle)} connections."
     )
 
 
 def _max_requests(result: Result) -> str:
-    totals, target = result["totals"], result["target"]
-    after = f"; {totals['reset']} caught in the shutdown were reset" if totals["reset"] else ""
+    totals, target = result.totals, result.target
+    after = f"; {totals.reset} caught in the shutdown were reset" if totals.reset else ""
     return (
-        f"uvicorn served {totals['ok']} requests (limit_max_requests={result['settings']['limit_max_requests']}) "
-        f"and exited ({target['exit']}); {totals['refused']} later connections were refused{after}."
+        f"uvicorn served {totals.ok} requests (limit_max_requests={result.settings.limit_max_requests}) "
+        f"and exited ({target.exit}); {totals.refused} later connections were refused{after}."
     )
 
 
 def _thread_pool(result: Result) -> str:
-    hold = result["settings"]["handler_ms"]
-    latencies = sorted(c["requests"][0]["latency_ms"] for c in result["connections"] if c["requests"])
+    hold = result.settings.handler_ms
+    latencies = sorted(_latency(c) for c in result.connections if c.requests)
     first = [ms for ms in latencies if ms < hold * 1.8]
     later = [ms for ms in latencies if ms >= hold * 1.8]
     tail = f" and {len(later)} after about {_ms(later[len(later) // 2])}" if later else ""
-    stays = [time_in(c, "queued") for c in result["connections"]]
-    kernel = result["peaks"]["accept_queue"]
+    stays = [c.time_in(State.QUEUED) for c in result.connections]
+    kernel = result.peaks.accept_queue
     sampled = "not sampled" if kernel is None else f"{kernel} in the kernel's samples, a few ms apart"
     return (
         f"{len(latencies)} requests arrived at once with no limit_concurrency; {len(first)} finished after about "
         f"{_ms(first[len(first) // 2]) if first else '-'}{tail}: the thread pool ran at most {len(first)} "
-        f"def endpoints at a time. On the way in, up to {result['peaks']['queued']} connections were in the "
+        f"def endpoints at a time. On the way in, up to {result.peaks.queued} connections were in the "
         f"backlog at once, each for at most {_ms(max(stays, default=0.0))} ({sampled})."
     )
 
 
 def _kernel_knobs(result: Result) -> str:
-    settings, totals = result["settings"], result["totals"]
-    limbo = sum(1 for c in result["connections"] if time_in(c, "limbo") > 0)
+    settings, totals = result.settings, result.totals
+    limbo = sum(1 for c in result.connections if c.time_in(State.LIMBO) > 0)
     dropped = _dropped(result)
     return (
-        f"listen(backlog={settings['backlog']}) got an accept queue of {result['accept_queue_capacity']}: "
-        f"net.core.somaxconn={settings['somaxconn']} caps it (set in the experiment's own network namespace; "
-        f"the host's settings are untouched). With tcp_abort_on_overflow={int(settings['tcp_abort_on_overflow'])}, "
-        f"{totals['reset']} connections were reset, {limbo} sat in limbo and {len(dropped)} SYNs were dropped "
-        f"and retried; {totals['ok']} of {totals['requests']} were served."
+        f"listen(backlog={settings.backlog}) got an accept queue of {result.accept_queue_capacity}: "
+        f"net.core.somaxconn={settings.somaxconn} caps it (set in the experiment's own network namespace; "
+        f"the host's settings are untouched). With tcp_abort_on_overflow={int(bool(settings.tcp_abort_on_overflow))}, "
+        f"{totals.reset} connections were reset, {limbo} sat in limbo and {len(dropped)} SYNs were dropped "
+        f"and retried; {totals.ok} of {totals.requests} were served."
     )
 
 
 def interrupted_finding(burst_id: int, scenario: Scenario | None, result: Result) -> str:
     """What an interrupted burst got to show before it was cut short."""
-    totals, planned = result["totals"], result["burst"]["connections"]
+    totals, planned = result.totals, result.burst.connections
     what = f"Burst {burst_id}" + (f" (scenario {scenario.id})" if scenario else "")
-    finished = totals["requests"] - totals["cancelled"]
-    unstarted = planned - totals["connections"]
+    finished = totals.requests - totals.cancelled
+    unstarted = planned - totals.connections
     later = f", {unstarted} never started" if unstarted else ""
     return (
-        f"{what} was interrupted after {_ms(result['duration_ms'])}, {result['cancelled']}: {finished} requests "
-        f"had finished ({totals['ok']} ok, {totals['rejected']} 503), {totals['cancelled']} were cancelled{later}."
+        f"{what} was interrupted after {_ms(result.duration_ms)}, {result.cancelled}: {finished} requests "
+        f"had finished ({totals.ok} ok, {totals.rejected} 503), {totals.cancelled} were cancelled{later}."
     )
 
 

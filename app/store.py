@@ -1,18 +1,22 @@
-"""Every run, recorded: SQLite in the user's data directory (or a path given)."""
+"""Every run, recorded: SQLite in the user's data directory (or a path given).
+
+Each row keeps the result's schema version (`version`); rows from before the column are
+version 1 and still load (app/result.py's `load`)."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+
+from pydantic import ValidationError
 
 from app.errors import StoreError
+from app.result import RunResult, load
 
 STORE_ENV = "CONNSCOPE_STORE"
 MAX_RUN_ID = 2**63 - 1
@@ -24,9 +28,12 @@ CREATE TABLE IF NOT EXISTS runs (
     recorded_at TEXT NOT NULL,
     scenario TEXT,
     summary TEXT NOT NULL,
-    result TEXT NOT NULL
+    result TEXT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 2
 )
 """
+ADD_VERSION = "ALTER TABLE runs ADD COLUMN version INTEGER NOT NULL DEFAULT 1"
+"""A store made before the column: its rows are version 1."""
 
 
 def default_path() -> Path:
@@ -42,17 +49,19 @@ class RunInfo:
     recorded_at: str
     scenario: str | None
     summary: str
+    version: int
 
 
-def describe(result: dict[str, Any]) -> str:
+def describe(result: RunResult) -> str:
     """One line for a run list: what was run and what came of it."""
-    s, b, t = result["settings"], result["burst"], result["totals"]
-    limit = s["limit_concurrency"] if s["limit_concurrency"] is not None else "∞"
-    interrupted = f"interrupted (cancelled: {result['cancelled']}): " if result.get("cancelled") else ""
+    s, b, t = result.settings, result.burst, result.totals
+    limit = s.limit_concurrency if s.limit_concurrency is not None else "∞"
+    interrupted = f"interrupted (cancelled: {result.cancelled}): " if result.cancelled else ""
+    others = {"error": t.error, "refused": t.refused, "reset": t.reset, "timeout": t.timeout, "cancelled": t.cancelled}
     return (
-        f"{interrupted}{b['connections']} conns {b['pattern']} → limit {limit}, backlog {s['backlog']}, "
-        f"{s['handler']} {s['handler_ms']:g} ms, {s['loop']}: {t['ok']} ok, {t['rejected']} 503"
-        + "".join(f", {t[k]} {k}" for k in ("error", "refused", "reset", "timeout", "cancelled") if t.get(k))
+        f"{interrupted}{b.connections} conns {b.pattern} → limit {limit}, backlog {s.backlog}, "
+        f"{s.handler} {s.handler_ms:g} ms, {s.loop}: {t.ok} ok, {t.rejected} 503"
+        + "".join(f", {n} {k}" for k, n in others.items() if n)
     )
 
 
@@ -67,6 +76,9 @@ class RunStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.closing(sqlite3.connect(self.path, timeout=10)) as db, db:
                 db.execute(SCHEMA)
+                columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+                if "version" not in columns:
+                    db.execute(ADD_VERSION)
                 # Takes the write lock: a read-only file or directory fails here, not after a burst.
                 db.execute("DELETE FROM runs WHERE 0")
         except (OSError, sqlite3.Error) as exc:
@@ -80,28 +92,38 @@ class RunStore:
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"run store {self.path} is unavailable: {_reason(exc)}") from None
 
-    def save(self, result: dict[str, Any]) -> int:
+    def save(self, result: RunResult) -> int:
         with self._connect() as db:
             cursor = db.execute(
-                "INSERT INTO runs (recorded_at, scenario, summary, result) VALUES (?, ?, ?, ?)",
-                (datetime.now(UTC).isoformat(timespec="seconds"), result.get("scenario"), describe(result),
-                 json.dumps(result)),
+                "INSERT INTO runs (recorded_at, scenario, summary, result, version) VALUES (?, ?, ?, ?, ?)",
+                (datetime.now(UTC).isoformat(timespec="seconds"), result.scenario, describe(result),
+                 result.model_dump_json(exclude={"run_id"}), result.schema_version),
             )
             return int(cursor.lastrowid or 0)
 
     def list(self, limit: int = 200) -> list[RunInfo]:
         with self._connect() as db:
             rows = db.execute(
-                "SELECT id, recorded_at, scenario, summary FROM runs ORDER BY id DESC LIMIT ?", (limit,)
+                "SELECT id, recorded_at, scenario, summary, version FROM runs ORDER BY id DESC LIMIT ?", (limit,)
             ).fetchall()
         return [RunInfo(*row) for row in rows]
 
-    def get(self, run_id: int) -> dict[str, Any] | None:
+    def get(self, run_id: int) -> RunResult | None:
         if not 0 < run_id <= MAX_RUN_ID:
             return None
         with self._connect() as db:
-            row = db.execute("SELECT result FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return None if row is None else dict(json.loads(row[0]), run_id=run_id)
+            row = db.execute("SELECT result, version FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        try:
+            result = load(row[0], row[1])
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"])
+            raise StoreError(f"run {run_id} in {self.path} cannot be read: {where}: {error['msg']}") from None
+        except ValueError as exc:
+            raise StoreError(f"run {run_id} in {self.path} cannot be read: {exc}") from None
+        return result.model_copy(update={"run_id": run_id})
 
     def delete(self, run_id: int) -> bool:
         """Removes a run; False when there is no such run."""

@@ -11,7 +11,8 @@ from __future__ import annotations
 import sys
 import time
 
-from app.cli import raise_open_file_limit, run_async, run_once
+from app.cli import raise_open_file_limit, run_async
+from app.experiment import run_once
 from app.sandbox.settings import TargetSettings
 from app.traffic.spec import BurstSpec
 
@@ -24,7 +25,7 @@ def main(sizes: list[int]) -> None:
         settings = TargetSettings(backlog=4096, handler="async", handler_ms=200, loop="uvloop")
         spec = BurstSpec(connections=n, pattern="burst", client_timeout_s=60)
         began = time.perf_counter()
-        result = run_async(lambda s=settings, b=spec: run_once(s, b, show_progress=False))
+        result = run_async(lambda s=settings, b=spec: run_once(s, b)).model_dump(mode="json")
         wall = time.perf_counter() - began
         duration_s = result["duration_ms"] / 1000
         samples = result["kernel_samples"]

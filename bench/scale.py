@@ -34,9 +34,7 @@ async def one(n: int) -> dict[str, float]:
     # The API caps a burst at 20,000 connections; the benchmark may go past it.
     spec = BurstSpec.model_construct(**(BurstSpec().model_dump() | {
         "connections": n, "pattern": "ramp", "ramp_s": RAMP_S, "client_timeout_s": 30}))
-    experiment = Experiment(settings)
-    await experiment.start()
-    try:
+    async with Experiment(settings) as experiment:
         burst = experiment.add_burst(spec)
         began = time.perf_counter()
         await experiment.fire(burst)
@@ -47,14 +45,12 @@ async def one(n: int) -> dict[str, float]:
         return {
             "connections": n,
             "wall_s": round(time.perf_counter() - began, 3),
-            "ok": result["totals"]["ok"],
-            "joined": sum(1 for c in result["connections"] if any(s == "accepted" for s, _ in c["states"])),
+            "ok": result.totals.ok,
+            "joined": sum(1 for c in result.connections if any(s == "accepted" for s, _ in c.states)),
             "summary_after_last_event_s": round((built - burst.ended_ns) / 1e9, 3),
             "result_build_s": round((built - settled) / 1e9, 3),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }
-    finally:
-        await experiment.stop()
 
 
 def main() -> None:

@@ -5,7 +5,9 @@ from typing import Any
 
 import pytest
 
-from app.cli import raise_open_file_limit, run_async, run_once
+from app.cli import raise_open_file_limit, run_async
+from app.experiment import run_once
+from app.result import Connection
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID
 from app.store import STORE_ENV
@@ -15,19 +17,25 @@ from tests.support import CDN_HOST, CHROMIUM, serve_dashboard
 
 def run_burst(target: dict[str, Any], burst: dict[str, Any]) -> dict[str, Any]:
     """One real target, one real burst, the result as `connscope run --json` gives it."""
-    return run_async(lambda: run_once(TargetSettings(**target), BurstSpec(**burst), show_progress=False))
+    result = run_async(lambda: run_once(TargetSettings(**target), BurstSpec(**burst)))
+    return result.model_dump(mode="json")
 
 
 def run_scenario(scenario_id: str) -> tuple[dict[str, Any], str]:
     """A guided scenario on a real target: its result and the finding written from it."""
     scenario = BY_ID[scenario_id]
-    result = run_async(lambda: run_once(scenario.settings, scenario.burst, show_progress=False))
-    return result, scenario.finding(result)
+    result = run_async(lambda: run_once(scenario.settings, scenario.burst))
+    return result.model_dump(mode="json"), scenario.finding(result)
 
 
 def outcomes(result: dict[str, Any]) -> list[str]:
     """Each connection's first request outcome, in arrival order."""
     return [c["requests"][0]["outcome"] for c in result["connections"]]
+
+
+def time_in(connection: dict[str, Any], state: str) -> float:
+    """Milliseconds a connection of a JSON result spent in `state`, as the model counts it."""
+    return Connection.model_validate(connection).time_in(state)
 
 
 def state_names(connection: dict[str, Any]) -> list[str]:

@@ -29,6 +29,7 @@ RANKS: dict[str, int] = {
     "app.limits": 3,
     "app.vocabulary": 3,
     "app.result": 4,
+    "app.frames": 4,
     "app.experiment": 5,
     "app.scenarios": 5,
     "app.store": 6,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.scenarios import time_in
-from tests.conftest import outcomes, run_burst, run_scenario, state_names
+from tests.conftest import outcomes, run_burst, run_scenario, state_names, time_in
 
 pytestmark = [pytest.mark.target]
 

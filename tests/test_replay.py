@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from app.export import to_html
-from app.scenarios import time_in
+from app.result import RunResult
+from tests.conftest import time_in
 from tests.support import ROOT, wait_burst
 
 pytestmark = [pytest.mark.browser, pytest.mark.target]
@@ -94,7 +95,7 @@ def test_exported_html_replays_from_file_with_networking_off(
     recorded: dict[str, Any], browser: Any, tmp_path: Path
 ) -> None:
     exported = tmp_path / "run.html"
-    exported.write_text(to_html(recorded))
+    exported.write_text(to_html(RunResult.model_validate(recorded)))
     context = browser.new_context(offline=True)
     try:
         page = context.new_page()

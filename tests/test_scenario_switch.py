@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from app.sandbox.isolation import netns_unavailable_reason
-from app.scenarios import BY_ID, SCENARIOS, time_in
+from app.scenarios import BY_ID, SCENARIOS
+from tests.conftest import time_in
 from tests.support import CDN_HOST, wait_burst
 
 pytestmark = [pytest.mark.browser, pytest.mark.target]

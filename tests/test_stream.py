@@ -25,7 +25,7 @@ def test_slow_viewer_gets_a_snapshot_instead_of_a_growing_queue() -> None:
 
         reader = asyncio.create_task(drain())
         for i in range(120):
-            record = ConnectionRecord(port=10_000 + i, burst=1, index=i, intended_ns=0)
+            record = ConnectionRecord(id=timeline.next_id(), port=10_000 + i, burst=1, index=i, intended_ns=0)
             record.connect_start_ns = record.intended_ns
             timeline.add(record)
             await asyncio.sleep(0.04)
@@ -57,7 +57,7 @@ def test_a_long_keep_alive_connection_shows_where_its_full_history_ends() -> Non
     from app.timeline.model import AppSpan, Outcome, RequestRecord, State
     from app.web.stream import record_view
 
-    record = ConnectionRecord(port=40_000, burst=1, index=0, intended_ns=1_000)
+    record = ConnectionRecord(id=0, port=40_000, burst=1, index=0, intended_ns=1_000)
     record.connect_start_ns, record.connected_ns, record.accepted_ns = 1_000, 1_010, 1_020
     t = 1_100
     for index in range(40):

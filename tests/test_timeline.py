@@ -10,7 +10,7 @@ MS = 1_000_000
 
 
 def record(**facts: object) -> ConnectionRecord:
-    rec = ConnectionRecord(port=40_000, burst=1, index=0, intended_ns=0, connect_start_ns=0)
+    rec = ConnectionRecord(id=0, port=40_000, burst=1, index=0, intended_ns=0, connect_start_ns=0)
     for name, value in facts.items():
         setattr(rec, name, value)
     return rec
@@ -77,7 +77,7 @@ def test_peaks_count_overlap_and_hand_overs_are_not_double_counted() -> None:
     first = record(connected_ns=1 * MS, accepted_ns=5 * MS, client_closed_ns=9 * MS)
     second = record(connected_ns=5 * MS, accepted_ns=8 * MS, client_closed_ns=9 * MS)
     third = record(connected_ns=2 * MS, accepted_ns=6 * MS, client_closed_ns=9 * MS)
-    peaks = summary.peaks([first, second, third])
+    peaks = summary.peaks(r.states() for r in (first, second, third))
     # queued: first 1–5, third 2–6, second 5–8 → at most 2 at once (first leaves as second enters)
     assert peaks["queued"] == 2
     assert peaks["accepted"] == 3
@@ -96,10 +96,10 @@ def test_a_late_close_report_finds_the_connection_whose_port_was_reused() -> Non
     from app.witness_protocol import ServerEvent
 
     timeline = Timeline()
-    first = ConnectionRecord(port=50_000, burst=1, index=0, intended_ns=100, connect_start_ns=100)
+    first = ConnectionRecord(id=timeline.next_id(), port=50_000, burst=1, index=0, intended_ns=100, connect_start_ns=100)
     timeline.add(first)
     timeline.server_event(ServerEvent("accepted", 7, 50_000, 110))
-    second = ConnectionRecord(port=50_000, burst=1, index=1, intended_ns=200, connect_start_ns=200)
+    second = ConnectionRecord(id=timeline.next_id(), port=50_000, burst=1, index=1, intended_ns=200, connect_start_ns=200)
     timeline.add(second)
     timeline.server_event(ServerEvent("closed", 7, 50_000, 150))
     timeline.server_event(ServerEvent("accepted", 7, 50_000, 210))

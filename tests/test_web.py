@@ -106,3 +106,8 @@ def test_stream_snapshot_then_deltas_two_viewers_agree_and_reconnect_resyncs(das
         cid = snapshot["connections"][0][0]
         detail = httpx.get(f"{dashboard}/api/targets/{target['id']}/connections/{cid}", timeout=10).json()
         assert detail["states"][0][0] == "connecting" and detail["states"][-1][0] == "closed"
+        # One id and one clock: the stream's row, the endpoint and the recorded result agree.
+        recorded = next(c for c in result["connections"] if c["id"] == cid)
+        assert detail["id"] == cid and (detail["port"], detail["states"]) == (recorded["port"], recorded["states"])
+        last_change = snapshot["connections"][0][4]
+        assert detail["origin_ms"] + detail["states"][-1][1] == pytest.approx(last_change, abs=0.01)

@@ -8,6 +8,7 @@ lost.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -65,6 +66,9 @@ class AppSpan:
 
 @dataclass(slots=True)
 class ConnectionRecord:
+    id: int
+    """Given by the timeline when the record is created: the one id the live stream, the
+    API and the run's result know the connection by."""
     port: int
     burst: int
     index: int
@@ -96,17 +100,22 @@ class ConnectionRecord:
         return derive_states(self)
 
     def state_at(self, t_ns: int) -> State | None:
-        current = None
-        for state, t in self.states():
-            if t > t_ns:
-                break
-            current = state
-        return current
+        return state_at(self.states(), t_ns)
 
     @property
     def state(self) -> State | None:
         changes = self.states()
         return changes[-1][0] if changes else None
+
+
+def state_at(changes: Sequence[tuple[State, int]], t_ns: int) -> State | None:
+    """The state at `t_ns` in a sequence of derived state changes."""
+    current = None
+    for state, t in changes:
+        if t > t_ns:
+            break
+        current = state
+    return current
 
 
 def owned_since(rec: ConnectionRecord) -> int | None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 from app.kernel.accept_queue import AcceptQueueSample
-from app.timeline.model import ConnectionRecord, Outcome, RequestRecord, State
+from app.timeline.model import ConnectionRecord, Outcome, RequestRecord, State, state_at
 
 OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)
 PEAK_STATES: tuple[State, ...] = (State.CONNECTING, State.LIMBO, State.QUEUED, State.ACCEPTED, State.ACTIVE)
@@ -43,11 +42,11 @@ def current_counts(records: Sequence[ConnectionRecord]) -> dict[str, int]:
     return counts
 
 
-def peaks(records: Sequence[ConnectionRecord]) -> dict[str, int]:
-    """The most connections that were in each state at the same moment."""
+def peaks(derived: Iterable[Sequence[tuple[State, int]]]) -> dict[str, int]:
+    """The most connections that were in each state at the same moment, from each record's
+    derived state changes."""
     deltas: dict[State, list[tuple[int, int]]] = {s: [] for s in PEAK_STATES}
-    for record in records:
-        changes = record.states()
+    for changes in derived:
         for (state, t), nxt in zip(changes, [*changes[1:], None], strict=True):
             if state not in deltas:
                 continue
@@ -77,10 +76,6 @@ def _ms(ns: float | None) -> float | None:
     return None if ns is None else round(ns / 1e6, 3)
 
 
-def _since(t_ns: int | None, origin_ns: int) -> float | None:
-    return None if t_ns is None else _ms(t_ns - origin_ns)
-
-
 def latency_ms(records: Sequence[ConnectionRecord]) -> dict[str, float | None]:
     values = [
         r.latency_ns for rec in records for r in rec.requests if r.latency_ns is not None and r.status is not None
@@ -106,46 +101,19 @@ def connect_ms(records: Sequence[ConnectionRecord]) -> dict[str, float | None]:
     }
 
 
-def timeout_state(record: ConnectionRecord, request: RequestRecord) -> State | None:
+def timeout_state(changes: Sequence[tuple[State, int]], request: RequestRecord) -> State | None:
     """Where a timed-out request's connection was when the client gave up."""
     if request.outcome is not Outcome.TIMEOUT or request.done_ns is None:
         return None
     # The client closes right after giving up: look just before that moment.
-    return record.state_at(request.done_ns - 1)
+    return state_at(changes, request.done_ns - 1)
 
 
-def timeouts_by_state(records: Sequence[ConnectionRecord]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for record in records:
+def timeouts_by_state(derived: Iterable[tuple[ConnectionRecord, Sequence[tuple[State, int]]]]) -> dict[State, int]:
+    counts: dict[State, int] = {}
+    for record, changes in derived:
         for request in record.requests:
-            state = timeout_state(record, request)
+            state = timeout_state(changes, request)
             if state is not None:
-                counts[state.value] = counts.get(state.value, 0) + 1
+                counts[state] = counts.get(state, 0) + 1
     return counts
-
-
-def connection_json(record: ConnectionRecord, origin_ns: int) -> dict[str, Any]:
-    return {
-        "port": record.port,
-        "burst": record.burst,
-        "syn_retransmits": record.syn_retransmits,
-        # The client's own times: when the connection was due, when connect() began and ended.
-        "intended_ms": _ms(record.intended_ns - origin_ns),
-        "connect_start_ms": _since(record.connect_start_ns, origin_ns),
-        "connected_ms": _since(record.connected_ns, origin_ns),
-        "states": [[state.value, _ms(t - origin_ns)] for state, t in record.states()],
-        "requests": [
-            {
-                "outcome": r.outcome.value if r.outcome else None,
-                "status": r.status,
-                "latency_ms": _ms(r.latency_ns),
-                "start_ms": _ms(r.start_ns - origin_ns),
-                "sent_ms": _since(r.sent_ns, origin_ns),
-                "first_byte_ms": _since(r.first_byte_ns, origin_ns),
-                "done_ms": _ms(r.done_ns - origin_ns) if r.done_ns is not None else None,
-                **({"error": r.error} if r.error else {}),
-                **({"timeout_state": state.value} if (state := timeout_state(record, r)) else {}),
-            }
-            for r in record.requests
-        ],
-    }

@@ -24,6 +24,15 @@ class Timeline:
     listeners: list[Listener] = field(default_factory=list)
     last_server_event_ns: int = 0
 
+    def next_id(self) -> int:
+        """The id of the next record made for this timeline: its place in `records`."""
+        return len(self.records)
+
+    def record(self, record_id: int) -> ConnectionRecord | None:
+        """The record known by `record_id` to the stream, the API and the result."""
+        found = self.records[record_id] if 0 <= record_id < len(self.records) else None
+        return found if found is not None and found.id == record_id else None
+
     def add(self, record: ConnectionRecord) -> None:
         """Registers a connection once its client port is known (bound, before connect)."""
         self.records.append(record)

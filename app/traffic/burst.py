@@ -78,7 +78,8 @@ async def _one(burst: Burst, timeline: Timeline, index: int, due_ns: int, timeou
         sock.close()
         _client_failure(burst, timeline, index, due_ns, f"client socket: {exc}")
         return
-    record = ConnectionRecord(port=sock.getsockname()[1], burst=burst.id, index=index, intended_ns=due_ns)
+    record = ConnectionRecord(id=timeline.next_id(), port=sock.getsockname()[1], burst=burst.id, index=index,
+                              intended_ns=due_ns)
     burst.records.append(record)
     timeline.add(record)
     try:
@@ -93,7 +94,7 @@ async def _one(burst: Burst, timeline: Timeline, index: int, due_ns: int, timeou
 def _client_failure(burst: Burst, timeline: Timeline, index: int, due_ns: int, reason: str) -> None:
     """The client could not even make its socket (out of files, ports): an `error`, counted."""
     now = time.monotonic_ns()
-    record = ConnectionRecord(port=0, burst=burst.id, index=index, intended_ns=due_ns,
+    record = ConnectionRecord(id=timeline.next_id(), port=0, burst=burst.id, index=index, intended_ns=due_ns,
                               connect_start_ns=now, client_closed_ns=now)
     record.requests.append(RequestRecord(0, due_ns, done_ns=now, outcome=Outcome.ERROR, error=reason))
     burst.records.append(record)

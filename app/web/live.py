@@ -8,14 +8,16 @@ import json
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from app.frames import Snapshot
 from app.web.registry import Registry
 
 router = APIRouter()
 
-EMPTY_SNAPSHOT = json.dumps({
+EMPTY: Snapshot = {
     "type": "snapshot", "t_ms": 0, "target": None, "queue": None, "connections": [], "latencies": [],
     "counts": {}, "totals": {}, "summary": {},
-})
+}
+EMPTY_SNAPSHOT = json.dumps(EMPTY)
 
 
 @router.websocket("/ws")

@@ -166,7 +166,7 @@ async def fire_burst(request: Request) -> HTMLResponse:
         if session is None:
             why = "Start a target first: there is nothing to fire at."
         else:
-            why = f"The target is {session.status()['state']}: press Restart or Start target, then Fire."
+            why = f"The target is {session.state}: press Restart or Start target, then Fire."
         errors = {"__all__": why}
         return _render(request, "partials/burst_panel.html", 409, **_burst_context(session, values, errors))
     try:
@@ -248,7 +248,7 @@ async def replay(request: Request, run_id: int) -> Response:
     result = await asyncio.to_thread(registry_of(request).store.get, run_id)
     if result is None:
         return PlainTextResponse(f"no run {run_id}", status_code=404)
-    return _render(request, "replay.html", run=result, standalone=False,
+    return _render(request, "replay.html", run=result.model_dump(mode="json"), standalone=False,
                    presenter=request.query_params.get("present", "").lower() in ("1", "true", "yes", "on"))
 
 

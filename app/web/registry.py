@@ -7,18 +7,19 @@ import contextlib
 import itertools
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 from starlette.requests import Request
 
 from app.errors import StoreError, TargetError
 from app.experiment import Experiment, cannot_start
 from app.limits import Limits
+from app.result import RunResult
 from app.sandbox.settings import TargetSettings
 from app.scenarios import Scenario, interrupted_finding
 from app.store import RunStore
 from app.traffic.burst import Burst
 from app.traffic.spec import BurstSpec
+from app.web.models import BurstProgress, BurstView, Superseded, TargetView
 from app.web.stream import Stream
 
 TAIL_LINES_SHOWN = 40
@@ -40,16 +41,18 @@ class Session:
     run_ids: dict[int, int | None] = field(default_factory=dict)
     """Burst id → its recorded run (None when the store could not take it)."""
     findings: dict[int, str | None] = field(default_factory=dict)
-    superseded: list[dict[str, Any]] = field(default_factory=list)
+    superseded: list[Superseded] = field(default_factory=list)
     """Bursts of the target before this one that its start cut short."""
     interrupted: str | None = None
     """What starting this target cut short on the one before: its bursts' findings."""
     stopping: bool = False
     recording: set[int] = field(default_factory=set)
     """Bursts whose result is being stored: past cutting short."""
+    unrecorded: dict[int, RunResult] = field(default_factory=dict)
+    """Results the store could not take, kept to be served from here."""
 
     def __post_init__(self) -> None:
-        self.stream = Stream(self.experiment.timeline, self.status)
+        self.stream = Stream(self.experiment.timeline, self.status, origin_ns=self.experiment.origin_ns)
 
     @property
     def settings(self) -> TargetSettings:
@@ -70,26 +73,43 @@ class Session:
             return "stopping"
         return state
 
-    def status(self) -> dict[str, Any]:
+    def view(self) -> TargetView:
         target = self.experiment.target
-        return {
-            "id": self.id,
-            "state": self.state,
-            "port": target.port,
-            "pid": target.status.pid,
-            "exit": target.status.describe_exit(),
-            "isolation": target.status.isolation,
-            "sandbox": target.status.sandbox,
-            "error": self.error,
-            "output_tail": target.output_tail[-TAIL_LINES_SHOWN:] if target.status.state == "crashed" else [],
-            "settings": self.settings.model_dump(),
-            "capacity": self.experiment.capacity,
-            "bursts": [
-                burst_status(b, self.run_ids) | {"finding": self.findings.get(b.id), "cancelled": b.cancelled}
+        return TargetView(
+            id=self.id,
+            state=self.state,
+            port=target.port,
+            pid=target.status.pid,
+            exit=target.status.describe_exit(),
+            isolation=target.status.isolation,
+            sandbox=target.status.sandbox,
+            error=self.error,
+            output_tail=target.output_tail[-TAIL_LINES_SHOWN:] if target.status.state == "crashed" else [],
+            settings=self.settings,
+            capacity=self.experiment.capacity,
+            bursts=[
+                BurstView(**dict(self.progress(b)), finding=self.findings.get(b.id), cancelled=b.cancelled)
                 for b in self.experiment.bursts
             ],
-            "superseded": self.superseded,
-        }
+            superseded=self.superseded,
+        )
+
+    def status(self) -> dict[str, object]:
+        """The view as JSON data, for the page's templates and the live frames."""
+        return self.view().model_dump(mode="json")
+
+    def progress(self, burst: Burst) -> BurstProgress:
+        """`done` once the result is final and recorded: what the API then returns is the run."""
+        started = burst.started_ns - self.experiment.origin_ns if burst.started_ns else None
+        return BurstProgress(
+            id=burst.id,
+            planned=burst.spec.connections,
+            finished=burst.finished_connections,
+            done=burst.id in self.run_ids,
+            run_id=self.run_ids.get(burst.id),
+            pattern=burst.spec.pattern,
+            started_ms=None if started is None else round(started / 1e6, 3),
+        )
 
     def burst(self, burst_id: int) -> Burst | None:
         return next((b for b in self.experiment.bursts if b.id == burst_id), None)
@@ -97,18 +117,6 @@ class Session:
     @property
     def running(self) -> list[Burst]:
         return [b for b in self.experiment.bursts if b.id not in self.run_ids]
-
-
-def burst_status(burst: Burst, run_ids: dict[int, int | None]) -> dict[str, Any]:
-    """`done` once the result is final and recorded: what the API then returns is the run."""
-    return {
-        "id": burst.id,
-        "planned": burst.spec.connections,
-        "finished": burst.finished_connections,
-        "done": burst.id in run_ids,
-        "run_id": run_ids.get(burst.id),
-        "pattern": burst.spec.pattern,
-    }
 
 
 @dataclass
@@ -150,7 +158,7 @@ class Registry:
             cut = await self._stop(previous, why)
             await previous.stream.close()
             session.superseded = [
-                {"target": previous.id, "burst": b.id, "run_id": previous.run_ids.get(b.id), "cancelled": b.cancelled}
+                Superseded(target=previous.id, burst=b.id, run_id=previous.run_ids.get(b.id), cancelled=b.cancelled)
                 for b in cut
             ]
             session.interrupted = " ".join(f for b in cut if (f := previous.findings.get(b.id))) or None
@@ -217,17 +225,18 @@ class Registry:
                 asyncio.current_task().uncancel()  # type: ignore[union-attr]
             result = session.experiment.result(burst)
             if burst.cancelled is not None:
-                result = {"finding": interrupted_finding(burst.id, scenario, result)} | result
+                result = result.model_copy(update={"finding": interrupted_finding(burst.id, scenario, result)})
             elif scenario is not None:
-                result = {"finding": scenario.finding(result)} | result
+                result = result.model_copy(update={"finding": scenario.finding(result)})
             if scenario is not None:
-                result = {"scenario": scenario.id} | result
-            session.findings[burst.id] = result.get("finding")
+                result = result.model_copy(update={"scenario": scenario.id})
+            session.findings[burst.id] = result.finding
             session.recording.add(burst.id)
             # SQLite writes are quick but blocking: keep them off the loop the bursts run on.
             run_id = await asyncio.to_thread(self.store.save, result)
         except StoreError as exc:
             session.error = f"burst {burst.id} could not be recorded: {exc}"
+            session.unrecorded[burst.id] = result
         finally:
             session.run_ids[burst.id] = run_id
         await self._notify()

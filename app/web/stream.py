@@ -11,10 +11,10 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
+from app.frames import Delta, Gauges, Row, Snapshot, Summary
 from app.timeline import summary
 from app.timeline.model import ConnectionRecord, Outcome, State
 from app.timeline.timeline import Timeline
@@ -58,20 +58,19 @@ class Stream:
     """One per experiment: turns the timeline's changes into frames for its viewers."""
 
     timeline: Timeline
-    status: Callable[[], dict[str, Any]]
+    status: Callable[[], Mapping[str, object]]
     origin_ns: int = field(default_factory=time.monotonic_ns)
+    """The clock of the frames' `t_ms`: the experiment's start."""
     viewers: set[Viewer] = field(default_factory=set)
     counts: dict[str, int] = field(default_factory=dict)
     totals: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._ids: dict[int, int] = {}
-        self._records: list[ConnectionRecord] = []
         self._views: dict[int, tuple[State | None, Outcome | None, int]] = {}
         self._outcomes: dict[int, list[Outcome]] = {}
         self._dirty: dict[int, ConnectionRecord] = {}
         self._latencies: list[float] = []
-        self._summary: dict[str, Any] = {}
+        self._summary: Summary = {}
         self._summary_at = 0.0
         self._summary_cost = 0.0
         self._queue_peak: int | None = None
@@ -103,23 +102,12 @@ class Stream:
     def leave(self, viewer: Viewer) -> None:
         self.viewers.discard(viewer)
 
-    def _id(self, record: ConnectionRecord) -> int:
-        key = id(record)
-        if key not in self._ids:
-            self._ids[key] = len(self._records)
-            self._records.append(record)
-        return self._ids[key]
-
-    def record(self, cid: int) -> ConnectionRecord | None:
-        """The record a viewer knows by its connection id."""
-        return self._records[cid] if 0 <= cid < len(self._records) else None
-
     def _on_change(self, record: ConnectionRecord) -> None:
-        self._dirty[self._id(record)] = record
+        self._dirty[record.id] = record
 
-    def _apply(self) -> list[list[Any]]:
+    def _apply(self) -> list[Row]:
         """Folds dirty records into the running counts; returns their changes."""
-        changes: list[list[Any]] = []
+        changes: list[Row] = []
         for cid, record in self._dirty.items():
             old_state, _, _ = self._views.get(cid, (None, None, 0))
             view = self._views[cid] = record_view(record)
@@ -152,17 +140,17 @@ class Stream:
             # Halve the resolution of the past rather than forget it.
             self.history = self.history[::2]
 
-    def _change(self, cid: int, record: ConnectionRecord, view: tuple[State | None, Outcome | None, int]) -> list[Any]:
+    def _change(self, cid: int, record: ConnectionRecord, view: tuple[State | None, Outcome | None, int]) -> Row:
         state, outcome, t_ns = view
-        return [
+        return (
             cid,
             record.burst,
             state.value if state else None,
             outcome.value if outcome else None,
             round((t_ns - self.origin_ns) / 1e6, 3),
-        ]
+        )
 
-    def _gauges(self) -> dict[str, Any]:
+    def _gauges(self) -> Gauges:
         samples = self.timeline.queue_samples
         last = samples[-1] if samples else None
         return {
@@ -175,22 +163,21 @@ class Stream:
 
     def snapshot(self) -> str:
         self._apply()
-        connections = [
-            self._change(self._ids[id(r)], r, self._views[self._ids[id(r)]]) for r in self.timeline.records
-        ]
+        connections = [self._change(r.id, r, self._views[r.id]) for r in self.timeline.records]
         latencies = [
             round(q.latency_ns / 1e6, 3)
             for r in self.timeline.records
             for q in r.requests
             if q.latency_ns is not None and q.status is not None
         ]
-        return json.dumps(
-            {"type": "snapshot", **self._gauges(), "connections": connections, "latencies": latencies,
-             "summary": self._refresh_summary(force=True),
-             "history": {"states": [s.value for s in State], "points": self.history}}
-        )
+        frame: Snapshot = {
+            "type": "snapshot", **self._gauges(), "connections": connections, "latencies": latencies,
+            "summary": self._refresh_summary(force=True),
+            "history": {"states": [s.value for s in State], "points": self.history},
+        }
+        return json.dumps(frame)
 
-    def _refresh_summary(self, force: bool = False) -> dict[str, Any]:
+    def _refresh_summary(self, force: bool = False) -> Summary:
         now = time.monotonic()
         # The exact figures walk every record on the loop the client runs on: at most every
         # half second, and less often when one walk is costly, so it never takes over 10%.
@@ -199,20 +186,20 @@ class Stream:
             self._summary = {
                 "latency_ms": summary.latency_ms(records),
                 "connect_ms": summary.connect_ms(records),
-                "peaks": summary.peaks(records),
+                "peaks": dict(summary.peaks(r.states() for r in records)),
             }
             self._summary_cost = time.monotonic() - now
             self._summary_at = now
         # Between two exact walks a peak must not show below the count on screen now.
-        exact: dict[str, int] = self._summary["peaks"]
-        peaks = {name: max(level, self.counts.get(name, 0)) for name, level in exact.items()}
+        exact = self._summary["peaks"]
+        peaks: dict[str, int | None] = {name: max(level or 0, self.counts.get(name, 0)) for name, level in exact.items()}
         samples = self.timeline.queue_samples
         if len(samples) > self._queue_seen:
             # None until the kernel was sampled: an unmeasured queue is not an empty one.
             self._queue_peak = max(self._queue_peak or 0, max(s.length for s in samples[self._queue_seen:]))
             self._queue_seen = len(samples)
         # The kernel's own count, next to the records' `queued`: the two witnesses side by side.
-        return self._summary | {"peaks": peaks | {"accept_queue": self._queue_peak}}
+        return {**self._summary, "peaks": peaks | {"accept_queue": self._queue_peak}}
 
     async def _run(self) -> None:
         last_gauges = ""
@@ -238,9 +225,10 @@ class Stream:
             if not changes and fingerprint == last_gauges:
                 continue
             last_gauges = fingerprint
-            frame = json.dumps(
-                {"type": "delta", **gauges, "changes": changes, "latencies": self._latencies, "summary": summary_now}
-            )
+            delta: Delta = {
+                "type": "delta", **gauges, "changes": changes, "latencies": self._latencies, "summary": summary_now,
+            }
+            frame = json.dumps(delta)
             self._latencies = []
             for viewer in self.viewers.difference(joining):
                 self._offer(viewer, frame)

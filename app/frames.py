@@ -1,0 +1,67 @@
+"""The live contract: the JSON frames the stream sends to viewers over `/ws`.
+
+Times (`t_ms`) are ms from the experiment's start (`Experiment.origin_ns`), one clock for
+every burst of a target; a run's result and the connection endpoint count from their
+burst's start instead, and each burst's status gives that start on this clock
+(`started_ms`), so a viewer can line the two up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal, NotRequired, TypedDict
+
+Row = tuple[int, int, str | None, str | None, float]
+"""[connection id, burst id, state, outcome or null, t_ms of its last change]; the id is the
+record's own (`ConnectionRecord.id`), as in the result and the API."""
+
+
+class Queue(TypedDict):
+    """The kernel's last sample of the accept queue."""
+
+    length: int
+    capacity: int
+
+
+class Summary(TypedDict, total=False):
+    """Exact figures, recomputed at most every 0.5 s (empty before there is a target)."""
+
+    latency_ms: dict[str, float | None]
+    connect_ms: dict[str, float | None]
+    peaks: dict[str, int | None]
+
+
+class History(TypedDict):
+    states: list[str]
+    points: list[list[float]]
+    """[t_ms, count per state in `states` order…]"""
+
+
+class Gauges(TypedDict):
+    t_ms: float
+    counts: dict[str, int]
+    totals: dict[str, int]
+    queue: Queue | None
+    target: Mapping[str, object] | None
+    """The target's status as `GET /api/targets/{id}` gives it."""
+
+
+class Snapshot(Gauges):
+    """Sent to a viewer that joins or is resynced: every row and the chart's history (none
+    before there is a target)."""
+
+    type: Literal["snapshot"]
+    connections: list[Row]
+    latencies: list[float]
+    summary: Summary
+    history: NotRequired[History]
+
+
+class Delta(Gauges):
+    """Sent every 1/30 s when a row or a gauge changed: only what changed."""
+
+    type: Literal["delta"]
+    changes: list[Row]
+    latencies: list[float]
+    """Measured since the last delta."""
+    summary: Summary
