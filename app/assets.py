@@ -50,30 +50,79 @@ class Asset:
 
 
 ASSETS: tuple[Asset, ...] = (
-    Asset("htmx.org", "2.0.11", "dist/htmx.min.js",
-          "sha384-2OatzQy1H+Zd/IIrjr1TcuDGqLXeHhbooAyJY1KdQMKnr4LZ22k31GBLdYKHmVjg", "js"),
-    Asset("uplot", "1.6.32", "dist/uPlot.iife.min.js",
-          "sha384-Gx3t0zdBAuQOuvvmaLZj7HKEiSgWTAs+VdtNY7wt19QDPTDQjFIwAuXDj0zeN00c", "js"),
-    Asset("uplot", "1.6.32", "dist/uPlot.min.css",
-          "sha384-IfV0B7MIOYuO95kO9G5ySKPz/85zqFNOAs8iy4tkK5zd9izhJAB8b7lHrwYqqmYE", "css"),
+    Asset(
+        "htmx.org",
+        "2.0.11",
+        "dist/htmx.min.js",
+        "sha384-2OatzQy1H+Zd/IIrjr1TcuDGqLXeHhbooAyJY1KdQMKnr4LZ22k31GBLdYKHmVjg",
+        "js",
+    ),
+    Asset(
+        "uplot",
+        "1.6.32",
+        "dist/uPlot.iife.min.js",
+        "sha384-Gx3t0zdBAuQOuvvmaLZj7HKEiSgWTAs+VdtNY7wt19QDPTDQjFIwAuXDj0zeN00c",
+        "js",
+    ),
+    Asset(
+        "uplot",
+        "1.6.32",
+        "dist/uPlot.min.css",
+        "sha384-IfV0B7MIOYuO95kO9G5ySKPz/85zqFNOAs8iy4tkK5zd9izhJAB8b7lHrwYqqmYE",
+        "css",
+    ),
     # The API docs page (/docs) is served from these local copies only, so it works offline.
-    Asset("swagger-ui-dist", "5.35.0", "swagger-ui-bundle.js",
-          "sha384-gjRm0bEPMeTmMh5jT2cHccIwCUZSTd8YC+j0d0sXw0MdGEfScduGpSyF3ZSSLkX9", "docs"),
-    Asset("swagger-ui-dist", "5.35.0", "swagger-ui.css",
-          "sha384-WlYgdmXYOOBWL5apwjDEZwN+U3HmXSSu5R6V5aGxEcf7z+KuRNwBhoxKVN1i3D5I", "docs"),
+    Asset(
+        "swagger-ui-dist",
+        "5.35.0",
+        "swagger-ui-bundle.js",
+        "sha384-gjRm0bEPMeTmMh5jT2cHccIwCUZSTd8YC+j0d0sXw0MdGEfScduGpSyF3ZSSLkX9",
+        "docs",
+    ),
+    Asset(
+        "swagger-ui-dist",
+        "5.35.0",
+        "swagger-ui.css",
+        "sha384-WlYgdmXYOOBWL5apwjDEZwN+U3HmXSSu5R6V5aGxEcf7z+KuRNwBhoxKVN1i3D5I",
+        "docs",
+    ),
     # The export's bundler (static/js/export.js and the stylesheets into one file each).
-    Asset("@esbuild/linux-x64", "0.28.2", "bin/esbuild",
-          "sha384-O1MF0SaahQpryYKvhlonGny5HJRxQPZn6tS8MuefUIcnjLcFLVRYDPYp4ZU423LZ", "build", "x86_64"),
-    Asset("@esbuild/linux-arm64", "0.28.2", "bin/esbuild",
-          "sha384-497x894zFU9RYm+s0v+x6IOSWlouxCYb1zJuW/g3YXj3aC2hONb/m8HPZwNkQqjZ", "build", "aarch64"),
+    Asset(
+        "@esbuild/linux-x64",
+        "0.28.2",
+        "bin/esbuild",
+        "sha384-O1MF0SaahQpryYKvhlonGny5HJRxQPZn6tS8MuefUIcnjLcFLVRYDPYp4ZU423LZ",
+        "build",
+        "x86_64",
+    ),
+    Asset(
+        "@esbuild/linux-arm64",
+        "0.28.2",
+        "bin/esbuild",
+        "sha384-497x894zFU9RYm+s0v+x6IOSWlouxCYb1zJuW/g3YXj3aC2hONb/m8HPZwNkQqjZ",
+        "build",
+        "aarch64",
+    ),
 )
 PAGE_ASSETS = tuple(a for a in ASSETS if a.kind in ("js", "css"))
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 # The page's own stylesheets, one per component, in cascade order (static/css/).
 STYLESHEETS = (
-    "vocabulary.css", "base.css", "topbar.css", "panels.css", "lanes.css", "tooltip.css", "numbers.css", "help.css",
-    "scenarios.css", "tools.css", "presenter.css", "scope.css", "actions.css", "runs.css",
+    "vocabulary.css",
+    "base.css",
+    "topbar.css",
+    "panels.css",
+    "lanes.css",
+    "tooltip.css",
+    "numbers.css",
+    "help.css",
+    "scenarios.css",
+    "tools.css",
+    "presenter.css",
+    "scope.css",
+    "actions.css",
+    "runs.css",
 )
 
 
@@ -104,7 +153,10 @@ def bundle_script(entry: Path) -> str:
     """`entry` and every module it imports, as one classic script (esbuild, no minifying)."""
     done = subprocess.run(
         [str(esbuild()), str(entry), "--bundle", "--format=iife", "--charset=utf8", "--log-level=warning"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"connscope: esbuild could not bundle {entry.name}: {done.stderr.strip()}")

@@ -73,7 +73,11 @@ def _add_model_flags(parser: argparse._ActionsContainer, model: type[BaseModel],
         field = fields[name]
         choices = [str(c) for c in field.choices] or None
         parser.add_argument(
-            flag, dest=name, default=None, choices=choices, metavar=None if choices else name.upper(),
+            flag,
+            dest=name,
+            default=None,
+            choices=choices,
+            metavar=None if choices else name.upper(),
             help=f"{field.hint} (default: {field.default})",
         )
 
@@ -93,8 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     bursts = run.add_argument_group("burst")
     _add_model_flags(bursts, BurstSpec, BURST_FLAGS)
     run.add_argument("--json", action="store_true", help="print the full result as one JSON object on stdout")
-    run.add_argument("--scenario", choices=list(BY_ID), metavar="ID",
-                     help="start from a guided scenario's settings and burst (flags given override them)")
+    run.add_argument(
+        "--scenario",
+        choices=list(BY_ID),
+        metavar="ID",
+        help="start from a guided scenario's settings and burst (flags given override them)",
+    )
     run.add_argument("--record", action="store_true", help="store the run (prints its id) for the dashboard")
     _add_store_flag(run)
     add_limit_flags(run, RUN_CAPS)
@@ -106,8 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("run_id", type=int, metavar="ID")
     # Either place for --store (`runs --store P delete ID` or `runs delete ID --store P`):
     # SUPPRESS keeps this one from overwriting the other with its default.
-    delete.add_argument("--store", type=Path, default=argparse.SUPPRESS, metavar="PATH",
-                        help="SQLite file of recorded runs")
+    delete.add_argument(
+        "--store", type=Path, default=argparse.SUPPRESS, metavar="PATH", help="SQLite file of recorded runs"
+    )
     export = sub.add_parser("export", help="write a recorded run as JSON, CSV or self-contained HTML")
     export.add_argument("run_id", type=int, metavar="RUN_ID")
     export.add_argument("--format", choices=list(FORMATS), default="json")
@@ -117,8 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_store_flag(parser: argparse._ActionsContainer, default: Any = None) -> None:
-    parser.add_argument("--store", type=Path, default=default, metavar="PATH",
-                        help=f"SQLite file of recorded runs (default: {default_path()})")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=default,
+        metavar="PATH",
+        help=f"SQLite file of recorded runs (default: {default_path()})",
+    )
 
 
 SERVE_DEFAULTS: dict[str, Any] = {"host": "127.0.0.1", "port": 8000, "offline": False, "store": None, "allow_host": []}
@@ -128,17 +142,21 @@ def _add_serve_flags(parser: argparse._ActionsContainer, default: Any) -> None:
     """The dashboard's flags; unset ones are absent (`default`) and take SERVE_DEFAULTS."""
     parser.add_argument("--host", default=default, help="address to serve on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=default, help="port to serve on (default: 8000)")
-    parser.add_argument("--offline", action="store_true", default=default,
-                        help="serve only the local copies of front-end files")
-    parser.add_argument("--allow-host", action="append", default=default, metavar="NAME",
-                        help="also answer to this Host name (repeatable), e.g. behind a proxy; others get 400")
+    parser.add_argument(
+        "--offline", action="store_true", default=default, help="serve only the local copies of front-end files"
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=default,
+        metavar="NAME",
+        help="also answer to this Host name (repeatable), e.g. behind a proxy; others get 400",
+    )
     _add_store_flag(parser, default)
     add_limit_flags(parser, default=default)
 
 
-def _model(
-    model: type[T], flags: dict[str, str], args: argparse.Namespace, base: dict[str, Any], **extra: Any
-) -> T:
+def _model(model: type[T], flags: dict[str, str], args: argparse.Namespace, base: dict[str, Any], **extra: Any) -> T:
     given = {name: getattr(args, name) for name in flags.values() if getattr(args, name) is not None}
     try:
         return model.model_validate(base | given | extra)  # type: ignore[attr-defined,no-any-return]
@@ -161,6 +179,7 @@ def run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """The client runs on uvloop where installed, as DESIGN.md says."""
     try:
         import uvloop
+
         factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
     except ImportError:
         factory = None
@@ -220,8 +239,13 @@ def render_table(result: RunResult) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     scenario = BY_ID[args.scenario] if args.scenario else None
-    settings = _model(TargetSettings, TARGET_FLAGS, args, scenario.settings.model_dump() if scenario else {},
-                      instrument=not args.no_instrument)
+    settings = _model(
+        TargetSettings,
+        TARGET_FLAGS,
+        args,
+        scenario.settings.model_dump() if scenario else {},
+        instrument=not args.no_instrument,
+    )
     spec = _model(BurstSpec, BURST_FLAGS, args, scenario.burst.model_dump() if scenario else {})
     limits = limits_from(args)
     try:
@@ -263,8 +287,7 @@ def _existing_store(path: Path | None) -> RunStore | None:
     """The store to read from, or None (said on stderr) when there is none at that path."""
     where = path or default_path()
     if not where.is_file():
-        print(f"connscope: error: no run store at {where} (record runs with `connscope run --record`)",
-              file=sys.stderr)
+        print(f"connscope: error: no run store at {where} (record runs with `connscope run --record`)", file=sys.stderr)
         return None
     try:
         return RunStore(where)
@@ -328,7 +351,8 @@ def listening_socket(host: str, port: int) -> socket.socket | str:
     """The dashboard's socket, bound before anything is printed; or why it cannot be."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
     except socket.gaierror as exc:
         return f"--host {host}: {exc.strerror}"
     sock = socket.socket(family, kind, proto)
@@ -356,8 +380,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     absent = missing()
     if absent and args.offline:
         names = ", ".join(f"{a.package}/{a.path}" for a in absent)
-        print(f"connscope: error: --offline needs the local front-end files ({names}); "
-              "run: python -m app.assets", file=sys.stderr)
+        print(
+            f"connscope: error: --offline needs the local front-end files ({names}); run: python -m app.assets",
+            file=sys.stderr,
+        )
         return 2
     sock = listening_socket(args.host, args.port)
     if isinstance(sock, str):
@@ -368,16 +394,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     raise_open_file_limit()
     access = Access.for_bind(args.host, args.port, args.allow_host, os.environ.get(TOKEN_ENV))
     host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"connscope dashboard: {access.audience_url or f'http://{host}:{args.port}/'}",
-          file=sys.stderr, flush=True)
+    print(f"connscope dashboard: {access.audience_url or f'http://{host}:{args.port}/'}", file=sys.stderr, flush=True)
     if access.needs_token:
-        print(f"Off loopback: control needs a token ({TOKEN_ENV} sets it).\n"
-              f"  control link, for you only: {access.audience_url}?token={access.token}\n"
-              f"  audience link, read-only:   {access.audience_url}", file=sys.stderr, flush=True)
+        print(
+            f"Off loopback: control needs a token ({TOKEN_ENV} sets it).\n"
+            f"  control link, for you only: {access.audience_url}?token={access.token}\n"
+            f"  audience link, read-only:   {access.audience_url}",
+            file=sys.stderr,
+            flush=True,
+        )
     app = create_app(offline=args.offline, store=store, limits=limits, access=access)
     # The page sends no WebSocket messages of its own: a large one is a client misbehaving.
-    config = uvicorn.Config(app, loop="uvloop", log_level="warning", ws="websockets-sansio",
-                            ws_max_size=limits.request_bytes)
+    config = uvicorn.Config(
+        app, loop="uvloop", log_level="warning", ws="websockets-sansio", ws_max_size=limits.request_bytes
+    )
     # uvicorn shuts down gracefully on Ctrl-C, then raises it again: the dashboard's normal end.
     with sock, contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run(sockets=[sock])

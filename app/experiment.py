@@ -63,7 +63,8 @@ class Experiment:
                 raise TargetError(knobs_refused(str(exc))) from None
         await self.target.start()
         self._sampler = KernelSampler(
-            self.target.port, self._on_kernel_sample, self.network.entered if self.network is not None else None)
+            self.target.port, self._on_kernel_sample, self.network.entered if self.network is not None else None
+        )
 
     async def __aenter__(self) -> Experiment:
         try:

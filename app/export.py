@@ -18,9 +18,25 @@ from app.vocabulary import VOCABULARY
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV_COLUMNS = (
-    "connection", "port", "burst", "request", "intended_start_ms", "connect_start_ms", "connected_ms",
-    "request_start_ms", "sent_ms", "first_byte_ms", "done_ms", "outcome", "status", "latency_ms", "error",
-    "timeout_state", "connect_ms", "queued_ms", "limbo_ms",
+    "connection",
+    "port",
+    "burst",
+    "request",
+    "intended_start_ms",
+    "connect_start_ms",
+    "connected_ms",
+    "request_start_ms",
+    "sent_ms",
+    "first_byte_ms",
+    "done_ms",
+    "outcome",
+    "status",
+    "latency_ms",
+    "error",
+    "timeout_state",
+    "connect_ms",
+    "queued_ms",
+    "limbo_ms",
 )
 
 
@@ -30,6 +46,7 @@ def to_json(result: RunResult) -> str:
 
 def csv_header(result: RunResult) -> list[str]:
     """The run's settings as `#` comment lines above the table (pandas: `comment="#"`)."""
+
     def pairs(values: BaseModel) -> str:
         return " ".join(f"{key}={'none' if value is None else value}" for key, value in values.model_dump().items())
 
@@ -52,28 +69,30 @@ def to_csv(result: RunResult) -> str:
     writer.writeheader()
     for index, connection in enumerate(result.connections):
         for number, request in enumerate(connection.requests):
-            writer.writerow({
-                "connection": index,
-                "port": connection.port,
-                "burst": connection.burst,
-                "request": number,
-                # Runs recorded before these times were kept have blanks here.
-                "intended_start_ms": connection.intended_ms,
-                "connect_start_ms": connection.connect_start_ms,
-                "connected_ms": connection.connected_ms,
-                "request_start_ms": request.start_ms,
-                "sent_ms": request.sent_ms,
-                "first_byte_ms": request.first_byte_ms,
-                "done_ms": request.done_ms,
-                "outcome": request.outcome.value if request.outcome else None,
-                "status": request.status,
-                "latency_ms": request.latency_ms,
-                "error": request.error or "",
-                "timeout_state": request.timeout_state.value if request.timeout_state else "",
-                "connect_ms": round(connection.time_in(State.CONNECTING), 3),
-                "queued_ms": round(connection.time_in(State.QUEUED), 3),
-                "limbo_ms": round(connection.time_in(State.LIMBO), 3),
-            })
+            writer.writerow(
+                {
+                    "connection": index,
+                    "port": connection.port,
+                    "burst": connection.burst,
+                    "request": number,
+                    # Runs recorded before these times were kept have blanks here.
+                    "intended_start_ms": connection.intended_ms,
+                    "connect_start_ms": connection.connect_start_ms,
+                    "connected_ms": connection.connected_ms,
+                    "request_start_ms": request.start_ms,
+                    "sent_ms": request.sent_ms,
+                    "first_byte_ms": request.first_byte_ms,
+                    "done_ms": request.done_ms,
+                    "outcome": request.outcome.value if request.outcome else None,
+                    "status": request.status,
+                    "latency_ms": request.latency_ms,
+                    "error": request.error or "",
+                    "timeout_state": request.timeout_state.value if request.timeout_state else "",
+                    "connect_ms": round(connection.time_in(State.CONNECTING), 3),
+                    "queued_ms": round(connection.time_in(State.QUEUED), 3),
+                    "limbo_ms": round(connection.time_in(State.LIMBO), 3),
+                }
+            )
     return out.getvalue()
 
 
@@ -84,7 +103,8 @@ def to_html(result: RunResult) -> str:
     scripts = bundle_script(ROOT / "static" / "js" / "export.js")
     template = _templates().get_template("export.html")
     return template.render(
-        run=result.model_dump(mode="json"), standalone=True,
+        run=result.model_dump(mode="json"),
+        standalone=True,
         css=bundle_styles(),
         scripts=scripts.replace("</script", "<\\/script"),
     )

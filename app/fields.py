@@ -55,18 +55,20 @@ def form_fields(model: type[BaseModel], names: tuple[str, ...]) -> list[FormFiel
         else:
             kind = "text"
         extra = info.json_schema_extra
-        fields.append(FormField(
-            name=name,
-            label=name,
-            hint=info.description or "",
-            kind=kind,
-            default=info.default,
-            optional=optional,
-            choices=choices,
-            step="1" if annotation is int else "any",
-            minimum=minimum,
-            empty=str(extra.get("empty", "no limit")) if isinstance(extra, dict) else "no limit",
-        ))
+        fields.append(
+            FormField(
+                name=name,
+                label=name,
+                hint=info.description or "",
+                kind=kind,
+                default=info.default,
+                optional=optional,
+                choices=choices,
+                step="1" if annotation is int else "any",
+                minimum=minimum,
+                empty=str(extra.get("empty", "no limit")) if isinstance(extra, dict) else "no limit",
+            )
+        )
     return fields
 
 

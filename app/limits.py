@@ -18,15 +18,23 @@ def _cap(default: int, flag: str, what: str) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    requests_per_burst: int = _cap(5_000, "--max-requests-per-burst", "requests per burst (connections × requests "
-                                   "per connection)")
-    burst_seconds: int = _cap(120, "--max-burst-seconds", "seconds a burst is scheduled to last (its arrivals, "
-                              "plus pause × requests on a connection)")
+    requests_per_burst: int = _cap(
+        5_000, "--max-requests-per-burst", "requests per burst (connections × requests per connection)"
+    )
+    burst_seconds: int = _cap(
+        120,
+        "--max-burst-seconds",
+        "seconds a burst is scheduled to last (its arrivals, plus pause × requests on a connection)",
+    )
     bursts_per_target: int = _cap(4, "--max-bursts-per-target", "bursts running at once on a target")
-    targets: int = _cap(2, "--max-targets", "targets starting at once (each start replaces the target before it; "
-                        "further starts wait their turn)")
-    target_memory_mb: int = _cap(4_096, "--max-target-memory-mb", "MiB of memory a target may hold (workers × "
-                                 "memory per worker)")
+    targets: int = _cap(
+        2,
+        "--max-targets",
+        "targets starting at once (each start replaces the target before it; further starts wait their turn)",
+    )
+    target_memory_mb: int = _cap(
+        4_096, "--max-target-memory-mb", "MiB of memory a target may hold (workers × memory per worker)"
+    )
     response_bytes: int = _cap(16 << 20, "--max-response-bytes", "bytes of one response body")
     request_bytes: int = _cap(64 << 10, "--max-request-bytes", "bytes of one request body sent to the dashboard")
 
@@ -64,14 +72,22 @@ def add_limit_flags(
     parser: argparse._ActionsContainer, names: tuple[str, ...] | None = None, default: Any = None
 ) -> None:
     """`default` replaces each cap's own default (argparse.SUPPRESS: absent unless given)."""
-    group = parser.add_argument_group("caps (what one request may start)") if isinstance(
-        parser, argparse.ArgumentParser) else parser
+    group = (
+        parser.add_argument_group("caps (what one request may start)")
+        if isinstance(parser, argparse.ArgumentParser)
+        else parser
+    )
     for f in fields(Limits):
         if names is not None and f.name not in names:
             continue
-        group.add_argument(f.metadata["flag"], dest=f"max_{f.name}", type=int, metavar="N",
-                           default=f.default if default is None else default,
-                           help=f"most {f.metadata['what']} (default: {f.default})")
+        group.add_argument(
+            f.metadata["flag"],
+            dest=f"max_{f.name}",
+            type=int,
+            metavar="N",
+            default=f.default if default is None else default,
+            help=f"most {f.metadata['what']} (default: {f.default})",
+        )
 
 
 def limits_from(args: argparse.Namespace) -> Limits:

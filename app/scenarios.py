@@ -172,7 +172,8 @@ class Scenario:
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
-        "limit-async", "Limit reached (async handler): rejected at once, not queued",
+        "limit-async",
+        "Limit reached (async handler): rejected at once, not queued",
         "The slots fill and the 503 bin grows; each connection only passes through the backlog, for a fraction "
         "of a millisecond, and none waits there.",
         TargetSettings(limit_concurrency=5, handler="async", handler_ms=1500, loop="asyncio"),
@@ -180,61 +181,70 @@ SCENARIOS: tuple[Scenario, ...] = (
         _limit_reached,
     ),
     Scenario(
-        "backlog-blocked", "Requests wait in the backlog while the loop is blocked: what do they get?",
+        "backlog-blocked",
+        "Requests wait in the backlog while the loop is blocked: what do they get?",
         "The backlog fills while one request blocks the loop; see where they go when it frees.",
         TargetSettings(limit_concurrency=3, backlog=10, handler="blocking", handler_ms=1000, loop="asyncio"),
         BurstSpec(connections=6, pattern="rate", rate=10),
         _backlog_while_blocked,
     ),
     Scenario(
-        "backlog-full", "Backlog full, limit not reached: SYNs dropped, retried about once a second",
+        "backlog-full",
+        "Backlog full, limit not reached: SYNs dropped, retried about once a second",
         "The connecting lane: clients wait there about a second before a retried SYN gets in.",
         TargetSettings(backlog=2, handler="blocking", handler_ms=500, loop="asyncio"),
         BurstSpec(connections=6, pattern="rate", rate=20, client_timeout_s=20),
         _backlog_full,
     ),
     Scenario(
-        "both-full", "Backlog and limit both full",
+        "both-full",
+        "Backlog and limit both full",
         "SYNs wait in connecting, the backlog fills, and the queued requests meet the limit.",
         TargetSettings(limit_concurrency=2, backlog=2, handler="blocking", handler_ms=500, loop="asyncio"),
         BurstSpec(connections=8, pattern="rate", rate=30, client_timeout_s=20),
         _both_full,
     ),
     Scenario(
-        "off-by-one", "The off-by-one: how many limit_concurrency=N really serves at once",
+        "off-by-one",
+        "The off-by-one: how many limit_concurrency=N really serves at once",
         "Count the busy slots: one of the N places is taken by the connection being admitted.",
         TargetSettings(limit_concurrency=3, handler="async", handler_ms=1500, loop="asyncio"),
         BurstSpec(connections=6, pattern="rate", rate=10),
         _off_by_one,
     ),
     Scenario(
-        "keep-alive-idle", "Idle keep-alive connections eat the limit",
+        "keep-alive-idle",
+        "Idle keep-alive connections eat the limit",
         "Two connections idle in accepted, then new ones get 503 while no slot is busy.",
         TargetSettings(limit_concurrency=3, handler="async", handler_ms=10, timeout_keep_alive=5, loop="asyncio"),
         BurstSpec(connections=4, pattern="rate", rate=4, requests_per_connection=2, pause_ms=1500),
         _idle_keep_alive,
     ),
     Scenario(
-        "max-requests", "limit_max_requests: the server exits, later connections are refused",
+        "max-requests",
+        "limit_max_requests: the server exits, later connections are refused",
         "The target's badge turns to exited and the refused bin fills.",
         TargetSettings(limit_max_requests=3, handler="async", handler_ms=10, loop="asyncio"),
         BurstSpec(connections=8, pattern="rate", rate=4),
         _max_requests,
     ),
     Scenario(
-        "thread-pool", "A def endpoint: the thread pool's ceiling is a hidden limit",
+        "thread-pool",
+        "A def endpoint: the thread pool's ceiling is a hidden limit",
         "60 requests go active at once but finish in two waves.",
         TargetSettings(handler="sync", handler_ms=1000, loop="asyncio"),
         BurstSpec(connections=60, pattern="burst", client_timeout_s=20),
         _thread_pool,
     ),
     Scenario(
-        "kernel-knobs", "Kernel knobs: somaxconn caps the backlog; the clients it cannot hold wait",
+        "kernel-knobs",
+        "Kernel knobs: somaxconn caps the backlog; the clients it cannot hold wait",
         "Count the backlog boxes: 8, not the 100 asked for; the rest wait in connecting (SYN dropped) or limbo "
         "(SYN cookie). tcp_abort_on_overflow=1 resets only a handshake completed into a full queue; on loopback "
         "the handshake completes inside connect(), so watch the reset bin stay (nearly) empty.",
-        TargetSettings(backlog=100, somaxconn=8, tcp_abort_on_overflow=True, handler="blocking", handler_ms=300,
-                       loop="asyncio"),
+        TargetSettings(
+            backlog=100, somaxconn=8, tcp_abort_on_overflow=True, handler="blocking", handler_ms=300, loop="asyncio"
+        ),
         BurstSpec(connections=30, pattern="burst", client_timeout_s=15),
         _kernel_knobs,
     ),

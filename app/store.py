@@ -96,8 +96,13 @@ class RunStore:
         with self._connect() as db:
             cursor = db.execute(
                 "INSERT INTO runs (recorded_at, scenario, summary, result, version) VALUES (?, ?, ?, ?, ?)",
-                (datetime.now(UTC).isoformat(timespec="seconds"), result.scenario, describe(result),
-                 result.model_dump_json(exclude={"run_id"}), result.schema_version),
+                (
+                    datetime.now(UTC).isoformat(timespec="seconds"),
+                    result.scenario,
+                    describe(result),
+                    result.model_dump_json(exclude={"run_id"}),
+                    result.schema_version,
+                ),
             )
             return int(cursor.lastrowid or 0)
 

@@ -19,8 +19,10 @@ from app.traffic.spec import BurstSpec
 
 def main(sizes: list[int]) -> None:
     raise_open_file_limit()
-    print(f"{'connections':>11} {'wall s':>7} {'conn/s':>8} {'samples':>8} {'ms/sample':>9} "
-          f"{'joined':>7} {'ok':>6} {'p99 ms':>8}")
+    print(
+        f"{'connections':>11} {'wall s':>7} {'conn/s':>8} {'samples':>8} {'ms/sample':>9} "
+        f"{'joined':>7} {'ok':>6} {'p99 ms':>8}"
+    )
     for n in sizes:
         settings = TargetSettings(backlog=4096, handler="async", handler_ms=200, loop="uvloop")
         spec = BurstSpec(connections=n, pattern="burst", client_timeout_s=60)
@@ -30,9 +32,11 @@ def main(sizes: list[int]) -> None:
         duration_s = result["duration_ms"] / 1000
         samples = result["kernel_samples"]
         joined = sum(1 for c in result["connections"] if any(s == "accepted" for s, _ in c["states"]))
-        print(f"{n:>11} {wall:>7.2f} {n / duration_s:>8.0f} {samples:>8} "
-              f"{result['duration_ms'] / max(samples, 1):>9.2f} {joined / n:>7.1%} "
-              f"{result['totals']['ok']:>6} {result['latency_ms']['p99']:>8}")
+        print(
+            f"{n:>11} {wall:>7.2f} {n / duration_s:>8.0f} {samples:>8} "
+            f"{result['duration_ms'] / max(samples, 1):>9.2f} {joined / n:>7.1%} "
+            f"{result['totals']['ok']:>6} {result['latency_ms']['p99']:>8}"
+        )
 
 
 if __name__ == "__main__":

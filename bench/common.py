@@ -85,7 +85,10 @@ def wrk(port: int, connections: int, seconds: float, threads: int = 1) -> dict[s
     """wrk against 127.0.0.1:port: requests per second and latency percentiles (ms)."""
     out = subprocess.run(
         [WRK, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", f"http://127.0.0.1:{port}/"],
-        capture_output=True, text=True, timeout=seconds + 30, check=True,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
     ).stdout
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if rate is None:

@@ -48,34 +48,60 @@ def main() -> None:
             ours = totals["requests"] / (result["duration_ms"] / 1000)
             ref = wrk(target["port"], args.connections, 3)
             row = {
-                "connscope_req_s": round(ours), "wrk_req_s": round(ref["req_s"]),
+                "connscope_req_s": round(ours),
+                "wrk_req_s": round(ref["req_s"]),
                 "ratio": round(ours / ref["req_s"], 3),
-                "connscope_ok": totals["ok"], "connscope_requests": totals["requests"],
-                "connscope_p99_ms": result["latency_ms"]["p99"], "wrk_p99_ms": ref.get("p99_ms", 0.0),
+                "connscope_ok": totals["ok"],
+                "connscope_requests": totals["requests"],
+                "connscope_p99_ms": result["latency_ms"]["p99"],
+                "wrk_p99_ms": ref.get("p99_ms", 0.0),
             }
             rounds.append(row)
-            print(f"round {number + 1}: connscope {row['connscope_req_s']:>7,} req/s ({totals['ok']:,}/"
-                  f"{totals['requests']:,} ok, p99 {row['connscope_p99_ms']} ms)   wrk {row['wrk_req_s']:>7,} req/s "
-                  f"(p99 {row['wrk_p99_ms']:.2f} ms)   ratio {row['ratio']:.2f}", flush=True)
+            print(
+                f"round {number + 1}: connscope {row['connscope_req_s']:>7,} req/s ({totals['ok']:,}/"
+                f"{totals['requests']:,} ok, p99 {row['connscope_p99_ms']} ms)   wrk {row['wrk_req_s']:>7,} req/s "
+                f"(p99 {row['wrk_p99_ms']:.2f} ms)   ratio {row['ratio']:.2f}",
+                flush=True,
+            )
     ratio = spread([r["ratio"] for r in rounds])
-    print(f"connscope / wrk: median {ratio['median']:.2f}× (range {ratio['min']:.2f}–{ratio['max']:.2f}, "
-          f"{ratio['n']} rounds); goal ≥ {GOAL}×")
-    write("generator", {
-        "what": f"{args.connections} keep-alive connections × {args.requests} requests through the dashboard's API "
-                f"vs wrk -t1 -c{args.connections} -d3s, same target, alternating",
-        "target": workload(), "goal_ratio": GOAL, "rounds": rounds, "ratio": ratio,
-        "connscope_req_s": spread([r["connscope_req_s"] for r in rounds]),
-        "wrk_req_s": spread([r["wrk_req_s"] for r in rounds]),
-    })
+    print(
+        f"connscope / wrk: median {ratio['median']:.2f}× (range {ratio['min']:.2f}–{ratio['max']:.2f}, "
+        f"{ratio['n']} rounds); goal ≥ {GOAL}×"
+    )
+    write(
+        "generator",
+        {
+            "what": f"{args.connections} keep-alive connections × {args.requests} requests through the dashboard's API "
+            f"vs wrk -t1 -c{args.connections} -d3s, same target, alternating",
+            "target": workload(),
+            "goal_ratio": GOAL,
+            "rounds": rounds,
+            "ratio": ratio,
+            "connscope_req_s": spread([r["connscope_req_s"] for r in rounds]),
+            "wrk_req_s": spread([r["wrk_req_s"] for r in rounds]),
+        },
+    )
 
 
 def _py_spy(pid: int) -> subprocess.Popen[bytes]:
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "generator-profile.speedscope.json"
     return subprocess.Popen(
-        [shutil.which("py-spy") or "py-spy", "record", "--pid", str(pid), "--rate", "250", "--format", "speedscope",
-         "--output", str(out), "--nonblocking"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            shutil.which("py-spy") or "py-spy",
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            "250",
+            "--format",
+            "speedscope",
+            "--output",
+            str(out),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 

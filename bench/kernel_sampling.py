@@ -53,8 +53,10 @@ def main() -> None:
             c.connect_ex(("127.0.0.1", port))
         for _ in range(n // 2):
             accepted.append(listener.accept()[0])
-        print(f"{n} connections to 127.0.0.1:{port} in {time.perf_counter() - t0:.2f} s "
-              f"({len(accepted)} accepted, {n - len(accepted)} queued)")
+        print(
+            f"{n} connections to 127.0.0.1:{port} in {time.perf_counter() - t0:.2f} s "
+            f"({len(accepted)} accepted, {n - len(accepted)} queued)"
+        )
 
         queue = read_accept_queue(listener)
         print(f"accept queue: length {queue.length}, capacity {queue.capacity}")
@@ -84,8 +86,10 @@ def main() -> None:
             ("/proc/net/tcp parse + classify", p),
         ):
             print(f"{label:<34}{_median_us(samples):>12.2f}{_p99_us(samples):>12.2f}")
-        print(f"\n/proc/net/tcp ({tcp_lines} lines) vs dump_port + classify: "
-              f"{_median_us(p) / _median_us(dc):.1f}x slower (median)")
+        print(
+            f"\n/proc/net/tcp ({tcp_lines} lines) vs dump_port + classify: "
+            f"{_median_us(p) / _median_us(dc):.1f}x slower (median)"
+        )
     finally:
         for s in (*accepted, *clients, listener):
             s.close()

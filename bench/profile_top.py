@@ -23,9 +23,11 @@ def top(path: str, n: int = 25) -> tuple[int, list[tuple[str, float, float]]]:
                 inclusive[index] += weight
             if stack:
                 own[stack[-1]] += weight
+
     def name(i: int) -> str:
         f = frames[i]
         return f"{f['name']} ({f.get('file', '').rsplit('/', 2)[-1]}:{f.get('line', '')})"
+
     rows = [(name(i), inclusive[i] / total, own[i] / total) for i, _ in inclusive.most_common(n)]
     return total, rows
 

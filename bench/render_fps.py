@@ -65,26 +65,34 @@ async (n) => {
 
 def main(sizes: list[int]) -> None:
     with serve_dashboard() as url, sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"]
-        )
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"])
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.route("https://cdn.jsdelivr.net/**", lambda route: route.abort())
         page.goto(url)
         page.wait_for_function("() => window.connscope && window.connscope.view")
-        print(f"{'dots':>6} {'fps':>6} {'frame p50 ms':>13} {'frame p99 ms':>13} {'worst ms':>9} {'draw ms':>8} "
-              f"{'mode':>10}")
+        print(
+            f"{'dots':>6} {'fps':>6} {'frame p50 ms':>13} {'frame p99 ms':>13} {'worst ms':>9} {'draw ms':>8} "
+            f"{'mode':>10}"
+        )
         rows = []
         for n in sizes:
             r = page.evaluate(MEASURE, n)
             mode = "counts" if r["aggregated"] else "dots"
             rows.append({"connections": n, "mode": mode} | {k: round(v, 2) for k, v in r.items() if k != "aggregated"})
-            print(f"{n:>6} {r['fps']:>6.1f} {r['p50']:>13.2f} {r['p99']:>13.2f} {r['worst']:>9.2f} "
-                  f"{r['drawMs']:>8.2f} {mode:>10}")
+            print(
+                f"{n:>6} {r['fps']:>6.1f} {r['p50']:>13.2f} {r['p99']:>13.2f} {r['worst']:>9.2f} "
+                f"{r['drawMs']:>8.2f} {mode:>10}"
+            )
         browser.close()
-    write("render", {"what": "the lane renderer in headless Chromium (software rendering), every connection "
-                             "moving every 300 ms for 4 s; the reference is the display's 60 fps",
-                     "goal_fps": 60, "sizes": rows})
+    write(
+        "render",
+        {
+            "what": "the lane renderer in headless Chromium (software rendering), every connection "
+            "moving every 300 ms for 4 s; the reference is the display's 60 fps",
+            "goal_fps": 60,
+            "sizes": rows,
+        },
+    )
 
 
 if __name__ == "__main__":

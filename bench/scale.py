@@ -32,8 +32,9 @@ REPEATS = 3
 async def one(n: int) -> dict[str, float]:
     settings = TargetSettings(**workload(open_files=20_000))
     # The API caps a burst at 20,000 connections; the benchmark may go past it.
-    spec = BurstSpec.model_construct(**(BurstSpec().model_dump() | {
-        "connections": n, "pattern": "ramp", "ramp_s": RAMP_S, "client_timeout_s": 30}))
+    spec = BurstSpec.model_construct(
+        **(BurstSpec().model_dump() | {"connections": n, "pattern": "ramp", "ramp_s": RAMP_S, "client_timeout_s": 30})
+    )
     async with Experiment(settings) as experiment:
         burst = experiment.add_burst(spec)
         began = time.perf_counter()
@@ -61,20 +62,31 @@ def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [1000, 10_000]
     rows = []
     for n in [n for n in sizes for _ in range(REPEATS)]:
-        out = subprocess.run([sys.executable, "-m", "bench.scale", "--one", str(n)], cwd=ROOT,
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.scale", "--one", str(n)], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
         row = json.loads(out.strip().splitlines()[-1])
         rows.append(row)
-        print(f"{n:>6} connections over {RAMP_S:g} s: wall {row['wall_s']:.2f} s, {row['ok']:,} ok, "
-              f"{row['joined']:,} joined with the server's report, peak RSS {row['peak_rss_mb']:.0f} MB "
-              f"(goal ≤ {GOAL_RSS_MB}), summary {row['summary_after_last_event_s']:.2f} s after the last event "
-              f"(goal ≤ {GOAL_SUMMARY_S:g}; building it {row['result_build_s']:.2f} s)", flush=True)
-    write("scale", {"what": f"N connections ramped over {RAMP_S:g} s, one request each, async 0 ms",
-                    "goal_rss_mb": GOAL_RSS_MB, "goal_summary_s": GOAL_SUMMARY_S, "sizes": rows,
-                    "summary_s": {n: spread([r["summary_after_last_event_s"] for r in rows if r["connections"] == n])
-                                  for n in sizes},
-                    "peak_rss_mb": {n: spread([r["peak_rss_mb"] for r in rows if r["connections"] == n])
-                                    for n in sizes}})
+        print(
+            f"{n:>6} connections over {RAMP_S:g} s: wall {row['wall_s']:.2f} s, {row['ok']:,} ok, "
+            f"{row['joined']:,} joined with the server's report, peak RSS {row['peak_rss_mb']:.0f} MB "
+            f"(goal ≤ {GOAL_RSS_MB}), summary {row['summary_after_last_event_s']:.2f} s after the last event "
+            f"(goal ≤ {GOAL_SUMMARY_S:g}; building it {row['result_build_s']:.2f} s)",
+            flush=True,
+        )
+    write(
+        "scale",
+        {
+            "what": f"N connections ramped over {RAMP_S:g} s, one request each, async 0 ms",
+            "goal_rss_mb": GOAL_RSS_MB,
+            "goal_summary_s": GOAL_SUMMARY_S,
+            "sizes": rows,
+            "summary_s": {
+                n: spread([r["summary_after_last_event_s"] for r in rows if r["connections"] == n]) for n in sizes
+            },
+            "peak_rss_mb": {n: spread([r["peak_rss_mb"] for r in rows if r["connections"] == n]) for n in sizes},
+        },
+    )
 
 
 if __name__ == "__main__":

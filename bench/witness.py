@@ -28,7 +28,12 @@ GOAL_P99 = 1.10
 async def _wrk(port: int, seconds: float) -> dict[str, float]:
     """wrk as a child of this loop, so the instrumented target's reports are read meanwhile."""
     proc = await asyncio.create_subprocess_exec(
-        WRK, "-t1", "-c50", f"-d{seconds:g}s", "--latency", f"http://127.0.0.1:{port}/",
+        WRK,
+        "-t1",
+        "-c50",
+        f"-d{seconds:g}s",
+        "--latency",
+        f"http://127.0.0.1:{port}/",
         stdout=asyncio.subprocess.PIPE,
     )
     out = (await proc.communicate())[0].decode()
@@ -63,22 +68,28 @@ async def measure(rounds: int, seconds: float) -> list[dict[str, float]]:
             for experiment in order:
                 events_before, cpu_before = events, _cpu_s()
                 figures[experiment is witnessed] = await _wrk(experiment.target.port, seconds) | {
-                    "events": events - events_before, "control_cpu": (_cpu_s() - cpu_before) / seconds,
+                    "events": events - events_before,
+                    "control_cpu": (_cpu_s() - cpu_before) / seconds,
                 }
             on, off = figures[True], figures[False]
             row = {
-                "instrumented_req_s": round(on["req_s"]), "plain_req_s": round(off["req_s"]),
+                "instrumented_req_s": round(on["req_s"]),
+                "plain_req_s": round(off["req_s"]),
                 "ratio": round(on["req_s"] / off["req_s"], 3),
-                "instrumented_p99_ms": on["p99_ms"], "plain_p99_ms": off["p99_ms"],
+                "instrumented_p99_ms": on["p99_ms"],
+                "plain_p99_ms": off["p99_ms"],
                 "p99_ratio": round(on["p99_ms"] / off["p99_ms"], 3),
                 "events_read": on["events"],
                 "control_app_cpu_share": round(on["control_cpu"], 3),
             }
             rows.append(row)
-            print(f"round {number + 1:>2}: instrumented {row['instrumented_req_s']:>7,} req/s p99 "
-                  f"{on['p99_ms']:6.2f} ms ({on['events']:,} reports read, {on['control_cpu']:.0%} of a core)   "
-                  f"plain {row['plain_req_s']:>7,} req/s "
-                  f"p99 {off['p99_ms']:6.2f} ms   ratio {row['ratio']:.3f}", flush=True)
+            print(
+                f"round {number + 1:>2}: instrumented {row['instrumented_req_s']:>7,} req/s p99 "
+                f"{on['p99_ms']:6.2f} ms ({on['events']:,} reports read, {on['control_cpu']:.0%} of a core)   "
+                f"plain {row['plain_req_s']:>7,} req/s "
+                f"p99 {off['p99_ms']:6.2f} ms   ratio {row['ratio']:.3f}",
+                flush=True,
+            )
         return rows
     finally:
         await witnessed.stop()
@@ -100,17 +111,28 @@ def main() -> None:
     rows = run_async(lambda: measure(args.rounds, args.seconds))
     ratio = spread([r["ratio"] for r in rows])
     p99 = spread([r["p99_ratio"] for r in rows])
-    print(f"instrumented / plain throughput: median {ratio['median']:.3f}× (range {ratio['min']:.3f}–"
-          f"{ratio['max']:.3f}, {ratio['n']} pairs); goal ≥ {GOAL_RATIO}×")
-    print(f"instrumented / plain p99 latency: median {p99['median']:.3f}× (range {p99['min']:.3f}–"
-          f"{p99['max']:.3f}); goal ≤ {GOAL_P99}×")
-    write("witness", {
-        "what": f"wrk -t1 -c50 -d{args.seconds:g}s on an instrumented and a plain target, alternating",
-        "target": workload(), "goal_ratio": GOAL_RATIO, "goal_p99_ratio": GOAL_P99, "rounds": rows,
-        "ratio": ratio, "p99_ratio": p99,
-        "instrumented_req_s": spread([r["instrumented_req_s"] for r in rows]),
-        "plain_req_s": spread([r["plain_req_s"] for r in rows]),
-    })
+    print(
+        f"instrumented / plain throughput: median {ratio['median']:.3f}× (range {ratio['min']:.3f}–"
+        f"{ratio['max']:.3f}, {ratio['n']} pairs); goal ≥ {GOAL_RATIO}×"
+    )
+    print(
+        f"instrumented / plain p99 latency: median {p99['median']:.3f}× (range {p99['min']:.3f}–"
+        f"{p99['max']:.3f}); goal ≤ {GOAL_P99}×"
+    )
+    write(
+        "witness",
+        {
+            "what": f"wrk -t1 -c50 -d{args.seconds:g}s on an instrumented and a plain target, alternating",
+            "target": workload(),
+            "goal_ratio": GOAL_RATIO,
+            "goal_p99_ratio": GOAL_P99,
+            "rounds": rows,
+            "ratio": ratio,
+            "p99_ratio": p99,
+            "instrumented_req_s": spread([r["instrumented_req_s"] for r in rows]),
+            "plain_req_s": spread([r["plain_req_s"] for r in rows]),
+        },
+    )
 
 
 if __name__ == "__main__":

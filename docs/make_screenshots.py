@@ -35,12 +35,15 @@ def main() -> None:
         page.route(f"https://{CDN_HOST}/**", lambda route: route.abort())
         page.goto(url)
         page.wait_for_function("() => window.htmx && window.uPlot")
-        shoot(page, "limit-async",
-              f"() => {{ const c = {count}; return c('rejected') >= 3 && c('active') >= 3; }}",
-              "limit-reached.png")
-        shoot(page, "backlog-blocked",
-              f"() => {{ const c = {count}; return c('queued') >= 4; }}",
-              "backlog-filling.png")
+        shoot(
+            page,
+            "limit-async",
+            f"() => {{ const c = {count}; return c('rejected') >= 3 && c('active') >= 3; }}",
+            "limit-reached.png",
+        )
+        shoot(
+            page, "backlog-blocked", f"() => {{ const c = {count}; return c('queued') >= 4; }}", "backlog-filling.png"
+        )
         browser.close()
     print(f"wrote {HERE / 'limit-reached.png'} and {HERE / 'backlog-filling.png'}")
 

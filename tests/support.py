@@ -40,7 +40,10 @@ def dashboard_process(
     with os.fdopen(fd, "w+") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--host", host, "--port", str(port), *extra],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, env=None if env is None else dict(env),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=None if env is None else dict(env),
         )
         url = f"http://{host}:{port}"
         try:

@@ -21,8 +21,9 @@ TARGET = {"loop": "asyncio", "handler": "async", "handler_ms": 5}
 
 
 def connscope(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 def one_line_exit_2(done: subprocess.CompletedProcess[str], says: str) -> None:
@@ -53,15 +54,24 @@ def open_fds(pid: int) -> int:
 
 # ---- caps ----
 
+
 def test_each_cap_is_a_422_naming_the_cap_and_its_flag(dashboard: str) -> None:
     target = start(dashboard)
     bursts = f"{dashboard}/api/targets/{target['id']}/bursts"
     over: list[tuple[str, dict[str, Any], str, str]] = [
-        (bursts, {"connections": 2_501, "requests_per_connection": 2}, "--max-requests-per-burst",
-         "requests_per_connection"),
+        (
+            bursts,
+            {"connections": 2_501, "requests_per_connection": 2},
+            "--max-requests-per-burst",
+            "requests_per_connection",
+        ),
         (bursts, {"connections": 5_001}, "--max-requests-per-burst", "connections"),
-        (bursts, {"connections": 2, "requests_per_connection": 3, "pause_ms": 61_000}, "--max-burst-seconds",
-         "pause_ms"),
+        (
+            bursts,
+            {"connections": 2, "requests_per_connection": 3, "pause_ms": 61_000},
+            "--max-burst-seconds",
+            "pause_ms",
+        ),
         (bursts, {"connections": 100, "pattern": "rate", "rate": 0.5}, "--max-burst-seconds", "rate"),
         (bursts, {"connections": 10, "pattern": "ramp", "ramp_s": 121}, "--max-burst-seconds", "ramp_s"),
         (f"{dashboard}/api/targets", {"workers": 5, "memory_limit_mb": 1024}, "--max-target-memory-mb", "workers"),
@@ -93,8 +103,16 @@ def test_caps_show_inline_on_the_forms(dashboard: str) -> None:
 
 
 def test_flags_set_the_caps_bursts_and_targets_at_once() -> None:
-    with serve_dashboard("--max-requests-per-burst", "4", "--max-bursts-per-target", "1", "--max-targets", "1",
-                         "--max-burst-seconds", "30") as url:
+    with serve_dashboard(
+        "--max-requests-per-burst",
+        "4",
+        "--max-bursts-per-target",
+        "1",
+        "--max-targets",
+        "1",
+        "--max-burst-seconds",
+        "30",
+    ) as url:
         target = start(url, TARGET | {"handler_ms": 3000})
         bursts = f"{url}/api/targets/{target['id']}/bursts"
         over = httpx.post(bursts, json={"connections": 5}, timeout=10)
@@ -110,8 +128,9 @@ def test_flags_set_the_caps_bursts_and_targets_at_once() -> None:
 
         # While one target is starting, a second start at once is over --max-targets 1.
         answers: list[httpx.Response] = []
-        starter = threading.Thread(target=lambda: answers.append(
-            httpx.post(f"{url}/api/targets", json=TARGET | {"workers": 2}, timeout=60)))
+        starter = threading.Thread(
+            target=lambda: answers.append(httpx.post(f"{url}/api/targets", json=TARGET | {"workers": 2}, timeout=60))
+        )
         starter.start()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -129,12 +148,12 @@ def test_flags_set_the_caps_bursts_and_targets_at_once() -> None:
 def test_cli_run_checks_the_same_caps() -> None:
     one_line_exit_2(connscope("run", "--connections", "6000"), "--max-requests-per-burst raises it")
     one_line_exit_2(connscope("run", "--workers", "8"), "--max-target-memory-mb raises it")
-    one_line_exit_2(connscope("run", "--connections", "5", "--max-requests-per-burst", "4"),
-                    "5 requests per burst")
+    one_line_exit_2(connscope("run", "--connections", "5", "--max-requests-per-burst", "4"), "5 requests per burst")
     one_line_exit_2(connscope("run", "--max-burst-seconds", "0"), "--max-burst-seconds 0: Must be at least 1.")
 
 
 # ---- nothing leaks ----
+
 
 def test_30_start_stop_cycles_return_fds_and_sessions_to_baseline() -> None:
     with serve_dashboard() as url:
@@ -161,10 +180,14 @@ def test_30_start_stop_cycles_return_fds_and_sessions_to_baseline() -> None:
 
 # ---- two clients racing ----
 
+
 def test_burst_cut_short_by_another_clients_target_is_recorded_and_shown(dashboard: str) -> None:
     first = start(dashboard, TARGET | {"handler_ms": 4000})
-    fired = httpx.post(f"{dashboard}/api/targets/{first['id']}/bursts",
-                       json={"connections": 3, "pattern": "rate", "rate": 20}, timeout=10).json()
+    fired = httpx.post(
+        f"{dashboard}/api/targets/{first['id']}/bursts",
+        json={"connections": 3, "pattern": "rate", "rate": 20},
+        timeout=10,
+    ).json()
     time.sleep(0.5)  # the requests are in the handler
 
     seen: list[str] = []
@@ -182,7 +205,7 @@ def test_burst_cut_short_by_another_clients_target_is_recorded_and_shown(dashboa
     watcher.join()
     # Once its stop began, the first target never again reads as ready.
     assert "stopping" in seen, "its requests hold it for a while as it stops"
-    assert "ready" not in seen[seen.index("stopping"):]
+    assert "ready" not in seen[seen.index("stopping") :]
     assert seen[-1] == "stopped"
 
     why = f"superseded by target {second['id']}"
@@ -195,18 +218,23 @@ def test_burst_cut_short_by_another_clients_target_is_recorded_and_shown(dashboa
     page = httpx.get(f"{dashboard}/partials/bursts", timeout=10).text
     assert f"cancelled: {why}" in page and f'href="/runs/{result["run_id"]}"' in page
     assert httpx.get(f"{dashboard}/api/targets/{second['id']}", timeout=10).json()["superseded"] == [
-        {"target": first["id"], "burst": fired["id"], "run_id": result["run_id"], "cancelled": why}]
+        {"target": first["id"], "burst": fired["id"], "run_id": result["run_id"], "cancelled": why}
+    ]
 
 
 # ---- bad input ----
 
+
 @pytest.mark.parametrize("raw", ["NaN", "Infinity", "-Infinity"])
 def test_non_finite_floats_are_a_readable_422(dashboard: str, raw: str) -> None:
     target = start(dashboard)
-    for url, field in [(f"{dashboard}/api/targets", "handler_ms"),
-                       (f"{dashboard}/api/targets/{target['id']}/bursts", "rate")]:
-        response = httpx.post(url, content=f'{{"{field}": {raw}}}', headers={"content-type": "application/json"},
-                              timeout=10)
+    for url, field in [
+        (f"{dashboard}/api/targets", "handler_ms"),
+        (f"{dashboard}/api/targets/{target['id']}/bursts", "rate"),
+    ]:
+        response = httpx.post(
+            url, content=f'{{"{field}": {raw}}}', headers={"content-type": "application/json"}, timeout=10
+        )
         assert response.status_code == 422, response.text
         [detail] = response.json()["detail"]
         assert detail["loc"] == ["body", field] and detail["msg"] == "Input should be a finite number"
@@ -220,18 +248,22 @@ def test_huge_run_ids_are_404_and_the_cli_says_one_line(dashboard: str, tmp_path
         assert httpx.get(url, timeout=10).status_code == 404, url
     store = tmp_path / "runs.sqlite3"
     from app.store import RunStore
+
     RunStore(store)
-    one_line_exit_2(connscope("export", "99999999999999999999", "-o", "-", "--store", str(store)),
-                    "no run 99999999999999999999")
+    one_line_exit_2(
+        connscope("export", "99999999999999999999", "-o", "-", "--store", str(store)), "no run 99999999999999999999"
+    )
 
 
 def test_error_bodies_are_clipped_and_bodies_are_capped(dashboard: str) -> None:
     target = start(dashboard)
-    long_path = httpx.post(f"{dashboard}/api/targets/{target['id']}/bursts", json={"path": "/" + "a" * 100_000},
-                           timeout=10)
+    long_path = httpx.post(
+        f"{dashboard}/api/targets/{target['id']}/bursts", json={"path": "/" + "a" * 100_000}, timeout=10
+    )
     assert long_path.status_code == 413, "over --max-request-bytes"
-    clipped = httpx.post(f"{dashboard}/api/targets/{target['id']}/bursts", json={"path": "/" + "a" * 50_000},
-                         timeout=10)
+    clipped = httpx.post(
+        f"{dashboard}/api/targets/{target['id']}/bursts", json={"path": "/" + "a" * 50_000}, timeout=10
+    )
     assert clipped.status_code == 422 and len(clipped.content) < 1000
     assert clipped.json()["detail"][0]["input"].endswith("… (50001 characters)")
 
@@ -239,8 +271,12 @@ def test_error_bodies_are_clipped_and_bodies_are_capped(dashboard: str) -> None:
         for _ in range(100):
             yield b"connections=" + b"1" * 1000 + b"&"
 
-    streamed = httpx.post(f"{dashboard}/targets", content=chunks(),
-                          headers={"content-type": "application/x-www-form-urlencoded"}, timeout=10)
+    streamed = httpx.post(
+        f"{dashboard}/targets",
+        content=chunks(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        timeout=10,
+    )
     assert streamed.status_code == 413, "a body without a length is counted as it arrives"
     now = httpx.get(f"{dashboard}/api/targets/{target['id']}", timeout=10).json()
     assert now["state"] == "ready" and now["pid"] == target["pid"]
@@ -249,12 +285,16 @@ def test_error_bodies_are_clipped_and_bodies_are_capped(dashboard: str) -> None:
 def test_unusable_store_is_one_line_before_anything_starts(tmp_path: Path) -> None:
     corrupt = tmp_path / "corrupt.sqlite3"
     corrupt.write_bytes(b"not a database " * 100)
-    for store, says in [(corrupt, "file is not a database"), (tmp_path, "unable to open database file"),
-                        (corrupt / "runs.sqlite3", "cannot use run store")]:
+    for store, says in [
+        (corrupt, "file is not a database"),
+        (tmp_path, "unable to open database file"),
+        (corrupt / "runs.sqlite3", "cannot use run store"),
+    ]:
         began = time.monotonic()
         # A burst that would take 5 s: the refusal comes first, with nothing fired.
-        done = connscope("run", "--record", "--store", str(store), "--connections", "2", "--pattern", "ramp",
-                         "--ramp-s", "5")
+        done = connscope(
+            "run", "--record", "--store", str(store), "--connections", "2", "--pattern", "ramp", "--ramp-s", "5"
+        )
         one_line_exit_2(done, says)
         assert time.monotonic() - began < 4 and done.stdout == ""
         one_line_exit_2(connscope("serve", "--store", str(store), "--port", "1"), says)
@@ -275,9 +315,18 @@ def test_store_deleted_while_serving_is_503_on_runs(tmp_path: Path) -> None:
 
 def test_a_target_that_dies_while_starting_is_a_409_with_its_reason(dashboard: str) -> None:
     # The case schemathesis found: 32 MiB of address space is too little for uvicorn.
-    settings = {"limit_max_requests": 1, "limit_concurrency": 1, "somaxconn": 1, "memory_limit_mb": 32,
-                "cpu_limit_s": 1, "instrument": False, "http": "h11", "loop": "asyncio", "backlog": 2330,
-                "open_files": 64}
+    settings = {
+        "limit_max_requests": 1,
+        "limit_concurrency": 1,
+        "somaxconn": 1,
+        "memory_limit_mb": 32,
+        "cpu_limit_s": 1,
+        "instrument": False,
+        "http": "h11",
+        "loop": "asyncio",
+        "backlog": 2330,
+        "open_files": 64,
+    }
     response = httpx.post(f"{dashboard}/api/targets", json=settings, timeout=60)
     if response.status_code == 422 and "namespace" in response.text:
         pytest.skip("no private network namespace here for somaxconn")

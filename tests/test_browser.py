@@ -50,7 +50,8 @@ def test_start_fire_and_the_page_shows_what_the_run_counted(dashboard: str, page
 
     page.wait_for_function(
         "n => document.querySelector('[data-count=\"requests\"]').dataset.value === String(n)",
-        arg=totals["requests"], timeout=15_000,
+        arg=totals["requests"],
+        timeout=15_000,
     )
     for outcome in ("ok", "rejected", "error", "refused", "reset", "timeout"):
         assert _count(page, outcome) == str(totals[outcome]), outcome

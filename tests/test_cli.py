@@ -43,13 +43,34 @@ def test_bad_flags_get_one_line_and_exit_2(args: list[str], says: str) -> None:
 
 def test_json_result_has_the_documented_shape_and_counts() -> None:
     done = connscope(
-        "run", "--limit-concurrency", "3", "--connections", "5", "--pattern", "rate", "--rate", "10",
-        "--handler", "async", "--handler-ms", "800", "--loop", "asyncio", "--json",
+        "run",
+        "--limit-concurrency",
+        "3",
+        "--connections",
+        "5",
+        "--pattern",
+        "rate",
+        "--rate",
+        "10",
+        "--handler",
+        "async",
+        "--handler-ms",
+        "800",
+        "--loop",
+        "asyncio",
+        "--json",
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["totals"] == {
-        "connections": 5, "requests": 5, "ok": 2, "rejected": 3, "error": 0, "refused": 0, "reset": 0, "timeout": 0,
+        "connections": 5,
+        "requests": 5,
+        "ok": 2,
+        "rejected": 3,
+        "error": 0,
+        "refused": 0,
+        "reset": 0,
+        "timeout": 0,
         "cancelled": 0,
     }
     assert set(result["peaks"]) >= {"limbo", "queued", "active", "accept_queue"}

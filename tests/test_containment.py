@@ -32,8 +32,16 @@ pytestmark = [pytest.mark.target]
 SECRET = "connscope-test-secret-3f9a"
 # The settings schemathesis found: the target dies of its memory cap during the probe.
 DIES_WHILE_PROBED = {
-    "limit_max_requests": 1, "limit_concurrency": 1, "somaxconn": 1, "memory_limit_mb": 32, "cpu_limit_s": 1,
-    "instrument": False, "http": "h11", "loop": "asyncio", "backlog": 2330, "open_files": 64,
+    "limit_max_requests": 1,
+    "limit_concurrency": 1,
+    "somaxconn": 1,
+    "memory_limit_mb": 32,
+    "cpu_limit_s": 1,
+    "instrument": False,
+    "http": "h11",
+    "loop": "asyncio",
+    "backlog": 2330,
+    "open_files": 64,
 }
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="the uid drop happens when started as root")
 pid_namespaces = pytest.mark.skipif(pidns_unavailable_reason() is not None, reason="no pid namespaces here")
@@ -94,8 +102,18 @@ def test_target_environment_holds_nothing_of_the_control_app(monkeypatch: pytest
     assert "CONNSCOPE_TOKEN" not in env and "AWS_SECRET_ACCESS_KEY" not in env
     assert env["HOME"].startswith(os.path.join(tempfile.gettempdir(), TMP_PREFIX))
     # Only the names the sandbox passes on, and the target's own settings.
-    allowed = {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "HOME", "PYTHONPATH", "MALLOC_ARENA_MAX",
-               "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE"}
+    allowed = {
+        "PATH",
+        "LANG",
+        "LC_ALL",
+        "LC_CTYPE",
+        "TZ",
+        "HOME",
+        "PYTHONPATH",
+        "MALLOC_ARENA_MAX",
+        "PYTHONUNBUFFERED",
+        "PYTHONDONTWRITEBYTECODE",
+    }
     assert {k for k in env if not k.startswith("CONNSCOPE_")} <= allowed
 
 

@@ -55,8 +55,17 @@ def test_openapi_describes_the_run_and_every_api_response(tmp_path: Path) -> Non
     components = schema["components"]["schemas"]
     run = components["RunResult"]
     assert set(run["properties"]) == set(RunResult.model_fields)
-    for name in ("Connection", "Request", "Totals", "Peaks", "Percentiles", "LatencyPercentiles", "TargetSettings",
-                 "BurstSpec", "TargetInfo"):
+    for name in (
+        "Connection",
+        "Request",
+        "Totals",
+        "Peaks",
+        "Percentiles",
+        "LatencyPercentiles",
+        "TargetSettings",
+        "BurstSpec",
+        "TargetInfo",
+    ):
         assert name in components, name
     assert set(components["Totals"]["properties"]) >= {"ok", "rejected", "cancelled", "requests", "connections"}
     assert "id" in components["Connection"]["required"]
@@ -79,26 +88,36 @@ def test_openapi_describes_the_run_and_every_api_response(tmp_path: Path) -> Non
 def _as_version_1(result: dict[str, Any]) -> dict[str, Any]:
     """A result in the oldest stored shape: no schema version, connection ids, cancellations,
     witness error, SYN retransmissions or client times."""
-    old = {k: v for k, v in result.items()
-           if k not in ("schema_version", "run_id", "scenario", "finding", "cancelled", "kernel_witness_error")}
+    old = {
+        k: v
+        for k, v in result.items()
+        if k not in ("schema_version", "run_id", "scenario", "finding", "cancelled", "kernel_witness_error")
+    }
     old["totals"] = {k: v for k, v in result["totals"].items() if k != "cancelled"}
     old["connections"] = [
-        {"port": c["port"], "burst": c["burst"], "states": c["states"],
-         "requests": [{k: r[k] for k in ("outcome", "status", "latency_ms")} for r in c["requests"]]}
+        {
+            "port": c["port"],
+            "burst": c["burst"],
+            "states": c["states"],
+            "requests": [{k: r[k] for k in ("outcome", "status", "latency_ms")} for r in c["requests"]],
+        }
         for c in result["connections"]
     ]
     return old
 
 
-def test_a_version_1_run_still_loads_lists_exports_and_replays(result: dict[str, Any], tmp_path: Path,
-                                                               page: Any) -> None:
+def test_a_version_1_run_still_loads_lists_exports_and_replays(
+    result: dict[str, Any], tmp_path: Path, page: Any
+) -> None:
     path = tmp_path / "runs.sqlite3"
     old = _as_version_1(result)
     with contextlib.closing(sqlite3.connect(path)) as db, db:
         db.execute(V1_SCHEMA)
         # As the store wrote rows before the version column: json.dumps of the result dict.
-        db.execute("INSERT INTO runs (recorded_at, scenario, summary, result) VALUES (?, ?, ?, ?)",
-                   ("2025-01-01T00:00:00+00:00", None, "6 conns rate → limit 3", json.dumps(old)))
+        db.execute(
+            "INSERT INTO runs (recorded_at, scenario, summary, result) VALUES (?, ?, ?, ?)",
+            ("2025-01-01T00:00:00+00:00", None, "6 conns rate → limit 3", json.dumps(old)),
+        )
     store = RunStore(path)
     loaded = store.get(1)
     assert loaded is not None

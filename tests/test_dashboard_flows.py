@@ -28,8 +28,9 @@ def test_scenario_button_runs_it_and_shows_the_finding_written_from_the_run(dash
 
 
 def test_fire_twice_both_bursts_run_and_join_one_timeline(dashboard: str) -> None:
-    target = httpx.post(f"{dashboard}/api/targets",
-                        json={"limit_concurrency": 50, "handler_ms": 300, "loop": "asyncio"}, timeout=60).json()
+    target = httpx.post(
+        f"{dashboard}/api/targets", json={"limit_concurrency": 50, "handler_ms": 300, "loop": "asyncio"}, timeout=60
+    ).json()
     form = {"connections": "5", "pattern": "rate", "rate": "20"}
     first = httpx.post(f"{dashboard}/bursts", data=form, timeout=10)
     second = httpx.post(f"{dashboard}/bursts", data=form, timeout=10)

@@ -46,9 +46,7 @@ def listen(sockets: list[socket.socket], backlog: int) -> tuple[socket.socket, i
     return s, s.getsockname()[1]
 
 
-def connect(
-    sockets: list[socket.socket], port: int, *, delay_ack: bool = False
-) -> tuple[socket.socket, int]:
+def connect(sockets: list[socket.socket], port: int, *, delay_ack: bool = False) -> tuple[socket.socket, int]:
     """Start a non-blocking connect; returns the socket and its local (client) port."""
     c = socket.socket()
     sockets.append(c)
@@ -133,7 +131,6 @@ def test_read_accept_queue_rejects_a_connected_socket(sockets: list[socket.socke
         read_accept_queue(client)
 
 
-
 def test_tcp_info_reads_the_state_and_the_retransmissions(sockets: list[socket.socket]) -> None:
     listener, port = listen(sockets, backlog=0)
     first, _ = connect(sockets, port)
@@ -153,9 +150,7 @@ def test_tcp_info_reads_the_state_and_the_retransmissions(sockets: list[socket.s
 # --- sock_diag dump ---
 
 
-def test_dump_returns_only_sockets_of_the_port(
-    sockets: list[socket.socket], diag: SockDiag
-) -> None:
+def test_dump_returns_only_sockets_of_the_port(sockets: list[socket.socket], diag: SockDiag) -> None:
     _, port = listen(sockets, backlog=8)
     client, client_port = connect(sockets, port)
     _, other_port = listen(sockets, backlog=8)
@@ -183,9 +178,7 @@ def test_dump_returns_only_sockets_of_the_port(
     assert inodes[(port, client_port)] == 0  # not accepted: no socket object yet
 
 
-def test_dump_spanning_many_netlink_messages(
-    sockets: list[socket.socket], diag: SockDiag
-) -> None:
+def test_dump_spanning_many_netlink_messages(sockets: list[socket.socket], diag: SockDiag) -> None:
     # ~124 bytes per socket and at most 32 KiB per reply: 1201 sockets need several.
     _, port = listen(sockets, backlog=1024)
     ports = {connect(sockets, port)[1] for _ in range(600)}
@@ -249,9 +242,7 @@ def test_dump_port_rejects_out_of_range_port(diag: SockDiag) -> None:
 # --- classify against the kernel ---
 
 
-def test_unaccepted_is_queued_and_accepted_is_accepted(
-    sockets: list[socket.socket], diag: SockDiag
-) -> None:
+def test_unaccepted_is_queued_and_accepted_is_accepted(sockets: list[socket.socket], diag: SockDiag) -> None:
     listener, port = listen(sockets, backlog=3)
     clients = [connect(sockets, port) for _ in range(2)]
     wait_connected([c for c, _ in clients])
@@ -267,9 +258,7 @@ def test_unaccepted_is_queued_and_accepted_is_accepted(
     }
 
 
-def test_client_closed_while_queued_is_still_queued(
-    sockets: list[socket.socket], diag: SockDiag
-) -> None:
+def test_client_closed_while_queued_is_still_queued(sockets: list[socket.socket], diag: SockDiag) -> None:
     _, port = listen(sockets, backlog=3)
     client, client_port = connect(sockets, port)
     wait_connected([client])
@@ -283,9 +272,7 @@ def test_client_closed_while_queued_is_still_queued(
     assert classify(diag.dump_port(port), port) == {client_port: PeerState.QUEUED}
 
 
-def test_syn_dropped_by_a_full_queue_is_connecting(
-    sockets: list[socket.socket], diag: SockDiag
-) -> None:
+def test_syn_dropped_by_a_full_queue_is_connecting(sockets: list[socket.socket], diag: SockDiag) -> None:
     listener, port = listen(sockets, backlog=1)
     queued = [connect(sockets, port) for _ in range(2)]
     wait_connected([c for c, _ in queued])
@@ -301,9 +288,7 @@ def test_syn_dropped_by_a_full_queue_is_connecting(
     assert read_accept_queue(listener).length == 2
 
 
-def test_limbo_when_acks_meet_a_full_accept_queue(
-    sockets: list[socket.socket], diag: SockDiag
-) -> None:
+def test_limbo_when_acks_meet_a_full_accept_queue(sockets: list[socket.socket], diag: SockDiag) -> None:
     if Path("/proc/sys/net/ipv4/tcp_syncookies").read_text().strip() != "1":
         pytest.skip("needs net.ipv4.tcp_syncookies=1")
     backlog, n = 3, 12
@@ -351,32 +336,35 @@ S = 8000  # server port
     ("entries", "expected"),
     [
         pytest.param([_entry(S, 0, TcpState.LISTEN, 7)], {}, id="listener-ignored"),
-        pytest.param([_entry(1, S, TcpState.SYN_SENT, 5)], {1: PeerState.CONNECTING},
-                     id="syn-sent"),
-        pytest.param([_entry(1, S, TcpState.SYN_SENT, 5), _entry(S, 1, TcpState.SYN_RECV)],
-                     {1: PeerState.CONNECTING}, id="syn-sent-with-request-sock"),
-        pytest.param([_entry(1, S, TcpState.ESTABLISHED, 5)], {1: PeerState.LIMBO},
-                     id="established-no-server"),
-        pytest.param([_entry(1, S, TcpState.ESTABLISHED, 5),
-                      _entry(S, 1, TcpState.NEW_SYN_RECV)],
-                     {1: PeerState.LIMBO}, id="established-request-sock-only"),
-        pytest.param([_entry(1, S, TcpState.FIN_WAIT1, 5)], {1: PeerState.LIMBO},
-                     id="fin-wait-no-server"),
-        pytest.param([_entry(1, S, TcpState.CLOSE_WAIT, 5)], {},
-                     id="server-sent-fin-then-vanished"),
-        pytest.param([_entry(1, S, TcpState.ESTABLISHED, 5),
-                      _entry(S, 1, TcpState.ESTABLISHED)],
-                     {1: PeerState.QUEUED}, id="queued"),
-        pytest.param([_entry(S, 1, TcpState.CLOSE_WAIT)], {1: PeerState.QUEUED},
-                     id="queued-client-gone"),
-        pytest.param([_entry(1, S, TcpState.ESTABLISHED, 5),
-                      _entry(S, 1, TcpState.ESTABLISHED, 9)],
-                     {1: PeerState.ACCEPTED}, id="accepted"),
-        pytest.param([_entry(S, 1, TcpState.CLOSE_WAIT, 9)], {1: PeerState.ACCEPTED},
-                     id="accepted-client-gone"),
-        pytest.param([_entry(1, S, TcpState.ESTABLISHED, 5),
-                      _entry(S, 1, TcpState.FIN_WAIT1)],
-                     {}, id="server-closed-orphan"),
+        pytest.param([_entry(1, S, TcpState.SYN_SENT, 5)], {1: PeerState.CONNECTING}, id="syn-sent"),
+        pytest.param(
+            [_entry(1, S, TcpState.SYN_SENT, 5), _entry(S, 1, TcpState.SYN_RECV)],
+            {1: PeerState.CONNECTING},
+            id="syn-sent-with-request-sock",
+        ),
+        pytest.param([_entry(1, S, TcpState.ESTABLISHED, 5)], {1: PeerState.LIMBO}, id="established-no-server"),
+        pytest.param(
+            [_entry(1, S, TcpState.ESTABLISHED, 5), _entry(S, 1, TcpState.NEW_SYN_RECV)],
+            {1: PeerState.LIMBO},
+            id="established-request-sock-only",
+        ),
+        pytest.param([_entry(1, S, TcpState.FIN_WAIT1, 5)], {1: PeerState.LIMBO}, id="fin-wait-no-server"),
+        pytest.param([_entry(1, S, TcpState.CLOSE_WAIT, 5)], {}, id="server-sent-fin-then-vanished"),
+        pytest.param(
+            [_entry(1, S, TcpState.ESTABLISHED, 5), _entry(S, 1, TcpState.ESTABLISHED)],
+            {1: PeerState.QUEUED},
+            id="queued",
+        ),
+        pytest.param([_entry(S, 1, TcpState.CLOSE_WAIT)], {1: PeerState.QUEUED}, id="queued-client-gone"),
+        pytest.param(
+            [_entry(1, S, TcpState.ESTABLISHED, 5), _entry(S, 1, TcpState.ESTABLISHED, 9)],
+            {1: PeerState.ACCEPTED},
+            id="accepted",
+        ),
+        pytest.param([_entry(S, 1, TcpState.CLOSE_WAIT, 9)], {1: PeerState.ACCEPTED}, id="accepted-client-gone"),
+        pytest.param(
+            [_entry(1, S, TcpState.ESTABLISHED, 5), _entry(S, 1, TcpState.FIN_WAIT1)], {}, id="server-closed-orphan"
+        ),
     ],
 )
 def test_classify_rules(entries: list[SocketEntry], expected: dict[int, PeerState]) -> None:

@@ -102,8 +102,10 @@ def _upward(graph: dict[str, set[str]]) -> list[str]:
 def _outside_child(graph: dict[str, set[str]]) -> list[str]:
     return sorted(
         f"{name} imports {other}"
-        for name, imported in graph.items() if name.startswith(CHILD)
-        for other in imported if not other.startswith(CHILD_MAY_IMPORT)
+        for name, imported in graph.items()
+        if name.startswith(CHILD)
+        for other in imported
+        if not other.startswith(CHILD_MAY_IMPORT)
     )
 
 
@@ -117,7 +119,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         path.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                cycles.append(path[path.index(nxt):] + [nxt])
+                cycles.append(path[path.index(nxt) :] + [nxt])
             elif nxt not in state:
                 visit(nxt)
         path.pop()
@@ -187,9 +189,9 @@ def test_a_target_process_loads_only_its_own_side() -> None:
         "import app.sandbox.child.workload, app.sandbox.child.witness\n"
         "print('\\n'.join(sorted(m for m in sys.modules if m == 'app' or m.startswith('app.'))))\n"
     )
-    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                            check=True).stdout.split()
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split()
     assert "app.sandbox.child.workload" in loaded
     outside = [m for m in loaded if m not in ("app", "app.sandbox") and not m.startswith(CHILD_MAY_IMPORT)]
     assert not outside, f"the target process loads {outside}"
-

@@ -81,5 +81,7 @@ def test_sync_handler_thread_pool_is_a_hidden_limit() -> None:
     longest = max(time_in(c, "queued") for c in result["connections"])
     shown = f"{longest:.0f} ms" if longest >= 10 else f"{longest:.1f} ms"
     # Both witnesses of the backlog, each with its own figure from the run.
-    assert finding.endswith(f"up to {peaks['queued']} connections were in the backlog at once, each for at most "
-                            f"{shown} ({peaks['accept_queue']} in the kernel's samples, a few ms apart).")
+    assert finding.endswith(
+        f"up to {peaks['queued']} connections were in the backlog at once, each for at most "
+        f"{shown} ({peaks['accept_queue']} in the kernel's samples, a few ms apart)."
+    )

@@ -18,13 +18,27 @@ VIEWPORT = {"width": 1600, "height": 1000}
 
 # Every field of both forms set off its default, so the round trip cannot pass by accident.
 TARGET_VALUES = {
-    "limit_concurrency": "7", "backlog": "33", "timeout_keep_alive": "2.5", "limit_max_requests": "500",
-    "workers": "2", "http": "h11", "loop": "asyncio", "handler": "sync", "handler_ms": "250",
-    "latency": "uniform", "response_bytes": "64",
+    "limit_concurrency": "7",
+    "backlog": "33",
+    "timeout_keep_alive": "2.5",
+    "limit_max_requests": "500",
+    "workers": "2",
+    "http": "h11",
+    "loop": "asyncio",
+    "handler": "sync",
+    "handler_ms": "250",
+    "latency": "uniform",
+    "response_bytes": "64",
 }
 BURST_VALUES = {
-    "connections": "42", "pattern": "ramp", "ramp_s": "2.5", "rate": "40", "requests_per_connection": "3",
-    "pause_ms": "15", "client_timeout_s": "7.5", "path": "/slow?x=1&y=two",
+    "connections": "42",
+    "pattern": "ramp",
+    "ramp_s": "2.5",
+    "rate": "40",
+    "requests_per_connection": "3",
+    "pause_ms": "15",
+    "client_timeout_s": "7.5",
+    "path": "/slow?x=1&y=two",
 }
 SELECTS = {"http", "loop", "handler", "latency", "pattern"}
 
@@ -84,7 +98,8 @@ def fresh_page(browser: Any) -> Iterator[Any]:
 
 
 def test_p_and_the_button_toggle_presenter_mode_which_hides_the_controls_and_fills_the_screen(
-        dashboard: str, page: Any) -> None:
+    dashboard: str, page: Any
+) -> None:
     _open(page, dashboard)
     assert _presenting(page) == "off"
     assert page.locator("#target-panel").is_visible()
@@ -106,7 +121,8 @@ def test_p_and_the_button_toggle_presenter_mode_which_hides_the_controls_and_fil
     # The canvas follows its stage (a ResizeObserver): it is drawn at the new size.
     page.wait_for_function(
         "w => document.querySelector('#lanes').getBoundingClientRect().width >= w",
-        arg=0.9 * after["width"], timeout=5_000,
+        arg=0.9 * after["width"],
+        timeout=5_000,
     )
     font_after = page.evaluate("() => parseFloat(getComputedStyle(document.documentElement).fontSize)")
     assert font_after > font_before
@@ -159,18 +175,22 @@ def test_r_restarts_the_target_with_the_same_settings_and_clears_the_view(dashbo
     assert old["state"] == "ready"
     _open(page, f"{dashboard}/?present=1")
     page.wait_for_selector(f'#target-status[data-target-id="{old["id"]}"]', timeout=15_000)
-    burst = httpx.post(f"{dashboard}/api/targets/{old['id']}/bursts",
-                       json={"connections": 5, "pattern": "rate", "rate": 50}, timeout=10).json()
+    burst = httpx.post(
+        f"{dashboard}/api/targets/{old['id']}/bursts",
+        json={"connections": 5, "pattern": "rate", "rate": 50},
+        timeout=10,
+    ).json()
     wait_burst(dashboard, old["id"], burst["id"])
-    page.wait_for_function("() => document.querySelector('[data-count=\"closed\"]').dataset.value === '5'",
-                           timeout=15_000)
+    page.wait_for_function(
+        "() => document.querySelector('[data-count=\"closed\"]').dataset.value === '5'", timeout=15_000
+    )
     assert page.evaluate("() => window.connscope.view.connections") == 5
 
     page.keyboard.press("r")
     new = _wait_for(
-        lambda: next((t for t in _targets(dashboard) if t["id"] > old["id"] and t["state"] == "ready"
-                      ), None),
-        60, "a restarted, ready target",
+        lambda: next((t for t in _targets(dashboard) if t["id"] > old["id"] and t["state"] == "ready"), None),
+        60,
+        "a restarted, ready target",
     )
     assert new["pid"] != old["pid"]
     assert new["settings"] == old["settings"], "a reset keeps the settings"
@@ -184,7 +204,8 @@ def test_r_restarts_the_target_with_the_same_settings_and_clears_the_view(dashbo
     # The target panel (hidden in presenter mode) was swapped for the new target's.
     page.wait_for_selector('#target-panel [data-target-state="ready"]', state="attached", timeout=15_000)
     page.wait_for_function(
-        "() => document.querySelector('#announcer').textContent.includes('restarted')", timeout=10_000,
+        "() => document.querySelector('#announcer').textContent.includes('restarted')",
+        timeout=10_000,
     )
 
 
@@ -211,8 +232,7 @@ def test_keys_do_nothing_while_typing_in_a_field(dashboard: str, page: Any) -> N
     assert page.evaluate("() => document.fullscreenElement") is None
 
 
-def test_share_link_round_trip_restores_every_field(
-        dashboard: str, page: Any, fresh_page: Any) -> None:
+def test_share_link_round_trip_restores_every_field(dashboard: str, page: Any, fresh_page: Any) -> None:
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=dashboard)
     _open(page, dashboard)
     for name, value in TARGET_VALUES.items():
@@ -239,8 +259,13 @@ def test_share_link_round_trip_restores_every_field(
     # The kernel knobs stay the host's here: starting with them needs a network namespace
     # (their round trip is in test_scenario_switch.py).
     knobs = {"t.somaxconn": "", "t.tcp_abort_on_overflow": "", "t.tcp_syncookies": ""}
-    assert query == {"present": "1"} | {f"t.{k}": v for k, v in TARGET_VALUES.items()} \
-        | {f"b.{k}": v for k, v in BURST_VALUES.items()} | knobs
+    assert (
+        query
+        == {"present": "1"}
+        | {f"t.{k}": v for k, v in TARGET_VALUES.items()}
+        | {f"b.{k}": v for k, v in BURST_VALUES.items()}
+        | knobs
+    )
 
     targets_before = _targets(dashboard)
     processes_before = _processes(dashboard)
@@ -260,13 +285,24 @@ def test_share_link_round_trip_restores_every_field(
     fresh_page.click("#share-start")
     started = _wait_for(
         lambda: next((t for t in _targets(dashboard) if t["id"] > last_id and t["state"] != "starting"), None),
-        60, "the link's target",
+        60,
+        "the link's target",
     )
     assert started["state"] == "ready", started
     note.wait_for(state="detached", timeout=15_000)
-    expected = {"limit_concurrency": 7, "backlog": 33, "timeout_keep_alive": 2.5, "limit_max_requests": 500,
-                "workers": 2, "http": "h11", "loop": "asyncio", "handler": "sync", "handler_ms": 250.0,
-                "latency": "uniform", "response_bytes": 64}
+    expected = {
+        "limit_concurrency": 7,
+        "backlog": 33,
+        "timeout_keep_alive": 2.5,
+        "limit_max_requests": 500,
+        "workers": 2,
+        "http": "h11",
+        "loop": "asyncio",
+        "handler": "sync",
+        "handler_ms": 250.0,
+        "latency": "uniform",
+        "response_bytes": 64,
+    }
     assert {k: started["settings"][k] for k in expected} == expected
     assert "t." not in fresh_page.url, "the address no longer claims the link's settings"
 
@@ -317,13 +353,17 @@ def test_copy_link_without_the_clipboard_api_selects_the_link(dashboard: str, pa
 
 def test_replay_steps_with_the_arrows_and_f_goes_fullscreen(dashboard: str, page: Any) -> None:
     target = httpx.post(f"{dashboard}/api/targets", json={"loop": "asyncio", "handler_ms": 20}, timeout=60).json()
-    burst = httpx.post(f"{dashboard}/api/targets/{target['id']}/bursts",
-                       json={"connections": 3, "pattern": "rate", "rate": 30}, timeout=10).json()
+    burst = httpx.post(
+        f"{dashboard}/api/targets/{target['id']}/bursts",
+        json={"connections": 3, "pattern": "rate", "rate": 30},
+        timeout=10,
+    ).json()
     wait_burst(dashboard, target["id"], burst["id"])
     # The run is stored just after the burst is done.
     run_id = _wait_for(
         lambda: httpx.get(f"{dashboard}/api/targets/{target['id']}", timeout=10).json()["bursts"][-1]["run_id"],
-        30, "the recorded run",
+        30,
+        "the recorded run",
     )
     page.goto(f"{dashboard}/runs/{run_id}")
     page.wait_for_function("() => window.connscopeReplay !== undefined", timeout=15_000)
@@ -361,35 +401,47 @@ def projector(browser: Any) -> Iterator[Any]:
 
 def _font_px(page: Any, selector: str, pseudo: str | None = None) -> list[float]:
     return page.eval_on_selector_all(
-        selector, "(els, pseudo) => els.filter(e => e.offsetParent !== null)"
-        ".map(e => parseFloat(getComputedStyle(e, pseudo).fontSize))", pseudo,
+        selector,
+        "(els, pseudo) => els.filter(e => e.offsetParent !== null)"
+        ".map(e => parseFloat(getComputedStyle(e, pseudo).fontSize))",
+        pseudo,
     )
 
 
 def _rect(page: Any, selector: str) -> dict[str, float]:
     return page.evaluate(
         "s => { const r = document.querySelector(s).getBoundingClientRect();"
-        " return {x: r.x, y: r.y, w: r.width, h: r.height} }", selector)
+        " return {x: r.x, y: r.y, w: r.width, h: r.height} }",
+        selector,
+    )
 
 
 def _overlap(a: dict[str, float], b: dict[str, float]) -> bool:
-    return (a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"]
-            and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"])
+    return (
+        a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
+    )
 
 
 def _luminance_at(page: Any, x: float, y: float) -> float:
     """The lane canvas's pixel at (x, y) CSS px over the black page, as drawn (one device pixel
     per CSS pixel here; the canvas is transparent where nothing is drawn)."""
-    return float(page.evaluate(
-        "([x, y]) => { const c = document.querySelector('#lanes');"
-        " const d = c.getContext('2d').getImageData(Math.round(x), Math.round(y), 1, 1).data;"
-        " return (0.2126 * d[0] + 0.7152 * d[1] + 0.0722 * d[2]) * d[3] / 255 }", [x, y]))
+    return float(
+        page.evaluate(
+            "([x, y]) => { const c = document.querySelector('#lanes');"
+            " const d = c.getContext('2d').getImageData(Math.round(x), Math.round(y), 1, 1).data;"
+            " return (0.2126 * d[0] + 0.7152 * d[1] + 0.0722 * d[2]) * d[3] / 255 }",
+            [x, y],
+        )
+    )
 
 
 def test_presenter_mode_at_1080p_draws_lanes_a_room_can_read(dashboard: str, projector: Any) -> None:
     page = projector
-    target = httpx.post(f"{dashboard}/api/targets", json={"backlog": 2, "limit_concurrency": 3, "handler_ms": 400,
-                                                          "loop": "asyncio"}, timeout=60).json()
+    target = httpx.post(
+        f"{dashboard}/api/targets",
+        json={"backlog": 2, "limit_concurrency": 3, "handler_ms": 400, "loop": "asyncio"},
+        timeout=60,
+    ).json()
     assert target["state"] == "ready"
     _open(page, f"{dashboard}/?present=1")
     page.wait_for_selector(f'#target-status[data-target-id="{target["id"]}"]', timeout=15_000)
@@ -432,8 +484,11 @@ def test_presenter_mode_at_1080p_draws_lanes_a_room_can_read(dashboard: str, pro
     assert drawing["lanes"]["backlog"]["extra"]["size"] == pytest.approx(drawing["lanes"]["backlog"]["cell"])
 
     # Dots scale too: the finished connections' dots in the 200 ok bin are far above 13 px.
-    burst = httpx.post(f"{dashboard}/api/targets/{target['id']}/bursts",
-                       json={"connections": 2, "pattern": "rate", "rate": 10}, timeout=10).json()
+    burst = httpx.post(
+        f"{dashboard}/api/targets/{target['id']}/bursts",
+        json={"connections": 2, "pattern": "rate", "rate": 10},
+        timeout=10,
+    ).json()
     wait_burst(dashboard, target["id"], burst["id"])
     page.wait_for_function("() => window.connscope.view.describe().lanes.ok.count === 2", timeout=15_000)
     ok = page.evaluate("() => window.connscope.view.describe().lanes.ok")
@@ -461,8 +516,9 @@ def test_presenter_notice_never_covers_the_legend_while_a_scenario_starts(dashbo
 
 
 def test_slow_motion_shows_the_run_at_a_quarter_of_its_pace_then_catches_up(dashboard: str, page: Any) -> None:
-    target = httpx.post(f"{dashboard}/api/targets", json={"handler": "async", "handler_ms": 300, "loop": "asyncio"},
-                        timeout=60).json()
+    target = httpx.post(
+        f"{dashboard}/api/targets", json={"handler": "async", "handler_ms": 300, "loop": "asyncio"}, timeout=60
+    ).json()
     _open(page, dashboard)
     page.wait_for_selector(f'#target-status[data-target-id="{target["id"]}"]', timeout=15_000)
     _blur(page)
@@ -473,8 +529,11 @@ def test_slow_motion_shows_the_run_at_a_quarter_of_its_pace_then_catches_up(dash
     assert page.get_attribute("#slow-toggle", "aria-pressed") == "true"
     assert "slow=1" in page.url
 
-    burst = httpx.post(f"{dashboard}/api/targets/{target['id']}/bursts",
-                       json={"connections": 6, "pattern": "rate", "rate": 10}, timeout=10).json()
+    burst = httpx.post(
+        f"{dashboard}/api/targets/{target['id']}/bursts",
+        json={"connections": 6, "pattern": "rate", "rate": 10},
+        timeout=10,
+    ).json()
     result = wait_burst(dashboard, target["id"], burst["id"])
     done_at = time.monotonic()
     # The run is over (about 0.8 s); the view, at 0.25×, is still in its first half.
@@ -484,14 +543,17 @@ def test_slow_motion_shows_the_run_at_a_quarter_of_its_pace_then_catches_up(dash
     # What it shows is one moment of the run throughout: counters and lanes agree.
     shown = page.evaluate(
         "() => { const l = window.connscope.view.describe().lanes;"
-        " return ['ok','rejected','error','refused','reset','timeout'].reduce((n, k) => n + l[k].count, 0) }")
+        " return ['ok','rejected','error','refused','reset','timeout'].reduce((n, k) => n + l[k].count, 0) }"
+    )
     assert shown == int(page.get_attribute('[data-count="closed"]', "data-value") or 0)
 
-    page.wait_for_function("() => document.querySelector('[data-count=\"closed\"]').dataset.value === '6'",
-                           timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('[data-count=\"closed\"]').dataset.value === '6'", timeout=30_000
+    )
     caught_up = time.monotonic()
-    page.wait_for_function("() => document.querySelector('#slow-badge').textContent.includes('caught up')",
-                           timeout=10_000)
+    page.wait_for_function(
+        "() => document.querySelector('#slow-badge').textContent.includes('caught up')", timeout=10_000
+    )
     assert int(page.get_attribute('[data-count="ok"]', "data-value") or 0) == result["totals"]["ok"] == 6
     # Four times the run's length, less the part already shown before the API said done.
     assert caught_up - done_at >= 2.0 * result["duration_ms"] / 1000, (caught_up - done_at, result["duration_ms"])
@@ -500,9 +562,11 @@ def test_slow_motion_shows_the_run_at_a_quarter_of_its_pace_then_catches_up(dash
     page.wait_for_function("() => (window.connscope.live.percentileLabels || []).length === 3", timeout=10_000)
     labels = page.evaluate("() => window.connscope.live.percentileLabels")
     for i, a in enumerate(labels):
-        for b in labels[i + 1:]:
-            assert not _overlap({"x": a["x"], "y": a["y"], "w": a["w"], "h": a["h"]},
-                                {"x": b["x"], "y": b["y"], "w": b["w"], "h": b["h"]}), labels
+        for b in labels[i + 1 :]:
+            assert not _overlap(
+                {"x": a["x"], "y": a["y"], "w": a["w"], "h": a["h"]},
+                {"x": b["x"], "y": b["y"], "w": b["w"], "h": b["h"]},
+            ), labels
 
     page.keyboard.press("s")
     badge.wait_for(state="hidden", timeout=5_000)
@@ -510,22 +574,28 @@ def test_slow_motion_shows_the_run_at_a_quarter_of_its_pace_then_catches_up(dash
 
 
 def test_replay_in_presenter_mode_with_p_present_1_and_help(dashboard: str, page: Any, projector: Any) -> None:
-    target = httpx.post(f"{dashboard}/api/targets", json={"loop": "asyncio", "handler_ms": 20, "workers": 1},
-                        timeout=60).json()
+    target = httpx.post(
+        f"{dashboard}/api/targets", json={"loop": "asyncio", "handler_ms": 20, "workers": 1}, timeout=60
+    ).json()
     _open(page, f"{dashboard}/?present=1")
     page.wait_for_selector(f'#target-status[data-target-id="{target["id"]}"]', timeout=15_000)
     link = page.locator("#replay-last")
     assert not link.is_visible(), "no run recorded yet"
-    burst = httpx.post(f"{dashboard}/api/targets/{target['id']}/bursts",
-                       json={"connections": 3, "pattern": "rate", "rate": 30}, timeout=10).json()
+    burst = httpx.post(
+        f"{dashboard}/api/targets/{target['id']}/bursts",
+        json={"connections": 3, "pattern": "rate", "rate": 30},
+        timeout=10,
+    ).json()
     wait_burst(dashboard, target["id"], burst["id"])
     run_id = _wait_for(
         lambda: httpx.get(f"{dashboard}/api/targets/{target['id']}", timeout=10).json()["bursts"][-1]["run_id"],
-        30, "the recorded run",
+        30,
+        "the recorded run",
     )
     # Presenter mode on the live page links to the replay of the last run, in presenter mode.
-    page.wait_for_function("id => document.querySelector('#replay-last').dataset.runId === String(id)",
-                           arg=run_id, timeout=15_000)
+    page.wait_for_function(
+        "id => document.querySelector('#replay-last').dataset.runId === String(id)", arg=run_id, timeout=15_000
+    )
     assert link.is_visible()
     assert link.get_attribute("href") == f"/runs/{run_id}?present=1"
     page.keyboard.press("p")

@@ -47,14 +47,18 @@ def recorded(dashboard: str) -> dict[str, Any]:
         json={"handler": "blocking", "handler_ms": 300, "backlog": 10, "loop": "asyncio"},
         timeout=60,
     ).json()
-    burst = httpx.post(f"{dashboard}/api/targets/{target['id']}/bursts",
-                       json={"connections": 4, "pattern": "rate", "rate": 20}, timeout=10).json()
+    burst = httpx.post(
+        f"{dashboard}/api/targets/{target['id']}/bursts",
+        json={"connections": 4, "pattern": "rate", "rate": 20},
+        timeout=10,
+    ).json()
     wait_burst(dashboard, target["id"], burst["id"])
     # The run is stored just after the burst is done (and the store is shared by the session's
     # dashboards): wait for this burst's own run id rather than take the latest run.
     deadline = time.monotonic() + 30
-    while (run_id := httpx.get(f"{dashboard}/api/targets/{target['id']}", timeout=10).json()
-           ["bursts"][-1]["run_id"]) is None:
+    while (
+        run_id := httpx.get(f"{dashboard}/api/targets/{target['id']}", timeout=10).json()["bursts"][-1]["run_id"]
+    ) is None:
         assert time.monotonic() < deadline, "the burst's run was not recorded"
         time.sleep(0.1)
     run: dict[str, Any] = httpx.get(f"{dashboard}/api/runs/{run_id}", timeout=10).json()
@@ -122,8 +126,9 @@ def _record(dashboard: str, settings: dict[str, Any], burst: dict[str, Any]) -> 
     fired = httpx.post(f"{dashboard}/api/targets/{target['id']}/bursts", json=burst, timeout=10).json()
     wait_burst(dashboard, target["id"], fired["id"])
     deadline = time.monotonic() + 30
-    while (run_id := httpx.get(f"{dashboard}/api/targets/{target['id']}", timeout=10).json()
-           ["bursts"][-1]["run_id"]) is None:
+    while (
+        run_id := httpx.get(f"{dashboard}/api/targets/{target['id']}", timeout=10).json()["bursts"][-1]["run_id"]
+    ) is None:
         assert time.monotonic() < deadline, "the burst's run was not recorded"
         time.sleep(0.1)
     return int(run_id)
@@ -134,18 +139,31 @@ def test_csv_has_each_requests_times_and_the_settings_in_its_header(dashboard: s
     assert response.status_code == 200
     lines = response.text.splitlines()
     header = [line for line in lines if line.startswith("#")]
-    assert lines[:len(header)] == header, "the comments come first"
+    assert lines[: len(header)] == header, "the comments come first"
     target_line = next(line for line in header if line.startswith("# target: "))
-    for pair in ("handler=blocking", "handler_ms=300.0", "backlog=10", "loop=asyncio", "workers=1",
-                 "limit_concurrency=none"):
+    for pair in (
+        "handler=blocking",
+        "handler_ms=300.0",
+        "backlog=10",
+        "loop=asyncio",
+        "workers=1",
+        "limit_concurrency=none",
+    ):
         assert pair in target_line.split(), (pair, target_line)
     burst_line = next(line for line in header if line.startswith("# burst: "))
     for pair in ("connections=4", "pattern=rate", "rate=20.0"):
         assert pair in burst_line.split(), (pair, burst_line)
-    rows = list(csv.DictReader(lines[len(header):]))
+    rows = list(csv.DictReader(lines[len(header) :]))
     assert len(rows) == recorded["totals"]["requests"] == 4
-    for column in ("intended_start_ms", "connect_start_ms", "connected_ms", "first_byte_ms", "outcome", "error",
-                   "latency_ms"):
+    for column in (
+        "intended_start_ms",
+        "connect_start_ms",
+        "connected_ms",
+        "first_byte_ms",
+        "outcome",
+        "error",
+        "latency_ms",
+    ):
         assert column in rows[0], column
     # 20 arrivals a second from the burst's start: due at 0, 50, 100 and 150 ms.
     assert sorted(float(r["intended_start_ms"]) for r in rows) == pytest.approx([0, 50, 100, 150], abs=0.01)
@@ -163,7 +181,8 @@ def test_csv_has_each_requests_times_and_the_settings_in_its_header(dashboard: s
 
 
 def test_runs_list_and_replay_header_show_workers_pattern_and_rate(
-        dashboard: str, recorded: dict[str, Any], page: Any) -> None:
+    dashboard: str, recorded: dict[str, Any], page: Any
+) -> None:
     page.goto(f"{dashboard}/runs")
     row = page.locator(f'tr[data-run="{recorded["run_id"]}"]')
     assert row.locator("[data-workers]").inner_text() == "1"
@@ -176,7 +195,8 @@ def test_runs_list_and_replay_header_show_workers_pattern_and_rate(
 
 
 def test_replay_bins_are_laid_out_for_the_final_tally_and_never_move(
-        dashboard: str, recorded: dict[str, Any], page: Any) -> None:
+    dashboard: str, recorded: dict[str, Any], page: Any
+) -> None:
     page.goto(f"{dashboard}/runs/{recorded['run_id']}")
     page.wait_for_function("() => window.connscopeReplay !== undefined")
     bins = ("ok", "rejected", "error", "refused", "reset", "timeout")
@@ -197,8 +217,13 @@ def test_replay_bins_are_laid_out_for_the_final_tally_and_never_move(
 
 def test_replay_shows_the_finding_without_scrolling_at_1440x900(dashboard: str, browser: Any) -> None:
     # A guided scenario, run headless and recorded into the dashboard's store.
-    done = subprocess.run([sys.executable, "-m", "app.cli", "run", "--scenario", "off-by-one", "--record"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "run", "--scenario", "off-by-one", "--record"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     run_id = int(re.search(r"recorded as run (\d+)", done.stderr).group(1))  # type: ignore[union-attr]
     context = browser.new_context(viewport={"width": 1440, "height": 900})
@@ -216,8 +241,9 @@ def test_replay_shows_the_finding_without_scrolling_at_1440x900(dashboard: str, 
 
 
 def test_a_run_is_deleted_from_the_list_after_a_confirmation(dashboard: str, page: Any) -> None:
-    run_id = _record(dashboard, {"handler_ms": 10, "loop": "asyncio"},
-                     {"connections": 2, "pattern": "rate", "rate": 20})
+    run_id = _record(
+        dashboard, {"handler_ms": 10, "loop": "asyncio"}, {"connections": 2, "pattern": "rate", "rate": 20}
+    )
     page.goto(f"{dashboard}/runs")
     row = page.locator(f'tr[data-run="{run_id}"]')
     row.locator("[data-delete-run]").click()

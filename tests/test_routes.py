@@ -64,8 +64,9 @@ def test_a_cross_site_post_is_403_and_starts_nothing(tmp_path: Path) -> None:
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
 def test_a_non_finite_number_is_a_readable_422(tmp_path: Path, value: str) -> None:
     body = '{"handler_ms": ' + value + "}"
-    response = _run(tmp_path, lambda c: c.post(
-        "/api/targets", content=body, headers={"Content-Type": "application/json"}))
+    response = _run(
+        tmp_path, lambda c: c.post("/api/targets", content=body, headers={"Content-Type": "application/json"})
+    )
     assert response.status_code == 422, response.text
     assert "finite" in response.text
 

@@ -45,7 +45,8 @@ def _story(page: Any) -> str:
 
 
 def test_a_scenario_chosen_mid_run_takes_over_the_page_and_the_first_is_labelled_interrupted(
-        dashboard: str, page: Any) -> None:
+    dashboard: str, page: Any
+) -> None:
     first, second = BY_ID["limit-async"], BY_ID["off-by-one"]
     page.goto(dashboard)
     _ready(page)
@@ -53,8 +54,9 @@ def test_a_scenario_chosen_mid_run_takes_over_the_page_and_the_first_is_labelled
     page.keyboard.press(_key(first.id))
     page.wait_for_selector(f'[data-scenario-story="{first.id}"] .finding--pending', timeout=30_000)
     # The first scenario's burst runs 1 s of arrivals and holds slots 1.5 s: it is mid-run.
-    page.wait_for_function("() => Number(document.querySelector('[data-count=\"requests\"]').dataset.value) >= 2",
-                           timeout=15_000)
+    page.wait_for_function(
+        "() => Number(document.querySelector('[data-count=\"requests\"]').dataset.value) >= 2", timeout=15_000
+    )
     _blur(page)
     page.keyboard.press(_key(second.id))
     page.wait_for_selector(f'[data-scenario-story="{second.id}"]', timeout=30_000)
@@ -68,8 +70,7 @@ def test_a_scenario_chosen_mid_run_takes_over_the_page_and_the_first_is_labelled
 
     # The first run is labelled interrupted, on the page and in the store, with its figures.
     note = page.locator("[data-interrupted]").inner_text()
-    interrupted = next(r for r in httpx.get(f"{dashboard}/api/runs", timeout=10).json()
-                       if r["scenario"] == first.id)
+    interrupted = next(r for r in httpx.get(f"{dashboard}/api/runs", timeout=10).json() if r["scenario"] == first.id)
     cut = _run(dashboard, interrupted["id"])
     target = _current(dashboard)
     reason = f"superseded by target {target['id']} (scenario {second.id})"
@@ -104,8 +105,9 @@ def test_a_scenario_chosen_mid_run_takes_over_the_page_and_the_first_is_labelled
     assert run["finding"] in page.locator("[data-finding]").inner_text()
 
     # Stop cuts burst 2 short on the same target: its connections land in a labelled bin.
-    page.wait_for_function("() => Number(document.querySelector('[data-count=\"active\"]').dataset.value) >= 1",
-                           timeout=15_000)
+    page.wait_for_function(
+        "() => Number(document.querySelector('[data-count=\"active\"]').dataset.value) >= 1", timeout=15_000
+    )
     page.locator('#target-panel button:has-text("Stop")').click()
     stopped = wait_burst(dashboard, target["id"], 2)
     assert stopped["cancelled"] == f"target {target['id']} stopped"
@@ -113,7 +115,8 @@ def test_a_scenario_chosen_mid_run_takes_over_the_page_and_the_first_is_labelled
     assert cancelled >= 1
     page.wait_for_function(
         "n => document.querySelector('[data-lane=\"cancelled\"]').textContent === String(n)",
-        arg=cancelled, timeout=15_000,
+        arg=cancelled,
+        timeout=15_000,
     )
     bins = page.locator(".lane-label--bin:not([hidden])")
     labels = [bins.nth(i).get_attribute("data-label") for i in range(bins.count())]
@@ -123,7 +126,8 @@ def test_a_scenario_chosen_mid_run_takes_over_the_page_and_the_first_is_labelled
 
 
 def test_the_kernel_peak_on_the_page_is_the_runs_and_the_thread_pool_finding_names_both_witnesses(
-        dashboard: str, page: Any) -> None:
+    dashboard: str, page: Any
+) -> None:
     page.goto(dashboard)
     _ready(page)
     _blur(page)
@@ -135,14 +139,16 @@ def test_the_kernel_peak_on_the_page_is_the_runs_and_the_thread_pool_finding_nam
     peaks = run["peaks"]
     page.wait_for_function(
         "n => document.querySelector('[data-count=\"peak-queued\"]').dataset.value === String(n)",
-        arg=peaks["queued"], timeout=15_000,
+        arg=peaks["queued"],
+        timeout=15_000,
     )
-    assert page.locator('[data-count="peak-accept-queue"]').get_attribute("data-value") == str(
-        peaks["accept_queue"])
+    assert page.locator('[data-count="peak-accept-queue"]').get_attribute("data-value") == str(peaks["accept_queue"])
     longest = max(time_in(c, "queued") for c in run["connections"])
     shown = f"{longest:.0f} ms" if longest >= 10 else f"{longest:.1f} ms"
-    assert (f"up to {peaks['queued']} connections were in the backlog at once, each for at most {shown} "
-            f"({peaks['accept_queue']} in the kernel's samples") in run["finding"]
+    assert (
+        f"up to {peaks['queued']} connections were in the backlog at once, each for at most {shown} "
+        f"({peaks['accept_queue']} in the kernel's samples"
+    ) in run["finding"]
     assert run["finding"] in page.locator("[data-finding]").inner_text()
 
 
@@ -154,7 +160,8 @@ def _start_from_form(page: Any, url: str) -> dict[str, Any]:
     page.wait_for_function(
         "id => Number(document.querySelector('#target-status').dataset.targetId) > id"
         " && document.querySelector('#target-panel [data-target-state=\"ready\"]')",
-        arg=before, timeout=30_000,
+        arg=before,
+        timeout=30_000,
     )
     return _current(url)
 
@@ -170,11 +177,21 @@ def _fill_target(page: Any, values: dict[str, str]) -> None:
 
 @pytest.mark.skipif(netns_unavailable_reason() is not None, reason="no network namespaces on this machine")
 def test_kernel_knobs_round_trip_through_the_form_the_share_link_and_start_new_target(
-        dashboard: str, page: Any, browser: Any) -> None:
+    dashboard: str, page: Any, browser: Any
+) -> None:
     page.goto(dashboard)
     _ready(page)
-    _fill_target(page, {"handler": "async", "handler_ms": "10", "somaxconn": "16", "tcp_abort_on_overflow": "1",
-                        "tcp_syncookies": "0", "backlog": "64"})
+    _fill_target(
+        page,
+        {
+            "handler": "async",
+            "handler_ms": "10",
+            "somaxconn": "16",
+            "tcp_abort_on_overflow": "1",
+            "tcp_syncookies": "0",
+            "backlog": "64",
+        },
+    )
     target = _start_from_form(page, dashboard)
     settings = target["settings"]
     assert (settings["somaxconn"], settings["tcp_abort_on_overflow"], settings["tcp_syncookies"]) == (16, True, 0)
@@ -217,8 +234,14 @@ def test_the_burst_form_survives_a_reload(dashboard: str, page: Any) -> None:
     _ready(page)
     _fill_target(page, {"handler": "async", "handler_ms": "5", "limit_concurrency": "", "backlog": "128"})
     _start_from_form(page, dashboard)
-    burst = {"connections": "7", "rate": "35", "requests_per_connection": "2", "pause_ms": "20",
-             "client_timeout_s": "6.5", "path": "/again?n=7"}
+    burst = {
+        "connections": "7",
+        "rate": "35",
+        "requests_per_connection": "2",
+        "pause_ms": "20",
+        "client_timeout_s": "6.5",
+        "path": "/again?n=7",
+    }
     page.select_option("#burst-pattern", "rate")
     for name, value in burst.items():
         page.fill(f"#burst-{name}", value)

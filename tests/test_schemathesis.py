@@ -19,8 +19,18 @@ pytestmark = [pytest.mark.target]
 
 EXAMPLES = 15
 STATUSES: list[int] = []
-CAPS = ("--max-requests-per-burst", "20", "--max-burst-seconds", "3", "--max-bursts-per-target", "2",
-        "--max-target-memory-mb", "2048", "--max-response-bytes", "65536")
+CAPS = (
+    "--max-requests-per-burst",
+    "20",
+    "--max-burst-seconds",
+    "3",
+    "--max-bursts-per-target",
+    "2",
+    "--max-target-memory-mb",
+    "2048",
+    "--max-response-bytes",
+    "65536",
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +54,10 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, derandomize=True, deadline=None,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=EXAMPLES, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_errors(case: schemathesis.Case, api_url: str) -> None:
     response = case.call(base_url=api_url, timeout=90)
     STATUSES.append(response.status_code)
-    assert response.status_code < 500, f"{case.method} {case.formatted_path} → {response.status_code}: " \
-                                       f"{response.text[:500]}\n{case.as_curl_command()}"
+    assert response.status_code < 500, (
+        f"{case.method} {case.formatted_path} → {response.status_code}: {response.text[:500]}\n{case.as_curl_command()}"
+    )

@@ -27,7 +27,7 @@ from tests.support import dashboard_process
 
 pytestmark = [pytest.mark.target]
 
-PAYLOAD = '<img src=x onerror="document.title=\'pwned\'">'
+PAYLOAD = "<img src=x onerror=\"document.title='pwned'\">"
 SCENARIO = SCENARIOS[0].id
 TOKEN = "test-token-of-this-run-0123456789"
 
@@ -52,8 +52,9 @@ def _host(url: str) -> str:
 def _children(url: str) -> set[int]:
     """The processes the dashboard serving `url` has started (targets and their helpers)."""
     port = int(url.rsplit(":", 1)[1])
-    listener = next(c for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port
-                    and c.status == psutil.CONN_LISTEN)
+    listener = next(
+        c for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN
+    )
     assert listener.pid is not None
     return {p.pid for p in psutil.Process(listener.pid).children(recursive=True)}
 
@@ -108,18 +109,22 @@ def test_a_wildcard_bind_answers_to_this_machines_addresses_only() -> None:
 # ---------------------------------------------------------------- same origin
 
 
-@pytest.mark.parametrize("headers", [
-    {"Origin": "http://evil.example"},
-    {"Origin": "null"},
-    {"Origin": "http://127.0.0.1:1"},  # same site, another port: another origin
-    {"Origin": "https://{host}"},
-    {"Referer": "http://evil.example/page"},
-    {"Sec-Fetch-Site": "cross-site"},
-    {"Sec-Fetch-Site": "same-site"},
-    {"Sec-Fetch-Site": "cross-site", "Origin": "http://{host}"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "http://evil.example"},
+        {"Origin": "null"},
+        {"Origin": "http://127.0.0.1:1"},  # same site, another port: another origin
+        {"Origin": "https://{host}"},
+        {"Referer": "http://evil.example/page"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Sec-Fetch-Site": "cross-site", "Origin": "http://{host}"},
+    ],
+)
 def test_a_state_change_from_another_origin_gets_403_and_changes_nothing(
-        dashboard: str, headers: dict[str, str]) -> None:
+    dashboard: str, headers: dict[str, str]
+) -> None:
     headers = {k: v.format(host=_host(dashboard)) for k, v in headers.items()}
     before = httpx.get(f"{dashboard}/api/targets", timeout=10).json()
     for method, path, body in CONTROL_ROUTES:
@@ -129,12 +134,15 @@ def test_a_state_change_from_another_origin_gets_403_and_changes_nothing(
     assert httpx.get(f"{dashboard}/api/targets", timeout=10).json() == before
 
 
-@pytest.mark.parametrize("headers", [
-    {},  # curl, the CLI, API clients
-    {"Origin": "http://{host}"},
-    {"Referer": "http://{host}/?present=1"},
-    {"Sec-Fetch-Site": "same-origin", "Origin": "http://{host}"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # curl, the CLI, API clients
+        {"Origin": "http://{host}"},
+        {"Referer": "http://{host}/?present=1"},
+        {"Sec-Fetch-Site": "same-origin", "Origin": "http://{host}"},
+    ],
+)
 def test_a_state_change_from_the_dashboard_itself_passes(dashboard: str, headers: dict[str, str]) -> None:
     headers = {k: v.format(host=_host(dashboard)) for k, v in headers.items()}
     # Invalid settings: a 422 shows the request got past the access check to the route,
@@ -160,8 +168,16 @@ def test_the_websocket_handshake_checks_the_origin(dashboard: str) -> None:
 
 
 def test_every_response_has_nosniff_and_html_has_a_strict_csp(dashboard: str) -> None:
-    for path in ("/", "/?present=1", "/runs", "/docs", "/partials/target", "/partials/scenario",
-                 "/partials/burst-panel", "/partials/bursts"):
+    for path in (
+        "/",
+        "/?present=1",
+        "/runs",
+        "/docs",
+        "/partials/target",
+        "/partials/scenario",
+        "/partials/burst-panel",
+        "/partials/bursts",
+    ):
         response = httpx.get(dashboard + path, timeout=10)
         assert response.status_code == 200, path
         assert response.headers["content-type"].startswith("text/html")
@@ -214,7 +230,8 @@ def _error_requests() -> list[tuple[str, str, dict[str, Any]]]:
 
 @pytest.mark.parametrize(("method", "path", "body"), _error_requests())
 def test_no_error_route_reflects_input_as_live_markup(
-        dashboard: str, method: str, path: str, body: dict[str, Any]) -> None:
+    dashboard: str, method: str, path: str, body: dict[str, Any]
+) -> None:
     response = httpx.request(method, dashboard + path, timeout=10, **body)
     kind = response.headers.get("content-type", "")
     assert response.headers["x-content-type-options"] == "nosniff"
@@ -334,7 +351,7 @@ def test_without_the_token_the_audience_view_has_no_forms_and_the_stream_works(r
     assert 'data-control="off"' in index
     assert 'id="lanes"' in index and 'data-count="requests"' in index
     assert f'<a href="{url}/">{url}/</a>' in index, "the audience link, for presenter mode"
-    assert '<svg viewBox=' in index and "QR code of the audience link" in index
+    assert "<svg viewBox=" in index and "QR code of the audience link" in index
     with connect(url.replace("http://", "ws://") + "/ws", open_timeout=10) as ws:
         assert '"type": "snapshot"' in ws.recv(timeout=10)
 

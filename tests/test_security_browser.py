@@ -94,23 +94,33 @@ ws.onclose = (e) => {{ results.ws_close = e.code; }};
 def test_a_page_from_another_origin_starts_nothing_reads_nothing_follows_nothing(page: Any) -> None:
     with serve_dashboard() as dash:
         children = _children(dash)
-        attack = ATTACK.format(dash=dash, ws=dash.replace("http://", "ws://"), scenario=SCENARIO,
-                               payload=quote(PAYLOAD))
+        attack = ATTACK.format(
+            dash=dash, ws=dash.replace("http://", "ws://"), scenario=SCENARIO, payload=quote(PAYLOAD)
+        )
         answers: dict[str, int] = {}
-        page.on("response", lambda r: answers.__setitem__(r.url, r.status)
-                if r.request.method == "POST" and r.url.startswith(dash) else None)
+        page.on(
+            "response",
+            lambda r: (
+                answers.__setitem__(r.url, r.status) if r.request.method == "POST" and r.url.startswith(dash) else None
+            ),
+        )
         with _attacker_site(attack) as evil:
             page.goto(evil)
             page.wait_for_function(
-                "() => results.fetch && results.nocors && results.ws_close !== undefined", timeout=15_000)
+                "() => results.fetch && results.nocors && results.ws_close !== undefined", timeout=15_000
+            )
             deadline = time.monotonic() + 15
             while len(answers) < 4 and time.monotonic() < deadline:
                 page.wait_for_timeout(100)
             results = page.evaluate("() => results")
         assert results["fetch"].startswith("blocked"), "no CORS: another origin cannot read /api/runs"
         assert "ws_open" not in results and "ws_message" not in results, "the handshake is refused"
-        assert set(answers) == {f"{dash}/targets", f"{dash}/scenarios/{SCENARIO}",
-                                f"{dash}/scenarios/{quote(PAYLOAD)}", f"{dash}/api/targets"}
+        assert set(answers) == {
+            f"{dash}/targets",
+            f"{dash}/scenarios/{SCENARIO}",
+            f"{dash}/scenarios/{quote(PAYLOAD)}",
+            f"{dash}/api/targets",
+        }
         assert set(answers.values()) == {403}, answers
         assert page.title() == "a page the user has open"
         assert httpx.get(f"{dash}/api/targets", timeout=10).json() == []
@@ -141,8 +151,9 @@ def test_the_reported_payload_runs_nothing_even_from_the_dashboard_itself(dashbo
 
 def _recorded_run(url: str) -> int:
     target = httpx.post(f"{url}/api/targets", json={"loop": "asyncio", "handler_ms": 20}, timeout=60).json()
-    burst = httpx.post(f"{url}/api/targets/{target['id']}/bursts",
-                       json={"connections": 3, "pattern": "rate", "rate": 30}, timeout=10).json()
+    burst = httpx.post(
+        f"{url}/api/targets/{target['id']}/bursts", json={"connections": 3, "pattern": "rate", "rate": 30}, timeout=10
+    ).json()
     wait_burst(url, target["id"], burst["id"])
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -189,8 +200,9 @@ def test_the_cdn_copies_run_under_the_csp(dashboard: str, page: Any) -> None:
     def cdn(route: Any) -> None:
         asset = by_url[route.request.url]
         kind = "text/css" if asset.kind == "css" else "application/javascript"
-        route.fulfill(status=200, body=asset.file.read_bytes(),
-                      headers={"content-type": kind, "access-control-allow-origin": "*"})
+        route.fulfill(
+            status=200, body=asset.file.read_bytes(), headers={"content-type": kind, "access-control-allow-origin": "*"}
+        )
 
     page.route(f"https://{CDN_HOST}/**", cdn)
     page.goto(dashboard)
@@ -235,14 +247,21 @@ def test_the_audience_view_follows_live_and_cannot_change_anything(room: str, pa
 
     # The presenter starts a target and fires: the audience's lanes and numbers follow.
     bearer = {"Authorization": f"Bearer {TOKEN}"}
-    target = httpx.post(f"{room}/api/targets", json={"loop": "asyncio", "handler_ms": 20},
-                        headers=bearer, timeout=60).json()
-    burst = httpx.post(f"{room}/api/targets/{target['id']}/bursts",
-                       json={"connections": 4, "pattern": "rate", "rate": 40}, headers=bearer, timeout=10).json()
+    target = httpx.post(
+        f"{room}/api/targets", json={"loop": "asyncio", "handler_ms": 20}, headers=bearer, timeout=60
+    ).json()
+    burst = httpx.post(
+        f"{room}/api/targets/{target['id']}/bursts",
+        json={"connections": 4, "pattern": "rate", "rate": 40},
+        headers=bearer,
+        timeout=10,
+    ).json()
     result = wait_burst(room, target["id"], burst["id"])
     page.wait_for_function(
         "n => document.querySelector('[data-count=\"requests\"]').dataset.value === String(n)",
-        arg=result["totals"]["requests"], timeout=15_000)
+        arg=result["totals"]["requests"],
+        timeout=15_000,
+    )
     page.wait_for_selector(f'#burst-progress li[data-burst="{burst["id"]}"][data-done="true"]', timeout=15_000)
     assert _violations(page, problems) == []
 

@@ -106,7 +106,11 @@ async def _interrupt_while_a_target_starts(port: int, delay_s: float) -> subproc
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "--port", str(port)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 20
     while True:
@@ -144,9 +148,9 @@ def test_ctrl_c_with_a_viewer_open_ends_cleanly(delay_s: float) -> None:
 
 def test_the_readme_points_only_at_files_in_the_repository() -> None:
     readme = (ROOT / "README.md").read_text()
-    tracked = set(subprocess.run(
-        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.splitlines())
+    tracked = set(
+        subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.splitlines()
+    )
     links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
     local = [link for link in links if not re.match(r"[a-z]+:", link)]
     assert local, "the README links no file of its own"

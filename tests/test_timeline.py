@@ -21,11 +21,19 @@ def names(rec: ConnectionRecord) -> list[str]:
 
 
 def test_plain_connection_goes_through_every_state_in_order() -> None:
-    rec = record(connected_ns=1 * MS, accepted_ns=3 * MS, client_closed_ns=20 * MS,
-                 app_spans=[AppSpan(enter_ns=4 * MS, leave_ns=14 * MS, status=200)])
+    rec = record(
+        connected_ns=1 * MS,
+        accepted_ns=3 * MS,
+        client_closed_ns=20 * MS,
+        app_spans=[AppSpan(enter_ns=4 * MS, leave_ns=14 * MS, status=200)],
+    )
     assert rec.states() == [
-        (State.CONNECTING, 0), (State.QUEUED, 1 * MS), (State.ACCEPTED, 3 * MS),
-        (State.ACTIVE, 4 * MS), (State.ACCEPTED, 14 * MS), (State.CLOSED, 20 * MS),
+        (State.CONNECTING, 0),
+        (State.QUEUED, 1 * MS),
+        (State.ACCEPTED, 3 * MS),
+        (State.ACTIVE, 4 * MS),
+        (State.ACCEPTED, 14 * MS),
+        (State.CLOSED, 20 * MS),
     ]
 
 
@@ -35,27 +43,35 @@ def test_queued_ends_at_accept_not_at_the_later_connection_made() -> None:
 
 
 def test_a_kernel_sighting_before_the_client_noticed_starts_queued_earlier() -> None:
-    rec = record(connected_ns=5 * MS, accepted_ns=8 * MS, client_closed_ns=20 * MS,
-                 kernel_seen=[(2 * MS, State.QUEUED)])
+    rec = record(
+        connected_ns=5 * MS, accepted_ns=8 * MS, client_closed_ns=20 * MS, kernel_seen=[(2 * MS, State.QUEUED)]
+    )
     assert rec.states()[1] == (State.QUEUED, 2 * MS)
 
 
 def test_limbo_then_queued_from_kernel_sightings() -> None:
-    rec = record(connected_ns=1 * MS, accepted_ns=900 * MS, client_closed_ns=950 * MS,
-                 kernel_seen=[(3 * MS, State.LIMBO), (400 * MS, State.LIMBO), (600 * MS, State.QUEUED)])
+    rec = record(
+        connected_ns=1 * MS,
+        accepted_ns=900 * MS,
+        client_closed_ns=950 * MS,
+        kernel_seen=[(3 * MS, State.LIMBO), (400 * MS, State.LIMBO), (600 * MS, State.QUEUED)],
+    )
     assert names(rec) == ["connecting", "limbo", "queued", "accepted", "closed"]
     assert rec.states()[2] == (State.QUEUED, 600 * MS)
 
 
 def test_app_still_running_after_the_client_gave_up_does_not_move_closed() -> None:
-    rec = record(connected_ns=1 * MS, accepted_ns=2 * MS, client_closed_ns=10_000 * MS,
-                 app_spans=[AppSpan(enter_ns=3 * MS, leave_ns=20_000 * MS, status=200)])
+    rec = record(
+        connected_ns=1 * MS,
+        accepted_ns=2 * MS,
+        client_closed_ns=10_000 * MS,
+        app_spans=[AppSpan(enter_ns=3 * MS, leave_ns=20_000 * MS, status=200)],
+    )
     assert rec.states()[-2:] == [(State.ACTIVE, 3 * MS), (State.CLOSED, 10_000 * MS)]
 
 
 def test_a_response_proves_the_server_owned_it_when_its_reports_are_missing() -> None:
-    request = RequestRecord(0, 0, sent_ns=2 * MS, first_byte_ns=7 * MS, done_ns=8 * MS, status=200,
-                            outcome=Outcome.OK)
+    request = RequestRecord(0, 0, sent_ns=2 * MS, first_byte_ns=7 * MS, done_ns=8 * MS, status=200, outcome=Outcome.OK)
     rec = record(connected_ns=1 * MS, client_closed_ns=9 * MS, requests=[request])
     assert names(rec) == ["connecting", "queued", "accepted", "closed"]
     assert rec.states()[2] == (State.ACCEPTED, 7 * MS)
@@ -67,8 +83,12 @@ def test_accepted_after_the_client_gave_up_never_counts() -> None:
 
 
 def test_zero_length_states_vanish_without_repeating_their_neighbours() -> None:
-    rec = record(connected_ns=1 * MS, accepted_ns=2 * MS, client_closed_ns=9 * MS,
-                 app_spans=[AppSpan(enter_ns=3 * MS, leave_ns=3 * MS, status=200)])
+    rec = record(
+        connected_ns=1 * MS,
+        accepted_ns=2 * MS,
+        client_closed_ns=9 * MS,
+        app_spans=[AppSpan(enter_ns=3 * MS, leave_ns=3 * MS, status=200)],
+    )
     states = names(rec)
     assert all(a != b for a, b in zip(states, states[1:], strict=False)), states
 
@@ -96,10 +116,14 @@ def test_a_late_close_report_finds_the_connection_whose_port_was_reused() -> Non
     from app.witness_protocol import ServerEvent
 
     timeline = Timeline()
-    first = ConnectionRecord(id=timeline.next_id(), port=50_000, burst=1, index=0, intended_ns=100, connect_start_ns=100)
+    first = ConnectionRecord(
+        id=timeline.next_id(), port=50_000, burst=1, index=0, intended_ns=100, connect_start_ns=100
+    )
     timeline.add(first)
     timeline.server_event(ServerEvent("accepted", 7, 50_000, 110))
-    second = ConnectionRecord(id=timeline.next_id(), port=50_000, burst=1, index=1, intended_ns=200, connect_start_ns=200)
+    second = ConnectionRecord(
+        id=timeline.next_id(), port=50_000, burst=1, index=1, intended_ns=200, connect_start_ns=200
+    )
     timeline.add(second)
     timeline.server_event(ServerEvent("closed", 7, 50_000, 150))
     timeline.server_event(ServerEvent("accepted", 7, 50_000, 210))

@@ -35,8 +35,10 @@ def test_q1_limit_reached_async_handler_rejects_at_once_nothing_waits_in_backlog
     # The kernel puts each one in the queue; the records time a stay only when the client's
     # connect stamp comes before the server's accept(), which two processes race for.
     assert longest > 0 and all(time_in(c, "queued") < 100 for c in result["connections"])
-    assert (f"every connection passed through the backlog (at most {result['peaks']['queued']} at once, "
-            f"the longest for {longest:.1f} ms) and none waited there.") in finding
+    assert (
+        f"every connection passed through the backlog (at most {result['peaks']['queued']} at once, "
+        f"the longest for {longest:.1f} ms) and none waited there."
+    ) in finding
     assert finding.endswith("4 were served, at most 4 at once.")
 
 

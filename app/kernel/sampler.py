@@ -73,7 +73,8 @@ class KernelSampler:
                 sample = AcceptQueueSample(t_ns, *queue) if queue is not None else None
                 peers = classify(entries, self._port)
                 confirmed = {
-                    port: state for port, state in peers.items()
+                    port: state
+                    for port, state in peers.items()
                     if state is not PeerState.LIMBO or seen.get(port) is PeerState.LIMBO
                 }
                 seen = peers

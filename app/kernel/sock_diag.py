@@ -154,9 +154,7 @@ class SockDiag:
 
 
 def _open_netlink() -> socket.socket:
-    sock = socket.socket(
-        socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, _NETLINK_SOCK_DIAG
-    )
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, _NETLINK_SOCK_DIAG)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SO_RCVBUF)
         sock.bind((0, 0))
@@ -173,9 +171,21 @@ def _request(port: int, seq: int) -> bytes:
             _REQ_V2.pack(socket.AF_INET, socket.IPPROTO_TCP, 0, _STATE_MASK),
             _NLATTR.pack(_NLATTR.size + _BC_PORT_OR.size, _INET_DIAG_REQ_BYTECODE),
             _BC_PORT_OR.pack(
-                _INET_DIAG_BC_S_EQ, 8, 12, 0, 0, port,
-                _INET_DIAG_BC_JMP, 4, 12,
-                _INET_DIAG_BC_D_EQ, 8, 12, 0, 0, port,
+                _INET_DIAG_BC_S_EQ,
+                8,
+                12,
+                0,
+                0,
+                port,
+                _INET_DIAG_BC_JMP,
+                4,
+                12,
+                _INET_DIAG_BC_D_EQ,
+                8,
+                12,
+                0,
+                0,
+                port,
             ),
         )
     )

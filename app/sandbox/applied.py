@@ -52,7 +52,7 @@ def _limit(pid: int, name: str) -> int | None:
     with open(f"/proc/{pid}/limits") as limits:
         for line in limits:
             if line.startswith(name):
-                soft = line[len(name):].split()[0]
+                soft = line[len(name) :].split()[0]
                 return None if soft == "unlimited" else int(soft)
     return None
 

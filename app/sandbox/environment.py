@@ -28,7 +28,7 @@ def remove_stale_dirs() -> None:
     """Temp directories left by a control app that died without cleaning up (kill -9): each
     is named after its owner's pid, and removed once no process has that pid."""
     for path in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*-*"):
-        owner = path.name[len(TMP_PREFIX):].split("-", 1)[0]
+        owner = path.name[len(TMP_PREFIX) :].split("-", 1)[0]
         if owner.isdigit() and not psutil.pid_exists(int(owner)) and path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
 

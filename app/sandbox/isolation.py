@@ -106,5 +106,9 @@ def plan() -> Plan:
         drop = [setpriv, "--inh-caps=-all", "--ambient-caps=-all", *bounding, "--no-new-privs", "--"]
     return Plan(
         unshare=[unshare, *flags, "--"] if flags else [],
-        drop=drop, pid_namespace=private, mount_namespace=private, uid=uid, notes=tuple(notes),
+        drop=drop,
+        pid_namespace=private,
+        mount_namespace=private,
+        uid=uid,
+        notes=tuple(notes),
     )

@@ -43,8 +43,12 @@ class PrivateNetwork:
         assignments = [f"{key}={value}" for key, value in self.sysctls.items()]
         self._holder = subprocess.Popen(
             [*isolation_prefix(), sys.executable, "-m", "app.sandbox.child.netns_holder", *assignments],
-            cwd=ROOT, env={**os.environ, "CONNSCOPE_PARENT": str(os.getpid())},
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            env={**os.environ, "CONNSCOPE_PARENT": str(os.getpid())},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             start_new_session=True,
         )
         assert self._holder.stdout is not None

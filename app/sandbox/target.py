@@ -133,8 +133,16 @@ class Target:
         # Popen runs on the event loop's thread on purpose: PR_SET_PDEATHSIG fires when the
         # *thread* that forked the child exits, and this one lives as long as the app.
         self._proc = subprocess.Popen(
-            [*sandbox.unshare, sys.executable, "-m", "app.sandbox.child.launcher",
-             *sandbox.drop, sys.executable, "-m", "app.sandbox.child.runner"],
+            [
+                *sandbox.unshare,
+                sys.executable,
+                "-m",
+                "app.sandbox.child.launcher",
+                *sandbox.drop,
+                sys.executable,
+                "-m",
+                "app.sandbox.child.runner",
+            ],
             env=env,
             pass_fds=(self._listener.fileno(),),
             start_new_session=True,

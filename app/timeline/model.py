@@ -141,8 +141,7 @@ def derive_states(rec: ConnectionRecord) -> list[tuple[State, int]]:
         accepted = None
 
     before_accept = [
-        (t, s) for t, s in rec.kernel_seen
-        if s in (State.LIMBO, State.QUEUED) and (accepted is None or t < accepted)
+        (t, s) for t, s in rec.kernel_seen if s in (State.LIMBO, State.QUEUED) and (accepted is None or t < accepted)
     ]
     # The client notices connect() completing on its own loop's schedule; a kernel sighting
     # of the established connection can come first, and then it is the better witness.

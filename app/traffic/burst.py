@@ -78,13 +78,20 @@ async def _one(burst: Burst, timeline: Timeline, index: int, due_ns: int, timeou
         sock.close()
         _client_failure(burst, timeline, index, due_ns, f"client socket: {exc}")
         return
-    record = ConnectionRecord(id=timeline.next_id(), port=sock.getsockname()[1], burst=burst.id, index=index,
-                              intended_ns=due_ns)
+    record = ConnectionRecord(
+        id=timeline.next_id(), port=sock.getsockname()[1], burst=burst.id, index=index, intended_ns=due_ns
+    )
     burst.records.append(record)
     timeline.add(record)
     try:
         await run_connection(
-            timeline, record, sock, burst.server_port, burst.spec.requests_per_connection, burst.spec.path, timeout_ns,
+            timeline,
+            record,
+            sock,
+            burst.server_port,
+            burst.spec.requests_per_connection,
+            burst.spec.path,
+            timeout_ns,
             burst.spec.pause_ms / 1000,
         )
     finally:
@@ -94,8 +101,15 @@ async def _one(burst: Burst, timeline: Timeline, index: int, due_ns: int, timeou
 def _client_failure(burst: Burst, timeline: Timeline, index: int, due_ns: int, reason: str) -> None:
     """The client could not even make its socket (out of files, ports): an `error`, counted."""
     now = time.monotonic_ns()
-    record = ConnectionRecord(id=timeline.next_id(), port=0, burst=burst.id, index=index, intended_ns=due_ns,
-                              connect_start_ns=now, client_closed_ns=now)
+    record = ConnectionRecord(
+        id=timeline.next_id(),
+        port=0,
+        burst=burst.id,
+        index=index,
+        intended_ns=due_ns,
+        connect_start_ns=now,
+        client_closed_ns=now,
+    )
     record.requests.append(RequestRecord(0, due_ns, done_ns=now, outcome=Outcome.ERROR, error=reason))
     burst.records.append(record)
     timeline.records.append(record)

@@ -18,13 +18,22 @@ class BurstSpec(BaseModel):
     ramp_s: float = Field(1.0, gt=0, le=3600, description="Seconds over which a ramp spreads its connections.")
     rate: float = Field(100.0, gt=0, le=100_000, description="New connections per second for the rate pattern.")
     requests_per_connection: int = Field(
-        1, ge=1, le=10_000, description="Requests sent one after another on each connection (keep-alive when > 1).",
+        1,
+        ge=1,
+        le=10_000,
+        description="Requests sent one after another on each connection (keep-alive when > 1).",
     )
     pause_ms: float = Field(
-        0.0, ge=0, le=600_000, description="Idle time between requests on one connection (an idle keep-alive).",
+        0.0,
+        ge=0,
+        le=600_000,
+        description="Idle time between requests on one connection (an idle keep-alive).",
     )
     client_timeout_s: float = Field(
-        10.0, gt=0, le=600, description="Each request's time limit, from its intended start, connect included.",
+        10.0,
+        gt=0,
+        le=600,
+        description="Each request's time limit, from its intended start, connect included.",
     )
     path: str = Field("/", pattern=r"^/[!-~]*$", max_length=2000, description="Request path.")
 

@@ -50,11 +50,18 @@ async def list_targets(request: Request) -> list[TargetView]:
     return [s.view() for s in registry_of(request).sessions.values()]
 
 
-@router.post("/targets", status_code=status.HTTP_201_CREATED, response_model=TargetView, responses={
-    409: {"model": StartRefused,
-          "description": "The target could not start: `detail` says why, `target` is its status."},
-    422: {"description": "Invalid settings, or settings over a cap (`--max-…` raises it)."},
-})
+@router.post(
+    "/targets",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TargetView,
+    responses={
+        409: {
+            "model": StartRefused,
+            "description": "The target could not start: `detail` says why, `target` is its status.",
+        },
+        422: {"description": "Invalid settings, or settings over a cap (`--max-…` raises it)."},
+    },
+)
 async def create_target(request: Request, settings: TargetSettings) -> TargetView | JSONResponse:
     """Starts a target (replacing the current one) and returns its status once it is ready.
     A target that failed to start answers 409 with its reason and output tail."""
@@ -83,11 +90,15 @@ async def stop_target(request: Request, target_id: int) -> TargetView:
     return session.view()
 
 
-@router.post("/targets/{target_id}/bursts", status_code=status.HTTP_202_ACCEPTED, response_model=BurstAccepted,
-             responses={
-                 409: {"description": "The target is not ready."},
-                 422: {"description": "An invalid burst, or one over a cap (`--max-…` raises it)."},
-             })
+@router.post(
+    "/targets/{target_id}/bursts",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=BurstAccepted,
+    responses={
+        409: {"description": "The target is not ready."},
+        422: {"description": "An invalid burst, or one over a cap (`--max-…` raises it)."},
+    },
+)
 async def fire_burst(request: Request, target_id: int, spec: BurstSpec) -> BurstAccepted:
     session = _session(request, target_id)
     if not session.ready:
@@ -137,9 +148,7 @@ async def list_runs(request: Request) -> list[RunListing]:
     store = registry_of(request).store
     runs = await asyncio.to_thread(store.list)
     details = await asyncio.to_thread(store.details, tuple(run.id for run in runs))
-    return [
-        RunListing(**asdict(run), **(asdict(details[run.id]) if run.id in details else {})) for run in runs
-    ]
+    return [RunListing(**asdict(run), **(asdict(details[run.id]) if run.id in details else {})) for run in runs]
 
 
 @router.delete("/runs/{run_id}", response_model=Deleted)
@@ -159,19 +168,28 @@ async def get_run(request: Request, run_id: int) -> Response:
 EXPORT_MEDIA = {"json": "application/json", "csv": "text/csv", "html": "text/html"}
 
 
-@router.get("/runs/{run_id}/export", response_class=Response, responses={200: {
-    "description": "The run as a file to download.",
-    "content": {
-        "application/json": {"schema": {"$ref": "#/components/schemas/RunResult"}},
-        "text/csv": {"schema": {"type": "string", "description": "A row per request; the settings as # lines."}},
-        "text/html": {"schema": {"type": "string", "description": "A self-contained replay page."}},
+@router.get(
+    "/runs/{run_id}/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The run as a file to download.",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/RunResult"}},
+                "text/csv": {
+                    "schema": {"type": "string", "description": "A row per request; the settings as # lines."}
+                },
+                "text/html": {"schema": {"type": "string", "description": "A self-contained replay page."}},
+            },
+        }
     },
-}})
+)
 async def export_run(request: Request, run_id: int, format: Literal["json", "csv", "html"] = "json") -> Response:
     """The run as a download: JSON, CSV (a row per request) or self-contained HTML replay."""
     result = await _run(request, run_id)
     return Response(
-        FORMATS[format](result), media_type=EXPORT_MEDIA[format],
+        FORMATS[format](result),
+        media_type=EXPORT_MEDIA[format],
         headers={"content-disposition": f'attachment; filename="connscope-run-{run_id}.{format}"'},
     )
 

@@ -79,15 +79,24 @@ def create_app(
     access = access or Access.for_bind("127.0.0.1", 8000)
     cdn = () if offline else PAGE_ASSETS
     app.add_middleware(
-        SecurityMiddleware, access=access,
-        cdn_scripts=[a.cdn for a in cdn if a.kind == "js"], cdn_styles=[a.cdn for a in cdn if a.kind == "css"],
+        SecurityMiddleware,
+        access=access,
+        cdn_scripts=[a.cdn for a in cdn if a.kind == "js"],
+        cdn_styles=[a.cdn for a in cdn if a.kind == "css"],
     )
     app.state.offline = offline
     app.state.audience_qr = (
         segno.make(access.audience_url, error="m").svg_inline(
-            scale=1, border=2, dark="#000", light="#fff", omitsize=True, svgclass="audience__qr",
-            title="QR code of the audience link")
-        if access.audience_url else None
+            scale=1,
+            border=2,
+            dark="#000",
+            light="#fff",
+            omitsize=True,
+            svgclass="audience__qr",
+            title="QR code of the audience link",
+        )
+        if access.audience_url
+        else None
     )
     app.state.templates = Jinja2Templates(directory=ROOT / "templates", context_processors=[_access_context])
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")

@@ -14,8 +14,15 @@ from app.web.registry import Registry
 router = APIRouter()
 
 EMPTY: Snapshot = {
-    "type": "snapshot", "t_ms": 0, "target": None, "queue": None, "connections": [], "latencies": [],
-    "counts": {}, "totals": {}, "summary": {},
+    "type": "snapshot",
+    "t_ms": 0,
+    "target": None,
+    "queue": None,
+    "connections": [],
+    "latencies": [],
+    "counts": {},
+    "totals": {},
+    "summary": {},
 }
 EMPTY_SNAPSHOT = json.dumps(EMPTY)
 

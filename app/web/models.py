@@ -96,4 +96,3 @@ class RunListing(BaseModel):
 
 class Deleted(BaseModel):
     deleted: int
-

@@ -21,15 +21,33 @@ from app.web.forms import parse_form
 from app.web.registry import Session, registry_of
 
 TARGET_FIELDS = (
-    "limit_concurrency", "backlog", "timeout_keep_alive", "limit_max_requests", "workers", "http", "loop",
-    "handler", "handler_ms", "latency", "response_bytes", "somaxconn", "tcp_abort_on_overflow", "tcp_syncookies",
+    "limit_concurrency",
+    "backlog",
+    "timeout_keep_alive",
+    "limit_max_requests",
+    "workers",
+    "http",
+    "loop",
+    "handler",
+    "handler_ms",
+    "latency",
+    "response_bytes",
+    "somaxconn",
+    "tcp_abort_on_overflow",
+    "tcp_syncookies",
 )
 BURST_FIELDS = (
-    "connections", "pattern", "ramp_s", "rate", "requests_per_connection", "pause_ms", "client_timeout_s", "path",
+    "connections",
+    "pattern",
+    "ramp_s",
+    "rate",
+    "requests_per_connection",
+    "pause_ms",
+    "client_timeout_s",
+    "path",
 )
 
 router = APIRouter()
-
 
 
 def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -39,8 +57,9 @@ def _render(request: Request, name: str, status_code: int = 200, **context: Any)
     return response
 
 
-def _target_context(session: Session | None, values: dict[str, Any] | None = None,
-                    errors: dict[str, str] | None = None) -> dict[str, Any]:
+def _target_context(
+    session: Session | None, values: dict[str, Any] | None = None, errors: dict[str, str] | None = None
+) -> dict[str, Any]:
     defaults = session.settings.model_dump() if session else TargetSettings().model_dump()
     return {
         "target": session.status() if session else None,
@@ -50,8 +69,9 @@ def _target_context(session: Session | None, values: dict[str, Any] | None = Non
     }
 
 
-def _burst_context(session: Session | None, values: dict[str, Any] | None = None,
-                   errors: dict[str, str] | None = None) -> dict[str, Any]:
+def _burst_context(
+    session: Session | None, values: dict[str, Any] | None = None, errors: dict[str, str] | None = None
+) -> dict[str, Any]:
     return {
         "target": session.status() if session else None,
         "burst_fields": form_fields(BurstSpec, BURST_FIELDS),
@@ -80,14 +100,22 @@ async def index(request: Request) -> HTMLResponse:
     if shared_target or shared_burst:
         shared = {"errors": len((shared_target or ({}, {}))[1]) + len((shared_burst or ({}, {}))[1])}
     context = target | burst | _scenario_context(session)
-    return _render(request, "index.html", assets=assets, offline=offline, shared=shared,
-                   audience_qr=request.app.state.audience_qr,
-                   presenter=query.get("present", "").lower() in ("1", "true", "yes", "on"),
-                   share_fields={"target": TARGET_FIELDS, "burst": BURST_FIELDS}, **context)
+    return _render(
+        request,
+        "index.html",
+        assets=assets,
+        offline=offline,
+        shared=shared,
+        audience_qr=request.app.state.audience_qr,
+        presenter=query.get("present", "").lower() in ("1", "true", "yes", "on"),
+        share_fields={"target": TARGET_FIELDS, "burst": BURST_FIELDS},
+        **context,
+    )
 
 
-def shared_form(query: Mapping[str, str], prefix: str, model: type[BaseModel],
-                names: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, str]] | None:
+def shared_form(
+    query: Mapping[str, str], prefix: str, model: type[BaseModel], names: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, str]] | None:
     """A share link's values for one form, from the query parameters `<prefix><field>`:
     (values over the model's own defaults, inline errors), or None when it carries none.
     The model's defaults, not the running target's, so the link restores its experiment."""
@@ -112,8 +140,9 @@ async def start_target(request: Request) -> HTMLResponse:
         settings = TargetSettings.model_validate(values)
     except ValidationError as exc:
         # The running target is left alone: a typo must not cost anyone their experiment.
-        return _render(request, "partials/target_panel.html", 422,
-                       **_target_context(registry.current, values, field_errors(exc)))
+        return _render(
+            request, "partials/target_panel.html", 422, **_target_context(registry.current, values, field_errors(exc))
+        )
     return await _start_panel(request, settings, values)
 
 
@@ -124,11 +153,19 @@ async def _start_panel(request: Request, settings: TargetSettings, values: dict[
         session = await registry.start(settings)
     except CapExceeded as exc:
         where = exc.field if exc.field in TARGET_FIELDS else "__all__"
-        return _render(request, "partials/target_panel.html", 422,
-                       **_target_context(registry.current, values, {where: exc.message}))
+        return _render(
+            request,
+            "partials/target_panel.html",
+            422,
+            **_target_context(registry.current, values, {where: exc.message}),
+        )
     except TargetError as exc:
-        return _render(request, "partials/target_panel.html", 409,
-                       **_target_context(registry.current, values, {"__all__": str(exc)}))
+        return _render(
+            request,
+            "partials/target_panel.html",
+            409,
+            **_target_context(registry.current, values, {"__all__": str(exc)}),
+        )
     return _render(request, "partials/target_panel.html", **_target_context(session))
 
 
@@ -160,8 +197,7 @@ async def fire_burst(request: Request) -> HTMLResponse:
     try:
         spec = BurstSpec.model_validate(values)
     except ValidationError as exc:
-        return _render(request, "partials/burst_panel.html", 422,
-                       **_burst_context(session, values, field_errors(exc)))
+        return _render(request, "partials/burst_panel.html", 422, **_burst_context(session, values, field_errors(exc)))
     if session is None or not session.ready:
         if session is None:
             why = "Start a target first: there is nothing to fire at."
@@ -195,8 +231,7 @@ async def run_scenario(request: Request, scenario_id: str) -> Response:
             registry.fire(session, scenario.burst, scenario)
     except (CapExceeded, TargetError) as exc:
         context = _scenario_context(registry.current) | {"scenario_error": str(exc)}
-        return _render(request, "partials/scenario_panel.html", 422 if isinstance(exc, CapExceeded) else 409,
-                       **context)
+        return _render(request, "partials/scenario_panel.html", 422 if isinstance(exc, CapExceeded) else 409, **context)
     response = _render(request, "partials/scenario_panel.html", **_scenario_context(session))
     # Every panel shows the scenario, its settings and burst once it is loaded. After the
     # swap, and from the body when this panel was replaced while the request ran (it polls
@@ -215,9 +250,15 @@ def _scenario_context(session: Session | None) -> dict[str, Any]:
         # hand with the forms' settings, and the finding does not describe it.
         finding = session.findings.get(bursts[0].id) if bursts and bursts[0].id in session.run_ids else None
         later = [b.id for b in bursts[1:]]
-    return {"scenarios": SCENARIOS, "scenario": scenario, "finding": finding, "later_bursts": later,
-            "interrupted": session.interrupted if session else None,
-            "scenario_running": bool(session and session.running), "scenario_error": None}
+    return {
+        "scenarios": SCENARIOS,
+        "scenario": scenario,
+        "finding": finding,
+        "later_bursts": later,
+        "interrupted": session.interrupted if session else None,
+        "scenario_running": bool(session and session.running),
+        "scenario_error": None,
+    }
 
 
 @router.get("/partials/scenario", response_class=HTMLResponse)
@@ -248,8 +289,13 @@ async def replay(request: Request, run_id: int) -> Response:
     result = await asyncio.to_thread(registry_of(request).store.get, run_id)
     if result is None:
         return PlainTextResponse(f"no run {run_id}", status_code=404)
-    return _render(request, "replay.html", run=result.model_dump(mode="json"), standalone=False,
-                   presenter=request.query_params.get("present", "").lower() in ("1", "true", "yes", "on"))
+    return _render(
+        request,
+        "replay.html",
+        run=result.model_dump(mode="json"),
+        standalone=False,
+        presenter=request.query_params.get("present", "").lower() in ("1", "true", "yes", "on"),
+    )
 
 
 @router.get("/partials/bursts", response_class=HTMLResponse)

@@ -145,8 +145,9 @@ def content_security_policy(nonce: str, scripts: Sequence[str], styles: Sequence
 
 
 class SecurityMiddleware:
-    def __init__(self, app: ASGIApp, access: Access, cdn_scripts: Sequence[str] = (),
-                 cdn_styles: Sequence[str] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, access: Access, cdn_scripts: Sequence[str] = (), cdn_styles: Sequence[str] = ()
+    ) -> None:
         self.app = app
         self.access = access
         self.cdn_scripts = tuple(cdn_scripts)
@@ -171,18 +172,28 @@ class SecurityMiddleware:
 
     def _refusal(self, connection: HTTPConnection) -> Response | None:
         if not self.access.allows_host(connection.headers.get("host", "")):
-            return _plain("This Host is not served here: open the dashboard by the address it printed, "
-                          "or start it with --allow-host NAME.", 400)
+            return _plain(
+                "This Host is not served here: open the dashboard by the address it printed, "
+                "or start it with --allow-host NAME.",
+                400,
+            )
         method = connection.scope.get("method", "GET")
         if connection.scope["type"] == "websocket" or method in STATE_CHANGING:
             why = _cross_origin(connection)
             if why is not None:
                 return _plain(f"Refused: {why}.", 403)
         if method in STATE_CHANGING and not self.access.grants(self._credential(connection)):
-            return _plain("Refused: this is the read-only audience view. Control needs the token "
-                          "(open the control link printed at start, or send Authorization: Bearer).", 403)
-        if (self.access.needs_token and connection.scope["type"] == "http" and method in ("GET", "HEAD")
-                and TOKEN_PARAM in connection.query_params):
+            return _plain(
+                "Refused: this is the read-only audience view. Control needs the token "
+                "(open the control link printed at start, or send Authorization: Bearer).",
+                403,
+            )
+        if (
+            self.access.needs_token
+            and connection.scope["type"] == "http"
+            and method in ("GET", "HEAD")
+            and TOKEN_PARAM in connection.query_params
+        ):
             return self._token_link(connection)
         return None
 
@@ -195,15 +206,19 @@ class SecurityMiddleware:
     def _token_link(self, connection: HTTPConnection) -> Response:
         """The control link: its token goes into a cookie, and out of the address bar."""
         if not self.access.grants(connection.query_params[TOKEN_PARAM]):
-            return _plain("Refused: this link's token is not this dashboard's. "
-                          "Without a token, open the link with no ?token= for the audience view.", 403)
+            return _plain(
+                "Refused: this link's token is not this dashboard's. "
+                "Without a token, open the link with no ?token= for the audience view.",
+                403,
+            )
         rest = [(k, v) for k, v in connection.query_params.multi_items() if k != TOKEN_PARAM]
         # One leading slash: "//name" would send the browser to another host.
         location = "/" + connection.url.path.lstrip("/") + (f"?{urlencode(rest)}" if rest else "")
         response = RedirectResponse(location, status_code=303)
         assert self.access.token is not None
-        response.set_cookie(TOKEN_COOKIE, self.access.token, httponly=True, samesite="strict",
-                            secure=connection.url.scheme == "https")
+        response.set_cookie(
+            TOKEN_COOKIE, self.access.token, httponly=True, samesite="strict", secure=connection.url.scheme == "https"
+        )
         return response
 
     def _with_headers(self, send: Send, nonce: str) -> Send:
@@ -214,7 +229,8 @@ class SecurityMiddleware:
                 headers["Referrer-Policy"] = "same-origin"
                 if headers.get("content-type", "").startswith("text/html"):
                     headers["Content-Security-Policy"] = content_security_policy(
-                        nonce, self.cdn_scripts, self.cdn_styles)
+                        nonce, self.cdn_scripts, self.cdn_styles
+                    )
             await send(message)
 
         return sender

@@ -118,7 +118,7 @@ class Stream:
                 self.counts[state.value] += 1
             seen = self._outcomes.setdefault(cid, [])
             # Requests end in order: only those after the ones already counted can be new.
-            finished = [r for r in record.requests[len(seen):] if r.outcome is not None]
+            finished = [r for r in record.requests[len(seen) :] if r.outcome is not None]
             for request in finished:
                 assert request.outcome is not None
                 seen.append(request.outcome)
@@ -171,7 +171,10 @@ class Stream:
             if q.latency_ns is not None and q.status is not None
         ]
         frame: Snapshot = {
-            "type": "snapshot", **self._gauges(), "connections": connections, "latencies": latencies,
+            "type": "snapshot",
+            **self._gauges(),
+            "connections": connections,
+            "latencies": latencies,
             "summary": self._refresh_summary(force=True),
             "history": {"states": [s.value for s in State], "points": self.history},
         }
@@ -192,11 +195,13 @@ class Stream:
             self._summary_at = now
         # Between two exact walks a peak must not show below the count on screen now.
         exact = self._summary["peaks"]
-        peaks: dict[str, int | None] = {name: max(level or 0, self.counts.get(name, 0)) for name, level in exact.items()}
+        peaks: dict[str, int | None] = {
+            name: max(level or 0, self.counts.get(name, 0)) for name, level in exact.items()
+        }
         samples = self.timeline.queue_samples
         if len(samples) > self._queue_seen:
             # None until the kernel was sampled: an unmeasured queue is not an empty one.
-            self._queue_peak = max(self._queue_peak or 0, max(s.length for s in samples[self._queue_seen:]))
+            self._queue_peak = max(self._queue_peak or 0, max(s.length for s in samples[self._queue_seen :]))
             self._queue_seen = len(samples)
         # The kernel's own count, next to the records' `queued`: the two witnesses side by side.
         return {**self._summary, "peaks": peaks | {"accept_queue": self._queue_peak}}
@@ -226,7 +231,11 @@ class Stream:
                 continue
             last_gauges = fingerprint
             delta: Delta = {
-                "type": "delta", **gauges, "changes": changes, "latencies": self._latencies, "summary": summary_now,
+                "type": "delta",
+                **gauges,
+                "changes": changes,
+                "latencies": self._latencies,
+                "summary": summary_now,
             }
             frame = json.dumps(delta)
             self._latencies = []

@@ -50,8 +50,10 @@ class EventChannel:
                 interval = min(interval * 2, IDLE_INTERVAL_S)
                 continue
             interval = FLUSH_INTERVAL_S
-            batch = b"".join(encode(kind, pid, port, t_ns, status) for kind, port, t_ns, status in
-                             (pending.popleft() for _ in range(count)))
+            batch = b"".join(
+                encode(kind, pid, port, t_ns, status)
+                for kind, port, t_ns, status in (pending.popleft() for _ in range(count))
+            )
             try:
                 self._sock.sendall(batch)
             except OSError:

@@ -27,8 +27,13 @@ MS_REC = 0x4000
 def needed_paths(*extra: str) -> list[str]:
     """Every directory the target's Python reads: interpreter, prefixes, import path, code."""
     candidates = [
-        os.path.dirname(os.path.realpath(sys.executable)), sys.prefix, sys.base_prefix, sys.exec_prefix,
-        os.getcwd(), *sys.path, *extra,
+        os.path.dirname(os.path.realpath(sys.executable)),
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        os.getcwd(),
+        *sys.path,
+        *extra,
     ]
     found = {os.path.realpath(p) for p in candidates if p and os.path.isdir(p)}
     # A path inside another needed path comes along with it.

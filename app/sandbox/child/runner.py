@@ -62,5 +62,6 @@ def main() -> None:
         if not server.started:
             sys.exit(STARTUP_FAILURE)
 
+
 if __name__ == "__main__":
     main()
