@@ -176,8 +176,9 @@ def test_the_checks_find_what_issue_9_found() -> None:
         "app.sandbox.child.channel (app.sandbox.child, rank 2) imports app.timeline.timeline (app.timeline, rank 2)",
     ]
     assert _outside_child(graph) == ["app.sandbox.child.channel imports app.timeline.timeline"]
-    assert ["app.kernel.sampler", "app.sandbox.netns", "app.kernel.sampler"] in _cycles(graph)
-    assert ["app.kernel", "app.sandbox", "app.kernel"] in _cycles(_packages(graph))
+    # A cycle is found from whichever of its modules the walk meets first.
+    assert {"app.kernel.sampler", "app.sandbox.netns"} in [set(c) for c in _cycles(graph)]
+    assert {"app.kernel", "app.sandbox"} in [set(c) for c in _cycles(_packages(graph))]
 
 
 def test_a_target_process_loads_only_its_own_side() -> None:

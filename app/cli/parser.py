@@ -1,0 +1,158 @@
+"""The command line's flags: uvicorn's names for target settings, the burst's, the dashboard's."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from app.export import FORMATS
+from app.fields import form_fields, readable
+from app.limits import RUN_CAPS, add_limit_flags
+from app.sandbox.settings import TargetSettings
+from app.scenarios import BY_ID
+from app.store import default_path
+from app.traffic.spec import BurstSpec
+
+T = TypeVar("T")
+
+# flag → (model, field): flags are uvicorn's names where the setting is uvicorn's.
+TARGET_FLAGS = {
+    "--limit-concurrency": "limit_concurrency",
+    "--backlog": "backlog",
+    "--timeout-keep-alive": "timeout_keep_alive",
+    "--limit-max-requests": "limit_max_requests",
+    "--workers": "workers",
+    "--http": "http",
+    "--loop": "loop",
+    "--handler": "handler",
+    "--handler-ms": "handler_ms",
+    "--latency": "latency",
+    "--response-bytes": "response_bytes",
+    "--memory-limit-mb": "memory_limit_mb",
+    "--somaxconn": "somaxconn",
+    "--tcp-abort-on-overflow": "tcp_abort_on_overflow",
+    "--tcp-syncookies": "tcp_syncookies",
+}
+
+
+BURST_FLAGS = {
+    "--connections": "connections",
+    "--pattern": "pattern",
+    "--ramp-s": "ramp_s",
+    "--rate": "rate",
+    "--requests-per-connection": "requests_per_connection",
+    "--pause-ms": "pause_ms",
+    "--client-timeout": "client_timeout_s",
+    "--path": "path",
+}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"connscope: error: {message} (see --help)\n")
+
+
+def _add_model_flags(parser: argparse._ActionsContainer, model: type[BaseModel], flags: dict[str, str]) -> None:
+    fields = {f.name: f for f in form_fields(model, tuple(flags.values()))}
+    for flag, name in flags.items():
+        field = fields[name]
+        choices = [str(c) for c in field.choices] or None
+        parser.add_argument(
+            flag,
+            dest=name,
+            default=None,
+            choices=choices,
+            metavar=None if choices else name.upper(),
+            help=f"{field.hint} (default: {field.default})",
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="connscope", description=__doc__)
+    dashboard = parser.add_argument_group("the dashboard (no command, or `serve`)")
+    _add_serve_flags(dashboard, argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", title="commands")
+    # Flags given before `serve` stand: the subcommand sets only what is given after it.
+    serve = sub.add_parser("serve", help="serve the dashboard (the default)")
+    _add_serve_flags(serve, argparse.SUPPRESS)
+    run = sub.add_parser("run", help="start a target, fire one burst, print what happened")
+    targets = run.add_argument_group("target (uvicorn settings and workload)")
+    _add_model_flags(targets, TargetSettings, TARGET_FLAGS)
+    targets.add_argument("--no-instrument", action="store_true", help="run plain uvicorn: no server witness")
+    bursts = run.add_argument_group("burst")
+    _add_model_flags(bursts, BurstSpec, BURST_FLAGS)
+    run.add_argument("--json", action="store_true", help="print the full result as one JSON object on stdout")
+    run.add_argument(
+        "--scenario",
+        choices=list(BY_ID),
+        metavar="ID",
+        help="start from a guided scenario's settings and burst (flags given override them)",
+    )
+    run.add_argument("--record", action="store_true", help="store the run (prints its id) for the dashboard")
+    _add_store_flag(run)
+    add_limit_flags(run, RUN_CAPS)
+    sub.add_parser("scenarios", help="list the guided scenarios: id and title")
+    runs = sub.add_parser("runs", help="list recorded runs (`runs delete ID` deletes one)")
+    _add_store_flag(runs)
+    runs_sub = runs.add_subparsers(dest="runs_command")
+    delete = runs_sub.add_parser("delete", help="delete a recorded run")
+    delete.add_argument("run_id", type=int, metavar="ID")
+    # Either place for --store (`runs --store P delete ID` or `runs delete ID --store P`):
+    # SUPPRESS keeps this one from overwriting the other with its default.
+    delete.add_argument(
+        "--store", type=Path, default=argparse.SUPPRESS, metavar="PATH", help="SQLite file of recorded runs"
+    )
+    export = sub.add_parser("export", help="write a recorded run as JSON, CSV or self-contained HTML")
+    export.add_argument("run_id", type=int, metavar="RUN_ID")
+    export.add_argument("--format", choices=list(FORMATS), default="json")
+    export.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write ('-' for stdout)")
+    _add_store_flag(export)
+    return parser
+
+
+def _add_store_flag(parser: argparse._ActionsContainer, default: Any = None) -> None:
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=default,
+        metavar="PATH",
+        help=f"SQLite file of recorded runs (default: {default_path()})",
+    )
+
+
+def _model(model: type[T], flags: dict[str, str], args: argparse.Namespace, base: dict[str, Any], **extra: Any) -> T:
+    given = {name: getattr(args, name) for name in flags.values() if getattr(args, name) is not None}
+    try:
+        return model.model_validate(base | given | extra)  # type: ignore[attr-defined,no-any-return]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else ""
+        flag = next((f for f, n in flags.items() if n == name), name)
+        value = given.get(name)
+        print(f"connscope: error: {flag} {value}: {readable(error)}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+SERVE_DEFAULTS: dict[str, Any] = {"host": "127.0.0.1", "port": 8000, "offline": False, "store": None, "allow_host": []}
+
+
+def _add_serve_flags(parser: argparse._ActionsContainer, default: Any) -> None:
+    """The dashboard's flags; unset ones are absent (`default`) and take SERVE_DEFAULTS."""
+    parser.add_argument("--host", default=default, help="address to serve on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=default, help="port to serve on (default: 8000)")
+    parser.add_argument(
+        "--offline", action="store_true", default=default, help="serve only the local copies of front-end files"
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=default,
+        metavar="NAME",
+        help="also answer to this Host name (repeatable), e.g. behind a proxy; others get 400",
+    )
+    _add_store_flag(parser, default)
+    add_limit_flags(parser, default=default)
