@@ -15,6 +15,7 @@ BENCHMARKS = [
     ["bench.generator"],
     ["bench.witness"],
     ["bench.scale"],
+    ["bench.stream"],
     ["bench.render_fps", "2000", "10000"],
 ]
 

@@ -1,0 +1,155 @@
+"""The live stream under load: many viewers on `/ws` while a keep-alive burst runs.
+
+Measures, with 0 and with N viewers attached (alternating rounds, same burst):
+- the burst's own throughput (requests/s from its result): the ratio is what watching costs;
+- rows per second the stream carried (a connection's changes within one frame coalesce into
+  its row, so this counts connections updated per frame, summed per second);
+- frames per second each viewer got (the stream promises at most 30);
+- event-to-frame latency: from a connection's state change (its row's `t_ms`) to the frame
+  that carried it reaching the viewer. Frames count from the experiment's start; a viewer
+  maps that clock onto its own CLOCK_MONOTONIC by the smallest (arrival − `t_ms`) it saw, so
+  the figure is a lower bound by at most the fastest frame's delivery time.
+The viewers run in this process on the same machine: on two cores their JSON parsing takes
+CPU from the target and the generator too, as 50 browsers on the same machine would.
+
+`python3 -m bench.stream [--viewers 50] [--rounds 3] [--connections 50] [--requests 400]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import websockets
+
+from bench.common import dashboard, fire, spread, start_target, workload, write
+
+
+@dataclass
+class Viewer:
+    arrivals: list[tuple[int, float, list[float]]] = field(default_factory=list)
+    """(arrival ns, frame t_ms, t_ms of every row it carried) per frame."""
+
+    def latencies_ms(self) -> list[float]:
+        if not self.arrivals:
+            return []
+        offset = min(arrived / 1e6 - t_ms for arrived, t_ms, _ in self.arrivals)
+        return [arrived / 1e6 - offset - row for arrived, _, rows in self.arrivals for row in rows]
+
+    def fps(self, start_ns: int, end_ns: int) -> tuple[float, int]:
+        """Mean frames per second in the window, and the most in any one second of it."""
+        stamps = [a for a, _, _ in self.arrivals if start_ns <= a <= end_ns]
+        seconds = max((end_ns - start_ns) / 1e9, 1e-9)
+        busiest = max((sum(1 for s in stamps if t <= s < t + 1_000_000_000) for t in stamps), default=0)
+        return len(stamps) / seconds, busiest
+
+
+async def _watch(url: str, viewer: Viewer, stop: asyncio.Event) -> None:
+    async with websockets.connect(url.replace("http://", "ws://") + "/ws", max_size=None) as ws:
+        while not stop.is_set():
+            try:
+                raw = await asyncio.wait_for(ws.recv(), timeout=0.2)
+            except TimeoutError:
+                continue
+            arrived = time.monotonic_ns()
+            frame = json.loads(raw)
+            rows = frame.get("changes") if frame["type"] == "delta" else []
+            viewer.arrivals.append((arrived, frame["t_ms"], [row[4] for row in rows or []]))
+
+
+class Audience:
+    """N viewers on their own loop in a thread: the bench's main thread drives the burst."""
+
+    def __init__(self, url: str, count: int) -> None:
+        self.viewers = [Viewer() for _ in range(count)]
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(url,), daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+
+    def __enter__(self) -> Audience:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("viewers did not connect")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+
+    def _run(self, url: str) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            tasks = [asyncio.create_task(_watch(url, v, self._stop)) for v in self.viewers]
+            # Every viewer has its snapshot before the burst starts.
+            while any(not v.arrivals for v in self.viewers):
+                await asyncio.sleep(0.05)
+            self._ready.set()
+            await asyncio.gather(*tasks)
+
+        asyncio.run(main())
+
+
+def _round(url: str, target_id: int, viewers: int, burst: dict[str, Any]) -> dict[str, Any]:
+    if viewers == 0:
+        result = fire(url, target_id, **burst)
+        return {"viewers": 0, "req_per_s": result["totals"]["requests"] / (result["duration_ms"] / 1e3)}
+    with Audience(url, viewers) as audience:
+        start = time.monotonic_ns()
+        result = fire(url, target_id, **burst)
+        end = time.monotonic_ns()
+        time.sleep(0.3)  # the burst's last frames
+    latencies = [x for v in audience.viewers for x in v.latencies_ms()]
+    rates = [v.fps(start, end) for v in audience.viewers]
+    changes = sum(len(rows) for _, _, rows in audience.viewers[0].arrivals)
+    return {
+        "viewers": viewers,
+        "req_per_s": result["totals"]["requests"] / (result["duration_ms"] / 1e3),
+        "rows_per_s": changes / ((end - start) / 1e9),
+        "fps_mean": statistics.median(r[0] for r in rates),
+        "fps_busiest_second": max(r[1] for r in rates),
+        "latency_p50_ms": statistics.quantiles(latencies, n=100)[49] if len(latencies) > 1 else None,
+        "latency_p99_ms": statistics.quantiles(latencies, n=100)[98] if len(latencies) > 1 else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--viewers", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=400)
+    args = parser.parse_args()
+    burst = {"connections": args.connections, "pattern": "burst", "requests_per_connection": args.requests}
+    rounds: list[dict[str, Any]] = []
+    with dashboard("--max-requests-per-burst", str(args.connections * args.requests)) as (url, _):
+        target = start_target(url, **workload())
+        fire(url, target["id"], **burst)  # warm-up, not counted
+        for n in range(args.rounds):
+            for viewers in (0, args.viewers) if n % 2 == 0 else (args.viewers, 0):
+                rounds.append(_round(url, target["id"], viewers, burst))
+                print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in rounds[-1].items()}))
+    alone = [r["req_per_s"] for r in rounds if r["viewers"] == 0]
+    watched = [r for r in rounds if r["viewers"]]
+    ratios = [w["req_per_s"] / a for w, a in zip(watched, alone, strict=False)]
+    summary = {
+        "throughput_ratio_watched_vs_alone": spread(ratios),
+        "rows_per_s": spread([w["rows_per_s"] for w in watched]),
+        "fps_mean": spread([w["fps_mean"] for w in watched]),
+        "fps_busiest_second": max(w["fps_busiest_second"] for w in watched),
+        "latency_p99_ms": spread([w["latency_p99_ms"] for w in watched if w["latency_p99_ms"] is not None]),
+    }
+    print(json.dumps(summary, indent=2))
+    write("stream", {"args": vars(args), "rounds": rounds, "summary": summary})
+
+
+if __name__ == "__main__":
+    main()
