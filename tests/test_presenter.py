@@ -540,6 +540,8 @@ def test_slow_motion_shows_the_run_at_a_quarter_of_its_pace_then_catches_up(dash
     closed = int(page.get_attribute('[data-count="closed"]', "data-value") or 0)
     assert closed < 6, "the view kept pace with the run: it is not slowed"
     assert "behind" in badge.inner_text()
+    # While it plays behind, a finding written from the finished run stays hidden.
+    assert page.evaluate("() => document.documentElement.dataset.slowBehind") == "true"
     # What it shows is one moment of the run throughout: counters and lanes agree.
     shown = page.evaluate(
         "() => { const l = window.connscope.view.describe().lanes;"
@@ -554,6 +556,7 @@ def test_slow_motion_shows_the_run_at_a_quarter_of_its_pace_then_catches_up(dash
     page.wait_for_function(
         "() => document.querySelector('#slow-badge').textContent.includes('caught up')", timeout=10_000
     )
+    assert page.evaluate("() => document.documentElement.dataset.slowBehind") == "false"
     assert int(page.get_attribute('[data-count="ok"]', "data-value") or 0) == result["totals"]["ok"] == 6
     # Four times the run's length, less the part already shown before the API said done.
     assert caught_up - done_at >= 2.0 * result["duration_ms"] / 1000, (caught_up - done_at, result["duration_ms"])

@@ -243,17 +243,20 @@ async def run_scenario(request: Request, scenario_id: str) -> Response:
 def _scenario_context(session: Session | None) -> dict[str, Any]:
     scenario = session.scenario if session else None
     finding = None
+    cut_short = False
     later: list[int] = []
     if session is not None and scenario is not None:
         bursts = session.experiment.bursts
         # The scenario's own burst is the first on its target; any later one was fired by
         # hand with the forms' settings, and the finding does not describe it.
         finding = session.findings.get(bursts[0].id) if bursts and bursts[0].id in session.run_ids else None
+        cut_short = bool(bursts) and bursts[0].cancelled is not None
         later = [b.id for b in bursts[1:]]
     return {
         "scenarios": SCENARIOS,
         "scenario": scenario,
         "finding": finding,
+        "finding_cut_short": cut_short,
         "later_bursts": later,
         "interrupted": session.interrupted if session else None,
         "scenario_running": bool(session and session.running),

@@ -134,6 +134,8 @@ def content_security_policy(nonce: str, scripts: Sequence[str], styles: Sequence
         "default-src": ["'self'"],
         "script-src": ["'self'", f"'nonce-{nonce}'"],
         "style-src": ["'self'", *styles],
+        # uPlot sizes its legend and cursor with style attributes; attributes cannot run code.
+        "style-src-attr": ["'unsafe-inline'"],
         "connect-src": ["'self'", *scripts],
         "img-src": ["'self'", "data:"],
         "object-src": ["'none'"],

@@ -67,6 +67,8 @@ export function slowMotion(apply) {
       const behind = slow.playing ? slow.latestT + (now - slow.latestAt) - (slow.fromT + (now - slow.fromAt) * SLOW_RATE) : 0;
       text = slow.playing ? `0.25× · live · ${(Math.max(0, behind) / 1000).toFixed(1)} s behind` : "0.25× · live · caught up";
     }
+    // A finding written from the finished run would tell the end before the view shows it.
+    document.documentElement.dataset.slowBehind = String(slow.on && slow.playing);
     if (text === slow.badge) return;
     slow.badge = text;
     ui.slowBadge.hidden = !slow.on;
