@@ -204,7 +204,7 @@ def test_api_answers_a_target_dying_during_its_probe_with_its_reason_not_500(das
     assert response.status_code == 409, response.text
     body = response.json()
     assert "failed to start (exit status 1)" in body["detail"]
-    assert body["target"]["state"] == "crashed"
+    assert body["target"]["state"] == "crashed" and body["target"]["error"] == body["detail"]
 
 
 def test_api_and_target_panel_show_the_sandbox_in_force(dashboard: str) -> None:
