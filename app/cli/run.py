@@ -70,7 +70,11 @@ def render_table(result: RunResult) -> str:
         f"target   limit_concurrency={limit} backlog={s.backlog} workers={s.workers} "
         f"http={s.http} loop={s.loop} handler={s.handler} {s.handler_ms:g} ms",
         f"         127.0.0.1:{target.port}, {target.isolation}, "
-        + (f"now {target.state} ({target.exit})" if target.state != "ready" else "still running"),
+        + (
+            f"{target.state} ({target.exit}) by the end of the burst"
+            if target.state != "ready"
+            else "ready until the end of the burst (then stopped)"
+        ),
         f"burst    {b.connections} connections, {b.pattern}, {b.requests_per_connection} request(s) each, "
         f"client timeout {b.client_timeout_s:g} s",
         "",
