@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -149,8 +150,53 @@ def test_target_has_its_own_pid_and_mount_namespace_and_sees_only_its_code() -> 
     # Host pid, then pid 2 inside: pid 1 is the namespace's init, not uvicorn.
     assert nspid.split()[1:] == ["2"]
     for directory, entries in seen.items():
-        wanted = {Path(p).relative_to(directory).parts[0] for p in needed_paths() if p.startswith(directory + "/")}
+        if directory in needed_paths():
+            # The code's own directory is the blocked one (a clone in a 0700 temp dir): it
+            # comes back entry by entry, links left out.
+            wanted = {e for e in os.listdir(directory) if not os.path.islink(os.path.join(directory, e))}
+        else:
+            wanted = {Path(p).relative_to(directory).parts[0] for p in needed_paths() if p.startswith(directory + "/")}
         assert set(entries) == wanted, f"{directory} shows more than the target's code"
+
+
+@as_root
+@pid_namespaces
+def test_code_in_a_directory_only_root_may_enter_still_runs_as_the_unprivileged_uid(tmp_path: Path) -> None:
+    """A clone in `mktemp -d` (mode 0700): its own directory is the one uid 65534 cannot
+    enter, and the target must still reach its code there."""
+    private = tmp_path / "clone"
+    private.mkdir(mode=0o700)
+    shutil.copytree(ROOT / "app", private / "app", ignore=shutil.ignore_patterns("__pycache__"))
+    # In the target's own mount namespace, as its uid: can it read the copy's code? (Without
+    # this it would fall back silently to another install of `app` on the import path.)
+    script = textwrap.dedent(f"""
+        import asyncio, subprocess
+        import app
+        from app.sandbox.settings import TargetSettings
+        from app.sandbox.target import Target
+
+        async def main():
+            target = Target(TargetSettings())
+            try:
+                await target.start(timeout=30)
+                print(app.__file__, flush=True)
+                pid = target.status.pid
+                print(open(f"/proc/{{pid}}/status").read(), flush=True)
+                reach = subprocess.run(
+                    ["nsenter", "-t", str(pid), "-m", "setpriv", "--reuid={UNPRIVILEGED}",
+                     "--regid={UNPRIVILEGED}", "--clear-groups", "test", "-r", app.__file__])
+                print("reachable" if reach.returncode == 0 else "unreachable", flush=True)
+            finally:
+                await target.stop()
+
+        asyncio.run(main())
+    """)
+    run = subprocess.run([sys.executable, "-c", script], cwd=private, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.startswith(str(private / "app")), "the copy's code ran, not the repository's"
+    uid = next(line for line in run.stdout.splitlines() if line.startswith("Uid:"))
+    assert uid.split()[1:] == [str(UNPRIVILEGED)] * 4
+    assert run.stdout.splitlines()[-1] == "reachable"
 
 
 def test_sandbox_in_force_is_read_back_and_described() -> None:
@@ -247,6 +293,7 @@ def test_stale_temp_dirs_of_dead_owners_are_removed_live_ones_kept() -> None:
 def test_control_app_killed_with_sigkill_leaves_no_temp_dir_after_the_next_start() -> None:
     script = textwrap.dedent("""
         import asyncio
+        import app
         from app.sandbox.settings import TargetSettings
         from app.sandbox.target import Target
 

@@ -71,14 +71,32 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
         raise OSError(errno, f"mount {fstype or source} on {target}: {os.strerror(errno)}")
 
 
+def _bound_back(inside: list[str], uid: int, gid: int) -> list[str]:
+    """What to bind back into the tmpfs over a blocked directory. A bind mount keeps a
+    directory's own mode, so a needed path uid/gid cannot enter itself (a clone in a 0700
+    temp dir) comes back entry by entry, each with its own mode; links are left out."""
+    back: list[str] = []
+    for path in inside:
+        if _traversable(path, uid, gid):
+            back.append(path)
+        else:
+            entries = (os.path.join(path, name) for name in sorted(os.listdir(path)))
+            back.extend(e for e in entries if not os.path.islink(e))
+    return back
+
+
 def reveal(paths: Iterable[str], uid: int, gid: int) -> None:
     """In a private mount namespace, as root: makes `paths` reachable by uid/gid."""
     for directory, inside in blocked_dirs(paths, uid, gid).items():
         # Held open so they can be bound back once the tmpfs hides them.
-        held = {path: os.open(path, os.O_PATH | os.O_CLOEXEC) for path in inside}
+        held = {path: os.open(path, os.O_PATH | os.O_CLOEXEC) for path in _bound_back(inside, uid, gid)}
         _mount("tmpfs", directory, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k")
         for path, fd in held.items():
-            os.makedirs(path, mode=0o755, exist_ok=True)
+            if os.path.isdir(f"/proc/self/fd/{fd}"):
+                os.makedirs(path, mode=0o755, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+                Path(path).touch()
             _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
             _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
             os.close(fd)
