@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from tests.support import dashboard_process
+from tests.support import dashboard_process, wait_burst
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -110,27 +110,11 @@ def dashboard(*extra: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         yield url, proc
 
 
-def start_target(url: str, **settings: Any) -> dict[str, Any]:
-    response = httpx.post(f"{url}/api/targets", json=settings, timeout=60)
-    response.raise_for_status()
-    target: dict[str, Any] = response.json()
-    if target["state"] != "ready":
-        raise RuntimeError(f"target did not start: {target}")
-    return target
-
-
 def fire(url: str, target_id: int, timeout_s: float = 300, **spec: Any) -> dict[str, Any]:
     """Fires a burst through the API and returns its result once done."""
     response = httpx.post(f"{url}/api/targets/{target_id}/bursts", json=spec, timeout=30)
     response.raise_for_status()
-    burst_id = response.json()["id"]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result: dict[str, Any] = httpx.get(f"{url}/api/targets/{target_id}/bursts/{burst_id}", timeout=60).json()
-        if result["done"]:
-            return result
-        time.sleep(0.2)
-    raise TimeoutError(f"burst {burst_id} not done in {timeout_s} s")
+    return wait_burst(url, target_id, response.json()["id"], seconds=timeout_s, request_timeout_s=60)
 
 
 def workload(**overrides: Any) -> dict[str, Any]:

@@ -15,7 +15,8 @@ import shutil
 import signal
 import subprocess
 
-from bench.common import RESULTS, dashboard, fire, spread, start_target, workload, write, wrk
+from bench.common import RESULTS, dashboard, fire, spread, workload, write, wrk
+from tests.support import start_target
 
 CONNECTIONS = 50
 REQUESTS = 2000
@@ -32,7 +33,7 @@ def main() -> None:
 
     rounds: list[dict[str, float]] = []
     with dashboard() as (url, proc):
-        target = start_target(url, **workload())
+        target = start_target(url, workload())
         spec = {"connections": args.connections, "requests_per_connection": args.requests, "client_timeout_s": 30}
         # Warm both paths up (imports, page cache, the target's first allocations).
         fire(url, target["id"], connections=args.connections, requests_per_connection=100)

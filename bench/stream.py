@@ -28,7 +28,8 @@ from typing import Any
 
 import websockets
 
-from bench.common import dashboard, fire, spread, start_target, workload, write
+from bench.common import dashboard, fire, spread, workload, write
+from tests.support import start_target
 
 
 @dataclass
@@ -131,7 +132,7 @@ def main() -> None:
     burst = {"connections": args.connections, "pattern": "burst", "requests_per_connection": args.requests}
     rounds: list[dict[str, Any]] = []
     with dashboard("--max-requests-per-burst", str(args.connections * args.requests)) as (url, _):
-        target = start_target(url, **workload())
+        target = start_target(url, workload())
         fire(url, target["id"], **burst)  # warm-up, not counted
         for n in range(args.rounds):
             for viewers in (0, args.viewers) if n % 2 == 0 else (args.viewers, 0):

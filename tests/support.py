@@ -73,11 +73,35 @@ def serve_dashboard(*extra: str) -> Iterator[str]:
         yield url
 
 
-def wait_burst(url: str, target_id: int, burst_id: int, seconds: float = 60) -> dict[str, Any]:
+def start_target(url: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """A target started through the API, asserted ready."""
+    response = httpx.post(f"{url}/api/targets", json=settings, timeout=60)
+    assert response.status_code == 201, response.text
+    target: dict[str, Any] = response.json()
+    assert target["state"] == "ready", target
+    return target
+
+
+def wait_burst(
+    url: str, target_id: int, burst_id: int, seconds: float = 60, request_timeout_s: float = 10
+) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        result: dict[str, Any] = httpx.get(f"{url}/api/targets/{target_id}/bursts/{burst_id}", timeout=10).json()
+        result: dict[str, Any] = httpx.get(
+            f"{url}/api/targets/{target_id}/bursts/{burst_id}", timeout=request_timeout_s
+        ).json()
         if result["done"]:
             return result
         time.sleep(0.2)
     raise TimeoutError(f"burst {burst_id} not done in {seconds} s")
+
+
+def wait_run_id(url: str, target_id: int, seconds: float = 30) -> int:
+    """The recorded run of the target's last burst: stored just after the burst is done (and
+    the store may be shared by other dashboards), so wait for this burst's own id."""
+    deadline = time.monotonic() + seconds
+    while (run_id := httpx.get(f"{url}/api/targets/{target_id}", timeout=10).json()["bursts"][-1]["run_id"]) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the last burst of target {target_id} was not recorded in {seconds} s")
+        time.sleep(0.1)
+    return int(run_id)

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import ROOT, serve_dashboard, wait_burst
+from tests.support import ROOT, serve_dashboard, start_target, wait_burst
 
 pytestmark = [pytest.mark.target]
 
@@ -35,11 +35,7 @@ def one_line_exit_2(done: subprocess.CompletedProcess[str], says: str) -> None:
 
 
 def start(url: str, settings: dict[str, Any] = TARGET) -> dict[str, Any]:
-    response = httpx.post(f"{url}/api/targets", json=settings, timeout=60)
-    assert response.status_code == 201, response.text
-    target: dict[str, Any] = response.json()
-    assert target["state"] == "ready"
-    return target
+    return start_target(url, settings)
 
 
 def server_pid(url: str) -> int:

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from tests.support import CDN_HOST, wait_burst
+from tests.support import CDN_HOST, wait_burst, wait_run_id
 
 pytestmark = [pytest.mark.browser, pytest.mark.target]
 
@@ -360,11 +360,7 @@ def test_replay_steps_with_the_arrows_and_f_goes_fullscreen(dashboard: str, page
     ).json()
     wait_burst(dashboard, target["id"], burst["id"])
     # The run is stored just after the burst is done.
-    run_id = _wait_for(
-        lambda: httpx.get(f"{dashboard}/api/targets/{target['id']}", timeout=10).json()["bursts"][-1]["run_id"],
-        30,
-        "the recorded run",
-    )
+    run_id = wait_run_id(dashboard, target["id"])
     page.goto(f"{dashboard}/runs/{run_id}")
     page.wait_for_function("() => window.connscopeReplay !== undefined", timeout=15_000)
     assert float(page.locator("#replay-scrub").input_value()) == 0
@@ -590,11 +586,7 @@ def test_replay_in_presenter_mode_with_p_present_1_and_help(dashboard: str, page
         timeout=10,
     ).json()
     wait_burst(dashboard, target["id"], burst["id"])
-    run_id = _wait_for(
-        lambda: httpx.get(f"{dashboard}/api/targets/{target['id']}", timeout=10).json()["bursts"][-1]["run_id"],
-        30,
-        "the recorded run",
-    )
+    run_id = wait_run_id(dashboard, target["id"])
     # Presenter mode on the live page links to the replay of the last run, in presenter mode.
     page.wait_for_function(
         "id => document.querySelector('#replay-last').dataset.runId === String(id)", arg=run_id, timeout=15_000

@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 from app.export import to_html
 from app.result import RunResult
 from tests.conftest import time_in
-from tests.support import ROOT, wait_burst
+from tests.support import ROOT, wait_burst, wait_run_id
 
 pytestmark = [pytest.mark.browser, pytest.mark.target]
 
@@ -53,14 +52,7 @@ def recorded(dashboard: str) -> dict[str, Any]:
         timeout=10,
     ).json()
     wait_burst(dashboard, target["id"], burst["id"])
-    # The run is stored just after the burst is done (and the store is shared by the session's
-    # dashboards): wait for this burst's own run id rather than take the latest run.
-    deadline = time.monotonic() + 30
-    while (
-        run_id := httpx.get(f"{dashboard}/api/targets/{target['id']}", timeout=10).json()["bursts"][-1]["run_id"]
-    ) is None:
-        assert time.monotonic() < deadline, "the burst's run was not recorded"
-        time.sleep(0.1)
+    run_id = wait_run_id(dashboard, target["id"])
     run: dict[str, Any] = httpx.get(f"{dashboard}/api/runs/{run_id}", timeout=10).json()
     return run
 
@@ -125,13 +117,7 @@ def _record(dashboard: str, settings: dict[str, Any], burst: dict[str, Any]) -> 
     target = httpx.post(f"{dashboard}/api/targets", json=settings, timeout=60).json()
     fired = httpx.post(f"{dashboard}/api/targets/{target['id']}/bursts", json=burst, timeout=10).json()
     wait_burst(dashboard, target["id"], fired["id"])
-    deadline = time.monotonic() + 30
-    while (
-        run_id := httpx.get(f"{dashboard}/api/targets/{target['id']}", timeout=10).json()["bursts"][-1]["run_id"]
-    ) is None:
-        assert time.monotonic() < deadline, "the burst's run was not recorded"
-        time.sleep(0.1)
-    return int(run_id)
+    return wait_run_id(dashboard, target["id"])
 
 
 def test_csv_has_each_requests_times_and_the_settings_in_its_header(dashboard: str, recorded: dict[str, Any]) -> None:

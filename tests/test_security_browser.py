@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from app.assets import PAGE_ASSETS
-from tests.support import CDN_HOST, serve_dashboard, wait_burst
+from tests.support import CDN_HOST, serve_dashboard, wait_burst, wait_run_id
 from tests.test_security import PAYLOAD, SCENARIO, TOKEN, _children, _own_address, _serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.target]
@@ -155,13 +155,7 @@ def _recorded_run(url: str) -> int:
         f"{url}/api/targets/{target['id']}/bursts", json={"connections": 3, "pattern": "rate", "rate": 30}, timeout=10
     ).json()
     wait_burst(url, target["id"], burst["id"])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        run_id = httpx.get(f"{url}/api/targets/{target['id']}", timeout=10).json()["bursts"][-1]["run_id"]
-        if run_id is not None:
-            return int(run_id)
-        time.sleep(0.2)
-    raise TimeoutError("the run was not recorded")
+    return wait_run_id(url, target["id"])
 
 
 def test_every_page_runs_under_its_csp_without_a_violation(dashboard: str, page: Any) -> None:

@@ -9,20 +9,12 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.support import wait_burst
+from tests.support import start_target, wait_burst
 
 pytestmark = [pytest.mark.target]
 
 Q1_TARGET = {"limit_concurrency": 3, "handler": "async", "handler_ms": 800, "loop": "asyncio"}
 Q1_BURST = {"connections": 6, "pattern": "rate", "rate": 10}
-
-
-def _start(url: str, settings: dict[str, Any]) -> dict[str, Any]:
-    response = httpx.post(f"{url}/api/targets", json=settings, timeout=60)
-    assert response.status_code == 201, response.text
-    target: dict[str, Any] = response.json()
-    assert target["state"] == "ready"
-    return target
 
 
 def _ws_url(url: str) -> str:
@@ -40,7 +32,7 @@ def _frames_until(ws: Any, done: Any, limit: int = 2000) -> list[dict[str, Any]]
 
 
 def test_api_rejects_bad_settings_with_readable_422_and_keeps_running_target(dashboard: str) -> None:
-    target = _start(dashboard, {"loop": "asyncio"})
+    target = start_target(dashboard, {"loop": "asyncio"})
     response = httpx.post(f"{dashboard}/api/targets", json={"backlog": 0}, timeout=10)
     assert response.status_code == 422
     detail = response.json()["detail"][0]
@@ -51,7 +43,7 @@ def test_api_rejects_bad_settings_with_readable_422_and_keeps_running_target(das
 
 
 def test_form_error_is_inline_422_and_never_disturbs_the_target(dashboard: str) -> None:
-    target = _start(dashboard, {"loop": "asyncio"})
+    target = start_target(dashboard, {"loop": "asyncio"})
     response = httpx.post(f"{dashboard}/targets", data={"backlog": "0", "handler": "async"}, timeout=10)
     assert response.status_code == 422
     html = response.text
@@ -66,7 +58,7 @@ def test_form_error_is_inline_422_and_never_disturbs_the_target(dashboard: str) 
 
 
 def test_burst_via_api_gives_the_same_counts_as_the_cli(dashboard: str) -> None:
-    target = _start(dashboard, Q1_TARGET)
+    target = start_target(dashboard, Q1_TARGET)
     accepted = httpx.post(f"{dashboard}/api/targets/{target['id']}/bursts", json=Q1_BURST, timeout=10)
     assert accepted.status_code == 202
     result = wait_burst(dashboard, target["id"], accepted.json()["id"])
@@ -76,7 +68,7 @@ def test_burst_via_api_gives_the_same_counts_as_the_cli(dashboard: str) -> None:
 
 
 def test_stream_snapshot_then_deltas_two_viewers_agree_and_reconnect_resyncs(dashboard: str) -> None:
-    target = _start(dashboard, Q1_TARGET)
+    target = start_target(dashboard, Q1_TARGET)
     with connect(_ws_url(dashboard)) as first, connect(_ws_url(dashboard)) as second:
         for ws in (first, second):
             opening = json.loads(ws.recv(timeout=10))

@@ -225,11 +225,10 @@ class Registry:
                 asyncio.current_task().uncancel()  # type: ignore[union-attr]
             result = session.experiment.result(burst)
             if burst.cancelled is not None:
-                result = result.model_copy(update={"finding": interrupted_finding(burst.id, scenario, result)})
-            elif scenario is not None:
-                result = result.model_copy(update={"finding": scenario.finding(result)})
-            if scenario is not None:
-                result = result.model_copy(update={"scenario": scenario.id})
+                finding: str | None = interrupted_finding(burst.id, scenario, result)
+            else:
+                finding = scenario.finding(result) if scenario is not None else None
+            result = result.model_copy(update={"finding": finding, "scenario": scenario.id if scenario else None})
             session.findings[burst.id] = result.finding
             session.recording.add(burst.id)
             # SQLite writes are quick but blocking: keep them off the loop the bursts run on.
