@@ -330,7 +330,8 @@ def test_without_the_token_every_control_route_is_403_and_nothing_starts(room: t
     url, _ = room
     children = _children(url)
     targets = httpx.get(f"{url}/api/targets", timeout=10).json()
-    for headers in ({}, {"Origin": url}, {"Authorization": "Bearer wrong"}, {"Cookie": "connscope_token=wrong"}):
+    wrong_cookie = {"Cookie": f"connscope_token_{httpx.URL(url).port}=wrong"}
+    for headers in ({}, {"Origin": url}, {"Authorization": "Bearer wrong"}, wrong_cookie):
         for method, path, body in CONTROL_ROUTES:
             response = httpx.request(method, url + path, headers=headers, timeout=30, **body)
             assert response.status_code == 403, (headers, method, path, response.text)
@@ -362,14 +363,19 @@ def test_the_control_link_sets_an_httponly_strict_cookie_and_leaves_the_address(
     assert redirect.status_code == 303
     assert redirect.headers["location"] == "/?present=1"
     cookie = redirect.headers["set-cookie"]
-    assert cookie.startswith(f"connscope_token={TOKEN};")
+    port = httpx.URL(url).port
+    # Browsers share cookies across one host's ports: the name keeps two dashboards apart.
+    assert cookie.startswith(f"connscope_token_{port}={TOKEN};")
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
     sneaky = httpx.get(f"{url}//evil.example/?token={TOKEN}", timeout=10)
     assert sneaky.headers["location"] == "/evil.example/", "never a redirect to another host"
     wrong = httpx.get(f"{url}/?token=not-it", timeout=10)
     assert wrong.status_code == 403 and "set-cookie" not in wrong.headers
 
-    with httpx.Client(base_url=url, cookies={"connscope_token": TOKEN}, timeout=60) as presenter:
+    other_port = httpx.get(url + "/", cookies={f"connscope_token_{port + 1}": TOKEN}, timeout=10)
+    assert 'data-control="off"' in other_port.text, "another dashboard's cookie grants nothing here"
+
+    with httpx.Client(base_url=url, cookies={f"connscope_token_{port}": TOKEN}, timeout=60) as presenter:
         page = presenter.get("/")
         assert 'data-control="on"' in page.text and 'id="target-form"' in page.text
         # As the browser's own form would send it: with the dashboard's origin.

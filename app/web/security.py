@@ -35,6 +35,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 TOKEN_ENV = "CONNSCOPE_TOKEN"
 TOKEN_COOKIE = "connscope_token"
+"""Suffixed with the dashboard's port: browsers share cookies across the ports of one host,
+so two dashboards on one machine would otherwise overwrite each other's token."""
 TOKEN_PARAM = "token"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 WILDCARD = ("0.0.0.0", "::", "")
@@ -42,6 +44,12 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # What a browser says about where a request comes from: only the dashboard's own page
 # (same-origin) or the user typing an address (none) may change anything.
 TRUSTED_FETCH_SITES = frozenset({"same-origin", "none"})
+
+
+def token_cookie(connection: HTTPConnection) -> str:
+    """The token cookie's name for the dashboard this request reached."""
+    port = connection.url.port or (443 if connection.url.scheme in ("https", "wss") else 80)
+    return f"{TOKEN_COOKIE}_{port}"
 
 
 def is_loopback(host: str) -> bool:
@@ -203,7 +211,7 @@ class SecurityMiddleware:
         scheme, _, value = connection.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and value:
             return value.strip()
-        return connection.cookies.get(TOKEN_COOKIE)
+        return connection.cookies.get(token_cookie(connection))
 
     def _token_link(self, connection: HTTPConnection) -> Response:
         """The control link: its token goes into a cookie, and out of the address bar."""
@@ -219,7 +227,11 @@ class SecurityMiddleware:
         response = RedirectResponse(location, status_code=303)
         assert self.access.token is not None
         response.set_cookie(
-            TOKEN_COOKIE, self.access.token, httponly=True, samesite="strict", secure=connection.url.scheme == "https"
+            token_cookie(connection),
+            self.access.token,
+            httponly=True,
+            samesite="strict",
+            secure=connection.url.scheme == "https",
         )
         return response
 
