@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psutil
 import pytest
 
 from app.sandbox.isolation import netns_unavailable_reason
+from app.sandbox.netns import PrivateNetwork
 from tests.conftest import run_scenario
 
 pytestmark = [pytest.mark.target, pytest.mark.netns]
@@ -33,3 +35,24 @@ def test_somaxconn_caps_backlog_in_a_private_namespace_and_the_host_is_untouched
     assert "net.core.somaxconn=8" in result["target"]["isolation"]
     assert finding.startswith("listen(backlog=100) got an accept queue of 8: net.core.somaxconn=8 caps it")
     assert f"{totals['reset']} connections were reset" in finding
+
+
+@pytest.mark.skipif(netns_unavailable_reason() is not None, reason="no network namespaces on this machine")
+def test_the_namespace_holder_sets_its_knobs_then_holds_them_as_nobody(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONNSCOPE_TOKEN", "not-for-the-holder")
+    network = PrivateNetwork({"net.core.somaxconn": "8"})
+    network.open()
+    try:
+        holder = network._holder
+        assert holder is not None
+        status = Path(f"/proc/{holder.pid}/status").read_text()
+        fields = dict(line.split(":", 1) for line in status.splitlines())
+        assert fields["Uid"].split() == ["65534"] * 4 and fields["Gid"].split() == ["65534"] * 4
+        assert int(fields["CapEff"], 16) == int(fields["CapPrm"], 16) == 0
+        assert fields["NoNewPrivs"].strip() == "1"
+        assert "CONNSCOPE_TOKEN" not in psutil.Process(holder.pid).environ()
+        with network.entered():
+            assert Path("/proc/sys/net/core/somaxconn").read_text().strip() == "8"
+        assert _host()["net/core/somaxconn"].strip() != "8", "the host keeps its own"
+    finally:
+        network.close()

@@ -8,9 +8,9 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
+from app.sandbox.child.containment import UNPRIVILEGED
 from app.sandbox.child.fsview import blocked_dirs, needed_paths
 
-UNPRIVILEGED = 65534  # nobody / nogroup
 CAP_SETPCAP = 8
 
 

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from app.errors import NetnsError
+from app.sandbox.child.containment import PARENT_ENV
+from app.sandbox.environment import KEPT_ENV
 from app.sandbox.isolation import isolation_prefix, netns_unavailable_reason
 
 CLONE_NEWNET = 0x40000000
@@ -27,6 +29,11 @@ def _setns(fd: int) -> None:
     if libc.setns(fd, CLONE_NEWNET) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"setns: {os.strerror(errno)}")
+
+
+def holder_environment() -> dict[str, str]:
+    """The holder gets no more of the control app's environment than a target does."""
+    return {"PATH": os.defpath, **{name: os.environ[name] for name in KEPT_ENV if name in os.environ}}
 
 
 class PrivateNetwork:
@@ -44,7 +51,7 @@ class PrivateNetwork:
         self._holder = subprocess.Popen(
             [*isolation_prefix(), sys.executable, "-m", "app.sandbox.child.netns_holder", *assignments],
             cwd=ROOT,
-            env={**os.environ, "CONNSCOPE_PARENT": str(os.getpid())},
+            env={**holder_environment(), PARENT_ENV: str(os.getpid())},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from app.sandbox.settings import TargetSettings
 
 PARENT_ENV = "CONNSCOPE_PARENT"
+UNPRIVILEGED = 65534  # nobody / nogroup
 SUPERVISOR_ENV = "CONNSCOPE_SUPERVISOR"
 NPROC_ENV = "CONNSCOPE_NPROC"
 PR_SET_PDEATHSIG = 1

@@ -2,6 +2,8 @@
 
 Run by `PrivateNetwork` as `unshare --net -- python -m app.sandbox.child.netns_holder KEY=VALUE…`;
 the sysctls are written inside the new namespace, so the host's settings never change.
+Setting them needs root in that namespace; holding it open does not, so the holder then
+becomes nobody, without capabilities, for the rest of its life.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import socket
 import struct
 import sys
 
-from app.sandbox.child.containment import die_with_parent
+from app.sandbox.child.containment import PARENT_ENV, UNPRIVILEGED, die_with_parent, no_new_privs
 
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
@@ -27,13 +29,26 @@ def loopback_up() -> None:
         fcntl.ioctl(sock, SIOCSIFFLAGS, IFREQ.pack(b"lo", flags | IFF_UP))
 
 
+def drop_privileges() -> None:
+    """Root's capabilities go with the uid change (no keep-caps), and cannot come back."""
+    os.setgroups([])
+    os.setresgid(UNPRIVILEGED, UNPRIVILEGED, UNPRIVILEGED)
+    os.setresuid(UNPRIVILEGED, UNPRIVILEGED, UNPRIVILEGED)
+    no_new_privs()
+
+
 def main(assignments: list[str]) -> None:
-    die_with_parent(int(os.environ["CONNSCOPE_PARENT"]))
+    parent = int(os.environ[PARENT_ENV])
+    die_with_parent(parent)
     loopback_up()
     for assignment in assignments:
         key, value = assignment.split("=", 1)
         with open("/proc/sys/" + key.replace(".", "/"), "w") as knob:
             knob.write(value)
+    if os.geteuid() == 0:
+        drop_privileges()
+        # A change of uid clears the parent-death signal: set it again.
+        die_with_parent(parent)
     print("ready", flush=True)
     signal.pause()
 
