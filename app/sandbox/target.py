@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -16,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+import psutil
 
 from app import witness_protocol
 from app.errors import TargetError
@@ -29,6 +32,8 @@ from app.sandbox.isolation import Plan, plan
 from app.sandbox.netns import PrivateNetwork
 from app.sandbox.settings import SETTINGS_ENV, TargetSettings
 from app.witness_protocol import ServerEvent
+
+PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 TargetState = Literal["starting", "ready", "crashed", "exited", "stopped"]
 OUTPUT_TAIL_LINES = 200
@@ -268,6 +273,9 @@ class Target:
         self._exited.set()
 
     async def _read_events(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self._is_own(writer):
+            writer.close()
+            return
         # Whole chunks, not a line per await: a busy target reports tens of thousands of
         # facts a second, and the loop that reads them also drives the client.
         rest = b""
@@ -287,6 +295,20 @@ class Target:
                     self.on_event(event)
         finally:
             writer.close()
+
+    def _is_own(self, writer: asyncio.StreamWriter) -> bool:
+        """The events socket is reachable by every process of the sandbox's uid, other
+        targets included: only this target's own processes may report to it."""
+        sock: socket.socket = writer.get_extra_info("socket")
+        peer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, PEERCRED.size)
+        pid = PEERCRED.unpack(peer)[0]
+        if self._proc is None:
+            return False
+        try:
+            own = psutil.Process(self._proc.pid)
+            return pid == own.pid or any(child.pid == pid for child in own.children(recursive=True))
+        except psutil.Error:
+            return False
 
     def _report(self, what: str) -> str:
         tail = "\n".join(self.output_tail[-20:]) or "(no output)"
