@@ -1,11 +1,14 @@
-"""A target's settings: uvicorn's knobs under uvicorn's names, the workload, the sandbox limits."""
+"""A target's settings: the server engine's knobs under its own names, the workload, the sandbox limits."""
 
 from __future__ import annotations
 
 import os
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from app.sandbox.engines import refusals
 
 SETTINGS_ENV = "CONNSCOPE_TARGET"
 
@@ -78,6 +81,59 @@ class TargetSettings(BaseModel):
         description="net.ipv4.tcp_syncookies in a private network namespace: 1 answers SYNs with cookies when "
         "the SYN queue overflows (empty: the host's).",
     )
+
+    server: Literal["uvicorn", "gunicorn", "granian", "hypercorn"] = Field(
+        "uvicorn",
+        description="The server that runs the app; each takes only its own settings, under its own names.",
+    )
+    max_requests: int | None = Field(
+        None,
+        ge=1,
+        le=10_000_000,
+        description="gunicorn, Hypercorn: a worker is restarted after this many requests; the socket stays "
+        "open (not given: never).",
+    )
+    gunicorn_timeout: int | None = Field(
+        None,
+        ge=1,
+        le=3600,
+        json_schema_extra={"empty": "gunicorn's 30 s"},
+        description="gunicorn's timeout: a worker silent this many seconds (whole) is killed and restarted.",
+    )
+    graceful_timeout: int | None = Field(
+        None,
+        ge=0,
+        le=3600,
+        json_schema_extra={"empty": "gunicorn's 30 s"},
+        description="gunicorn: whole seconds a worker has to finish its requests when restarted or stopped.",
+    )
+    backpressure: int | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        json_schema_extra={"empty": "backlog / workers"},
+        description="Granian: requests one worker runs at once, per worker; more wait, none get 503.",
+    )
+    http1_keep_alive: bool | None = Field(
+        None,
+        json_schema_extra={"empty": "Granian's (on)"},
+        description="Granian: keep HTTP/1.1 connections open between requests.",
+    )
+    keep_alive_timeout: float | None = Field(
+        None,
+        ge=0,
+        le=3600,
+        json_schema_extra={"empty": "Hypercorn's 5 s"},
+        description="Hypercorn: seconds an idle keep-alive connection stays open.",
+    )
+
+    @model_validator(mode="after")
+    def _engine_takes_them(self) -> TargetSettings:
+        defaults = {name: info.default for name, info in type(self).model_fields.items()}
+        for name, message in refusals(self.model_dump(), defaults).items():
+            # A model-level error has no location: the field rides in ctx, for the form and the CLI.
+            raise PydanticCustomError("engine_setting", message, {"field": name})
+        return self
 
     @property
     def sysctls(self) -> dict[str, str]:
