@@ -92,7 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     targets.add_argument("--no-instrument", action="store_true", help="run plain uvicorn: no server witness")
     bursts = run.add_argument_group("burst")
     _add_model_flags(bursts, BurstSpec, BURST_FLAGS)
-    run.add_argument("--json", action="store_true", help="print the full result as one JSON object on stdout")
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="print the full result as one JSON object on stdout (a line per target: a two-target scenario prints two)",
+    )
     run.add_argument(
         "--scenario",
         choices=list(BY_ID),

@@ -14,6 +14,7 @@ from app.errors import StoreError, TargetError
 from app.experiment import Experiment, cannot_start
 from app.limits import Limits
 from app.result import RunResult
+from app.sandbox.engines import ENGINES
 from app.sandbox.settings import TargetSettings
 from app.scenarios import Scenario, interrupted_finding
 from app.store import RunStore
@@ -92,6 +93,8 @@ class Session:
                 for b in self.experiment.bursts
             ],
             superseded=self.superseded,
+            server_version=ENGINES[self.settings.server].version(),
+            witnesses=ENGINES[self.settings.server].witnesses,
         )
 
     def status(self) -> dict[str, object]:

@@ -28,7 +28,9 @@ def refusals(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str
         for name in other.settings_fields:
             if name in engine.settings_fields or name in found or values[name] == defaults[name]:
                 continue
-            found[name] = f"{name} is {other.title}'s; {engine.title} {engine.instead.get(name, 'has no such setting')}."
+            found[name] = (
+                f"{name} is {other.title}'s; {engine.title} {engine.instead.get(name, 'has no such setting')}."
+            )
     return found | engine.validate(values)
 
 

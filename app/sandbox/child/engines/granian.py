@@ -10,6 +10,7 @@ Granian, hence the pin on its minor version in pyproject.toml.
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 from granian._granian import SocketHolder
 from granian.constants import HTTPModes, Interfaces, Loops
@@ -21,13 +22,15 @@ from app.sandbox.child.workload import APP_FACTORY
 from app.sandbox.settings import TargetSettings
 
 
-class OnInheritedSocket(MPServer):  # type: ignore[misc]  # Granian's server is untyped
+class OnInheritedSocket(MPServer):
     fd: int
 
     def _init_shared_socket(self) -> None:
+        # Granian's stub omits the constructor's arguments: descriptor, is-Unix-socket, backlog.
+        holder: Any = SocketHolder
         self._ssp = None
-        self._shd = SocketHolder(self.fd, False, self.backlog)
-        self._sfd = self.fd
+        self._shd = holder(self.fd, False, self.backlog)
+        self._sfd = self.fd  # type: ignore[assignment]  # declared None until a socket exists
         # Closed at shutdown: later clients are refused, as when uvicorn exits.
         self._sso = socket.socket(fileno=self.fd)
 
