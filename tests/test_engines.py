@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 from pydantic import ValidationError
 
+from app.cli.parser import TARGET_FLAGS
+from app.cli.run import _leg_flags
 from app.experiment import run_once
 from app.fields import field_errors
 from app.sandbox.engines import ENGINES
@@ -25,6 +28,7 @@ from app.scenarios import BY_ID
 from app.store import RunStore
 from app.web.app import create_app
 from tests.conftest import outcomes, run_async, run_burst, state_names, time_in
+from tests.support import wait_burst
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -177,7 +181,8 @@ def test_uvicorn_vs_granian_scenario_fires_the_same_burst_at_both_and_compares()
     scenario = BY_ID["uvicorn-vs-granian"]
     assert scenario.versus is not None and scenario.compare is not None
     uvicorn = run_async(lambda: run_once(scenario.settings, scenario.burst))
-    granian = run_async(lambda: run_once(scenario.versus, scenario.burst))  # type: ignore[arg-type]
+    versus = scenario.versus
+    granian = run_async(lambda: run_once(versus, scenario.burst))
     assert [c.requests[0].outcome.value for c in uvicorn.connections] == ["ok"] * 2 + ["rejected"] * 6
     assert [c.requests[0].outcome.value for c in granian.connections] == ["ok"] * 8
     assert granian.peaks.active == 3
@@ -189,13 +194,34 @@ def test_uvicorn_vs_granian_scenario_fires_the_same_burst_at_both_and_compares()
 
 
 def test_the_cli_gives_each_target_of_a_two_target_scenario_only_the_flags_its_engine_takes() -> None:
-    from app.cli.parser import TARGET_FLAGS
-    from app.cli.run import _leg_flags
-
-    uvicorn, granian = (
-        _leg_flags(s) for s in (BY_ID["uvicorn-vs-granian"].settings, BY_ID["uvicorn-vs-granian"].versus)
-    )  # type: ignore[arg-type]
+    scenario = BY_ID["uvicorn-vs-granian"]
+    assert scenario.versus is not None
+    uvicorn, granian = _leg_flags(scenario.settings), _leg_flags(scenario.versus)
     assert "--limit-concurrency" in uvicorn and "--limit-concurrency" not in granian
     assert "--backpressure" in granian and "--backpressure" not in uvicorn
     assert "--server" not in uvicorn and "--handler-ms" in granian
     assert set(uvicorn) | set(granian) | {"--server"} <= set(TARGET_FLAGS)
+
+
+@pytest.mark.target
+def test_the_dashboard_runs_the_second_target_after_the_first_and_shows_the_comparison(dashboard: str) -> None:
+    response = httpx.post(f"{dashboard}/scenarios/uvicorn-vs-granian", timeout=60)
+    assert response.status_code == 200, response.text
+    first = httpx.get(f"{dashboard}/api/targets", timeout=10).json()[-1]
+    assert first["settings"]["server"] == "uvicorn"
+    wait_burst(dashboard, first["id"], 1)
+    deadline = time.monotonic() + 60
+    # The second target is listed from the moment it starts; its burst is fired once it is ready.
+    while True:
+        second = httpx.get(f"{dashboard}/api/targets", timeout=10).json()[-1]
+        if second["id"] != first["id"] and second["bursts"] and second["bursts"][0]["done"]:
+            break
+        assert time.monotonic() < deadline, "the second target's burst never finished"
+        time.sleep(0.2)
+    assert second["settings"]["server"] == "granian" and second["settings"]["backpressure"] == 3
+    assert second["server_version"].startswith("granian 2.8.")
+    assert "no accept/close hooks in Granian" in second["witnesses"]
+    finding = second["bursts"][0]["finding"]
+    assert finding.startswith("The same 8 requests: uvicorn (limit_concurrency=3) served 2 and answered 503 to 6")
+    panel = httpx.get(f"{dashboard}/partials/target", timeout=10).text
+    assert "granian 2.8." in panel and "witnesses: kernel, app (active)" in panel
