@@ -89,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="start a target, fire one burst, print what happened")
     targets = run.add_argument_group("target (server engine settings and workload)")
     _add_model_flags(targets, TargetSettings, TARGET_FLAGS)
-    targets.add_argument("--no-instrument", action="store_true", help="run plain uvicorn: no server witness")
+    targets.add_argument(
+        "--no-instrument", action="store_true", help="run the server plain: no server witness inside it"
+    )
     bursts = run.add_argument_group("burst")
     _add_model_flags(bursts, BurstSpec, BURST_FLAGS)
     run.add_argument(

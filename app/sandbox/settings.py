@@ -41,7 +41,7 @@ class TargetSettings(BaseModel):
         description="uvicorn exits after this many requests (per worker); later connections are refused "
         "(not given: never).",
     )
-    workers: int = Field(1, ge=1, le=8, description="uvicorn worker processes sharing the listening socket.")
+    workers: int = Field(1, ge=1, le=8, description="Worker processes sharing the listening socket.")
     http: Literal["h11", "httptools"] = Field("httptools", description="uvicorn's HTTP/1.1 implementation.")
     loop: Literal["asyncio", "uvloop"] = Field("uvloop", description="The target's event loop.")
     handler: Literal["async", "blocking", "cpu", "sync"] = Field(
@@ -97,34 +97,37 @@ class TargetSettings(BaseModel):
         None,
         ge=1,
         le=3600,
-        json_schema_extra={"empty": "gunicorn's 30 s"},
-        description="gunicorn's timeout: a worker silent this many seconds (whole) is killed and restarted.",
+        json_schema_extra={"empty": "30 s"},
+        description="gunicorn's timeout: a worker silent this many seconds (whole) is killed and restarted "
+        "(empty: gunicorn's 30 s).",
     )
     graceful_timeout: int | None = Field(
         None,
         ge=0,
         le=3600,
-        json_schema_extra={"empty": "gunicorn's 30 s"},
-        description="gunicorn: whole seconds a worker has to finish its requests when restarted or stopped.",
+        json_schema_extra={"empty": "30 s"},
+        description="gunicorn: whole seconds a worker has to finish its requests when restarted or stopped "
+        "(empty: gunicorn's 30 s).",
     )
     backpressure: int | None = Field(
         None,
         ge=1,
         le=100_000,
-        json_schema_extra={"empty": "backlog / workers"},
-        description="Granian: requests one worker runs at once, per worker; more wait, none get 503.",
+        json_schema_extra={"empty": "backlog/workers"},
+        description="Granian: requests one worker runs at once, per worker; more wait, none get 503 "
+        "(empty: backlog / workers).",
     )
     http1_keep_alive: bool | None = Field(
         None,
-        json_schema_extra={"empty": "Granian's (on)"},
-        description="Granian: keep HTTP/1.1 connections open between requests.",
+        json_schema_extra={"empty": "on"},
+        description="Granian: keep HTTP/1.1 connections open between requests (empty: Granian's default, on).",
     )
     keep_alive_timeout: float | None = Field(
         None,
         ge=0,
         le=3600,
-        json_schema_extra={"empty": "Hypercorn's 5 s"},
-        description="Hypercorn: seconds an idle keep-alive connection stays open.",
+        json_schema_extra={"empty": "5 s"},
+        description="Hypercorn: seconds an idle keep-alive connection stays open (empty: Hypercorn's 5 s).",
     )
 
     @model_validator(mode="after")
