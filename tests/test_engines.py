@@ -19,7 +19,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.cli.parser import TARGET_FLAGS
-from app.cli.run import _leg_flags
+from app.cli.run import scenario_target_flags
 from app.experiment import run_once
 from app.fields import field_errors
 from app.sandbox.engines import ENGINES
@@ -200,7 +200,7 @@ def test_uvicorn_vs_granian_scenario_fires_the_same_burst_at_both_and_compares()
 def test_the_cli_gives_each_target_of_a_two_target_scenario_only_the_flags_its_engine_takes() -> None:
     scenario = BY_ID["uvicorn-vs-granian"]
     assert scenario.versus is not None
-    uvicorn, granian = _leg_flags(scenario.settings), _leg_flags(scenario.versus)
+    uvicorn, granian = scenario_target_flags(scenario.settings), scenario_target_flags(scenario.versus)
     assert "--limit-concurrency" in uvicorn and "--limit-concurrency" not in granian
     assert "--backpressure" in granian and "--backpressure" not in uvicorn
     assert "--server" not in uvicorn and "--handler-ms" in granian

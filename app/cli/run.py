@@ -103,7 +103,7 @@ def render_table(result: RunResult) -> str:
     return "\n".join(lines)
 
 
-def _leg_flags(base: TargetSettings) -> dict[str, str]:
+def scenario_target_flags(base: TargetSettings) -> dict[str, str]:
     """In a two-target scenario each target takes the flags its engine takes (and the
     workload's); its server stays the scenario's."""
     engine_fields = {name for engine in ENGINES.values() for name in engine.settings_fields} | {"server"}
@@ -121,7 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     targets = [
         _model(
             TargetSettings,
-            _leg_flags(base) if len(bases) > 1 and base is not None else TARGET_FLAGS,
+            scenario_target_flags(base) if len(bases) > 1 and base is not None else TARGET_FLAGS,
             args,
             base.model_dump() if base else {},
             instrument=not args.no_instrument,
