@@ -16,6 +16,7 @@ from app.kernel.accept_queue import AcceptQueueSample
 from app.kernel.sampler import KernelSampler
 from app.kernel.sock_diag import PeerState
 from app.result import LatencyPercentiles, Peaks, Percentiles, RunResult, TargetInfo, Totals, connection
+from app.sandbox.engines import ENGINES
 from app.sandbox.isolation import netns_unavailable_reason
 from app.sandbox.netns import PrivateNetwork
 from app.sandbox.settings import TargetSettings
@@ -144,6 +145,9 @@ class Experiment:
                 state=self.target.status.state,
                 exit=self.target.status.describe_exit(),
                 isolation=self.target.status.isolation,
+                server=self.settings.server,
+                server_version=ENGINES[self.settings.server].version(),
+                witnesses=ENGINES[self.settings.server].witnesses,
             ),
             totals=Totals.model_validate(summary.totals(records)),
             cancelled=burst.cancelled,

@@ -96,10 +96,17 @@ def readable(item: Mapping[str, Any]) -> str:
     return str(item["msg"])
 
 
+def error_field(item: Mapping[str, Any]) -> str:
+    """The field an error belongs to: its location, or for a check across fields (which has
+    none) the field its context names; `__all__` for the form as a whole."""
+    if item["loc"]:
+        return str(item["loc"][0])
+    return str((item.get("ctx") or {}).get("field", "__all__"))
+
+
 def field_errors(error: ValidationError) -> dict[str, str]:
     """One readable message per field, as shown next to it."""
     messages: dict[str, str] = {}
     for item in error.errors():
-        name = str(item["loc"][0]) if item["loc"] else "__all__"
-        messages.setdefault(name, readable(item))
+        messages.setdefault(error_field(item), readable(item))
     return messages

@@ -61,6 +61,9 @@ class TargetInfo(_Frozen):
     state: TargetState = Field(description="When the result was built.")
     exit: str = Field(description="e.g. `running`, `exit status 0`, `killed by SIGKILL`.")
     isolation: str
+    server: str = Field("uvicorn", description="The server engine (the `server` setting).")
+    server_version: str = Field("", description="Its distributions' versions, e.g. `granian 2.8.9`.")
+    witnesses: str = Field("", description="What the server witness saw inside this engine.")
 
 
 class Totals(_Frozen):

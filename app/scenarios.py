@@ -147,6 +147,34 @@ def _kernel_knobs(result: Result) -> str:
     )
 
 
+def _one_gate(result: Result) -> str:
+    """One leg of the uvicorn-vs-Granian scenario, said on its own."""
+    totals = result.totals
+    waited = max((c.time_in(State.QUEUED) for c in result.connections), default=0.0)
+    return (
+        f"{result.target.server_version or result.settings.server}: {totals.ok} of {totals.requests} served, "
+        f"{totals.rejected} got 503, at most {result.peaks.active} at once; the longest wait in the backlog "
+        f"{_ms(waited)}, p99 latency {_ms(result.latency_ms.p99 or 0.0)}."
+    )
+
+
+def _gate_versus_wait(uvicorn: Result, granian: Result) -> str:
+    u, g = uvicorn.totals, granian.totals
+    rejected = uvicorn.with_outcomes(Outcome.REJECTED)
+    slowest_503 = max((_latency(c) for c in rejected), default=0.0)
+    waited = [c for c in granian.connections if c.time_in(State.QUEUED) > 100]
+    longest = max((c.time_in(State.QUEUED) for c in waited), default=0.0)
+    return (
+        f"The same {granian.burst.connections} requests: uvicorn (limit_concurrency="
+        f"{uvicorn.settings.limit_concurrency}) served {u.ok} and answered 503 to {u.rejected} of {u.requests}, "
+        f"each within {_ms(slowest_503)}; p99 {_ms(uvicorn.latency_ms.p99 or 0.0)}. "
+        f"Granian (backpressure={granian.settings.backpressure}) rejected {g.rejected} and served {g.ok}, at most "
+        f"{granian.peaks.active} at once: {len(waited)} waited in the kernel's accept queue (up to "
+        f"{_measured(granian.peaks.accept_queue)} at once in its samples, the longest {_ms(longest)}) until a "
+        f"slot freed; p99 {_ms(granian.latency_ms.p99 or 0.0)}."
+    )
+
+
 def interrupted_finding(burst_id: int, scenario: Scenario | None, result: Result) -> str:
     """What an interrupted burst got to show before it was cut short."""
     totals, planned = result.totals, result.burst.connections
@@ -168,6 +196,10 @@ class Scenario:
     settings: TargetSettings
     burst: BurstSpec
     finding: Callable[[Result], str]
+    versus: TargetSettings | None = None
+    """A second target that gets the identical burst once the first is done (never both at once)."""
+    compare: Callable[[Result, Result], str] | None = None
+    """The finding from both runs, first and second."""
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -247,6 +279,17 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
         BurstSpec(connections=30, pattern="burst", client_timeout_s=15),
         _kernel_knobs,
+    ),
+    Scenario(
+        "uvicorn-vs-granian",
+        "The same burst at uvicorn's 503 gate and at Granian's backpressure",
+        "uvicorn's 503 bin fills at once; under Granian nothing is rejected: the requests beyond the slots wait "
+        "in the kernel's accept queue and are served in waves.",
+        TargetSettings(limit_concurrency=3, handler="async", handler_ms=1000, loop="asyncio"),
+        BurstSpec(connections=8, pattern="rate", rate=20, client_timeout_s=20),
+        _one_gate,
+        versus=TargetSettings(server="granian", backpressure=3, handler="async", handler_ms=1000, loop="asyncio"),
+        compare=_gate_versus_wait,
     ),
 )
 

@@ -18,6 +18,7 @@ RANKS: dict[str, int] = {
     "app.errors": 0,
     "app.witness_protocol": 0,
     "app.fields": 0,
+    "app.sandbox.engines": 0,
     "app.assets": 0,
     "app.kernel": 1,
     "app.sandbox.settings": 1,
@@ -42,7 +43,7 @@ CHILD = "app.sandbox.child"
 # What runs inside the target and its helpers shares only the settings and the wire format
 # with the control app: the target process must not load the timeline, the kernel witness
 # or the control side of the sandbox.
-CHILD_MAY_IMPORT = ("app.sandbox.child", "app.sandbox.settings", "app.witness_protocol")
+CHILD_MAY_IMPORT = ("app.sandbox.child", "app.sandbox.settings", "app.sandbox.engines", "app.witness_protocol")
 
 
 def _module_name(path: Path) -> str:
@@ -188,6 +189,8 @@ def test_a_target_process_loads_only_its_own_side() -> None:
         "import sys\n"
         "import app.sandbox.child.launcher, app.sandbox.child.runner, app.sandbox.child.netns_holder\n"
         "import app.sandbox.child.workload, app.sandbox.child.witness\n"
+        "import app.sandbox.child.engines.gunicorn, app.sandbox.child.engines.granian\n"
+        "import app.sandbox.child.engines.hypercorn, app.sandbox.child.engines.uvicorn\n"
         "print('\\n'.join(sorted(m for m in sys.modules if m == 'app' or m.startswith('app.'))))\n"
     )
     loaded = subprocess.run(

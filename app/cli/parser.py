@@ -10,7 +10,7 @@ from typing import Any, NoReturn, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from app.export import FORMATS
-from app.fields import form_fields, readable
+from app.fields import error_field, form_fields, readable
 from app.limits import RUN_CAPS, add_limit_flags
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID
@@ -19,7 +19,7 @@ from app.traffic.spec import BurstSpec
 
 T = TypeVar("T")
 
-# flag → (model, field): flags are uvicorn's names where the setting is uvicorn's.
+# flag → (model, field): flags are each engine's own names for its settings.
 TARGET_FLAGS = {
     "--limit-concurrency": "limit_concurrency",
     "--backlog": "backlog",
@@ -36,6 +36,13 @@ TARGET_FLAGS = {
     "--somaxconn": "somaxconn",
     "--tcp-abort-on-overflow": "tcp_abort_on_overflow",
     "--tcp-syncookies": "tcp_syncookies",
+    "--server": "server",
+    "--max-requests": "max_requests",
+    "--gunicorn-timeout": "gunicorn_timeout",
+    "--graceful-timeout": "graceful_timeout",
+    "--backpressure": "backpressure",
+    "--http1-keep-alive": "http1_keep_alive",
+    "--keep-alive-timeout": "keep_alive_timeout",
 }
 
 
@@ -80,12 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the dashboard (the default)")
     _add_serve_flags(serve, argparse.SUPPRESS)
     run = sub.add_parser("run", help="start a target, fire one burst, print what happened")
-    targets = run.add_argument_group("target (uvicorn settings and workload)")
+    targets = run.add_argument_group("target (server engine settings and workload)")
     _add_model_flags(targets, TargetSettings, TARGET_FLAGS)
-    targets.add_argument("--no-instrument", action="store_true", help="run plain uvicorn: no server witness")
+    targets.add_argument(
+        "--no-instrument", action="store_true", help="run the server plain: no server witness inside it"
+    )
     bursts = run.add_argument_group("burst")
     _add_model_flags(bursts, BurstSpec, BURST_FLAGS)
-    run.add_argument("--json", action="store_true", help="print the full result as one JSON object on stdout")
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="print the full result as one JSON object on stdout (a line per target: a two-target scenario prints two)",
+    )
     run.add_argument(
         "--scenario",
         choices=list(BY_ID),
@@ -130,9 +143,11 @@ def _model(model: type[T], flags: dict[str, str], args: argparse.Namespace, base
         return model.model_validate(base | given | extra)  # type: ignore[attr-defined,no-any-return]
     except ValidationError as exc:
         error = exc.errors()[0]
-        name = str(error["loc"][0]) if error["loc"] else ""
+        name = error_field(error)
         flag = next((f for f, n in flags.items() if n == name), name)
-        value = given.get(name)
+        # A refusal across fields (this engine has no such setting) may concern a value
+        # from a scenario, not from a flag: say the value the model saw.
+        value = given.get(name, (base | extra).get(name))
         print(f"connscope: error: {flag} {value}: {readable(error)}", file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import resource
 import sys
 from collections.abc import Callable, Coroutine
@@ -14,6 +15,7 @@ from app.errors import CapExceeded, StoreError, TargetError
 from app.experiment import run_once
 from app.limits import limits_from
 from app.result import RunResult
+from app.sandbox.engines import ENGINES
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID, SCENARIOS
 from app.store import RunStore
@@ -65,10 +67,14 @@ async def _progress(burst: Burst) -> None:
 
 def render_table(result: RunResult) -> str:
     s, b, t, target = result.settings, result.burst, result.totals, result.target
-    limit = "none" if s.limit_concurrency is None else s.limit_concurrency
+    values = s.model_dump()
+    # The chosen engine's own settings only: another engine's would be its defaults, not in force.
+    engine = " ".join(
+        f"{name}={'none' if values[name] is None else values[name]}" for name in ENGINES[s.server].settings_fields
+    )
     lines = [
-        f"target   limit_concurrency={limit} backlog={s.backlog} workers={s.workers} "
-        f"http={s.http} loop={s.loop} handler={s.handler} {s.handler_ms:g} ms",
+        f"target   {target.server_version or s.server}: {engine} handler={s.handler} {s.handler_ms:g} ms",
+        f"         witnesses: {target.witnesses}",
         f"         127.0.0.1:{target.port}, {target.isolation}, "
         + (
             f"{target.state} ({target.exit}) by the end of the burst"
@@ -97,19 +103,36 @@ def render_table(result: RunResult) -> str:
     return "\n".join(lines)
 
 
+def scenario_target_flags(base: TargetSettings) -> dict[str, str]:
+    """In a two-target scenario each target takes the flags its engine takes (and the
+    workload's); its server stays the scenario's."""
+    engine_fields = {name for engine in ENGINES.values() for name in engine.settings_fields} | {"server"}
+    own = ENGINES[base.server].settings_fields
+    return {flag: name for flag, name in TARGET_FLAGS.items() if name not in engine_fields or name in own}
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     scenario = BY_ID[args.scenario] if args.scenario else None
-    settings = _model(
-        TargetSettings,
-        TARGET_FLAGS,
-        args,
-        scenario.settings.model_dump() if scenario else {},
-        instrument=not args.no_instrument,
+    bases: list[TargetSettings | None] = (
+        [scenario.settings, scenario.versus]
+        if scenario and scenario.versus
+        else [scenario.settings if scenario else None]
     )
+    targets = [
+        _model(
+            TargetSettings,
+            scenario_target_flags(base) if len(bases) > 1 and base is not None else TARGET_FLAGS,
+            args,
+            base.model_dump() if base else {},
+            instrument=not args.no_instrument,
+        )
+        for base in bases
+    ]
     spec = _model(BurstSpec, BURST_FLAGS, args, scenario.burst.model_dump() if scenario else {})
     limits = limits_from(args)
     try:
-        limits.check_target(settings)
+        for settings in targets:
+            limits.check_target(settings)
         limits.check_burst(spec)
         # Checked before anything starts: a run is never fired only to be lost at the end.
         store = RunStore(args.store) if args.record else None
@@ -117,29 +140,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"connscope: error: {exc}", file=sys.stderr)
         return 2
     raise_open_file_limit()
-    try:
-        result = run_async(lambda: run_once(settings, spec, watch=_progress))
-    except TargetError as exc:
-        print(f"connscope: error: {exc}", file=sys.stderr)
-        return 1
+    results: list[RunResult] = []
+    # One target after the other: the second's burst never shares the machine with the first.
+    for settings in targets:
+        try:
+            results.append(run_async(functools.partial(run_once, settings, spec, watch=_progress)))
+        except TargetError as exc:
+            print(f"connscope: error: {exc}", file=sys.stderr)
+            return 1
     if scenario is not None:
-        result = result.model_copy(update={"scenario": scenario.id, "finding": scenario.finding(result)})
+        finding = scenario.compare(*results) if scenario.compare and len(results) == 2 else scenario.finding(results[0])
+        results = [r.model_copy(update={"scenario": scenario.id, "finding": finding}) for r in results]
     status = 0
     if store is not None:
-        try:
-            run_id = store.save(result)
-        except StoreError as exc:
-            print(f"connscope: error: the run was not recorded: {exc}", file=sys.stderr)
-            status = 1
-        else:
-            result = result.model_copy(update={"run_id": run_id})
-            print(f"recorded as run {run_id}", file=sys.stderr)
+        for index, result in enumerate(results):
+            try:
+                run_id = store.save(result)
+            except StoreError as exc:
+                print(f"connscope: error: the run was not recorded: {exc}", file=sys.stderr)
+                status = 1
+            else:
+                results[index] = result.model_copy(update={"run_id": run_id})
+                print(f"recorded as run {run_id}", file=sys.stderr)
     if args.json:
-        print(result.model_dump_json())
+        print("\n".join(result.model_dump_json() for result in results))
     else:
-        print(render_table(result))
+        print("\n\n".join(render_table(result) for result in results))
         if scenario is not None:
-            print(f"\n{scenario.title}\n{result.finding}")
+            print(f"\n{scenario.title}\n{results[0].finding}")
     return status
 
 

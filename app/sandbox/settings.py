@@ -1,11 +1,14 @@
-"""A target's settings: uvicorn's knobs under uvicorn's names, the workload, the sandbox limits."""
+"""A target's settings: the server engine's knobs under its own names, the workload, the sandbox limits."""
 
 from __future__ import annotations
 
 import os
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from app.sandbox.engines import refusals
 
 SETTINGS_ENV = "CONNSCOPE_TARGET"
 
@@ -38,7 +41,7 @@ class TargetSettings(BaseModel):
         description="uvicorn exits after this many requests (per worker); later connections are refused "
         "(not given: never).",
     )
-    workers: int = Field(1, ge=1, le=8, description="uvicorn worker processes sharing the listening socket.")
+    workers: int = Field(1, ge=1, le=8, description="Worker processes sharing the listening socket.")
     http: Literal["h11", "httptools"] = Field("httptools", description="uvicorn's HTTP/1.1 implementation.")
     loop: Literal["asyncio", "uvloop"] = Field("uvloop", description="The target's event loop.")
     handler: Literal["async", "blocking", "cpu", "sync"] = Field(
@@ -78,6 +81,62 @@ class TargetSettings(BaseModel):
         description="net.ipv4.tcp_syncookies in a private network namespace: 1 answers SYNs with cookies when "
         "the SYN queue overflows (empty: the host's).",
     )
+
+    server: Literal["uvicorn", "gunicorn", "granian", "hypercorn"] = Field(
+        "uvicorn",
+        description="The server that runs the app; each takes only its own settings, under its own names.",
+    )
+    max_requests: int | None = Field(
+        None,
+        ge=1,
+        le=10_000_000,
+        description="gunicorn, Hypercorn: a worker is restarted after this many requests; the socket stays "
+        "open (not given: never).",
+    )
+    gunicorn_timeout: int | None = Field(
+        None,
+        ge=1,
+        le=3600,
+        json_schema_extra={"empty": "30 s"},
+        description="gunicorn's timeout: a worker silent this many seconds (whole) is killed and restarted "
+        "(empty: gunicorn's 30 s).",
+    )
+    graceful_timeout: int | None = Field(
+        None,
+        ge=0,
+        le=3600,
+        json_schema_extra={"empty": "30 s"},
+        description="gunicorn: whole seconds a worker has to finish its requests when restarted or stopped "
+        "(empty: gunicorn's 30 s).",
+    )
+    backpressure: int | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        json_schema_extra={"empty": "backlog/workers"},
+        description="Granian: requests one worker runs at once, per worker; more wait, none get 503 "
+        "(empty: backlog / workers).",
+    )
+    http1_keep_alive: bool | None = Field(
+        None,
+        json_schema_extra={"empty": "on"},
+        description="Granian: keep HTTP/1.1 connections open between requests (empty: Granian's default, on).",
+    )
+    keep_alive_timeout: float | None = Field(
+        None,
+        ge=0,
+        le=3600,
+        json_schema_extra={"empty": "5 s"},
+        description="Hypercorn: seconds an idle keep-alive connection stays open (empty: Hypercorn's 5 s).",
+    )
+
+    @model_validator(mode="after")
+    def _engine_takes_them(self) -> TargetSettings:
+        defaults = {name: info.default for name, info in type(self).model_fields.items()}
+        for name, message in refusals(self.model_dump(), defaults).items():
+            # A model-level error has no location: the field rides in ctx, for the form and the CLI.
+            raise PydanticCustomError("engine_setting", message, {"field": name})
+        return self
 
     @property
     def sysctls(self) -> dict[str, str]:

@@ -62,6 +62,8 @@ class TargetView(BaseModel):
     capacity: int | None = Field(description="The accept queue's capacity the kernel reported.")
     bursts: list[BurstView]
     superseded: list[Superseded] = Field(description="Bursts of the target before this one that its start cut short.")
+    server_version: str = Field("", description="The server engine's distributions and versions.")
+    witnesses: str = Field("", description="What the server witness sees inside this engine.")
 
 
 class StartRefused(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,7 +13,8 @@ from pydantic import BaseModel, ValidationError
 
 from app.assets import PAGE_ASSETS, STYLESHEETS
 from app.errors import CapExceeded, TargetError
-from app.fields import field_errors, form_fields
+from app.fields import FormField, field_errors, form_fields
+from app.sandbox.engines import ENGINES
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID, SCENARIOS
 from app.traffic.spec import BurstSpec
@@ -35,6 +37,13 @@ TARGET_FIELDS = (
     "somaxconn",
     "tcp_abort_on_overflow",
     "tcp_syncookies",
+    "server",
+    "max_requests",
+    "gunicorn_timeout",
+    "graceful_timeout",
+    "backpressure",
+    "http1_keep_alive",
+    "keep_alive_timeout",
 )
 BURST_FIELDS = (
     "connections",
@@ -63,10 +72,25 @@ def _target_context(
     defaults = session.settings.model_dump() if session else TargetSettings().model_dump()
     return {
         "target": session.status() if session else None,
-        "target_fields": form_fields(TargetSettings, TARGET_FIELDS),
+        "target_fields": _with_engines(form_fields(TargetSettings, TARGET_FIELDS)),
         "target_values": {**defaults, **(values or {})},
         "target_errors": errors or {},
     }
+
+
+def _with_engines(fields: list[FormField]) -> list[FormField]:
+    """Each engine setting's hint names the engines that take it: the others refuse a value."""
+    takes = {
+        name: [e.title for e in ENGINES.values() if name in e.settings_fields]
+        for e in ENGINES.values()
+        for name in e.settings_fields
+    }
+    return [
+        replace(f, hint=f"{f.hint} [{', '.join(takes[f.name])}]")
+        if f.name in takes and len(takes[f.name]) < len(ENGINES)
+        else f
+        for f in fields
+    ]
 
 
 def _burst_context(

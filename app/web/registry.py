@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from app.errors import StoreError, TargetError
+from app.errors import ConnscopeError, StoreError, TargetError
 from app.experiment import Experiment, cannot_start
 from app.limits import Limits
 from app.result import RunResult
+from app.sandbox.engines import ENGINES
 from app.sandbox.settings import TargetSettings
 from app.scenarios import Scenario, interrupted_finding
 from app.store import RunStore
@@ -50,6 +51,8 @@ class Session:
     """Bursts whose result is being stored: past cutting short."""
     unrecorded: dict[int, RunResult] = field(default_factory=dict)
     """Results the store could not take, kept to be served from here."""
+    versus_of: RunResult | None = None
+    """In a two-target scenario's second target: the first one's run, which its finding compares."""
 
     def __post_init__(self) -> None:
         self.stream = Stream(self.experiment.timeline, self.status, origin_ns=self.experiment.origin_ns)
@@ -92,6 +95,8 @@ class Session:
                 for b in self.experiment.bursts
             ],
             superseded=self.superseded,
+            server_version=ENGINES[self.settings.server].version(),
+            witnesses=ENGINES[self.settings.server].witnesses,
         )
 
     def status(self) -> dict[str, object]:
@@ -130,6 +135,7 @@ class Registry:
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
+        self._second_legs: set[asyncio.Task[None]] = set()
         self._starting = 0
 
     async def start(self, settings: TargetSettings, scenario: Scenario | None = None) -> Session:
@@ -226,9 +232,17 @@ class Registry:
             result = session.experiment.result(burst)
             if burst.cancelled is not None:
                 finding: str | None = interrupted_finding(burst.id, scenario, result)
+            elif scenario is not None and scenario.compare is not None and session.versus_of is not None:
+                finding = scenario.compare(session.versus_of, result)
             else:
                 finding = scenario.finding(result) if scenario is not None else None
             result = result.model_copy(update={"finding": finding, "scenario": scenario.id if scenario else None})
+            if scenario is not None and scenario.versus is not None and session.versus_of is None:
+                if burst.cancelled is None:
+                    # A task of its own: starting the next target stops this one, which waits for this task.
+                    leg = asyncio.create_task(self._second_leg(scenario, scenario.versus, burst.spec, result))
+                    self._second_legs.add(leg)
+                    leg.add_done_callback(self._second_legs.discard)
             session.findings[burst.id] = result.finding
             session.recording.add(burst.id)
             # SQLite writes are quick but blocking: keep them off the loop the bursts run on.
@@ -240,6 +254,22 @@ class Registry:
             session.run_ids[burst.id] = run_id
         await self._notify()
         return burst
+
+    async def _second_leg(
+        self, scenario: Scenario, settings: TargetSettings, spec: BurstSpec, first: RunResult
+    ) -> None:
+        """The identical burst at a two-target scenario's second target, once the first is done."""
+        if self.current is None or self.current.scenario is not scenario:
+            return  # Something else was started meanwhile: the scenario was left.
+        try:
+            session = await self.start(settings, scenario)
+        except ConnscopeError as exc:
+            self.current.error = f"the scenario's second target could not start: {exc}"
+            await self._notify()
+            return
+        session.versus_of = first
+        if session.ready:
+            self.fire(session, spec, scenario)
 
     async def close(self) -> None:
         if self.current is not None:

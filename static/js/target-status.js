@@ -145,8 +145,8 @@ export function updateEmptyState() {
     reason = "ready";
     title = "Target ready: fire a burst";
     hint = presenting
-      ? `uvicorn listens on 127.0.0.1:${target.port}. Press space to fire, r to reset.`
-      : `uvicorn listens on 127.0.0.1:${target.port}. Set the burst on the left and press Fire (or space).`;
+      ? `${target.settings.server} listens on 127.0.0.1:${target.port}. Press space to fire, r to reset.`
+      : `${target.settings.server} listens on 127.0.0.1:${target.port}. Set the burst on the left and press Fire (or space).`;
   } else if (target.state === "crashed") {
     reason = "crashed";
     title = "The target crashed";

@@ -1,14 +1,15 @@
-"""The target process: arms its sandbox, then runs uvicorn on the inherited listening socket.
+"""The target process: arms its sandbox, then runs the chosen server engine on the inherited
+listening socket.
 
 Started by `app.sandbox.child.launcher` behind `setpriv` (privileges already dropped), inside
-the target's namespaces when the machine allows them.
+the target's namespaces when the machine allows them. Each engine's start code is
+`app.sandbox.child.engines.<server>.run(settings, fd)`.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-import socket
-import sys
 
 from app.sandbox.child.containment import PARENT_ENV, SUPERVISOR_ENV, apply_limits, die_with_parent, no_new_privs
 from app.sandbox.settings import TargetSettings
@@ -22,45 +23,8 @@ def main() -> None:
     no_new_privs()
     apply_limits(settings)
     os.environ[SUPERVISOR_ENV] = str(os.getpid())
-
-    import uvicorn
-    from uvicorn.server import STARTUP_FAILURE  # type: ignore[attr-defined]  # public in use, not in __all__
-    from uvicorn.supervisors import Multiprocess
-
-    from app.sandbox.child.witness import PROTOCOLS, WitnessedListener
-
-    config = uvicorn.Config(
-        "app.sandbox.child.workload:create_app",
-        factory=True,
-        backlog=settings.backlog,
-        limit_concurrency=settings.limit_concurrency,
-        limit_max_requests=settings.limit_max_requests,
-        # uvicorn's CLI takes whole seconds, but it schedules the timeout as a float delay;
-        # fractions make short demos possible.
-        timeout_keep_alive=settings.timeout_keep_alive,  # type: ignore[arg-type]
-        workers=settings.workers,
-        http=PROTOCOLS[settings.http] if settings.instrument else settings.http,
-        loop=settings.loop,
-        lifespan="on",
-        ws="none",
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=1,
-    )
-    # The socket object owns the inherited descriptor (no dup, unlike uvicorn's `fd`
-    # setting), so when uvicorn closes its server the listening socket really closes and
-    # later connections are refused, as with `uvicorn --port`.
-    # Worker processes get the socket pickled as a plain socket, so accept() is witnessed
-    # with one worker only.
-    witnessed = settings.instrument and settings.workers == 1
-    sock = (WitnessedListener if witnessed else socket.socket)(fileno=int(os.environ[FD_ENV]))
-    server = uvicorn.Server(config)
-    if settings.workers > 1:
-        Multiprocess(config, sockets=[sock]).run()
-    else:
-        server.run(sockets=[sock])
-        if not server.started:
-            sys.exit(STARTUP_FAILURE)
+    engine = importlib.import_module(f"app.sandbox.child.engines.{settings.server}")
+    engine.run(settings, int(os.environ[FD_ENV]))
 
 
 if __name__ == "__main__":

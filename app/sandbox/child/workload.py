@@ -20,6 +20,8 @@ from app.sandbox.child.witness import AppWitness
 from app.sandbox.settings import TargetSettings
 from app.witness_protocol import APP_HEADER
 
+APP_FACTORY = "app.sandbox.child.workload:create_app"
+
 
 def _hold_seconds(settings: TargetSettings, rng: random.Random) -> float:
     mean = settings.handler_ms / 1000
@@ -71,7 +73,7 @@ def _build(settings: TargetSettings) -> Starlette:
 
 
 def create_app() -> object:
-    """uvicorn factory (`app.sandbox.child.workload:create_app`), called in every worker."""
+    """The app factory (APP_FACTORY), called in every worker of every engine."""
     arm_worker()
     settings = TargetSettings.from_env()
     app = _build(settings)

@@ -1,0 +1,67 @@
+"""gunicorn's arbiter on the inherited socket (`fd://N`), uvicorn-worker's UvicornWorker in
+each worker, given uvicorn's settings (limit_concurrency has no gunicorn flag) and the
+instrumented protocols through a subclass's CONFIG_KWARGS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+from uvicorn_worker import UvicornWorker
+
+from app.sandbox.child.witness import PROTOCOLS
+from app.sandbox.child.workload import create_app
+from app.sandbox.settings import TargetSettings
+
+GUNICORN_DEFAULT_TIMEOUT_S = 30
+
+
+def worker_class(settings: TargetSettings) -> type[UvicornWorker]:
+    return type(
+        "ConnscopeUvicornWorker",
+        (UvicornWorker,),
+        {
+            "CONFIG_KWARGS": {
+                "loop": settings.loop,
+                "http": PROTOCOLS[settings.http] if settings.instrument else settings.http,
+                "limit_concurrency": settings.limit_concurrency,
+                # uvicorn-worker would take gunicorn's keepalive (2 s); the setting is uvicorn's.
+                "timeout_keep_alive": settings.timeout_keep_alive,
+                "lifespan": "on",
+                "ws": "none",
+                "access_log": False,
+            }
+        },
+    )
+
+
+class Application(BaseApplication):  # type: ignore[misc]  # gunicorn is untyped
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> object:
+        # Called in each worker after the fork (no preload): the factory arms the worker.
+        return create_app()
+
+
+def run(settings: TargetSettings, fd: int) -> None:
+    Application(
+        {
+            "bind": [f"fd://{fd}"],
+            "workers": settings.workers,
+            "backlog": settings.backlog,
+            "max_requests": settings.max_requests or 0,
+            "timeout": settings.gunicorn_timeout or GUNICORN_DEFAULT_TIMEOUT_S,
+            "graceful_timeout": settings.graceful_timeout
+            if settings.graceful_timeout is not None
+            else GUNICORN_DEFAULT_TIMEOUT_S,
+            "worker_class": worker_class(settings),
+            "loglevel": "warning",
+            "accesslog": None,
+        }
+    ).run()

@@ -1,0 +1,37 @@
+"""Server engines: which server runs the target's app, described for the control side.
+
+An engine is one module here (its settings, what it refuses, its version, its witnesses)
+and its start code in `app.sandbox.child.engines.<name>` (`run(settings, fd)`), plus one
+line in ENGINES. Settings are plain field values so this layer needs nothing of the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from app.sandbox.engines.base import Engine
+from app.sandbox.engines.granian import GRANIAN
+from app.sandbox.engines.gunicorn import GUNICORN
+from app.sandbox.engines.hypercorn import HYPERCORN
+from app.sandbox.engines.uvicorn import UVICORN
+
+ENGINES: dict[str, Engine] = {e.name: e for e in (UVICORN, GUNICORN, GRANIAN, HYPERCORN)}
+
+
+def refusals(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, str]:
+    """field → why the chosen engine refuses it: a setting of another engine given a value
+    (not its default), or a value the engine itself rejects."""
+    engine = ENGINES[values["server"]]
+    found: dict[str, str] = {}
+    for other in ENGINES.values():
+        for name in other.settings_fields:
+            if name in engine.settings_fields or name in found or values[name] == defaults[name]:
+                continue
+            found[name] = (
+                f"{name} is {other.title}'s; {engine.title} {engine.instead.get(name, 'has no such setting')}."
+            )
+    return found | engine.validate(values)
+
+
+__all__ = ["ENGINES", "Engine", "refusals"]

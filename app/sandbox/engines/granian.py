@@ -1,0 +1,36 @@
+"""Granian (Rust HTTP, Python app): excess requests wait for `backpressure`, none get 503."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.sandbox.engines.base import Engine
+
+MIN_BACKLOG = 128
+"""Granian's own floor: `--backlog` below it is refused by Granian's CLI."""
+
+
+@dataclass(frozen=True, slots=True)
+class Granian(Engine):
+    def validate(self, values: Mapping[str, Any]) -> dict[str, str]:
+        if values["backlog"] < MIN_BACKLOG:
+            return {"backlog": f"Granian refuses a backlog below {MIN_BACKLOG}; give at least {MIN_BACKLOG}."}
+        return {}
+
+
+GRANIAN = Granian(
+    name="granian",
+    title="Granian",
+    distributions=("granian",),
+    settings_fields=("backlog", "backpressure", "workers", "http1_keep_alive", "loop"),
+    witnesses="kernel, app (active); no accept/close hooks in Granian (its HTTP side is Rust)",
+    instead={
+        "limit_concurrency": "has backpressure instead (excess requests wait, none get 503)",
+        "timeout_keep_alive": "has http1_keep_alive (on/off) instead",
+        "limit_max_requests": "restarts no worker after a number of requests",
+        "max_requests": "restarts no worker after a number of requests",
+        "http": "parses HTTP itself (in Rust)",
+    },
+)
