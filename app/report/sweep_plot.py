@@ -37,7 +37,10 @@ def write_png(record: Mapping[str, Any], path: Path) -> Path:
             if not points:
                 continue
             xs, medians, lows, highs = (list(column) for column in zip(*points, strict=True))
-            errors = [[m - lo for m, lo in zip(medians, lows, strict=True)], [h - m for m, h in zip(medians, highs, strict=True)]]
+            errors = [
+                [m - lo for m, lo in zip(medians, lows, strict=True)],
+                [h - m for m, h in zip(medians, highs, strict=True)],
+            ]
             ax.errorbar(
                 xs,
                 medians,
