@@ -42,9 +42,11 @@ def _shown(value: Any) -> str:
 
 
 def _assets() -> list[dict[str, str]]:
+    """uPlot only: the sweep page has no htmx."""
     return [
         {"name": a.package, "kind": a.kind, "cdn": a.cdn, "integrity": a.integrity, "local": a.local}
         for a in PAGE_ASSETS
+        if a.package == "uplot"
     ]
 
 
@@ -59,15 +61,16 @@ async def start_sweep(request: Request) -> Response:
     running is touched until the whole grid is valid and within the caps."""
     form = await request.form()
     values = {name: str(form.get(name, "")).strip() for name in (*TARGET_FIELDS, *BURST_FIELDS, "repeat")}
-    lists = {name: [v.strip() for v in values[name].split(",")] for name in (*TARGET_FIELDS, *BURST_FIELDS)}
+    # A field left empty (or not sent) keeps its default, as the CLI's flag not given.
+    lists = {name: [v.strip() for v in values[name].split(",")] for name in (*TARGET_FIELDS, *BURST_FIELDS) if values[name]}
     repeat_text = values["repeat"]
     if not repeat_text.isdigit() or not 1 <= int(repeat_text) <= MAX_REPEAT:
         errors = {"repeat": f"Enter a whole number from 1 to {MAX_REPEAT}."}
         return _render(request, "sweep_new.html", 422, **_form_context(values, errors))
     try:
         grid = plan(
-            {n: lists[n] for n in TARGET_FIELDS},
-            {n: lists[n] for n in BURST_FIELDS},
+            {n: lists[n] for n in TARGET_FIELDS if n in lists},
+            {n: lists[n] for n in BURST_FIELDS if n in lists},
             int(repeat_text),
         )
         job = await registry_of(request).start_sweep(grid)
