@@ -174,15 +174,15 @@ class RunStore:
         record["sweep"]["id"] = sweep_id
         return record
 
-    def list_sweeps(self, limit: int = 200) -> list[SweepInfo]:
+    def list_sweeps(self, limit: int = 200) -> tuple[SweepInfo, ...]:
         with self._connect() as db:
             rows = db.execute(
                 "SELECT id, recorded_at, summary, record FROM sweeps ORDER BY id DESC LIMIT ?", (limit,)
             ).fetchall()
-        return [
+        return tuple(
             SweepInfo(id, at, summary, tuple(r for c in json.loads(record)["cells"] for r in c["run_ids"] if r))
             for id, at, summary, record in rows
-        ]
+        )
 
     def details(self, run_ids: tuple[int, ...]) -> dict[int, RunDetails]:
         """Workers, arrival pattern and rate of the given runs, read inside SQLite (a run's

@@ -127,17 +127,17 @@ def plan(
     combos = [tuple(reversed(c)) for c in itertools.product(*(a.values for a in reversed(axes)))]
     cells = []
     for index, combo in enumerate(combos):
-        values: dict[Kind, dict[str, Any]] = {"target": dict(bases["target"]), "burst": dict(bases["burst"])}
+        inputs: dict[Kind, dict[str, Any]] = {"target": dict(bases["target"]), "burst": dict(bases["burst"])}
         for axis, value in zip(axes, combo, strict=True):
-            values[axis.kind][axis.name] = value
+            inputs[axis.kind][axis.name] = value
         try:
-            settings = TargetSettings.model_validate(values["target"])
-            spec = BurstSpec.model_validate(values["burst"])
+            settings = TargetSettings.model_validate(inputs["target"])
+            spec = BurstSpec.model_validate(inputs["burst"])
         except ValidationError as exc:
             error = exc.errors()[0]
-            name = str(error["loc"][0]) if error["loc"] else ""
-            kind: Kind = "target" if name in TargetSettings.model_fields else "burst"
-            raise SweepValueError(kind, name, values[kind].get(name), error) from None
+            field_name = str(error["loc"][0]) if error["loc"] else ""
+            side: Kind = "target" if field_name in TargetSettings.model_fields else "burst"
+            raise SweepValueError(side, field_name, inputs[side].get(field_name), error) from None
         swept = {axis.name: value for axis, value in zip(axes, combo, strict=True)}
         cells.append(Cell(index, swept, settings, spec))
     return Plan(tuple(axes), tuple(cells), repeat, cells[0].settings, cells[0].burst)
@@ -429,10 +429,7 @@ def plot_data(record: Mapping[str, Any]) -> dict[str, Any]:
             series.append(
                 {
                     "name": line_name or name,
-                    **{
-                        part: [None if s[part] is None else round(s[part] * scale, 4) for s in spreads]
-                        for part in ("median", "min", "max")
-                    },
+                    **{part: [_scaled(s[part], scale) for s in spreads] for part in ("median", "min", "max")},
                 }
             )
         plotted.append({"key": key, "label": name, "unit": "%" if scale == 100 else unit, "lines": series})
@@ -444,3 +441,7 @@ def plot_data(record: Mapping[str, Any]) -> dict[str, Any]:
         "figures": plotted,
         "repeat": record["sweep"]["repeat"],
     }
+
+
+def _scaled(value: float | None, scale: float) -> float | None:
+    return None if value is None else round(value * scale, 4)

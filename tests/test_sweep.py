@@ -67,7 +67,9 @@ def test_the_same_bad_value_reads_as_the_run_command_says_it() -> None:
 
 def test_a_grid_over_the_cap_is_refused_in_one_line() -> None:
     line = one_line_error(
-        connscope("sweep", "--limit-concurrency", "1,2,3", "--backlog", "8,16", "--repeat", "2", "--max-sweep-runs", "8")
+        connscope(
+            "sweep", "--limit-concurrency", "1,2,3", "--backlog", "8,16", "--repeat", "2", "--max-sweep-runs", "8"
+        )
     )
     assert "12 runs in one sweep (cells × repeats) is over the cap of 8; --max-sweep-runs raises it." in line
 

@@ -64,7 +64,10 @@ def _noise_sentence(record: Mapping[str, Any]) -> str:
             b = ", ".join(f"{k} {label(v)}" for k, v in cell["swept"].items())
             same.append(f"{a} and {b} differ within the noise in {' and '.join(figures)}")
     if not same:
-        return f" Over {record['sweep']['repeat']} runs per cell, every neighbouring difference in 503 rate, p99 and throughput is larger than the noise."
+        return (
+            f" Over {record['sweep']['repeat']} runs per cell, every neighbouring difference in 503 rate, p99 "
+            "and throughput is larger than the noise."
+        )
     joined = "; ".join(same)
     return " " + joined[:1].upper() + joined[1:] + f" (their ranges over {record['sweep']['repeat']} runs overlap)."
 
@@ -85,7 +88,10 @@ def render(record: Mapping[str, Any], out_dir: Path) -> Path:
     write_png(record, out_dir / "sweep.png")
     axes = "\n".join(f"- `{a['name']}`: {', '.join(label(v) for v in a['values'])}" for a in sweep["axes"])
     swept = {a["name"] for a in sweep["axes"]}
-    fixed = lambda values: ", ".join(f"{k}={label(v)}" for k, v in values.items() if k not in swept)  # noqa: E731
+
+    def fixed(values: Mapping[str, Any]) -> str:
+        return ", ".join(f"{k}={label(v)}" for k, v in values.items() if k not in swept)
+
     header, rows = table(record)
     runs = sorted(r for c in record["cells"] for r in c["run_ids"] if r)
     text = "\n".join(

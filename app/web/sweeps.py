@@ -24,7 +24,9 @@ router = APIRouter()
 
 def _form_context(values: dict[str, str] | None = None, errors: dict[str, str] | None = None) -> dict[str, Any]:
     target, burst = TargetSettings(), BurstSpec()
-    defaults = {f: _shown(getattr(target, f)) for f in TARGET_FIELDS} | {f: _shown(getattr(burst, f)) for f in BURST_FIELDS}
+    defaults = {f: _shown(getattr(target, f)) for f in TARGET_FIELDS} | {
+        f: _shown(getattr(burst, f)) for f in BURST_FIELDS
+    }
     return {
         "target_fields": form_fields(TargetSettings, TARGET_FIELDS),
         "burst_fields": form_fields(BurstSpec, BURST_FIELDS),
@@ -62,7 +64,9 @@ async def start_sweep(request: Request) -> Response:
     form = await request.form()
     values = {name: str(form.get(name, "")).strip() for name in (*TARGET_FIELDS, *BURST_FIELDS, "repeat")}
     # A field left empty (or not sent) keeps its default, as the CLI's flag not given.
-    lists = {name: [v.strip() for v in values[name].split(",")] for name in (*TARGET_FIELDS, *BURST_FIELDS) if values[name]}
+    lists = {
+        name: [v.strip() for v in values[name].split(",")] for name in (*TARGET_FIELDS, *BURST_FIELDS) if values[name]
+    }
     repeat_text = values["repeat"]
     if not repeat_text.isdigit() or not 1 <= int(repeat_text) <= MAX_REPEAT:
         errors = {"repeat": f"Enter a whole number from 1 to {MAX_REPEAT}."}
@@ -122,7 +126,9 @@ async def sweep_page(request: Request, sweep_id: int) -> Response:
     record = await _record(request, sweep_id)
     if record is None:
         return PlainTextResponse(f"no sweep {sweep_id}", status_code=404)
-    return _render(request, "sweep.html", view=_view(request, record), assets=_assets(), offline=request.app.state.offline)
+    return _render(
+        request, "sweep.html", view=_view(request, record), assets=_assets(), offline=request.app.state.offline
+    )
 
 
 @router.get("/api/sweeps/{sweep_id}", tags=["sweeps"])
