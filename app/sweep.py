@@ -436,7 +436,7 @@ def plot_data(record: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "x_name": first["name"],
         "x": x,
-        "x_labels": [label(v) for v in first["values"]],
+        "x_labels": [label(v) for v in first["values"]] if axes else ["one cell"],
         "x_numeric": numeric,
         "figures": plotted,
         "repeat": record["sweep"]["repeat"],

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import pty
 import re
 import subprocess
 import sys
@@ -172,3 +175,36 @@ def test_sweep_html_opens_offline_in_chromium_without_errors(
     assert page.locator(".sweep-plot__chart[data-figure=rejected_rate] .u-legend").inner_text().count("%") >= 0
     assert errors == []
     assert [u for u in requests if not u.startswith("file:")] == []
+
+
+def test_on_a_terminal_a_progress_bar_counts_runs_with_elapsed_and_eta(tmp_path: Path) -> None:
+    """stderr a terminal (a pty): the bar redraws in place with run i/N, elapsed and ETA."""
+    leader, follower = pty.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "sweep", "--backlog", "16,32", "--handler-ms", "300", "--connections", "3",
+         "--no-record"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=follower, text=True,
+    ) as proc:  # fmt: skip
+        os.close(follower)
+        out, _ = proc.communicate(timeout=120)
+    seen = b""
+    with contextlib.suppress(OSError):
+        while chunk := os.read(leader, 65536):
+            seen += chunk
+    os.close(leader)
+    assert proc.returncode == 0
+    text = seen.decode()
+    assert "\r\x1b[K[" in text and "run 1/2" in text and "run 2/2" in text
+    assert re.search(r"\d:\d\d elapsed · ETA (\d:\d\d|–)", text)
+    header = "backlog ok 503 rate refused/reset/timeout p50 ms p99 ms p99.9 ms ok/s peak queue peak active"
+    assert out.splitlines()[0].split() == header.split()
+    assert [line.split()[:2] for line in out.splitlines()[1:3]] == [["16", "3"], ["32", "3"]]
+
+
+def test_the_live_page_never_imports_matplotlib() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, app.web.app, app.cli; sys.exit('matplotlib' in sys.modules)"],
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert done.returncode == 0
