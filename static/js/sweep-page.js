@@ -52,9 +52,25 @@
     note.hidden = !v.table.note;
   }
 
+  function runs(v) {
+    var links = [];
+    v.cells.forEach(function (cell) {
+      cell.run_ids.forEach(function (id) {
+        if (id === null) return;
+        var a = document.createElement("a");
+        a.href = "/runs/" + Number(id);
+        a.textContent = String(id);
+        links.push(a, document.createTextNode(" "));
+      });
+    });
+    var box = document.getElementById("sweep-runs");
+    box.replaceChildren.apply(box, links);
+  }
+
   function show(v) {
     progress(v);
     table(v);
+    runs(v);
     window.connscopeSweepPlot.draw(document.getElementById("sweep-plot"), v.plot);
     document.body.dataset.sweepRuns = String(v.sweep.runs_done);
     document.body.dataset.sweepState = v.sweep.state;
