@@ -212,6 +212,8 @@ class Sweep:
     def __post_init__(self) -> None:
         self.cells = [CellState(cell) for cell in self.plan.cells]
         self.done = 0
+        self.cut_short: dict[str, Any] | None = None
+        """The run `stop` cut short: recorded, not counted."""
         self.last: CellState | None = None
         """The cell whose run ended last."""
         self._stopping: str | None = None
@@ -238,7 +240,14 @@ class Sweep:
                             raise
                         # Stopped while the target was starting: nothing was fired.
                         return
-                    state.run_ids.append(await record(result))
+                    finally:
+                        self.current = None
+                    run_id = await record(result)
+                    if result.cancelled is not None:
+                        # Recorded, but not a sample: a run cut short would drag its cell's figures.
+                        self.cut_short = {"cell": state.cell.index, "run_id": run_id, "cancelled": result.cancelled}
+                        return
+                    state.run_ids.append(run_id)
                     state.figures.append(figures(result))
                     self.last = state
                     if self.keep_results:
@@ -327,6 +336,7 @@ class Sweep:
                 "runs_done": self.done,
                 "state": self.state,
                 "error": self.error,
+                "cut_short": self.cut_short,
                 "elapsed_s": round(self.elapsed_s, 3),
                 "settings": self.plan.settings.model_dump(mode="json"),
                 "burst": self.plan.burst.model_dump(mode="json"),

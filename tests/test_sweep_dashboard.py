@@ -90,9 +90,18 @@ def test_a_running_sweep_stops_and_says_so(dashboard: str) -> None:
     assert again.status_code == 409 and "one sweep at a time" in again.text
     refused = httpx.post(f"{dashboard}/api/targets", json={}, timeout=10)
     assert refused.status_code == 409 and f"sweep {sweep_id} is running" in refused.text
-    time.sleep(1.5)
+    # Stopped while a burst is in flight (its target up, its connections under way).
+    deadline = time.monotonic() + 30
+    while not httpx.get(f"{dashboard}/api/sweeps/{sweep_id}", timeout=10).json()["progress"].get("connections"):
+        assert time.monotonic() < deadline, "no burst in flight in 30 s"
+        time.sleep(0.1)
     stopped = httpx.post(f"{dashboard}/sweeps/{sweep_id}/stop", timeout=30)
     assert stopped.status_code in (200, 303)
     data = wait_sweep(dashboard, sweep_id, 30)
     assert data["sweep"]["state"] == "stopped"
     assert data["sweep"]["runs_done"] < data["sweep"]["runs_planned"]
+    # The run in flight was recorded as cut short, and left out of its cell's figures.
+    cut = data["sweep"]["cut_short"]
+    run = httpx.get(f"{dashboard}/api/runs/{cut['run_id']}", timeout=10).json()
+    assert run["cancelled"] == cut["cancelled"] == "stopped from the dashboard"
+    assert cut["run_id"] not in [r for c in data["cells"] for r in c["run_ids"]]
