@@ -182,7 +182,7 @@ def test_on_a_terminal_a_progress_bar_counts_runs_with_elapsed_and_eta(tmp_path:
     leader, follower = pty.openpty()
     with subprocess.Popen(
         [sys.executable, "-m", "app.cli", "sweep", "--backlog", "16,32", "--handler-ms", "300", "--connections", "3",
-         "--no-record"],
+         "--no-record", "--report", str(tmp_path / "report")],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=follower, text=True,
     ) as proc:  # fmt: skip
         os.close(follower)
@@ -199,6 +199,8 @@ def test_on_a_terminal_a_progress_bar_counts_runs_with_elapsed_and_eta(tmp_path:
     header = "backlog ok 503 rate refused/reset/timeout p50 ms p99 ms p99.9 ms ok/s peak queue peak active"
     assert out.splitlines()[0].split() == header.split()
     assert [line.split()[:2] for line in out.splitlines()[1:3]] == [["16", "3"], ["32", "3"]]
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "backlog 16 turns away none with 503" in report and (tmp_path / "report" / "sweep.png").is_file()
 
 
 def test_the_live_page_never_imports_matplotlib() -> None:

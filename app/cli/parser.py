@@ -100,6 +100,7 @@ def _add_sweep_parser(sub: Any) -> None:
     sweep.add_argument("--repeat", type=int, default=1, metavar="N", help="run every cell N times (default: 1)")
     sweep.add_argument("--json", action="store_true", help="print the sweep and every run's result as one JSON object")
     sweep.add_argument("--plot", type=Path, metavar="DIR", help="write sweep.png, sweep.html and sweep.json into DIR")
+    sweep.add_argument("--report", type=Path, metavar="DIR", help="write report.md, sweep.png and report.json into DIR")
     sweep.add_argument("--no-record", action="store_true", help="do not store the sweep and its runs")
     _add_store_flag(sweep)
     add_limit_flags(sweep, SWEEP_CAPS)

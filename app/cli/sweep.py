@@ -112,6 +112,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print(f"connscope: error: cannot write plots to {args.plot}: {exc.strerror}", file=sys.stderr)
             return 2
         print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
+    if args.report is not None:
+        from app.report.sweep import render
+
+        summary = sweep.record() | {"sweep": record["sweep"]}
+        try:
+            print(f"wrote {render(summary, args.report)}", file=sys.stderr)
+        except OSError as exc:
+            print(f"connscope: error: cannot write the report to {args.report}: {exc.strerror}", file=sys.stderr)
+            return 2
     if args.json:
         print(json.dumps(record))
     else:

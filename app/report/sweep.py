@@ -128,7 +128,8 @@ def render(record: Mapping[str, Any], out_dir: Path) -> Path:
                 if sweep["repeat"] > 1
                 else "One run per cell: no spread measured."
             ),
-            "503 rate: share of requests answered 503; latency from each request's intended start; "
+            "503 rate: share of requests answered 503; latency: every answered request (503s included), from its "
+            "intended start; "
             "ok/s: ok responses per second of the run; peaks: most connections at one instant.",
             "",
             "![503 rate, p99 latency and ok throughput against the swept settings](sweep.png)",
