@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
 
 from app.assets import PAGE_ASSETS
 from app.errors import CapExceeded, ConnscopeError
@@ -20,6 +21,19 @@ from app.web.registry import registry_of
 
 MAX_REPEAT = 20
 router = APIRouter()
+
+
+class SweepView(BaseModel):
+    """A sweep as it fills in (app/sweep.py's `Sweep.record`), with what its page shows."""
+
+    sweep: dict[str, Any] = Field(description="Axes, base settings and burst, repeat, runs planned and done, state.")
+    cells: list[dict[str, Any]] = Field(
+        description="Per cell: swept values, settings, burst, run ids, each run's figures, their median and "
+        "min–max (`summary`), `within_noise` against the previous cell on the first axis."
+    )
+    progress: dict[str, Any] = Field(description="`live` while it runs; ETA and the cell running.")
+    table: dict[str, Any] = Field(description="The table's header and rows as text.")
+    plot: dict[str, Any] = Field(description="What the plots draw.")
 
 
 def _form_context(values: dict[str, str] | None = None, errors: dict[str, str] | None = None) -> dict[str, Any]:
@@ -131,7 +145,7 @@ async def sweep_page(request: Request, sweep_id: int) -> Response:
     )
 
 
-@router.get("/api/sweeps/{sweep_id}", tags=["sweeps"])
+@router.get("/api/sweeps/{sweep_id}", response_model=SweepView, responses={404: {"description": "No such sweep."}})
 async def sweep_json(request: Request, sweep_id: int) -> Response:
     """A sweep's record as it fills in: axes, cells with their figures and summaries, the
     ids of its recorded runs; with `progress`, the table's rows and the plot's data."""
