@@ -325,7 +325,8 @@ class Sweep:
             before = previous_on_line(axes, index)
             cell["within_noise"] = (
                 {key: overlap(cells[before]["summary"][key], cell["summary"][key]) for key in FIGURES}
-                if before is not None and self.plan.repeat > 1
+                # Noise needs a spread: two samples at least on each side.
+                if before is not None and min(len(cells[before]["figures"]), len(cell["figures"])) > 1
                 else None
             )
         return {

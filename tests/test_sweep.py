@@ -17,6 +17,7 @@ import pytest
 
 from app.report.sweep import render
 from app.store import RunStore
+from app.sweep import FIGURES, Sweep, plan
 from tests.support import ROOT
 
 pytestmark = [pytest.mark.target]
@@ -210,3 +211,24 @@ def test_the_live_page_never_imports_matplotlib() -> None:
         timeout=60,
     )
     assert done.returncode == 0
+
+
+def test_the_first_axis_varies_fastest_and_noise_needs_two_samples_a_side() -> None:
+    grid = plan({"limit_concurrency": ["10", "none"], "backlog": ["16", "128"]}, {"connections": ["5"]}, repeat=2)
+    assert [c.swept for c in grid.cells] == [
+        {"limit_concurrency": 10, "backlog": 16},
+        {"limit_concurrency": None, "backlog": 16},
+        {"limit_concurrency": 10, "backlog": 128},
+        {"limit_concurrency": None, "backlog": 128},
+    ]
+    assert grid.runs == 8 and grid.burst.connections == 5
+    sweep = Sweep(grid)
+    ok = {key: 0.0 for key in FIGURES}
+    for state, oks in zip(sweep.cells, ([4, 6], [5, 9], [1], [1]), strict=True):
+        state.figures = [ok | {"ok": n} for n in oks]
+    cells = sweep.record()["cells"]
+    assert cells[0]["within_noise"] is None, "the first on its line has no neighbour before it"
+    assert cells[1]["within_noise"]["ok"] is True, "4–6 and 5–9 overlap"
+    assert cells[2]["within_noise"] is None, "a new line (backlog 128) starts"
+    assert cells[3]["within_noise"] is None, "one sample a side: no spread to judge by"
+    assert cells[1]["summary"]["ok"] == {"median": 7, "min": 5, "max": 9}
