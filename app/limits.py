@@ -37,6 +37,7 @@ class Limits:
     )
     response_bytes: int = _cap(16 << 20, "--max-response-bytes", "bytes of one response body")
     request_bytes: int = _cap(64 << 10, "--max-request-bytes", "bytes of one request body sent to the dashboard")
+    sweep_runs: int = _cap(64, "--max-sweep-runs", "runs in one sweep (cells × repeats)")
 
     def refuse(self, name: str, value: float, field_name: str = "__all__") -> CapExceeded:
         """The refusal of `value` above the cap `name`: it says the cap and the flag that raises it."""
@@ -63,9 +64,14 @@ class Limits:
             field_name = "pause_ms" if pauses_s > spec.duration_s else {"ramp": "ramp_s", "rate": "rate"}[spec.pattern]
             raise self.refuse("burst_seconds", round(scheduled, 3), field_name)
 
+    def check_sweep(self, runs: int) -> None:
+        if runs > self.sweep_runs:
+            raise self.refuse("sweep_runs", runs)
+
 
 RUN_CAPS = ("requests_per_burst", "burst_seconds", "target_memory_mb", "response_bytes")
 """The caps that mean something to one headless run."""
+SWEEP_CAPS = (*RUN_CAPS, "sweep_runs")
 
 
 def add_limit_flags(

@@ -95,6 +95,7 @@ class LatencyPercentiles(_Frozen):
     p90: float | None
     p99: float | None
     max: float | None
+    p99_9: float | None = None
 
 
 class Percentiles(_Frozen):

@@ -6,12 +6,14 @@ version 1 and still load (app/result.py's `load`)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -32,6 +34,16 @@ CREATE TABLE IF NOT EXISTS runs (
     version INTEGER NOT NULL DEFAULT 2
 )
 """
+SWEEPS = """
+CREATE TABLE IF NOT EXISTS sweeps (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    recorded_at TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    record TEXT NOT NULL
+)
+"""
+"""A sweep's record (app/sweep.py's `Sweep.record`): its axes, cells, figures and the ids
+of its runs, each also a row of `runs`."""
 ADD_VERSION = "ALTER TABLE runs ADD COLUMN version INTEGER NOT NULL DEFAULT 1"
 """A store made before the column: its rows are version 1."""
 
@@ -76,6 +88,7 @@ class RunStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.closing(sqlite3.connect(self.path, timeout=10)) as db, db:
                 db.execute(SCHEMA)
+                db.execute(SWEEPS)
                 columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
                 if "version" not in columns:
                     db.execute(ADD_VERSION)
@@ -137,6 +150,40 @@ class RunStore:
         with self._connect() as db:
             return db.execute("DELETE FROM runs WHERE id = ?", (run_id,)).rowcount > 0
 
+    def save_sweep(self, summary: str, record: dict[str, Any], sweep_id: int | None = None) -> int:
+        """Records a sweep, or updates it (`sweep_id`) as its cells fill in."""
+        text = json.dumps(record)
+        with self._connect() as db:
+            if sweep_id is not None:
+                db.execute("UPDATE sweeps SET summary = ?, record = ? WHERE id = ?", (summary, text, sweep_id))
+                return sweep_id
+            cursor = db.execute(
+                "INSERT INTO sweeps (recorded_at, summary, record) VALUES (?, ?, ?)",
+                (datetime.now(UTC).isoformat(timespec="seconds"), summary, text),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def get_sweep(self, sweep_id: int) -> dict[str, Any] | None:
+        if not 0 < sweep_id <= MAX_RUN_ID:
+            return None
+        with self._connect() as db:
+            row = db.execute("SELECT record FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
+        if row is None:
+            return None
+        record: dict[str, Any] = json.loads(row[0])
+        record["sweep"]["id"] = sweep_id
+        return record
+
+    def list_sweeps(self, limit: int = 200) -> tuple[SweepInfo, ...]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT id, recorded_at, summary, record FROM sweeps ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return tuple(
+            SweepInfo(id, at, summary, tuple(r for c in json.loads(record)["cells"] for r in c["run_ids"] if r))
+            for id, at, summary, record in rows
+        )
+
     def details(self, run_ids: tuple[int, ...]) -> dict[int, RunDetails]:
         """Workers, arrival pattern and rate of the given runs, read inside SQLite (a run's
         result can be megabytes; the list needs three fields of it)."""
@@ -157,6 +204,14 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror.lower()}: {exc.filename}" if exc.filename else exc.strerror.lower()
     return str(exc)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepInfo:
+    id: int
+    recorded_at: str
+    summary: str
+    run_ids: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)

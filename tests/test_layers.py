@@ -35,6 +35,8 @@ RANKS: dict[str, int] = {
     "app.scenarios": 5,
     "app.store": 6,
     "app.export": 6,
+    "app.sweep": 6,
+    "app.report": 7,
     "app.web": 7,
     "app.cli": 8,
 }

@@ -10,6 +10,7 @@ from app.cli.parser import SERVE_DEFAULTS, build_parser
 from app.cli.run import cmd_run, cmd_scenarios, raise_open_file_limit, run_async
 from app.cli.runs import cmd_export, cmd_runs
 from app.cli.serve import cmd_serve
+from app.cli.sweep import cmd_sweep
 from app.errors import ConnscopeError
 
 __all__ = ["build_parser", "main", "raise_open_file_limit", "run_async"]
@@ -31,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         return cmd_run(args)
+    if args.command == "sweep":
+        return cmd_sweep(args)
     if args.command == "scenarios":
         return cmd_scenarios()
     if args.command == "runs":

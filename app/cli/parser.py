@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.export import FORMATS
 from app.fields import error_field, form_fields, readable
-from app.limits import RUN_CAPS, add_limit_flags
+from app.limits import RUN_CAPS, SWEEP_CAPS, add_limit_flags
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID
 from app.store import default_path
@@ -78,6 +78,41 @@ def _add_model_flags(parser: argparse._ActionsContainer, model: type[BaseModel],
         )
 
 
+def _add_list_flags(parser: argparse._ActionsContainer, model: type[BaseModel], flags: dict[str, str]) -> None:
+    """The model's flags, each taking one value or a comma-separated list to sweep."""
+    fields = {f.name: f for f in form_fields(model, tuple(flags.values()))}
+    for flag, name in flags.items():
+        field = fields[name]
+        choices = f"; one or more of {','.join(str(c) for c in field.choices)}" if field.choices else ""
+        none = "; `none` for not given" if field.optional else ""
+        parser.add_argument(
+            flag,
+            dest=name,
+            default=None,
+            metavar=name.upper() + "[,…]",
+            help=f"{field.hint} (default: {field.default}{choices}{none})",
+        )
+
+
+def _add_sweep_parser(sub: Any) -> None:
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a burst against a grid of settings (any flag may be a comma-separated list), each on a fresh target",
+    )
+    targets = sweep.add_argument_group("target (uvicorn settings and workload; a list sweeps the setting)")
+    _add_list_flags(targets, TargetSettings, TARGET_FLAGS)
+    targets.add_argument("--no-instrument", action="store_true", help="run plain uvicorn: no server witness")
+    bursts = sweep.add_argument_group("burst (a list sweeps the setting)")
+    _add_list_flags(bursts, BurstSpec, BURST_FLAGS)
+    sweep.add_argument("--repeat", type=int, default=1, metavar="N", help="run every cell N times (default: 1)")
+    sweep.add_argument("--json", action="store_true", help="print the sweep and every run's result as one JSON object")
+    sweep.add_argument("--plot", type=Path, metavar="DIR", help="write sweep.png, sweep.html and sweep.json into DIR")
+    sweep.add_argument("--report", type=Path, metavar="DIR", help="write report.md, sweep.png and report.json into DIR")
+    sweep.add_argument("--no-record", action="store_true", help="do not store the sweep and its runs")
+    _add_store_flag(sweep)
+    add_limit_flags(sweep, SWEEP_CAPS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="connscope", description=__doc__)
     dashboard = parser.add_argument_group("the dashboard (no command, or `serve`)")
@@ -108,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--record", action="store_true", help="store the run (prints its id) for the dashboard")
     _add_store_flag(run)
     add_limit_flags(run, RUN_CAPS)
+    _add_sweep_parser(sub)
     sub.add_parser("scenarios", help="list the guided scenarios: id and title")
     runs = sub.add_parser("runs", help="list recorded runs (`runs delete ID` deletes one)")
     _add_store_flag(runs)

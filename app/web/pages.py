@@ -308,7 +308,10 @@ async def runs(request: Request) -> HTMLResponse:
     store = registry_of(request).store
     listed = await asyncio.to_thread(store.list)
     details = await asyncio.to_thread(store.details, tuple(run.id for run in listed))
-    return _render(request, "runs.html", runs=listed, details=details)
+    sweeps = await asyncio.to_thread(store.list_sweeps)
+    # Each run of a sweep names its sweep in the kind column.
+    sweep_of = {run_id: sweep.id for sweep in sweeps for run_id in sweep.run_ids}
+    return _render(request, "runs.html", runs=listed, details=details, sweeps=sweeps, sweep_of=sweep_of)
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)

@@ -18,6 +18,7 @@ from app.sandbox.engines import ENGINES
 from app.sandbox.settings import TargetSettings
 from app.scenarios import Scenario, interrupted_finding
 from app.store import RunStore
+from app.sweep import Plan, Sweep, describe
 from app.traffic.burst import Burst
 from app.traffic.spec import BurstSpec
 from app.web.models import BurstProgress, BurstView, Superseded, TargetView
@@ -125,12 +126,28 @@ class Session:
 
 
 @dataclass
+class SweepJob:
+    """A sweep started from the dashboard: its record in the store, filled in as it runs."""
+
+    id: int
+    sweep: Sweep
+    task: asyncio.Task[None] | None = None
+
+    def record(self) -> dict[str, object]:
+        data = self.sweep.record()
+        data["sweep"]["id"] = self.id
+        return data
+
+
+@dataclass
 class Registry:
     store: RunStore
     limits: Limits = field(default_factory=Limits)
     sessions: dict[int, Session] = field(default_factory=dict)
     current: Session | None = None
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    sweep: SweepJob | None = None
+    """The dashboard's sweep: one at a time, and no target beside it (each cell has its own)."""
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -144,6 +161,8 @@ class Registry:
         fails to start is kept, with its error, so it can be shown. Raises CapExceeded or
         TargetError before anything is stopped: the running experiment stays."""
         self.limits.check_target(settings)
+        if self.sweep_running:
+            raise TargetError(f"sweep {self.sweep.id} is running: stop it first (on /sweeps/{self.sweep.id})")  # type: ignore[union-attr]
         if self._starting >= self.limits.targets:
             raise self.limits.refuse("targets", self._starting + 1)
         self._starting += 1
@@ -270,8 +289,66 @@ class Registry:
         session.versus_of = first
         if session.ready:
             self.fire(session, spec, scenario)
+    @property
+    def sweep_running(self) -> bool:
+        return self.sweep is not None and self.sweep.task is not None and not self.sweep.task.done()
+
+    async def start_sweep(self, plan: Plan) -> SweepJob:
+        """Starts a sweep in place of the current target: the target is stopped first and any
+        burst it cuts short is recorded, saying why. Raises CapExceeded for a grid over the
+        caps, ConnscopeError while another sweep runs, both before anything is stopped."""
+        self.limits.check_sweep(plan.runs)
+        for cell in plan.cells:
+            self.limits.check_target(cell.settings)
+            self.limits.check_burst(cell.burst)
+        async with self._lock:
+            # Checked under the lock: of two starts at once, the second is refused.
+            if self.sweep_running:
+                raise ConnscopeError(f"sweep {self.sweep.id} is running: one sweep at a time; stop it first")  # type: ignore[union-attr]
+            sweep = Sweep(plan)
+            data = sweep.record()
+            sweep_id = await asyncio.to_thread(self.store.save_sweep, describe(data), data)
+            job = SweepJob(sweep_id, sweep)
+            if self.current is not None and not self.current.stopping:
+                await self._stop(self.current, f"superseded by sweep {sweep_id}")
+            self.sweep = job
+            job.task = asyncio.create_task(self._run_sweep(job))
+        await self._notify()
+        return job
+
+    async def _run_sweep(self, job: SweepJob) -> None:
+        async def record(result: RunResult) -> int | None:
+            try:
+                return await asyncio.to_thread(self.store.save, result)
+            except StoreError as exc:
+                job.sweep.error = f"a run could not be recorded: {exc}"
+                return None
+
+        async def changed() -> None:
+            data = job.record()
+            try:
+                await asyncio.to_thread(self.store.save_sweep, describe(data), data, job.id)
+            except StoreError as exc:
+                job.sweep.error = f"the sweep could not be recorded: {exc}"
+            await self._notify()
+
+        try:
+            await job.sweep.run(record, changed)
+        except Exception as exc:
+            log.exception("sweep %d failed", job.id)
+            job.sweep.fail(f"{type(exc).__name__}: {exc}")
+            await changed()
+
+    async def stop_sweep(self, why: str) -> None:
+        job = self.sweep
+        if job is None or job.task is None or job.task.done():
+            return
+        job.sweep.stop(why)
+        with contextlib.suppress(asyncio.CancelledError):
+            await job.task
 
     async def close(self) -> None:
+        await self.stop_sweep("the dashboard shut down")
         if self.current is not None:
             await self._stop(self.current, "the dashboard shut down")
             await self.current.stream.close()

@@ -1,0 +1,182 @@
+"""`connscope sweep`: one burst against a grid of settings, with a progress bar, then a table
+(or one JSON object) of every cell's figures."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from app.cli.parser import BURST_FLAGS, TARGET_FLAGS
+from app.cli.run import raise_open_file_limit, run_async
+from app.errors import CapExceeded, StoreError
+from app.fields import readable
+from app.limits import limits_from
+from app.result import RunResult
+from app.store import RunStore
+from app.sweep import Plan, Sweep, SweepValueError, describe, label, plan, text_table
+
+BAR_WIDTH = 24
+
+
+def _lists(args: argparse.Namespace, flags: dict[str, str]) -> dict[str, list[str]]:
+    return {name: [v.strip() for v in raw.split(",")] for name in flags.values() if (raw := getattr(args, name))}
+
+
+def _plan(args: argparse.Namespace) -> Plan | None:
+    """The grid from the flags, or None after saying (as `connscope run` does) which value
+    of which flag is refused."""
+    try:
+        return plan(
+            _lists(args, TARGET_FLAGS),
+            _lists(args, BURST_FLAGS),
+            args.repeat,
+            base_target={"instrument": not args.no_instrument},
+        )
+    except SweepValueError as exc:
+        flags = TARGET_FLAGS if exc.kind == "target" else BURST_FLAGS
+        flag = next((f for f, n in flags.items() if n == exc.name), exc.name)
+        print(f"connscope: error: {flag} {exc.value}: {readable(exc.error)}", file=sys.stderr)
+        return None
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+def _cell_words(sweep: Sweep) -> str:
+    cell = sweep.current_cell
+    if cell is None:
+        return ""
+    return " ".join(f"{k}={label(v)}" for k, v in cell.swept.items()) or "the one cell"
+
+
+def progress_line(sweep: Sweep) -> str:
+    """Run i/N with a bar, elapsed and the time left at the pace so far."""
+    total = sweep.plan.runs
+    filled = round(BAR_WIDTH * sweep.done / total)
+    bar = "█" * filled + "░" * (BAR_WIDTH - filled)
+    burst = sweep.current
+    within = f" ({burst.finished_connections}/{burst.spec.connections} conns)" if burst is not None else ""
+    return (
+        f"[{bar}] run {min(sweep.done + 1, total)}/{total} · {_cell_words(sweep)}{within} · "
+        f"{_clock(sweep.elapsed_s)} elapsed · ETA {_clock(sweep.eta_s)}"
+    )
+
+
+async def _bar(sweep: Sweep) -> None:
+    try:
+        while True:
+            sys.stderr.write(f"\r\033[K{progress_line(sweep)}")
+            sys.stderr.flush()
+            await asyncio.sleep(0.2)
+    except asyncio.CancelledError:
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+        raise
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    if args.repeat < 1:
+        print(f"connscope: error: --repeat {args.repeat}: Must be at least 1.", file=sys.stderr)
+        return 2
+    grid = _plan(args)
+    if grid is None:
+        return 2
+    limits = limits_from(args)
+    try:
+        limits.check_sweep(grid.runs)
+        for cell in grid.cells:
+            limits.check_target(cell.settings)
+            limits.check_burst(cell.burst)
+        # Checked before anything starts: a sweep is never run only to be lost at the end.
+        store = None if args.no_record else RunStore(args.store)
+    except (CapExceeded, StoreError) as exc:
+        print(f"connscope: error: {exc}", file=sys.stderr)
+        return 2
+    raise_open_file_limit()
+    sweep = Sweep(grid, keep_results=args.json)
+    sweep_id = run_async(lambda: _run(sweep, store))
+    record = sweep.record(with_runs=args.json)
+    record["sweep"]["id"] = sweep_id
+    if args.plot is not None:
+        from app.report.sweep_plot import write_plots
+
+        try:
+            written = write_plots(sweep.record() | {"sweep": record["sweep"]}, args.plot)
+        except OSError as exc:
+            print(f"connscope: error: cannot write plots to {args.plot}: {exc.strerror}", file=sys.stderr)
+            return 2
+        print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
+    if args.report is not None:
+        from app.report.sweep import render
+
+        summary = sweep.record() | {"sweep": record["sweep"]}
+        try:
+            print(f"wrote {render(summary, args.report)}", file=sys.stderr)
+        except OSError as exc:
+            print(f"connscope: error: cannot write the report to {args.report}: {exc.strerror}", file=sys.stderr)
+            return 2
+    if args.json:
+        print(json.dumps(record))
+    else:
+        print(text_table(record))
+    if sweep.state == "failed":
+        print(f"connscope: error: the sweep stopped: {sweep.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _run(sweep: Sweep, store: RunStore | None) -> int | None:
+    """Runs the sweep, recording each run and the sweep as it fills in; the sweep's id."""
+    sweep_id: int | None = None
+    if store is not None:
+        sweep_id = await asyncio.to_thread(store.save_sweep, describe(sweep.record()), sweep.record())
+        print(f"recording as sweep {sweep_id}", file=sys.stderr)
+
+    async def record(result: RunResult) -> int | None:
+        if store is None:
+            return None
+        try:
+            return await asyncio.to_thread(store.save, result)
+        except StoreError as exc:
+            print(f"connscope: error: a run was not recorded: {exc}", file=sys.stderr)
+            return None
+
+    async def changed() -> None:
+        if not tty:
+            print(_done_line(sweep), file=sys.stderr, flush=True)
+        if store is not None and sweep_id is not None:
+            data = sweep.record()
+            try:
+                await asyncio.to_thread(store.save_sweep, describe(data), data, sweep_id)
+            except StoreError as exc:
+                print(f"connscope: error: the sweep was not updated: {exc}", file=sys.stderr)
+
+    tty = sys.stderr.isatty()
+    bar = asyncio.create_task(_bar(sweep)) if tty else None
+    try:
+        await sweep.run(record, changed)
+    finally:
+        if bar is not None:
+            bar.cancel()
+            await asyncio.gather(bar, return_exceptions=True)
+    return sweep_id
+
+
+def _done_line(sweep: Sweep) -> str:
+    """One line per run for a log (stderr not a terminal)."""
+    last = sweep.last
+    if last is None or not last.figures:
+        what = "nothing run"
+    else:
+        where = " ".join(f"{k}={label(v)}" for k, v in last.cell.swept.items()) or "the one cell"
+        what = f"{where}: {last.figures[-1]['ok']} ok, {last.figures[-1]['rejected']} 503"
+    return (
+        f"run {sweep.done}/{sweep.plan.runs} ({sweep.state}) {what} · "
+        f"{_clock(sweep.elapsed_s)} elapsed · ETA {_clock(sweep.eta_s)}"
+    )
