@@ -259,12 +259,16 @@ def test_share_link_round_trip_restores_every_field(dashboard: str, page: Any, f
     # The kernel knobs stay the host's here: starting with them needs a network namespace
     # (their round trip is in test_scenario_switch.py).
     knobs = {"t.somaxconn": "", "t.tcp_abort_on_overflow": "", "t.tcp_syncookies": ""}
+    # The server stays uvicorn (the values above are its settings); other engines' stay unset.
+    engines = {f"t.{k}": "" for k in ("max_requests", "gunicorn_timeout", "graceful_timeout", "backpressure")}
+    engines |= {"t.server": "uvicorn", "t.http1_keep_alive": "", "t.keep_alive_timeout": ""}
     assert (
         query
         == {"present": "1"}
         | {f"t.{k}": v for k, v in TARGET_VALUES.items()}
         | {f"b.{k}": v for k, v in BURST_VALUES.items()}
         | knobs
+        | engines
     )
 
     targets_before = _targets(dashboard)
