@@ -29,7 +29,12 @@ async def _round(port: int, always_full: bool, load: str, seconds: float) -> dic
     sampler.FULL_DUMP_AT_LEAST_S = 0.0 if always_full else saved
     try:
         wrk = await asyncio.create_subprocess_exec(
-            WRK, "-t1", "-c50", f"-d{seconds:g}s", *LOADS[load], f"http://127.0.0.1:{port}/",
+            WRK,
+            "-t1",
+            "-c50",
+            f"-d{seconds:g}s",
+            *LOADS[load],
+            f"http://127.0.0.1:{port}/",
             stdout=asyncio.subprocess.DEVNULL,
         )
         watcher.start(loop)

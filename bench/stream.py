@@ -13,6 +13,10 @@ The viewers run in a process of their own that only reads and parses frames; on 
 what they take comes out of the target's and the generator's share, so its CPU is reported
 beside the ratio, with the dashboard's own CPU with and without them.
 
+A third kind of round runs the burst unwatched beside a process that burns as much CPU as
+the viewers' process did: its ratio is the part of the drop that is the viewers' own CPU
+on this machine, not the dashboard's work for them.
+
 `python3 -m bench.stream [--viewers 50] [--rounds 3] [--connections 50] [--requests 400]`
 """
 
@@ -21,10 +25,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import multiprocessing
 import os
 import resource
+import statistics
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -122,16 +126,42 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _spin(share: float, stop: Any) -> None:
+    """Burns `share` of a core in 10 ms periods until told to stop."""
+    while not stop.is_set():
+        began = time.perf_counter()
+        while time.perf_counter() - began < share * 0.01:
+            pass
+        time.sleep((1 - share) * 0.01)
+
+
+def _unwatched(
+    url: str, dashboard_pid: int, target_id: int, burst: dict[str, Any], alike: float = 0.0
+) -> dict[str, Any]:
+    """The burst with nobody watching; with `alike`, beside a process burning as much CPU
+    as the viewers did, which tells their CPU apart from the dashboard's work for them."""
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    spinner = context.Process(target=_spin, args=(alike, stop), daemon=True) if alike else None
+    if spinner is not None:
+        spinner.start()
+        time.sleep(0.5)
+    cpu = _cpu_s(dashboard_pid)
+    result = fire(url, target_id, **burst)
+    seconds = result["duration_ms"] / 1e3
+    dashboard_cpu = _cpu_s(dashboard_pid) - cpu
+    if spinner is not None:
+        stop.set()
+        spinner.join(10)
+    return {
+        "viewers": 0,
+        "cpu_alike": round(alike, 3),
+        "req_per_s": result["totals"]["requests"] / seconds,
+        "dashboard_cpu_share": dashboard_cpu / seconds,
+    }
+
+
 def _round(url: str, dashboard_pid: int, target_id: int, viewers: int, burst: dict[str, Any]) -> dict[str, Any]:
-    if viewers == 0:
-        cpu = _cpu_s(dashboard_pid)
-        result = fire(url, target_id, **burst)
-        seconds = result["duration_ms"] / 1e3
-        return {
-            "viewers": 0,
-            "req_per_s": result["totals"]["requests"] / seconds,
-            "dashboard_cpu_share": (_cpu_s(dashboard_pid) - cpu) / seconds,
-        }
     with Audience(url, viewers) as audience:
         start = time.monotonic_ns()
         cpu = _cpu_s(dashboard_pid)
@@ -169,14 +199,20 @@ def main() -> None:
         target = start_target(url, workload())
         fire(url, target["id"], **burst)  # warm-up, not counted
         for n in range(args.rounds):
-            for viewers in (0, args.viewers) if n % 2 == 0 else (args.viewers, 0):
-                rounds.append(_round(url, proc.pid, target["id"], viewers, burst))
+            for kind in ("alone", "watched", "alike") if n % 2 == 0 else ("watched", "alike", "alone"):
+                if kind == "watched":
+                    rounds.append(_round(url, proc.pid, target["id"], args.viewers, burst))
+                else:
+                    share = rounds[-1]["viewers_cpu_share"] if kind == "alike" else 0.0
+                    rounds.append(_unwatched(url, proc.pid, target["id"], burst, share))
                 print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in rounds[-1].items()}))
-    alone = [r["req_per_s"] for r in rounds if r["viewers"] == 0]
+    alone = [r["req_per_s"] for r in rounds if r["viewers"] == 0 and not r["cpu_alike"]]
+    alike = [r["req_per_s"] for r in rounds if r["viewers"] == 0 and r["cpu_alike"]]
     watched = [r for r in rounds if r["viewers"]]
-    ratios = [w["req_per_s"] / a for w, a in zip(watched, alone, strict=False)]
+    ratios = [w["req_per_s"] / a for w, a in zip(watched, alone, strict=True)]
     summary = {
         "throughput_ratio_watched_vs_alone": spread(ratios),
+        "throughput_ratio_viewers_cpu_alike_vs_alone": spread([x / a for x, a in zip(alike, alone, strict=True)]),
         "rows_per_s": spread([w["rows_per_s"] for w in watched]),
         "fps_mean": spread([w["fps_mean"] for w in watched]),
         "fps_busiest_second": max(w["fps_busiest_second"] for w in watched),
