@@ -220,7 +220,9 @@ def main() -> None:
         "latency_p50_ms": spread([w["latency_p50_ms"] for w in watched if w["latency_p50_ms"] is not None]),
         "viewers_cpu_share": spread([w["viewers_cpu_share"] for w in watched]),
         "dashboard_cpu_share_watched": spread([w["dashboard_cpu_share"] for w in watched]),
-        "dashboard_cpu_share_alone": spread([r["dashboard_cpu_share"] for r in rounds if r["viewers"] == 0]),
+        "dashboard_cpu_share_alone": spread(
+            [r["dashboard_cpu_share"] for r in rounds if r["viewers"] == 0 and not r["cpu_alike"]]
+        ),
     }
     print(json.dumps(summary, indent=2))
     write("stream", {"args": vars(args), "rounds": rounds, "summary": summary})
