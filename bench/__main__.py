@@ -16,6 +16,7 @@ BENCHMARKS = [
     ["bench.witness"],
     ["bench.scale"],
     ["bench.stream"],
+    ["bench.sampler"],
     ["bench.render_fps", "2000", "10000"],
 ]
 

@@ -9,8 +9,13 @@ Measures, with 0 and with N viewers attached (alternating rounds, same burst):
   that carried it reaching the viewer. Frames count from the experiment's start; a viewer
   maps that clock onto its own CLOCK_MONOTONIC by the smallest (arrival − `t_ms`) it saw, so
   the figure is a lower bound by at most the fastest frame's delivery time.
-The viewers run in this process on the same machine: on two cores their JSON parsing takes
-CPU from the target and the generator too, as 50 browsers on the same machine would.
+The viewers run in a process of their own that only reads and parses frames; on two cores
+what they take comes out of the target's and the generator's share, so its CPU is reported
+beside the ratio, with the dashboard's own CPU with and without them.
+
+A third kind of round runs the burst unwatched beside a process that burns as much CPU as
+the viewers' process did: its ratio is the part of the drop that is the viewers' own CPU
+on this machine, not the dashboard's work for them.
 
 `python3 -m bench.stream [--viewers 50] [--rounds 3] [--connections 50] [--requests 400]`
 """
@@ -20,10 +25,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
+import os
+import resource
 import statistics
-import threading
 import time
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import websockets
@@ -65,55 +74,110 @@ async def _watch(url: str, viewer: Viewer, stop: asyncio.Event) -> None:
 
 
 class Audience:
-    """N viewers on their own loop in a thread: the bench's main thread drives the burst."""
+    """N viewers in a process of their own that does nothing but read frames: its CPU is
+    measured apart from the dashboard's (50 browsers would sit on other machines; here they
+    share the two cores, and what they take is reported beside the ratio)."""
 
     def __init__(self, url: str, count: int) -> None:
-        self.viewers = [Viewer() for _ in range(count)]
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(url,), daemon=True)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_audience, args=(url, count, child), daemon=True)
+        self.viewers: list[Viewer] = []
+        self.cpu_s = 0.0
 
     def __enter__(self) -> Audience:
-        self._thread.start()
-        if not self._ready.wait(30):
+        self._process.start()
+        if not self._conn.poll(60) or self._conn.recv() != "ready":
             raise RuntimeError("viewers did not connect")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(30)
-
-    def _run(self, url: str) -> None:
-        async def main() -> None:
-            self._loop = asyncio.get_running_loop()
-            self._stop = asyncio.Event()
-            tasks = [asyncio.create_task(_watch(url, v, self._stop)) for v in self.viewers]
-            # Every viewer has its snapshot before the burst starts.
-            while any(not v.arrivals for v in self.viewers):
-                await asyncio.sleep(0.05)
-            self._ready.set()
-            await asyncio.gather(*tasks)
-
-        asyncio.run(main())
+        self._conn.send("stop")
+        arrivals, self.cpu_s = self._conn.recv()
+        self.viewers = [Viewer(a) for a in arrivals]
+        self._process.join(30)
 
 
-def _round(url: str, target_id: int, viewers: int, burst: dict[str, Any]) -> dict[str, Any]:
-    if viewers == 0:
-        result = fire(url, target_id, **burst)
-        return {"viewers": 0, "req_per_s": result["totals"]["requests"] / (result["duration_ms"] / 1e3)}
+def _audience(url: str, count: int, conn: Connection) -> None:
+    viewers = [Viewer() for _ in range(count)]
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(_watch(url, v, stop)) for v in viewers]
+        # Every viewer has its snapshot before the burst starts.
+        while any(not v.arrivals for v in viewers):
+            await asyncio.sleep(0.05)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        conn.send("ready")
+        await loop.run_in_executor(None, conn.recv)
+        stop.set()
+        await asyncio.gather(*tasks)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
+        conn.send(([v.arrivals for v in viewers], cpu))
+
+    asyncio.run(main())
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU time of one process (utime + stime), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _spin(share: float, stop: Any) -> None:
+    """Burns `share` of a core in 10 ms periods until told to stop."""
+    while not stop.is_set():
+        began = time.perf_counter()
+        while time.perf_counter() - began < share * 0.01:
+            pass
+        time.sleep((1 - share) * 0.01)
+
+
+def _unwatched(
+    url: str, dashboard_pid: int, target_id: int, burst: dict[str, Any], alike: float = 0.0
+) -> dict[str, Any]:
+    """The burst with nobody watching; with `alike`, beside a process burning as much CPU
+    as the viewers did, which tells their CPU apart from the dashboard's work for them."""
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    spinner = context.Process(target=_spin, args=(alike, stop), daemon=True) if alike else None
+    if spinner is not None:
+        spinner.start()
+        time.sleep(0.5)
+    cpu = _cpu_s(dashboard_pid)
+    result = fire(url, target_id, **burst)
+    seconds = result["duration_ms"] / 1e3
+    dashboard_cpu = _cpu_s(dashboard_pid) - cpu
+    if spinner is not None:
+        stop.set()
+        spinner.join(10)
+    return {
+        "viewers": 0,
+        "cpu_alike": round(alike, 3),
+        "req_per_s": result["totals"]["requests"] / seconds,
+        "dashboard_cpu_share": dashboard_cpu / seconds,
+    }
+
+
+def _round(url: str, dashboard_pid: int, target_id: int, viewers: int, burst: dict[str, Any]) -> dict[str, Any]:
     with Audience(url, viewers) as audience:
         start = time.monotonic_ns()
+        cpu = _cpu_s(dashboard_pid)
         result = fire(url, target_id, **burst)
+        dashboard_cpu = _cpu_s(dashboard_pid) - cpu
         end = time.monotonic_ns()
         time.sleep(0.3)  # the burst's last frames
+    seconds = result["duration_ms"] / 1e3
     latencies = [x for v in audience.viewers for x in v.latencies_ms()]
     rates = [v.fps(start, end) for v in audience.viewers]
     changes = sum(len(rows) for _, _, rows in audience.viewers[0].arrivals)
     return {
         "viewers": viewers,
-        "req_per_s": result["totals"]["requests"] / (result["duration_ms"] / 1e3),
+        "req_per_s": result["totals"]["requests"] / seconds,
+        "dashboard_cpu_share": dashboard_cpu / seconds,
+        "viewers_cpu_share": audience.cpu_s / ((end - start) / 1e9 + 0.3),
         "rows_per_s": changes / ((end - start) / 1e9),
         "fps_mean": statistics.median(r[0] for r in rates),
         "fps_busiest_second": max(r[1] for r in rates),
@@ -131,22 +195,34 @@ def main() -> None:
     args = parser.parse_args()
     burst = {"connections": args.connections, "pattern": "burst", "requests_per_connection": args.requests}
     rounds: list[dict[str, Any]] = []
-    with dashboard("--max-requests-per-burst", str(args.connections * args.requests)) as (url, _):
+    with dashboard("--max-requests-per-burst", str(args.connections * args.requests)) as (url, proc):
         target = start_target(url, workload())
         fire(url, target["id"], **burst)  # warm-up, not counted
         for n in range(args.rounds):
-            for viewers in (0, args.viewers) if n % 2 == 0 else (args.viewers, 0):
-                rounds.append(_round(url, target["id"], viewers, burst))
+            for kind in ("alone", "watched", "alike") if n % 2 == 0 else ("watched", "alike", "alone"):
+                if kind == "watched":
+                    rounds.append(_round(url, proc.pid, target["id"], args.viewers, burst))
+                else:
+                    share = rounds[-1]["viewers_cpu_share"] if kind == "alike" else 0.0
+                    rounds.append(_unwatched(url, proc.pid, target["id"], burst, share))
                 print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in rounds[-1].items()}))
-    alone = [r["req_per_s"] for r in rounds if r["viewers"] == 0]
+    alone = [r["req_per_s"] for r in rounds if r["viewers"] == 0 and not r["cpu_alike"]]
+    alike = [r["req_per_s"] for r in rounds if r["viewers"] == 0 and r["cpu_alike"]]
     watched = [r for r in rounds if r["viewers"]]
-    ratios = [w["req_per_s"] / a for w, a in zip(watched, alone, strict=False)]
+    ratios = [w["req_per_s"] / a for w, a in zip(watched, alone, strict=True)]
     summary = {
         "throughput_ratio_watched_vs_alone": spread(ratios),
+        "throughput_ratio_viewers_cpu_alike_vs_alone": spread([x / a for x, a in zip(alike, alone, strict=True)]),
         "rows_per_s": spread([w["rows_per_s"] for w in watched]),
         "fps_mean": spread([w["fps_mean"] for w in watched]),
         "fps_busiest_second": max(w["fps_busiest_second"] for w in watched),
         "latency_p99_ms": spread([w["latency_p99_ms"] for w in watched if w["latency_p99_ms"] is not None]),
+        "latency_p50_ms": spread([w["latency_p50_ms"] for w in watched if w["latency_p50_ms"] is not None]),
+        "viewers_cpu_share": spread([w["viewers_cpu_share"] for w in watched]),
+        "dashboard_cpu_share_watched": spread([w["dashboard_cpu_share"] for w in watched]),
+        "dashboard_cpu_share_alone": spread(
+            [r["dashboard_cpu_share"] for r in rounds if r["viewers"] == 0 and not r["cpu_alike"]]
+        ),
     }
     print(json.dumps(summary, indent=2))
     write("stream", {"args": vars(args), "rounds": rounds, "summary": summary})

@@ -276,19 +276,16 @@ class Target:
         if not self._is_own(writer):
             writer.close()
             return
-        # Whole chunks, not a line per await: a busy target reports tens of thousands of
+        # Whole chunks, not a record per await: a busy target reports tens of thousands of
         # facts a second, and the loop that reads them also drives the client.
+        size = witness_protocol.RECORD.size
         rest = b""
         try:
             while chunk := await reader.read(EVENTS_READ_BYTES):
-                lines = (rest + chunk).split(b"\n")
-                rest = lines.pop()
-                for line in lines:
-                    try:
-                        event = witness_protocol.decode(line)
-                    except ValueError:
-                        # A garbled line loses one fact, not the witness for the rest of the run.
-                        continue
+                data = rest + chunk if rest else chunk
+                whole = len(data) - len(data) % size
+                rest = data[whole:]
+                for event in witness_protocol.decode(memoryview(data)[:whole]):
                     if event.kind == "ready":
                         self._workers_ready.add(event.pid)
                         continue

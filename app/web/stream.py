@@ -69,6 +69,10 @@ class Stream:
         self._views: dict[int, tuple[State | None, Outcome | None, int]] = {}
         self._outcomes: dict[int, list[Outcome]] = {}
         self._dirty: dict[int, ConnectionRecord] = {}
+        # Each record's derived state changes as of the last summary walk, and the records
+        # changed since: a session's settled bursts are not derived again on every walk.
+        self._derived: dict[int, list[tuple[State, int]]] = {}
+        self._changed_since_summary: set[int] = set()
         self._latencies: list[float] = []
         self._summary: Summary = {}
         self._summary_at = 0.0
@@ -104,6 +108,7 @@ class Stream:
 
     def _on_change(self, record: ConnectionRecord) -> None:
         self._dirty[record.id] = record
+        self._changed_since_summary.add(record.id)
 
     def _apply(self) -> list[Row]:
         """Folds dirty records into the running counts; returns their changes."""
@@ -189,8 +194,9 @@ class Stream:
             self._summary = {
                 "latency_ms": summary.latency_ms(records),
                 "connect_ms": summary.connect_ms(records),
-                "peaks": dict(summary.peaks(r.states() for r in records)),
+                "peaks": dict(summary.peaks(self._states(r) for r in records)),
             }
+            self._changed_since_summary.clear()
             self._summary_cost = time.monotonic() - now
             self._summary_at = now
         # Between two exact walks a peak must not show below the count on screen now.
@@ -205,6 +211,12 @@ class Stream:
             self._queue_seen = len(samples)
         # The kernel's own count, next to the records' `queued`: the two witnesses side by side.
         return {**self._summary, "peaks": peaks | {"accept_queue": self._queue_peak}}
+
+    def _states(self, record: ConnectionRecord) -> list[tuple[State, int]]:
+        derived = self._derived.get(record.id)
+        if derived is None or record.id in self._changed_since_summary:
+            derived = self._derived[record.id] = record.states()
+        return derived
 
     async def _run(self) -> None:
         last_gauges = ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -93,16 +94,19 @@ class AppWitness:
             return
         client = scope.get("client")
         port = int(client[1]) if client else 0
-        status: int | None = None
+        # What uvicorn sends when the app fails before its response starts.
+        status = 500
 
-        async def watched_send(message: dict[str, Any]) -> None:
+        def watched_send(message: dict[str, Any]) -> Awaitable[None]:
+            # A plain function handing back send's own awaitable: no coroutine of its own
+            # per message on the target's hottest path.
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-            await send(message)
+            return send(message)  # type: ignore[no-any-return]
 
         events.emit("enter", port, time.monotonic_ns())
         try:
             await self.app(scope, receive, watched_send)
         finally:
-            events.emit("leave", port, time.monotonic_ns(), status if status is not None else 500)
+            events.emit("leave", port, time.monotonic_ns(), status)

@@ -1,0 +1,137 @@
+"""The cheaper witnesses keep telling the truth: binary server events, a channel sent by the
+target's own loop (and for it, when a handler blocks that loop), and a kernel sampler that
+dumps every connection only when something can have changed."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from app import witness_protocol
+from app.kernel import PeerState, SockDiag, TcpState
+from app.kernel.accept_queue import AcceptQueueSample
+from app.kernel.sampler import KernelSampler
+from app.sandbox.child.channel import EventChannel
+
+
+def test_events_round_trip_and_an_unknown_kind_is_skipped() -> None:
+    data = witness_protocol.encode("enter", 4242, 50_001, 10**15) + witness_protocol.encode(
+        "leave", 4242, 50_001, 10**15 + 7, 503
+    )
+    garbled = bytearray(witness_protocol.encode("closed", 4242, 50_001, 10**15 + 9))
+    garbled[0] = 200
+    events = witness_protocol.decode(data + garbled)
+    assert [(e.kind, e.pid, e.port, e.t_ns, e.status) for e in events] == [
+        ("enter", 4242, 50_001, 10**15, None),
+        ("leave", 4242, 50_001, 10**15 + 7, 503),
+    ]
+    with pytest.raises(ValueError):
+        witness_protocol.decode(data[:-1])
+
+
+@pytest.fixture
+def reader(tmp_path: Path) -> Iterator[tuple[str, list[bytes]]]:
+    """A Unix socket that records what arrives, as the control app's reader would."""
+    path = str(tmp_path / "events.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen()
+    chunks: list[bytes] = []
+
+    def read() -> None:
+        conn, _ = server.accept()
+        with conn:
+            while chunk := conn.recv(1 << 16):
+                chunks.append(chunk)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    yield path, chunks
+    server.close()
+
+
+def _events(chunks: list[bytes]) -> list[witness_protocol.ServerEvent]:
+    return witness_protocol.decode(b"".join(chunks))
+
+
+def test_the_loop_sends_a_batch_and_a_blocked_loop_is_sent_for(reader: tuple[str, list[bytes]]) -> None:
+    path, chunks = reader
+
+    async def main() -> float:
+        channel = EventChannel(path)
+        for port in range(50_000, 50_100):
+            channel.emit("enter", port, time.monotonic_ns())
+        await asyncio.sleep(0.05)
+        assert [e.port for e in _events(chunks)] == list(range(50_000, 50_100))
+        # A handler that blocks the loop: its request's `enter` must not wait for it.
+        channel.emit("enter", 60_000, time.monotonic_ns())
+        blocked_at = time.monotonic()
+        while not any(e.port == 60_000 for e in _events(chunks)):
+            assert time.monotonic() - blocked_at < 1.0, "the blocked loop's event was never sent"
+            time.sleep(0.005)
+        return time.monotonic() - blocked_at
+
+    waited = asyncio.run(main())
+    assert waited < 0.3
+    assert len(_events(chunks)) == 101
+
+
+def _peers(sampler_updates: list[Mapping[int, PeerState]], port: int) -> list[PeerState]:
+    return [update[port] for update in sampler_updates if port in update]
+
+
+def test_a_listener_only_dump_returns_the_listener_with_its_queue() -> None:
+    with socket.socket() as listener, SockDiag() as diag:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)):
+            time.sleep(0.05)
+            entries = diag.dump_port(port, listening_only=True)
+            assert [(e.state, e.rqueue, e.wqueue) for e in entries] == [(TcpState.LISTEN, 1, 8)]
+            assert len(diag.dump_port(port)) == 3
+
+
+def test_the_sampler_still_sees_every_connection_queued_then_accepted() -> None:
+    """Between full dumps nothing may slip by: a connection that arrives on an idle
+    listener is seen queued, and once accept() takes it, accepted."""
+    updates: list[Mapping[int, PeerState]] = []
+    samples: list[AcceptQueueSample | None] = []
+
+    def on_sample(_t_ns: int, sample: AcceptQueueSample | None, changed: Mapping[int, PeerState]) -> None:
+        samples.append(sample)
+        if changed:
+            updates.append(dict(changed))
+
+    async def main() -> None:
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(8)
+            port = listener.getsockname()[1]
+            sampler = KernelSampler(port, on_sample)
+            sampler.start(asyncio.get_running_loop())
+            try:
+                await asyncio.sleep(0.3)  # settled: an idle listener
+                client = socket.create_connection(("127.0.0.1", port))
+                client_port = client.getsockname()[1]
+                await asyncio.sleep(0.2)
+                assert _peers(updates, client_port) == [PeerState.QUEUED]
+                server_side, _ = listener.accept()
+                await asyncio.sleep(0.2)
+                assert _peers(updates, client_port) == [PeerState.QUEUED, PeerState.ACCEPTED]
+                assert sampler.ticks > sampler.full_dumps > 0
+                assert sampler.error is None
+                server_side.close()
+                client.close()
+            finally:
+                sampler.stop()
+
+    asyncio.run(main())
+    queued = [s.length for s in samples if s is not None]
+    assert 1 in queued and queued[-1] == 0
