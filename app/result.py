@@ -99,6 +99,10 @@ class LatencyPercentiles(_Frozen):
     max: float | None = Field(description="The largest value measured.")
 
 
+PERCENTILE_LABELS = {"p50": "p50", "p90": "p90", "p99": "p99", "p99_9": "p99.9", "max": "max"}
+"""How tables and reports name each figure of `LatencyPercentiles`."""
+
+
 class RunResult(_Frozen):
     schema_version: int = Field(SCHEMA_VERSION, description="1: stored before the typed contract.")
     run_id: int | None = Field(None, description="Its id in the store, once recorded.")

@@ -34,8 +34,9 @@ RANKS: dict[str, int] = {
     "app.scenarios": 5,
     "app.store": 6,
     "app.export": 6,
-    "app.web": 7,
-    "app.cli": 8,
+    "app.report": 7,
+    "app.web": 8,
+    "app.cli": 9,
 }
 
 CHILD = "app.sandbox.child"

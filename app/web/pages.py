@@ -15,6 +15,7 @@ from app.errors import CapExceeded, TargetError
 from app.fields import field_errors, form_fields
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID, SCENARIOS
+from app.timeline.histogram import PRECISION
 from app.traffic.spec import BurstSpec
 from app.vocabulary import VOCABULARY
 from app.web.forms import parse_form
@@ -52,7 +53,7 @@ router = APIRouter()
 
 def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     templates = request.app.state.templates
-    context = {"vocabulary": VOCABULARY, "stylesheets": STYLESHEETS, **context}
+    context = {"vocabulary": VOCABULARY, "stylesheets": STYLESHEETS, "precision": PRECISION, **context}
     response: HTMLResponse = templates.TemplateResponse(request, name, context, status_code=status_code)
     return response
 
