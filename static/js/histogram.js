@@ -223,7 +223,15 @@ new ResizeObserver(() => {
   dirty = true;
 }).observe(ui.histogram);
 
+let drawnFigures = "";
+
 /** Draws the histogram again if anything changed since the last time. */
 export function renderHistogramIfDirty() {
-  if (dirty) renderHistogram();
+  // The markers follow the server's figures, which change on their own clock (the summary is
+  // recomputed every half second), also after the last latency came.
+  const figures = JSON.stringify(live.frame?.summary?.latency_ms ?? null);
+  if (dirty || figures !== drawnFigures) {
+    drawnFigures = figures;
+    renderHistogram();
+  }
 }
