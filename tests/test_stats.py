@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.result import load
 from app.timeline.histogram import percentiles_ms
 from tests.support import ROOT, start_target, wait_burst, wait_run_id
 
@@ -92,6 +93,16 @@ def test_run_json_percentiles_match_the_runs_own_records() -> None:
     connects = [c["connected_ms"] - c["connect_start_ms"] for c in result["connections"]]
     assert_within_precision(result["connect_ms"], connects)
     assert result["latency_ms"]["p50"] < result["latency_ms"]["p99"], "503s in a few ms, served ones after 50"
+
+    # Stored before p99.9 (nearest-rank p50, p90, p99, max; connect without p90): it loads with
+    # all five, from its own records.
+    before = result | {
+        "latency_ms": {k: v for k, v in result["latency_ms"].items() if k != "p99_9"},
+        "connect_ms": {k: result["connect_ms"][k] for k in ("p50", "p99", "max")},
+    }
+    loaded = load(json.dumps(before), 2).model_dump(mode="json")
+    for name in ("latency_ms", "connect_ms"):
+        assert loaded[name] == pytest.approx(result[name], abs=ROUNDING_MS), name
 
 
 @pytest.mark.target
