@@ -109,9 +109,6 @@ function renderHistogram() {
   const scale = isPresenting() ? 1.35 : 1;
   const left = 8;
   const right = width - 8;
-  // Room above the tallest bar for its count and a row per percentile label, so even all
-  // markers at one spot (p50 = … = max) keep their labels apart.
-  const top = Math.round(2 + PERCENTILES.length * (12 * scale + 3) + 13 * scale + 4);
   const bottom = height - Math.round(24 * scale);
   const n = hi - lo + 1;
   const slot = (right - left) / n;
@@ -123,6 +120,32 @@ function renderHistogram() {
     const within = Math.min(1, Math.max(0, Math.log(ms / a) / Math.log(b / a)));
     return left + (k - lo + within) * slot;
   };
+
+  // Percentile markers. Their labels sit on the marker's right (left near the edge); one that
+  // would touch a label already placed drops to the next row: a row per label at most, so
+  // they never overlap. Where each went is kept for tests (`live.percentileLabels`).
+  const latency = live.frame?.summary?.latency_ms || {};
+  const labelSize = Math.round(12 * scale);
+  ctx.font = `600 ${labelSize}px ${font}`;
+  const rows = PERCENTILES.map(() => []);
+  live.percentileLabels = [];
+  const markers = [];
+  for (const { key, label, dash } of PERCENTILES) {
+    const value = latency[key];
+    if (value == null || value <= 0) continue;
+    const x = xOf(value);
+    const w = ctx.measureText(label).width;
+    const onLeft = x + 3 + w > right;
+    const from = onLeft ? x - 3 - w : x + 3;
+    const row = rows.findIndex((taken) => taken.every(([a, b]) => from + w + 4 < a || from - 4 > b));
+    rows[row].push([from, from + w]);
+    const y = 2 + row * (labelSize + 3);
+    markers.push({ x, from, y, label, dash, value });
+    live.percentileLabels.push({ key, value, x: from, y, w, h: labelSize });
+  }
+  // Room above the tallest bar for its count and the rows of labels in use.
+  const used = Math.max(1, rows.filter((taken) => taken.length).length);
+  const top = Math.round(2 + used * (labelSize + 3) + 13 * scale + 4);
 
   ctx.fillStyle = barColour;
   ctx.beginPath();
@@ -151,26 +174,9 @@ function renderHistogram() {
   ctx.stroke();
   drawEdgeLabels(ctx, lo, hi, left, right, slot, bottom + 5, { font, muted, text, scale });
 
-  // Percentile markers. Their labels sit on the marker's right (left near the edge); one that
-  // would touch a label already placed drops to the next row: a row per label, so they
-  // never overlap. Where each went is kept for tests (`live.percentileLabels`).
-  const latency = live.frame?.summary?.latency_ms || {};
-  const labelSize = Math.round(12 * scale);
   ctx.textBaseline = "top";
   ctx.font = `600 ${labelSize}px ${font}`;
-  const rows = PERCENTILES.map(() => []);
-  live.percentileLabels = [];
-  for (const { key, label, dash } of PERCENTILES) {
-    const value = latency[key];
-    if (value == null || value <= 0) continue;
-    const x = xOf(value);
-    const w = ctx.measureText(label).width;
-    const onLeft = x + 3 + w > right;
-    const from = onLeft ? x - 3 - w : x + 3;
-    const row = rows.findIndex((taken) => taken.every(([a, b]) => from + w + 4 < a || from - 4 > b));
-    rows[row].push([from, from + w]);
-    const y = 2 + row * (labelSize + 3);
-    live.percentileLabels.push({ key, value, x: from, y, w, h: labelSize });
+  for (const { x, from, y, label, dash } of markers) {
     ctx.strokeStyle = text;
     ctx.setLineDash(dash);
     ctx.beginPath();
@@ -188,7 +194,8 @@ function renderHistogram() {
       Array.from({ length: hi - lo + 1 }, (_, j) => lo + j)
         .filter((k) => bins[k])
         .map((k) => `${bins[k]} from ${bucketLabel(LATENCY_EDGES[k])}`)
-        .join(", "),
+        .join(", ") +
+      markers.map((m) => `; ${m.label} ${m.value} ms`).join(""),
   );
 }
 
