@@ -201,3 +201,11 @@ def test_report_button_on_the_run_page_downloads_the_report(dashboard: str, page
     assert missing.headers["content-type"].startswith("text/plain")
     odd = httpx.get(f"{dashboard}/runs/%3Cscript%3E/report", timeout=10)
     assert odd.status_code == 422 and odd.headers["content-type"].startswith("application/json")
+
+
+def test_matplotlib_is_loaded_only_to_write_a_report() -> None:
+    """The dashboard and the CLI import the report package; the plot library stays out of
+    their start-up and the live page's path until a report is written."""
+    probe = "import sys, app.cli, app.web.app, app.report;print('matplotlib' in sys.modules, 'hdrh' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["False", "True"], done.stderr
