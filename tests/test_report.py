@@ -146,8 +146,8 @@ def test_the_finding_says_the_numbers_in_plain_words() -> None:
     )
     no_limit = figures | {"limit_concurrency": None, "rejected": 0, "rejected_pct": 0, "others": {"timeout": 7}}
     assert finding(no_limit | {"backlog_filled": True, "accept_queue_peak": 128}) == (
-        "At 300 new connections/s and a 200 ms handler, with no limit, uvicorn turns away none and p99 is 410 ms "
-        "(max 432 ms); 7 timed out; the backlog filled (peak 128 of 128)."
+        "At 300 new connections/s and a 200 ms handler, uvicorn without a concurrency limit turns away none and p99 "
+        "is 410 ms (max 432 ms); 7 timed out; the backlog filled (peak 128 of 128)."
     )
 
 

@@ -74,6 +74,7 @@ def figures(result: RunResult) -> dict[str, Any]:
         "rate_per_s": _shown(b.rate) if b.pattern == "rate" else None,
         "ramp_s": _shown(b.ramp_s) if b.pattern == "ramp" else None,
         "handler_ms": _shown(s.handler_ms),
+        "handler_latency": s.latency,
         "limit_concurrency": s.limit_concurrency,
         "requests": t.requests,
         "ok": t.ok,
@@ -110,7 +111,13 @@ def finding(f: dict[str, Any]) -> str:
     else:
         traffic = f"with {_n(f['connections'])} connections arriving at once"
     traffic += f" and a {_n(f['handler_ms'])} ms handler"
-    limit = f"limit {_n(f['limit_concurrency'])}" if f["limit_concurrency"] is not None else "with no limit, uvicorn"
+    if f.get("handler_latency", "fixed") != "fixed":
+        traffic += f" ({f['handler_latency']} around it)"
+    limit = (
+        f"limit {_n(f['limit_concurrency'])}"
+        if f["limit_concurrency"] is not None
+        else "uvicorn without a concurrency limit"
+    )
     if f["requests"] == 0:
         outcome = f"{limit} answers no request"
     elif f["rejected"] == 0:
