@@ -15,7 +15,7 @@ from app.errors import NetnsError, TargetError
 from app.kernel.accept_queue import AcceptQueueSample
 from app.kernel.sampler import KernelSampler
 from app.kernel.sock_diag import PeerState
-from app.result import LatencyPercentiles, Peaks, Percentiles, RunResult, TargetInfo, Totals, connection
+from app.result import LatencyPercentiles, Peaks, RunResult, TargetInfo, Totals, connection
 from app.sandbox.engines import ENGINES
 from app.sandbox.isolation import netns_unavailable_reason
 from app.sandbox.netns import PrivateNetwork
@@ -157,7 +157,7 @@ class Experiment:
             kernel_samples=sum(1 for s in samples if burst.started_ns <= s.t_ns <= end),
             duration_ms=round((end - burst.started_ns) / 1e6, 3),
             latency_ms=LatencyPercentiles.model_validate(summary.latency_ms(records)),
-            connect_ms=Percentiles.model_validate(summary.connect_ms(records)),
+            connect_ms=LatencyPercentiles.model_validate(summary.connect_ms(records)),
             timeouts_by_state=summary.timeouts_by_state(derived),
             connections=[connection(record, changes, burst.started_ns) for record, changes in derived],
         )

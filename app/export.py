@@ -12,7 +12,8 @@ import jinja2
 from pydantic import BaseModel
 
 from app.assets import bundle_script, bundle_styles
-from app.result import RunResult
+from app.result import PERCENTILE_LABELS, LatencyPercentiles, RunResult
+from app.timeline.histogram import PRECISION
 from app.timeline.model import State
 from app.vocabulary import VOCABULARY
 
@@ -58,7 +59,14 @@ def csv_header(result: RunResult) -> list[str]:
         f"# accept queue capacity (kernel): {result.accept_queue_capacity}",
         "# times in ms from the burst's start (CLOCK_MONOTONIC); blank: it did not happen. intended_start_ms:",
         "# when the connection was due; latency_ms: from the request's intended start to its outcome",
+        f"# latency ms: {percentiles(result.latency_ms)}",
+        f"# connect ms: {percentiles(result.connect_ms)}",
+        f"# percentiles: {PRECISION}",
     ]
+
+
+def percentiles(figures: LatencyPercentiles) -> str:
+    return " ".join(f"{PERCENTILE_LABELS[k]}={'none' if v is None else v}" for k, v in figures.model_dump().items())
 
 
 def to_csv(result: RunResult) -> str:
@@ -113,6 +121,7 @@ def to_html(result: RunResult) -> str:
 def _templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(ROOT / "templates"), autoescape=True)
     env.globals["vocabulary"] = VOCABULARY
+    env.globals["precision"] = PRECISION
     return env
 
 

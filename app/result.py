@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.sandbox.settings import TargetSettings
 from app.sandbox.target import TargetState
+from app.timeline.histogram import PRECISION, percentiles_ms
 from app.timeline.model import ConnectionRecord, Outcome, State
 from app.timeline.summary import timeout_state
 from app.traffic.spec import BurstSpec
@@ -91,17 +93,17 @@ class Peaks(_Frozen):
 
 
 class LatencyPercentiles(_Frozen):
-    p50: float | None
-    p90: float | None
-    p99: float | None
-    max: float | None
-    p99_9: float | None = None
+    """In ms; null when nothing was measured."""
+
+    p50: float | None = Field(description=PRECISION)
+    p90: float | None = Field(description=PRECISION)
+    p99: float | None = Field(description=PRECISION)
+    p99_9: float | None = Field(description=PRECISION)
+    max: float | None = Field(description="The largest value measured.")
 
 
-class Percentiles(_Frozen):
-    p50: float | None
-    p99: float | None
-    max: float | None
+PERCENTILE_LABELS = {"p50": "p50", "p90": "p90", "p99": "p99", "p99_9": "p99.9", "max": "max"}
+"""How tables and reports name each figure of `LatencyPercentiles`."""
 
 
 class RunResult(_Frozen):
@@ -119,8 +121,10 @@ class RunResult(_Frozen):
     kernel_witness_error: str | None = None
     kernel_samples: int
     duration_ms: float
-    latency_ms: LatencyPercentiles
-    connect_ms: Percentiles
+    latency_ms: LatencyPercentiles = Field(
+        description="From each request's intended start to its outcome, over requests that got a response."
+    )
+    connect_ms: LatencyPercentiles = Field(description="From connect() to established.")
     timeouts_by_state: dict[State, int]
     connections: list[Connection]
 
@@ -131,13 +135,41 @@ class RunResult(_Frozen):
 
 def load(text: str, version: int) -> RunResult:
     """A stored result of the given schema version as today's model."""
-    if version >= 2:
-        return RunResult.model_validate_json(text)
     data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError("a stored result must be a JSON object")
+    if "p99_9" not in (data.get("latency_ms") or {}):
+        data |= _percentiles_from_records(data)
+    if version >= 2:
+        return RunResult.model_validate(data)
     # Version 1 had no connection ids: a connection's position in its result names it.
     for index, connection in enumerate(data.get("connections", [])):
         connection.setdefault("id", index)
     return RunResult.model_validate(data | {"schema_version": 1})
+
+
+def _percentiles_from_records(data: dict[str, Any]) -> dict[str, Any]:
+    """A run stored before the HDR figures gets them from its own records (kept to the µs),
+    so it shows the same five as a new one; a figure its records cannot give stays as stored."""
+    latencies: list[int] = []
+    connects: list[int] = []
+    for connection in data.get("connections") or []:
+        if not isinstance(connection, dict):
+            continue
+        start, end = connection.get("connect_start_ms"), connection.get("connected_ms")
+        if isinstance(start, int | float) and isinstance(end, int | float):
+            connects.append(round((end - start) * 1e6))
+        for request in connection.get("requests") or []:
+            if isinstance(request, dict) and request.get("status") is not None:
+                latency = request.get("latency_ms")
+                if isinstance(latency, int | float):
+                    latencies.append(round(latency * 1e6))
+    figures: dict[str, Any] = {}
+    for name, values in (("latency_ms", latencies), ("connect_ms", connects)):
+        stored = data.get(name)
+        missing: dict[str, Any] = {"p90": None, "p99_9": None}
+        figures[name] = percentiles_ms(values) if values else missing | (stored if isinstance(stored, dict) else {})
+    return figures
 
 
 def ms(ns: float | None) -> float | None:

@@ -60,7 +60,6 @@ def test_openapi_describes_the_run_and_every_api_response(tmp_path: Path) -> Non
         "Request",
         "Totals",
         "Peaks",
-        "Percentiles",
         "LatencyPercentiles",
         "TargetSettings",
         "BurstSpec",

@@ -37,8 +37,8 @@ RANKS: dict[str, int] = {
     "app.export": 6,
     "app.sweep": 6,
     "app.report": 7,
-    "app.web": 7,
-    "app.cli": 8,
+    "app.web": 8,
+    "app.cli": 9,
 }
 
 CHILD = "app.sandbox.child"

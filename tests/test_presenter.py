@@ -562,7 +562,7 @@ def test_slow_motion_shows_the_run_at_a_quarter_of_its_pace_then_catches_up(dash
     assert caught_up - done_at >= 2.0 * result["duration_ms"] / 1000, (caught_up - done_at, result["duration_ms"])
 
     # The histogram's percentile labels (all in one bucket here) never overlap.
-    page.wait_for_function("() => (window.connscope.live.percentileLabels || []).length === 3", timeout=10_000)
+    page.wait_for_function("() => (window.connscope.live.percentileLabels || []).length === 5", timeout=10_000)
     labels = page.evaluate("() => window.connscope.live.percentileLabels")
     for i, a in enumerate(labels):
         for b in labels[i + 1 :]:

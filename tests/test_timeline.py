@@ -103,12 +103,6 @@ def test_peaks_count_overlap_and_hand_overs_are_not_double_counted() -> None:
     assert peaks["accepted"] == 3
 
 
-def test_percentiles_are_values_that_were_measured() -> None:
-    assert summary.percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50) == 3.0
-    assert summary.percentile([5.0, 1.0, 3.0, 2.0, 4.0], 99) == 5.0
-    assert summary.percentile([], 50) is None
-
-
 def test_a_late_close_report_finds_the_connection_whose_port_was_reused() -> None:
     """The server closed first, so the client's port was free at once and a later
     connection took it before the server's report of the first close arrived."""

@@ -1,4 +1,4 @@
-"""`connscope [--port …]`: serve the dashboard; `connscope run …`: one burst, headless."""
+"""`connscope [--port …]`: serve the dashboard; `connscope run …`: one burst, headless; `connscope report ID`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from app.cli.runs import cmd_export, cmd_runs
 from app.cli.serve import cmd_serve
 from app.cli.sweep import cmd_sweep
 from app.errors import ConnscopeError
+from app.report import cmd_report
 
 __all__ = ["build_parser", "main", "raise_open_file_limit", "run_async"]
 
@@ -40,6 +41,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_runs(args)
     if args.command == "export":
         return cmd_export(args)
+    if args.command == "report":
+        return cmd_report(args)
     for name, default in SERVE_DEFAULTS.items():
         if not hasattr(args, name):
             setattr(args, name, default)

@@ -160,6 +160,18 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=list(FORMATS), default="json")
     export.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write ('-' for stdout)")
     _add_store_flag(export)
+    report = sub.add_parser(
+        "report", help="write a Markdown report of a recorded run, with its plot (PNG) and JSON beside it"
+    )
+    report.add_argument("record_id", metavar="ID", help="a run's id (or KIND:ID for another kind of record)")
+    report.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="the Markdown file; report.png and report.json go beside it",
+    )
+    _add_store_flag(report)
     return parser
 
 

@@ -14,7 +14,7 @@ from app.cli.parser import BURST_FLAGS, TARGET_FLAGS, _model
 from app.errors import CapExceeded, StoreError, TargetError
 from app.experiment import run_once
 from app.limits import limits_from
-from app.result import RunResult
+from app.result import PERCENTILE_LABELS, LatencyPercentiles, RunResult
 from app.sandbox.engines import ENGINES
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID, SCENARIOS
@@ -94,11 +94,10 @@ def render_table(result: RunResult) -> str:
     if result.timeouts_by_state:
         where = ", ".join(f"{n} {state.value}" for state, n in result.timeouts_by_state.items())
         lines.append(f"timed out while: {where}")
-    lat, con = result.latency_ms.model_dump(), result.connect_ms.model_dump()
     lines += [
         "",
-        "latency ms   " + "  ".join(f"{k} {v}" for k, v in lat.items()),
-        "connect ms   " + "  ".join(f"{k} {v}" for k, v in con.items()),
+        "latency ms   " + percentile_line(result.latency_ms),
+        "connect ms   " + percentile_line(result.connect_ms),
     ]
     return "\n".join(lines)
 
@@ -109,6 +108,10 @@ def scenario_target_flags(base: TargetSettings) -> dict[str, str]:
     engine_fields = {name for engine in ENGINES.values() for name in engine.settings_fields} | {"server"}
     own = ENGINES[base.server].settings_fields
     return {flag: name for flag, name in TARGET_FLAGS.items() if name not in engine_fields or name in own}
+
+
+def percentile_line(figures: LatencyPercentiles) -> str:
+    return "  ".join(f"{PERCENTILE_LABELS[k]} {v}" for k, v in figures.model_dump().items())
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -1,2 +1,104 @@
-"""Reports to paste into a rollout ticket: Markdown with a plot beside it and the JSON
-behind it (app/report/sweep.py for a sweep)."""
+"""Rollout reports: `connscope report ID -o report.md` writes a Markdown report of a recorded
+record, a PNG plot and `report.json` (the numbers behind it) into the report's directory.
+
+Each record kind has a `Kind`: how to load one from the store and its renderer,
+`render(record, out_dir) -> Path` (the `report.md` it wrote). Add a kind to `KINDS`; its
+records are named `KIND:ID` on the command line (a bare ID is a run)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.errors import StoreError
+from app.report import run, sweep
+from app.store import RunStore, default_path
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    noun: str
+    """How a message names one record: "run"."""
+    load: Callable[[RunStore, int], Any | None]
+    """The record, or None when the store has no record of this kind with that id."""
+    render: Callable[[Any, Path], Path]
+
+
+KINDS: dict[str, Kind] = {
+    "run": Kind("run", RunStore.get, run.render),
+    "sweep": Kind("sweep", RunStore.get_sweep, sweep.render),
+}
+DEFAULT_KIND = "run"
+
+
+class ReportError(Exception):
+    """What the user asked for cannot be reported: said in one line."""
+
+
+def parse_id(text: str) -> tuple[str, int]:
+    """`12` (a run) or `KIND:12`."""
+    kind, _, number = text.rpartition(":")
+    kind = kind or DEFAULT_KIND
+    if kind not in KINDS:
+        raise ReportError(f"unknown record kind {kind[:40]!r} (known: {', '.join(KINDS)})")
+    try:
+        return kind, int(number)
+    except ValueError:
+        raise ReportError(f"ID must be a number or KIND:number, not {text[:40]!r}") from None
+
+
+def load(store: RunStore, kind: str, record_id: int) -> Any:
+    record = KINDS[kind].load(store, record_id)
+    if record is None:
+        raise ReportError(f"no {KINDS[kind].noun} {record_id} in {store.path}")
+    return record
+
+
+def render(kind: str, record: Any, out_dir: Path) -> Path:
+    return KINDS[kind].render(record, out_dir)
+
+
+def zipped(kind: str, record: Any) -> bytes:
+    """The report and the files beside it, as one zip (the dashboard's download)."""
+    with tempfile.TemporaryDirectory(prefix="connscope-report-") as tmp:
+        out_dir = Path(tmp)
+        render(kind, record, out_dir)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(out_dir.iterdir()):
+                archive.write(path, path.name)
+        return buffer.getvalue()
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """`connscope report ID -o report.md`: the Markdown where asked, its PNG and JSON beside it."""
+    try:
+        kind, record_id = parse_id(args.record_id)
+        output = Path(args.output)
+        out_dir = output.parent
+        if not out_dir.is_dir() or not os.access(out_dir, os.W_OK | os.X_OK):
+            why = "not writable" if out_dir.is_dir() else "not a directory" if out_dir.exists() else "no such directory"
+            raise ReportError(f"cannot write the report to {out_dir}: {why}")
+        where = args.store or default_path()
+        if not where.is_file():
+            raise ReportError(f"no run store at {where} (record runs with `connscope run --record`)")
+        record = load(RunStore(where), kind, record_id)
+        written = render(kind, record, out_dir)
+        if written.resolve() != output.resolve():
+            written.replace(output)
+    except (ReportError, StoreError) as exc:
+        print(f"connscope: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"connscope: error: cannot write the report to {args.output}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(f"wrote the report of {KINDS[kind].noun} {record_id} to {output} (plot and JSON beside it)", file=sys.stderr)
+    return 0

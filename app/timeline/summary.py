@@ -1,24 +1,16 @@
-"""Figures computed from connection records: totals, peaks, percentiles. Nothing estimated."""
+"""Figures computed from connection records: totals, peaks, percentiles (HDR histogram, see
+app/timeline/histogram.py). Nothing estimated."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 
 from app.kernel.accept_queue import AcceptQueueSample
+from app.timeline.histogram import percentiles_ms
 from app.timeline.model import ConnectionRecord, Outcome, RequestRecord, State, state_at
 
 OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)
 PEAK_STATES: tuple[State, ...] = (State.CONNECTING, State.LIMBO, State.QUEUED, State.ACCEPTED, State.ACTIVE)
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile: always a value that was really measured."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 def totals(records: Sequence[ConnectionRecord]) -> dict[str, int]:
@@ -72,33 +64,20 @@ def queue_peak(samples: Sequence[AcceptQueueSample], start_ns: int, end_ns: int)
     return max((s.length for s in samples if start_ns <= s.t_ns <= end_ns), default=None)
 
 
-def _ms(ns: float | None) -> float | None:
-    return None if ns is None else round(ns / 1e6, 3)
-
-
 def latency_ms(records: Sequence[ConnectionRecord]) -> dict[str, float | None]:
-    values = [
+    """From each request's intended start to its outcome, over requests that got a response."""
+    return percentiles_ms(
         r.latency_ns for rec in records for r in rec.requests if r.latency_ns is not None and r.status is not None
-    ]
-    return {
-        "p50": _ms(percentile(values, 50)),
-        "p90": _ms(percentile(values, 90)),
-        "p99": _ms(percentile(values, 99)),
-        "max": _ms(max(values) if values else None),
-    }
+    )
 
 
 def connect_ms(records: Sequence[ConnectionRecord]) -> dict[str, float | None]:
-    values = [
+    """From connect() to established."""
+    return percentiles_ms(
         r.connected_ns - r.connect_start_ns
         for r in records
         if r.connected_ns is not None and r.connect_start_ns is not None
-    ]
-    return {
-        "p50": _ms(percentile(values, 50)),
-        "p99": _ms(percentile(values, 99)),
-        "max": _ms(max(values) if values else None),
-    }
+    )
 
 
 def timeout_state(changes: Sequence[tuple[State, int]], request: RequestRecord) -> State | None:

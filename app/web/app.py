@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -85,6 +86,8 @@ def create_app(
         cdn_styles=[a.cdn for a in cdn if a.kind == "css"],
     )
     app.state.offline = offline
+    # Writing a report is seconds of CPU for a large run: one at a time, the others wait.
+    app.state.report_lock = asyncio.Lock()
     app.state.audience_qr = (
         segno.make(access.audience_url, error="m").svg_inline(
             scale=1,

@@ -14,9 +14,11 @@ from pydantic import BaseModel, ValidationError
 from app.assets import PAGE_ASSETS, STYLESHEETS
 from app.errors import CapExceeded, TargetError
 from app.fields import FormField, field_errors, form_fields
+from app.report import zipped
 from app.sandbox.engines import ENGINES
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID, SCENARIOS
+from app.timeline.histogram import PRECISION
 from app.traffic.spec import BurstSpec
 from app.vocabulary import VOCABULARY
 from app.web.forms import parse_form
@@ -61,7 +63,7 @@ router = APIRouter()
 
 def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     templates = request.app.state.templates
-    context = {"vocabulary": VOCABULARY, "stylesheets": STYLESHEETS, **context}
+    context = {"vocabulary": VOCABULARY, "stylesheets": STYLESHEETS, "precision": PRECISION, **context}
     response: HTMLResponse = templates.TemplateResponse(request, name, context, status_code=status_code)
     return response
 
@@ -325,6 +327,23 @@ async def replay(request: Request, run_id: int) -> Response:
         run=result.model_dump(mode="json"),
         standalone=False,
         presenter=request.query_params.get("present", "").lower() in ("1", "true", "yes", "on"),
+    )
+
+
+@router.get("/runs/{run_id}/report", response_class=Response)
+async def run_report(request: Request, run_id: int) -> Response:
+    """The run's report as `connscope report` writes it: report.md, report.png and report.json
+    in one zip. A zip rather than Markdown with the plot inlined as a data: URI, because
+    tickets and wikis drop data: images, and the JSON behind the finding must travel with it."""
+    async with request.app.state.report_lock:
+        result = await asyncio.to_thread(registry_of(request).store.get, run_id)
+        if result is None:
+            return PlainTextResponse(f"no run {run_id}", status_code=404)
+        archive = await asyncio.to_thread(zipped, "run", result)
+    return Response(
+        archive,
+        media_type="application/zip",
+        headers={"content-disposition": f'attachment; filename="connscope-run-{run_id}-report.zip"'},
     )
 
 

@@ -289,6 +289,7 @@ class Registry:
         session.versus_of = first
         if session.ready:
             self.fire(session, spec, scenario)
+
     @property
     def sweep_running(self) -> bool:
         return self.sweep is not None and self.sweep.task is not None and not self.sweep.task.done()

@@ -1,11 +1,22 @@
 /*
- * The latency histogram: 1-2-5 buckets on a log axis, the p50/p90/p99 markers, on a canvas.
+ * The latency histogram: 1-2-5 buckets on a log axis, on a canvas, with the p50, p90, p99,
+ * p99.9 and max markers at the server's HDR figures (the summary's `latency_ms`, the same
+ * the run's result gives), never figures of its own.
  */
 import { cssVar, live, ui } from "./live-page.js";
 import { isPresenting } from "./presenter.js";
 
 // 1-2-5 steps from 0.1 ms to 100 s: log-ish buckets that read as round numbers.
 const LATENCY_EDGES = [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000];
+
+/** The summary's figures, with the label and dash each marker is drawn with. */
+export const PERCENTILES = [
+  { key: "p50", label: "p50", dash: [4, 3] },
+  { key: "p90", label: "p90", dash: [6, 2] },
+  { key: "p99", label: "p99", dash: [2, 3] },
+  { key: "p99_9", label: "p99.9", dash: [1, 2] },
+  { key: "max", label: "max", dash: [] },
+];
 
 const bins = new Uint32Array(LATENCY_EDGES.length);
 let count = 0;
@@ -98,9 +109,6 @@ function renderHistogram() {
   const scale = isPresenting() ? 1.35 : 1;
   const left = 8;
   const right = width - 8;
-  // Room above the tallest bar for its count and a row per percentile label, so even three
-  // markers at one spot (p50 = p90 = p99) keep their labels apart.
-  const top = Math.round(2 + 3 * (12 * scale + 3) + 13 * scale + 4);
   const bottom = height - Math.round(24 * scale);
   const n = hi - lo + 1;
   const slot = (right - left) / n;
@@ -112,6 +120,32 @@ function renderHistogram() {
     const within = Math.min(1, Math.max(0, Math.log(ms / a) / Math.log(b / a)));
     return left + (k - lo + within) * slot;
   };
+
+  // Percentile markers. Their labels sit on the marker's right (left near the edge); one that
+  // would touch a label already placed drops to the next row: a row per label at most, so
+  // they never overlap. Where each went is kept for tests (`live.percentileLabels`).
+  const latency = live.frame?.summary?.latency_ms || {};
+  const labelSize = Math.round(12 * scale);
+  ctx.font = `600 ${labelSize}px ${font}`;
+  const rows = PERCENTILES.map(() => []);
+  live.percentileLabels = [];
+  const markers = [];
+  for (const { key, label, dash } of PERCENTILES) {
+    const value = latency[key];
+    if (value == null || value <= 0) continue;
+    const x = xOf(value);
+    const w = ctx.measureText(label).width;
+    const onLeft = x + 3 + w > right;
+    const from = onLeft ? x - 3 - w : x + 3;
+    const row = rows.findIndex((taken) => taken.every(([a, b]) => from + w + 4 < a || from - 4 > b));
+    rows[row].push([from, from + w]);
+    const y = 2 + row * (labelSize + 3);
+    markers.push({ x, from, y, label, dash, value });
+    live.percentileLabels.push({ key, value, x: from, y, w, h: labelSize });
+  }
+  // Room above the tallest bar for its count and the rows of labels in use.
+  const used = Math.max(1, rows.filter((taken) => taken.length).length);
+  const top = Math.round(2 + used * (labelSize + 3) + 13 * scale + 4);
 
   ctx.fillStyle = barColour;
   ctx.beginPath();
@@ -140,26 +174,9 @@ function renderHistogram() {
   ctx.stroke();
   drawEdgeLabels(ctx, lo, hi, left, right, slot, bottom + 5, { font, muted, text, scale });
 
-  // Percentile markers. Their labels sit on the marker's right (left near the edge); one that
-  // would touch a label already placed drops to the next row: three rows, three labels, so
-  // they never overlap. Where each went is kept for tests (`live.percentileLabels`).
-  const latency = live.frame?.summary?.latency_ms || {};
-  const labelSize = Math.round(12 * scale);
   ctx.textBaseline = "top";
   ctx.font = `600 ${labelSize}px ${font}`;
-  const rows = [[], [], []];
-  live.percentileLabels = [];
-  for (const [key, dash] of [["p50", [4, 3]], ["p90", [6, 2]], ["p99", [2, 3]]]) {
-    const value = latency[key];
-    if (value == null || value <= 0) continue;
-    const x = xOf(value);
-    const w = ctx.measureText(key).width;
-    const onLeft = x + 3 + w > right;
-    const from = onLeft ? x - 3 - w : x + 3;
-    const row = rows.findIndex((taken) => taken.every(([a, b]) => from + w + 4 < a || from - 4 > b));
-    rows[row].push([from, from + w]);
-    const y = 2 + row * (labelSize + 3);
-    live.percentileLabels.push({ key, x: from, y, w, h: labelSize });
+  for (const { x, from, y, label, dash } of markers) {
     ctx.strokeStyle = text;
     ctx.setLineDash(dash);
     ctx.beginPath();
@@ -169,7 +186,7 @@ function renderHistogram() {
     ctx.setLineDash([]);
     ctx.fillStyle = text;
     ctx.textAlign = "left";
-    ctx.fillText(key, from, y);
+    ctx.fillText(label, from, y);
   }
   canvas.setAttribute(
     "aria-label",
@@ -177,7 +194,8 @@ function renderHistogram() {
       Array.from({ length: hi - lo + 1 }, (_, j) => lo + j)
         .filter((k) => bins[k])
         .map((k) => `${bins[k]} from ${bucketLabel(LATENCY_EDGES[k])}`)
-        .join(", "),
+        .join(", ") +
+      markers.map((m) => `; ${m.label} ${m.value} ms`).join(""),
   );
 }
 
@@ -212,7 +230,15 @@ new ResizeObserver(() => {
   dirty = true;
 }).observe(ui.histogram);
 
+let drawnFigures = "";
+
 /** Draws the histogram again if anything changed since the last time. */
 export function renderHistogramIfDirty() {
-  if (dirty) renderHistogram();
+  // The markers follow the server's figures, which change on their own clock (the summary is
+  // recomputed every half second), also after the last latency came.
+  const figures = JSON.stringify(live.frame?.summary?.latency_ms ?? null);
+  if (dirty || figures !== drawnFigures) {
+    drawnFigures = figures;
+    renderHistogram();
+  }
 }

@@ -4,7 +4,7 @@
  */
 import { OPEN_STATES, OUTCOMES, STATES } from "./vocabulary.js";
 import { live, ui, view } from "./live-page.js";
-import { latencyCount } from "./histogram.js";
+import { latencyCount, PERCENTILES } from "./histogram.js";
 
 const countElements = new Map();
 for (const el of document.querySelectorAll("[data-count]")) {
@@ -102,8 +102,11 @@ export function renderNumbers() {
   setCount("slots", limit ?? null, live.target ? (limit == null ? "no limit" : String(limit)) : "–");
 
   const latency = summary.latency_ms || {};
-  for (const key of ["p50", "p90", "p99", "max"]) setCount("latency-" + key, latency[key] ?? null, formatMs(latency[key]));
   const connectMs = summary.connect_ms || {};
-  for (const key of ["p50", "p99", "max"]) setCount("connect-" + key, connectMs[key] ?? null, formatMs(connectMs[key]));
+  // The server's HDR figures, as the run's result has them: none computed here.
+  for (const { key } of PERCENTILES) {
+    setCount("latency-" + key, latency[key] ?? null, formatMs(latency[key]));
+    setCount("connect-" + key, connectMs[key] ?? null, formatMs(connectMs[key]));
+  }
   setCount("latency-samples", latencyCount());
 }
