@@ -15,6 +15,7 @@ from app.errors import CapExceeded, TargetError
 from app.fields import field_errors, form_fields
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID, SCENARIOS
+from app.store import ComparisonStore, RunStore
 from app.traffic.spec import BurstSpec
 from app.vocabulary import VOCABULARY
 from app.web.forms import parse_form
@@ -279,12 +280,23 @@ async def burst_form_panel(request: Request) -> HTMLResponse:
     return _render(request, "partials/burst_panel.html", **_burst_context(session, _last_burst(session)))
 
 
-@router.get("/runs", response_class=HTMLResponse)
-async def runs(request: Request) -> HTMLResponse:
-    store = registry_of(request).store
+async def runs_context(store: RunStore) -> dict[str, Any]:
+    """The runs list: runs with their details, recorded comparisons, and which comparison
+    (and side) each run belongs to, for the kind column."""
     listed = await asyncio.to_thread(store.list)
     details = await asyncio.to_thread(store.details, tuple(run.id for run in listed))
-    return _render(request, "runs.html", runs=listed, details=details)
+    comparisons = ComparisonStore(store)
+    return {
+        "runs": listed,
+        "details": details,
+        "comparisons": await asyncio.to_thread(comparisons.list),
+        "compared": await asyncio.to_thread(comparisons.of_runs),
+    }
+
+
+@router.get("/runs", response_class=HTMLResponse)
+async def runs(request: Request) -> HTMLResponse:
+    return _render(request, "runs.html", **await runs_context(registry_of(request).store))
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
