@@ -226,6 +226,9 @@ class Registry:
         if self.comparison is not None:
             live += [self.comparison.a, self.comparison.b]
             self.comparison = None
+        # All marked first: a comparison's next side must not be fired while the first stops.
+        for previous in live:
+            previous.stopping = True
         for previous in live:
             cut = await self._stop(previous, why)
             await previous.stream.close()
