@@ -3,8 +3,10 @@ table, the recorded comparison, and two recorded runs side by side."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -170,3 +172,39 @@ def test_a_new_target_supersedes_the_comparison(dashboard: str) -> None:
         gone = httpx.get(f"{dashboard}/api/targets/{started[side]['id']}", timeout=10).json()
         assert gone["state"] in ("stopped", "exited")
     assert [s["target"] for s in target["superseded"]] == [started["a"]["id"]]
+
+
+def test_the_report_quotes_numbers_present_in_its_json(
+    dashboard: str, limited: dict[str, Any], tmp_path: Path
+) -> None:
+    from app.comparison import ComparisonRecord
+    from app.report import compare as compare_report
+    from app.result import RunResult
+
+    a = RunResult.model_validate(run(dashboard, limited["run_a"]))
+    b = RunResult.model_validate(run(dashboard, limited["run_b"]))
+    path = compare_report.render(ComparisonRecord(a=a, b=b, id=limited["record_id"], mode="sequential"), tmp_path)
+    report = json.loads((tmp_path / "report.json").read_text())
+    markdown = path.read_text()
+    assert report["finding"] in markdown and "| 503 rate | 100% | 0% | B |" in markdown
+    assert "| **limit_concurrency** | 1 | – |" in markdown
+    # Every figure the finding says (not a name: "p99", "503" the status).
+    numbers = set(re.findall(r"(?<![\w.])\d+(?:\.\d+)?(?![\w])", report["finding"].replace("with 503", "")))
+    assert numbers >= {"4", "10", "300", "1", "100"}
+
+    def values(node: Any) -> set[str]:
+        if isinstance(node, dict):
+            return set().union(*(values(v) for v in node.values())) if node else set()
+        if isinstance(node, list):
+            return set().union(*(values(v) for v in node)) if node else set()
+        return {f"{node:g}"} if isinstance(node, (int, float)) and not isinstance(node, bool) else set()
+
+    assert numbers <= values(report), numbers - values(report)
+    assert f"p99 is {report['a']['latency_ms']['p99']:g} ms" in report["finding"]
+    assert f"p99 is {report['b']['latency_ms']['p99']:g} ms" in report["finding"]
+    png = tmp_path / "compare.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({png.name})" in markdown
+    served = httpx.get(f"{dashboard}/api/comparisons/{limited['record_id']}/report", timeout=30)
+    assert served.status_code == 200 and report["finding"] in served.text
+    served_json = httpx.get(f"{dashboard}/api/comparisons/{limited['record_id']}/report?format=json", timeout=30)
+    assert served_json.json()["finding"] == report["finding"]

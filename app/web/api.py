@@ -4,8 +4,10 @@ Every route declares its response model, so `/openapi.json` describes every answ
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
@@ -13,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app.comparison import ComparisonRecord, burst_diff, diff_table, finding, settings_diff
+from app import report
 from app.errors import TargetError
 from app.export import FORMATS, comparison_html
 from app.result import RunResult, connection
@@ -279,6 +282,33 @@ async def export_comparison(request: Request, comparison_id: int) -> Response:
         html,
         media_type="text/html",
         headers={"content-disposition": f'attachment; filename="connscope-comparison-{comparison_id}.html"'},
+    )
+
+
+@router.get(
+    "/comparisons/{comparison_id}/report",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The rollout report as Markdown, or the JSON behind it.",
+            "content": {"text/markdown": {"schema": {"type": "string"}}, "application/json": {"schema": {}}},
+        }
+    },
+)
+async def comparison_report_file(
+    request: Request, comparison_id: int, format: Literal["md", "json"] = "md"
+) -> Response:
+    """The comparison's report (app/report/compare.py): Markdown with the settings, the
+    traffic, the table and the finding, or `format=json`, the numbers it is written from."""
+    record = await recorded_comparison(request, comparison_id)
+    with tempfile.TemporaryDirectory(prefix="connscope-report-") as out:
+        path = await asyncio.to_thread(report.render, record, Path(out))
+        name = "report.json" if format == "json" else path.name
+        body = (path.parent / name).read_text()
+    return Response(
+        body,
+        media_type="application/json" if format == "json" else "text/markdown",
+        headers={"content-disposition": f'attachment; filename="connscope-comparison-{comparison_id}.{format}"'},
     )
 
 
