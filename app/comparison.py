@@ -84,8 +84,8 @@ def _better(a: float | None, b: float | None, prefer: str | None, timed: bool) -
         return "within noise"
     if prefer is None:
         return None
-    lower = "a" if a < b else "b"
-    return lower if prefer == "lower" else ("b" if lower == "a" else "a")
+    lower_is_a = a < b
+    return "a" if lower_is_a == (prefer == "lower") else "b"
 
 
 def _row(metric: str, label: str, unit: str, a: float | None, b: float | None, prefer: str | None) -> DiffRow:
@@ -183,7 +183,4 @@ def finding(a: RunResult, b: RunResult) -> str:
     if (a.settings.handler, a.settings.handler_ms) == (b.settings.handler, b.settings.handler_ms):
         handler = f" and a {a.settings.handler_ms:g} ms {a.settings.handler} handler"
     bursts = traffic(a.burst) if a.burst == b.burst else f"different bursts ({traffic(a.burst)}; {traffic(b.burst)})"
-    return (
-        f"With {bursts}{handler}, {_side(label_a, a)}; {_side(label_b, b)}; "
-        f"{_backlog(a, b, label_a, label_b)}."
-    )
+    return f"With {bursts}{handler}, {_side(label_a, a)}; {_side(label_b, b)}; {_backlog(a, b, label_a, label_b)}."

@@ -116,7 +116,9 @@ def test_the_html_export_carries_both_runs_and_no_network(dashboard: str, limite
 
 
 def test_at_the_same_time_is_said_in_the_result(dashboard: str) -> None:
-    done = compare(dashboard, SLOW, {**SLOW, "backlog": 64}, {"connections": 3, "pattern": "rate", "rate": 10}, concurrent=True)
+    done = compare(
+        dashboard, SLOW, {**SLOW, "backlog": 64}, {"connections": 3, "pattern": "rate", "rate": 10}, concurrent=True
+    )
     assert done["mode"] == "concurrent"
     assert done["mode_label"] == "ran at the same time: they shared the CPU"
     report = httpx.get(f"{dashboard}/api/comparisons/{done['record_id']}", timeout=10).json()
@@ -174,9 +176,7 @@ def test_a_new_target_supersedes_the_comparison(dashboard: str) -> None:
     assert [s["target"] for s in target["superseded"]] == [started["a"]["id"]]
 
 
-def test_the_report_quotes_numbers_present_in_its_json(
-    dashboard: str, limited: dict[str, Any], tmp_path: Path
-) -> None:
+def test_the_report_quotes_numbers_present_in_its_json(dashboard: str, limited: dict[str, Any], tmp_path: Path) -> None:
     from app.comparison import ComparisonRecord
     from app.report import compare as compare_report
     from app.result import RunResult

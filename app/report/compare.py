@@ -112,12 +112,16 @@ def plot(report: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [n for n in PERCENTILES if report["a"]["latency_ms"][n] is not None or report["b"]["latency_ms"][n] is not None]
+    names = [
+        n for n in PERCENTILES if report["a"]["latency_ms"][n] is not None or report["b"]["latency_ms"][n] is not None
+    ]
     figure, (latency, rejected) = plt.subplots(1, 2, figsize=(9, 3.6), gridspec_kw={"width_ratios": [3, 1]})
     width = 0.38
     for offset, side in ((-width / 2, "a"), (width / 2, "b")):
         values = [report[side]["latency_ms"][n] or 0 for n in names]
-        latency.bar([i + offset for i in range(len(names))], values, width, label=f"{side.upper()}: {report[side]['label']}")
+        latency.bar(
+            [i + offset for i in range(len(names))], values, width, label=f"{side.upper()}: {report[side]['label']}"
+        )
     latency.set_xticks(range(len(names)), [n.replace("_", ".") for n in names])
     latency.set_ylabel("latency (ms)")
     latency.legend(fontsize="small")

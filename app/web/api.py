@@ -14,14 +14,14 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from app.comparison import ComparisonRecord, burst_diff, diff_table, finding, settings_diff
 from app import report
+from app.comparison import ComparisonRecord, burst_diff, diff_table, finding, settings_diff
 from app.errors import TargetError
 from app.export import FORMATS, comparison_html
 from app.result import RunResult, connection
 from app.sandbox.settings import TargetSettings
-from app.traffic.spec import BurstSpec
 from app.store import ComparisonStore
+from app.traffic.spec import BurstSpec
 from app.web.models import (
     BurstAccepted,
     BurstProgress,
@@ -217,7 +217,7 @@ def comparison_report(record: ComparisonRecord) -> ComparisonReport:
     return ComparisonReport(
         id=record.id,
         recorded_at=record.recorded_at,
-        mode=record.mode,  # type: ignore[arg-type]
+        mode=record.mode,
         mode_label=record.mode_label,
         run_a=a.run_id,
         run_b=b.run_id,
@@ -272,7 +272,9 @@ async def get_comparison(request: Request, comparison_id: int) -> ComparisonRepo
 @router.get(
     "/comparisons/{comparison_id}/export",
     response_class=Response,
-    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "Both replays, offline."}},
+    responses={
+        200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "Both replays, offline."}
+    },
 )
 async def export_comparison(request: Request, comparison_id: int) -> Response:
     """The comparison as one self-contained HTML file replaying both sides in lockstep."""
@@ -323,4 +325,3 @@ async def recorded_comparison(request: Request, comparison_id: int) -> Compariso
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no comparison {comparison_id} (or one of its runs is gone)")
     return record
-

@@ -62,8 +62,10 @@ async def _status_context(registry: Registry) -> dict[str, Any]:
         record = await asyncio.to_thread(ComparisonStore(registry.store).record, comparison.record_id)
         if record is not None:
             report = comparison_report(record).model_dump(mode="json")
-            runs = {"a": record.a.model_dump(mode="json", include={"settings", "burst"}),
-                    "b": record.b.model_dump(mode="json", include={"settings", "burst"})}
+            runs = {
+                "a": record.a.model_dump(mode="json", include={"settings", "burst"}),
+                "b": record.b.model_dump(mode="json", include={"settings", "burst"}),
+            }
     return {
         "comparison": comparison.view().model_dump(mode="json") if comparison else None,
         "report": report,
@@ -78,8 +80,11 @@ async def compare_page(request: Request) -> HTMLResponse:
     values: dict[str, dict[str, Any]] = {}
     if shown is not None:
         # The form shows the comparison on screen, as the live page's forms show its target.
-        values = {"a": shown.a.settings.model_dump(), "b": shown.b.settings.model_dump(),
-                  "burst": shown.spec.model_dump()}
+        values = {
+            "a": shown.a.settings.model_dump(),
+            "b": shown.b.settings.model_dump(),
+            "burst": shown.spec.model_dump(),
+        }
     assets = [
         {"name": a.package, "kind": a.kind, "cdn": a.cdn, "integrity": a.integrity, "local": a.local}
         for a in PAGE_ASSETS
@@ -102,8 +107,11 @@ async def start_comparison(request: Request) -> HTMLResponse:
     values: dict[str, Any] = {}
     errors: dict[str, dict[str, str]] = {}
     models: dict[str, Any] = {}
-    for name, model, names in (("a", TargetSettings, TARGET_FIELDS), ("b", TargetSettings, TARGET_FIELDS),
-                               ("burst", BurstSpec, BURST_FIELDS)):
+    for name, model, names in (
+        ("a", TargetSettings, TARGET_FIELDS),
+        ("b", TargetSettings, TARGET_FIELDS),
+        ("burst", BurstSpec, BURST_FIELDS),
+    ):
         given = {key.removeprefix(f"{name}."): value for key, value in form.items() if key.startswith(f"{name}.")}
         values[name] = parse_form(model, given, names)
         try:
@@ -120,7 +128,9 @@ async def start_comparison(request: Request) -> HTMLResponse:
         where = {side: {field: exc.message}} if field else {"all": {"__all__": exc.message}}
         return render(request, "partials/compare_form.html", 422, **_form_context(values, where))
     except TargetError as exc:
-        return render(request, "partials/compare_form.html", 409, **_form_context(values, {"all": {"__all__": str(exc)}}))
+        return render(
+            request, "partials/compare_form.html", 409, **_form_context(values, {"all": {"__all__": str(exc)}})
+        )
     response = render(request, "partials/compare_form.html", **_form_context(values))
     response.headers["HX-Trigger-After-Swap"] = "connscope:compare-started"
     return response

@@ -303,7 +303,9 @@ class Registry:
         # One after the other: two targets coming up at once would slow each other's start.
         for session in (a, b):
             await self._bring_up(session)
-        failed = [f"target {s.id} ({side.upper()}): {s.error or s.state}" for side, s in comparison.sides if not s.ready]
+        failed = [
+            f"target {s.id} ({side.upper()}): {s.error or s.state}" for side, s in comparison.sides if not s.ready
+        ]
         if failed:
             comparison.state = "failed"
             comparison.error = "; ".join(failed)
