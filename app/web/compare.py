@@ -170,8 +170,10 @@ async def compare_runs(request: Request) -> Response:
         context = await runs_context(store)
         why = f"Pick exactly two runs to compare (you picked {len(picked)})."
         return render(request, "runs.html", 422, compare_error=why, picked=picked, **context)
-    a = await asyncio.to_thread(store.get, int(picked[0]))
-    b = await asyncio.to_thread(store.get, int(picked[1]))
+    # Ticked on a list, two runs have no order of their own: the earlier is A.
+    first, second = sorted(int(p) for p in picked)
+    a = await asyncio.to_thread(store.get, first)
+    b = await asyncio.to_thread(store.get, second)
     if a is None or b is None:
         missing = [p for p, run in zip(picked, (a, b), strict=True) if run is None]
         return PlainTextResponse(f"no run {', '.join(missing)}", status_code=404)

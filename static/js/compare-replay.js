@@ -9,7 +9,8 @@ import { SPEEDS, formatTime, startReplay } from "./replay.js";
 
 export function startLockstep(runA, runB, root = document) {
   const $ = (selector) => root.querySelector(selector);
-  const sides = [startReplay(runA, root, "a-"), startReplay(runB, root, "b-")];
+  // Each side's own section: its counters are found there, not on the other side.
+  const sides = [startReplay(runA, $("#a-live-view"), "a-"), startReplay(runB, $("#b-live-view"), "b-")];
   const end = Math.max(...sides.map((side) => side.compiled.end));
   const changes = [...new Set(sides.flatMap((side) => side.compiled.changes))].sort((x, y) => x - y);
 

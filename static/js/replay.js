@@ -77,7 +77,7 @@ export function formatTime(ms) {
 }
 
 /**
- * `root` holds the replay's elements; `prefix` starts their ids (a comparison's two sides,
+ * `root` (the document, or an element) holds the replay's elements; `prefix` starts their ids (a comparison's two sides,
  * "a-" and "b-", on one page). Without transport controls in `root` the replay is driven
  * from outside through the handle it returns (a comparison's lockstep, compare-replay.js).
  */
