@@ -293,7 +293,10 @@ async def export_comparison(request: Request, comparison_id: int) -> Response:
     responses={
         200: {
             "description": "The rollout report as Markdown, or the JSON behind it.",
-            "content": {"text/markdown": {"schema": {"type": "string"}}, "application/json": {"schema": {}}},
+            "content": {
+                "text/markdown": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "object"}},
+            },
         }
     },
 )
