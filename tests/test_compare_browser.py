@@ -3,6 +3,7 @@ recorded runs replayed in lockstep."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -108,3 +109,22 @@ def test_two_runs_replay_in_lockstep(dashboard: str, page: Any) -> None:
     )
     assert page.locator("#lockstep-play").get_attribute("aria-pressed") in ("true", "false")
     assert problems + page.evaluate("() => window.__csp") == []
+
+
+def test_the_html_export_replays_both_sides_offline(dashboard: str, page: Any, tmp_path: Path) -> None:
+    done = compare(dashboard, {**SLOW, "limit_concurrency": 1}, SLOW, BURST)
+    export = httpx.get(f"{dashboard}/api/comparisons/{done['record_id']}/export", timeout=60)
+    assert export.status_code == 200
+    path = tmp_path / "comparison.html"
+    path.write_text(export.text)
+    problems = _watch(page)
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url) if not request.url.startswith("file:") else None)
+    page.goto(path.as_uri())
+    page.wait_for_function("() => window.connscopeLockstep !== undefined", timeout=15_000)
+    end = page.evaluate("() => window.connscopeLockstep.end")
+    page.locator("#lockstep-scrub").fill(str(end))
+    assert int(page.locator('#a-live-view [data-count="rejected"]').get_attribute("data-value")) == 4
+    assert int(page.locator('#b-live-view [data-count="ok"]').get_attribute("data-value")) == 4
+    assert page.locator('#diff-table tr[data-metric="rejected_pct"]').get_attribute("data-better") == "b"
+    assert asked == [] and problems + page.evaluate("() => window.__csp") == []
