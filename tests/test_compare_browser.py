@@ -80,7 +80,7 @@ def test_the_compare_page_shows_two_live_views_and_the_table(dashboard: str, pag
     assert page.locator('#a-live-view [data-lane="rejected"]').inner_text().strip() == "4"
     assert page.locator('#b-live-view [data-lane="ok"]').inner_text().strip() == "4"
     assert page.locator('#diff-table tr[data-metric="rejected_pct"]').get_attribute("data-better") == "b"
-    assert page.locator('#settings-diff tr[data-differs]').count() == 1
+    assert page.locator("#settings-diff tr[data-differs]").count() == 1
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
     assert problems + page.evaluate("() => window.__csp") == []
