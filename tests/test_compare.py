@@ -208,3 +208,18 @@ def test_the_report_quotes_numbers_present_in_its_json(dashboard: str, limited: 
     assert served.status_code == 200 and report["finding"] in served.text
     served_json = httpx.get(f"{dashboard}/api/comparisons/{limited['record_id']}/report?format=json", timeout=30)
     assert served_json.json()["finding"] == report["finding"]
+
+
+def test_a_comparison_supersedes_the_live_target_the_recorded_way(dashboard: str) -> None:
+    target = start_target(dashboard, SLOW)
+    burst = httpx.post(
+        f"{dashboard}/api/targets/{target['id']}/bursts",
+        json={"connections": 6, "pattern": "rate", "rate": 2},
+        timeout=10,
+    ).json()
+    done = compare(dashboard, SLOW, {**SLOW, "backlog": 64}, {"connections": 1})
+    assert [(s["target"], s["burst"]) for s in done["superseded"]] == [(target["id"], burst["id"])]
+    cut = done["superseded"][0]
+    assert cut["cancelled"] == f"superseded by comparison {done['id']}" and cut["run_id"] is not None
+    assert run(dashboard, cut["run_id"])["cancelled"] == cut["cancelled"]
+    assert httpx.get(f"{dashboard}/api/targets/{target['id']}", timeout=10).json()["state"] in ("stopped", "exited")
