@@ -123,6 +123,7 @@ STYLESHEETS = (
     "scope.css",
     "actions.css",
     "runs.css",
+    "compare.css",
 )
 
 

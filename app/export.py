@@ -12,6 +12,7 @@ import jinja2
 from pydantic import BaseModel
 
 from app.assets import bundle_script, bundle_styles
+from app.comparison import ComparisonRecord
 from app.result import PERCENTILE_LABELS, LatencyPercentiles, RunResult
 from app.timeline.histogram import PRECISION
 from app.timeline.model import State
@@ -115,6 +116,24 @@ def to_html(result: RunResult) -> str:
         standalone=True,
         css=bundle_styles(),
         scripts=scripts.replace("</script", "<\\/script"),
+    )
+
+
+def comparison_html(record: ComparisonRecord, report: dict[str, object]) -> str:
+    """Both runs of a comparison replayed in lockstep under its report (`report`: the
+    ComparisonReport as JSON), in one file that opens from file:// with no network."""
+    scripts = bundle_script(ROOT / "static" / "js" / "compare-export.js")
+    return (
+        _templates()
+        .get_template("compare_export.html")
+        .render(
+            report=report,
+            a=record.a.model_dump(mode="json"),
+            b=record.b.model_dump(mode="json"),
+            standalone=True,
+            css=bundle_styles(),
+            scripts=scripts.replace("</script", "<\\/script"),
+        )
     )
 
 

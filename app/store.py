@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from app.comparison import ComparisonRecord
 from app.errors import StoreError
 from app.result import RunResult, load
 
@@ -44,6 +45,17 @@ CREATE TABLE IF NOT EXISTS sweeps (
 """
 """A sweep's record (app/sweep.py's `Sweep.record`): its axes, cells, figures and the ids
 of its runs, each also a row of `runs`."""
+COMPARISONS = """
+CREATE TABLE IF NOT EXISTS comparisons (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    recorded_at TEXT NOT NULL,
+    run_a INTEGER NOT NULL,
+    run_b INTEGER NOT NULL,
+    mode TEXT NOT NULL,
+    summary TEXT NOT NULL
+)
+"""
+"""A comparison's two runs are ordinary rows of `runs`; this names the pair and how they ran."""
 ADD_VERSION = "ALTER TABLE runs ADD COLUMN version INTEGER NOT NULL DEFAULT 1"
 """A store made before the column: its rows are version 1."""
 
@@ -89,6 +101,7 @@ class RunStore:
             with contextlib.closing(sqlite3.connect(self.path, timeout=10)) as db, db:
                 db.execute(SCHEMA)
                 db.execute(SWEEPS)
+                db.execute(COMPARISONS)
                 columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
                 if "version" not in columns:
                     db.execute(ADD_VERSION)
@@ -198,6 +211,72 @@ class RunStore:
                 run_ids,
             ).fetchall()
         return {row[0]: RunDetails(*row[1:]) for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonInfo:
+    id: int
+    recorded_at: str
+    run_a: int
+    run_b: int
+    mode: str
+    """`sequential` (one after the other) or `concurrent` (at the same time)."""
+    summary: str
+
+
+class ComparisonStore:
+    """The comparisons table of a run store."""
+
+    def __init__(self, store: RunStore) -> None:
+        self.store = store
+
+    def save(self, run_a: int, run_b: int, mode: str, summary: str) -> int:
+        with self.store._connect() as db:
+            cursor = db.execute(
+                "INSERT INTO comparisons (recorded_at, run_a, run_b, mode, summary) VALUES (?, ?, ?, ?, ?)",
+                (datetime.now(UTC).isoformat(timespec="seconds"), run_a, run_b, mode, summary),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def list(self, limit: int = 200) -> list[ComparisonInfo]:
+        with self.store._connect() as db:
+            rows = db.execute(
+                "SELECT id, recorded_at, run_a, run_b, mode, summary FROM comparisons ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [ComparisonInfo(*row) for row in rows]
+
+    def get(self, comparison_id: int) -> ComparisonInfo | None:
+        if not 0 < comparison_id <= MAX_RUN_ID:
+            return None
+        with self.store._connect() as db:
+            row = db.execute(
+                "SELECT id, recorded_at, run_a, run_b, mode, summary FROM comparisons WHERE id = ?", (comparison_id,)
+            ).fetchone()
+        return None if row is None else ComparisonInfo(*row)
+
+    def record(self, comparison_id: int) -> ComparisonRecord | None:
+        """A recorded comparison with both its runs; None when it, or one of its runs, is gone."""
+        info = self.get(comparison_id)
+        if info is None:
+            return None
+        a, b = self.store.get(info.run_a), self.store.get(info.run_b)
+        if a is None or b is None:
+            return None
+        return ComparisonRecord(a=a, b=b, id=info.id, recorded_at=info.recorded_at, mode=info.mode)
+
+    def delete(self, comparison_id: int) -> bool:
+        """Removes the comparison, not its runs (they stay as ordinary runs)."""
+        if not 0 < comparison_id <= MAX_RUN_ID:
+            return False
+        with self.store._connect() as db:
+            return db.execute("DELETE FROM comparisons WHERE id = ?", (comparison_id,)).rowcount > 0
+
+    def of_runs(self) -> dict[int, tuple[int, str]]:
+        """Run id → (its comparison, its side `A`/`B`), for the run list's kind column."""
+        with self.store._connect() as db:
+            rows = db.execute("SELECT id, run_a, run_b FROM comparisons").fetchall()
+        return {run: (cid, side) for cid, a, b in rows for run, side in ((a, "A"), (b, "B"))}
 
 
 def _reason(exc: BaseException) -> str:

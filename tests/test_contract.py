@@ -69,7 +69,7 @@ def test_openapi_describes_the_run_and_every_api_response(tmp_path: Path) -> Non
     assert set(components["Totals"]["properties"]) >= {"ok", "rejected", "cancelled", "requests", "connections"}
     assert "id" in components["Connection"]["required"]
     api = {path: ops for path, ops in schema["paths"].items() if path.startswith("/api/")}
-    assert len(api) == 9
+    assert len(api) == 15
     for path, operations in api.items():
         for method, operation in operations.items():
             ok = next(code for code in operation["responses"] if code.startswith("2"))

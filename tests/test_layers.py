@@ -33,6 +33,7 @@ RANKS: dict[str, int] = {
     "app.frames": 4,
     "app.experiment": 5,
     "app.scenarios": 5,
+    "app.comparison": 5,
     "app.store": 6,
     "app.export": 6,
     "app.sweep": 6,

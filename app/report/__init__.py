@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import StoreError
-from app.report import run, sweep
-from app.store import RunStore, default_path
+from app.report import compare, run, sweep
+from app.store import ComparisonStore, RunStore, default_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,7 @@ class Kind:
 KINDS: dict[str, Kind] = {
     "run": Kind("run", RunStore.get, run.render),
     "sweep": Kind("sweep", RunStore.get_sweep, sweep.render),
+    "comparison": Kind("comparison", lambda store, i: ComparisonStore(store).record(i), compare.render),
 }
 DEFAULT_KIND = "run"
 

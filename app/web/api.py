@@ -4,23 +4,32 @@ Every route declares its response model, so `/openapi.json` describes every answ
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from app import report
+from app.comparison import ComparisonRecord, burst_diff, diff_table, finding, settings_diff
 from app.errors import TargetError
-from app.export import FORMATS
+from app.export import FORMATS, comparison_html
 from app.result import RunResult, connection
 from app.sandbox.settings import TargetSettings
+from app.store import ComparisonStore
 from app.traffic.spec import BurstSpec
 from app.web.models import (
     BurstAccepted,
     BurstProgress,
     BurstRun,
+    CompareRequest,
+    ComparisonListing,
+    ComparisonReport,
+    ComparisonView,
     ConnectionNow,
     Deleted,
     RunListing,
@@ -199,3 +208,123 @@ async def _run(request: Request, run_id: int) -> RunResult:
     if result is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id}")
     return result
+
+
+def comparison_report(record: ComparisonRecord) -> ComparisonReport:
+    """The settings diff, the table and the finding of two runs."""
+    a, b = record.a, record.b
+    assert a.run_id is not None and b.run_id is not None
+    return ComparisonReport(
+        id=record.id,
+        recorded_at=record.recorded_at,
+        mode=record.mode,
+        mode_label=record.mode_label,
+        run_a=a.run_id,
+        run_b=b.run_id,
+        settings_diff=settings_diff(a.settings, b.settings),
+        burst_diff=burst_diff(a.burst, b.burst),
+        diff=diff_table(a, b),
+        finding=finding(a, b),
+    )
+
+
+@router.post(
+    "/comparisons",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ComparisonView,
+    responses={
+        409: {"description": "A target could not start: `detail` says which and why."},
+        422: {"description": "Invalid settings or burst, or over a cap (a comparison counts as two target starts)."},
+    },
+)
+async def create_comparison(request: Request, body: CompareRequest) -> ComparisonView:
+    """Replaces the live target with two, A and B, and fires the same burst (the same arrival
+    schedule) at each: one after the other, or at the same time with `concurrent`. Answers
+    once both are up; poll `GET /api/comparisons/live/{id}` until `state` is `done`."""
+    comparison = await registry_of(request).compare(body.a, body.b, body.burst, body.concurrent)
+    view = comparison.view()
+    if view.state == "failed":
+        raise HTTPException(status.HTTP_409_CONFLICT, view.error or "a target could not start")
+    return view
+
+
+@router.get("/comparisons/live/{comparison_id}", response_model=ComparisonView)
+async def get_live_comparison(request: Request, comparison_id: int) -> ComparisonView:
+    comparison = registry_of(request).comparisons.get(comparison_id)
+    if comparison is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no live comparison {comparison_id}")
+    return comparison.view()
+
+
+@router.get("/comparisons", response_model=list[ComparisonListing])
+async def list_comparisons(request: Request) -> list[ComparisonListing]:
+    """Recorded comparisons, newest first."""
+    listed = await asyncio.to_thread(ComparisonStore(registry_of(request).store).list)
+    return [ComparisonListing(**asdict(c)) for c in listed]
+
+
+@router.get("/comparisons/{comparison_id}", response_model=ComparisonReport)
+async def get_comparison(request: Request, comparison_id: int) -> ComparisonReport:
+    """A recorded comparison: its runs' settings diff, the table, the finding."""
+    return comparison_report(await recorded_comparison(request, comparison_id))
+
+
+@router.get(
+    "/comparisons/{comparison_id}/export",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "Both replays, offline."}
+    },
+)
+async def export_comparison(request: Request, comparison_id: int) -> Response:
+    """The comparison as one self-contained HTML file replaying both sides in lockstep."""
+    record = await recorded_comparison(request, comparison_id)
+    html = comparison_html(record, comparison_report(record).model_dump(mode="json"))
+    return Response(
+        html,
+        media_type="text/html",
+        headers={"content-disposition": f'attachment; filename="connscope-comparison-{comparison_id}.html"'},
+    )
+
+
+@router.get(
+    "/comparisons/{comparison_id}/report",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The rollout report as Markdown, or the JSON behind it.",
+            "content": {
+                "text/markdown": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "object"}},
+            },
+        }
+    },
+)
+async def comparison_report_file(
+    request: Request, comparison_id: int, format: Literal["md", "json"] = "md"
+) -> Response:
+    """The comparison's report (app/report/compare.py): Markdown with the settings, the
+    traffic, the table and the finding, or `format=json`, the numbers it is written from."""
+    record = await recorded_comparison(request, comparison_id)
+    with tempfile.TemporaryDirectory(prefix="connscope-report-") as out:
+        path = await asyncio.to_thread(report.render, "comparison", record, Path(out))
+        name = "report.json" if format == "json" else path.name
+        body = (path.parent / name).read_text()
+    return Response(
+        body,
+        media_type="application/json" if format == "json" else "text/markdown",
+        headers={"content-disposition": f'attachment; filename="connscope-comparison-{comparison_id}.{format}"'},
+    )
+
+
+@router.get("/runs/compare/{run_a}/{run_b}", response_model=ComparisonReport)
+async def compare_runs(request: Request, run_a: int, run_b: int) -> ComparisonReport:
+    """Any two recorded runs side by side: settings diff, the table, the finding."""
+    return comparison_report(ComparisonRecord(a=await _run(request, run_a), b=await _run(request, run_b)))
+
+
+async def recorded_comparison(request: Request, comparison_id: int) -> ComparisonRecord:
+    record = await asyncio.to_thread(ComparisonStore(registry_of(request).store).record, comparison_id)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no comparison {comparison_id} (or one of its runs is gone)")
+    return record

@@ -19,7 +19,7 @@ from app.assets import PAGE_ASSETS, VENDOR_DIR
 from app.errors import CapExceeded, ConnscopeError, StoreError
 from app.limits import Limits
 from app.store import RunStore
-from app.web import api, errors, live, pages, sweeps
+from app.web import api, compare, errors, live, pages, sweeps
 from app.web.registry import Registry
 from app.web.security import Access, SecurityMiddleware
 
@@ -105,6 +105,8 @@ def create_app(
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     VENDOR_DIR.mkdir(exist_ok=True)
     app.mount("/vendor", StaticFiles(directory=VENDOR_DIR), name="vendor")
+    # Before the pages: `/runs/compare` is not a run id.
+    app.include_router(compare.router)
     app.include_router(pages.router)
     app.include_router(sweeps.router)
     app.include_router(api.router)

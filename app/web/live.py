@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from app.frames import Snapshot
-from app.web.registry import Registry
+from app.web.registry import Registry, Session
 
 router = APIRouter()
 
@@ -30,10 +31,16 @@ EMPTY_SNAPSHOT = json.dumps(EMPTY)
 @router.websocket("/ws")
 async def live(websocket: WebSocket) -> None:
     """Frames go out from their own task; this one only listens, so a viewer that leaves,
-    or a server shutting down (uvicorn closes its WebSockets), ends both at once."""
+    or a server shutting down (uvicorn closes its WebSockets), ends both at once.
+    `?target=ID` follows that target's stream (a comparison's side) instead of the current one."""
     registry: Registry = websocket.app.state.registry
     await websocket.accept()
-    sender = asyncio.create_task(_send_frames(websocket, registry))
+    wanted = websocket.query_params.get("target", "")
+    if wanted:
+        session = registry.sessions.get(int(wanted)) if wanted.isdigit() and len(wanted) < 12 else None
+        sender = asyncio.create_task(_send_one(websocket, registry, session))
+    else:
+        sender = asyncio.create_task(_send_frames(websocket, registry))
     try:
         while (await websocket.receive())["type"] != "websocket.disconnect":
             pass
@@ -58,16 +65,34 @@ async def _send_frames(websocket: WebSocket, registry: Registry) -> None:
             session.stream.leave(viewer)
 
 
-async def _follow(websocket: WebSocket, registry: Registry, queue: asyncio.Queue[str]) -> None:
-    """Sends the stream's frames until the registry switches to another target. The frames
-    go out from one task raced once against the switch, not a task and a wait per frame:
-    with 50 viewers at 30 frames a second that was 1,500 of each a second on the loop the
-    generator shares."""
+async def _send_one(websocket: WebSocket, registry: Registry, session: Session | None) -> None:
+    """One target's frames for as long as the viewer stays; an unknown target is an empty view."""
+    if session is None:
+        await websocket.send_text(EMPTY_SNAPSHOT)
+        return
+    viewer = session.stream.join()
+    try:
+        await _follow(websocket, registry, viewer.queue, lambda: registry.sessions.get(session.id) is not session)
+    finally:
+        session.stream.leave(viewer)
+
+
+async def _follow(
+    websocket: WebSocket, registry: Registry, queue: asyncio.Queue[str], moved: Callable[[], bool] | None = None
+) -> None:
+    """Sends the stream's frames until the registry switches to another target (or `moved`).
+    The frames go out from one task raced once against the switch, not a task and a wait per
+    frame: with 50 viewers at 30 frames a second that was 1,500 of each a second on the loop
+    the generator shares."""
     current = registry.current
+    if moved is None:
+
+        def moved() -> bool:
+            return registry.current is not current
 
     async def switched() -> None:
         async with registry.changed:
-            await registry.changed.wait_for(lambda: registry.current is not current)
+            await registry.changed.wait_for(moved)
 
     async def send_frames() -> None:
         while True:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from app.comparison import DiffRow, SettingDiff
 from app.result import Connection, RunResult
 from app.sandbox.settings import TargetSettings
 from app.sandbox.target import TargetState
+from app.traffic.spec import BurstSpec
 
 
 class BurstProgress(BaseModel):
@@ -98,3 +100,59 @@ class RunListing(BaseModel):
 
 class Deleted(BaseModel):
     deleted: int
+
+
+class CompareRequest(BaseModel):
+    """Two target settings and one burst: each target gets the same burst (same schedule)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    a: TargetSettings
+    b: TargetSettings
+    burst: BurstSpec = Field(default_factory=BurstSpec)
+    concurrent: bool = Field(
+        False, description="Fire both at the same time (they share the CPU); default: one after the other."
+    )
+
+
+class ComparisonView(BaseModel):
+    """A comparison started from the dashboard or the API, while it runs and once done."""
+
+    id: int
+    state: Literal["starting", "running", "done", "failed", "interrupted"]
+    mode: Literal["sequential", "concurrent"]
+    mode_label: str
+    error: str | None
+    burst: BurstSpec
+    a: TargetView
+    b: TargetView
+    run_a: int | None = Field(description="A's recorded run, once done.")
+    run_b: int | None
+    record_id: int | None = Field(description="The recorded comparison, once both runs are recorded.")
+    finding: str | None
+    superseded: list[Superseded] = Field(description="Bursts of the target before it that its start cut short.")
+
+
+class ComparisonReport(BaseModel):
+    """Two recorded runs side by side: settings diff, the table with the better side marked,
+    the finding. `id` is null for two runs picked on the runs page."""
+
+    id: int | None
+    recorded_at: str | None
+    mode: Literal["sequential", "concurrent"] | None
+    mode_label: str | None
+    run_a: int
+    run_b: int
+    settings_diff: list[SettingDiff]
+    burst_diff: list[SettingDiff]
+    diff: list[DiffRow]
+    finding: str
+
+
+class ComparisonListing(BaseModel):
+    id: int
+    recorded_at: str
+    run_a: int
+    run_b: int
+    mode: str
+    summary: str

@@ -18,6 +18,7 @@ from app.report import zipped
 from app.sandbox.engines import ENGINES
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID, SCENARIOS
+from app.store import ComparisonStore, RunStore
 from app.timeline.histogram import PRECISION
 from app.traffic.spec import BurstSpec
 from app.vocabulary import VOCABULARY
@@ -305,15 +306,27 @@ async def burst_form_panel(request: Request) -> HTMLResponse:
     return _render(request, "partials/burst_panel.html", **_burst_context(session, _last_burst(session)))
 
 
-@router.get("/runs", response_class=HTMLResponse)
-async def runs(request: Request) -> HTMLResponse:
-    store = registry_of(request).store
+async def runs_context(store: RunStore) -> dict[str, Any]:
+    """The runs list: runs with their details, recorded sweeps and comparisons, and which
+    sweep or comparison (and side) each run belongs to, for the kind column."""
     listed = await asyncio.to_thread(store.list)
     details = await asyncio.to_thread(store.details, tuple(run.id for run in listed))
     sweeps = await asyncio.to_thread(store.list_sweeps)
-    # Each run of a sweep names its sweep in the kind column.
-    sweep_of = {run_id: sweep.id for sweep in sweeps for run_id in sweep.run_ids}
-    return _render(request, "runs.html", runs=listed, details=details, sweeps=sweeps, sweep_of=sweep_of)
+    comparisons = ComparisonStore(store)
+    return {
+        "runs": listed,
+        "details": details,
+        "sweeps": sweeps,
+        # Each run of a sweep names its sweep in the kind column.
+        "sweep_of": {run_id: sweep.id for sweep in sweeps for run_id in sweep.run_ids},
+        "comparisons": await asyncio.to_thread(comparisons.list),
+        "compared": await asyncio.to_thread(comparisons.of_runs),
+    }
+
+
+@router.get("/runs", response_class=HTMLResponse)
+async def runs(request: Request) -> HTMLResponse:
+    return _render(request, "runs.html", **await runs_context(registry_of(request).store))
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)

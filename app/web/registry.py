@@ -10,18 +10,19 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from app.errors import ConnscopeError, StoreError, TargetError
+from app.comparison import MODES, finding
+from app.errors import CapExceeded, ConnscopeError, StoreError, TargetError
 from app.experiment import Experiment, cannot_start
 from app.limits import Limits
 from app.result import RunResult
 from app.sandbox.engines import ENGINES
 from app.sandbox.settings import TargetSettings
 from app.scenarios import Scenario, interrupted_finding
-from app.store import RunStore
+from app.store import ComparisonStore, RunStore
 from app.sweep import Plan, Sweep, describe
 from app.traffic.burst import Burst
 from app.traffic.spec import BurstSpec
-from app.web.models import BurstProgress, BurstView, Superseded, TargetView
+from app.web.models import BurstProgress, BurstView, ComparisonView, Superseded, TargetView
 from app.web.stream import Stream
 
 TAIL_LINES_SHOWN = 40
@@ -140,17 +141,70 @@ class SweepJob:
 
 
 @dataclass
+class Comparison:
+    """Two targets, each in its own sandbox, fired the same burst: one after the other, or
+    at the same time when `concurrent` (then they shared the CPU, and the result says so)."""
+
+    id: int
+    a: Session
+    b: Session
+    spec: BurstSpec
+    concurrent: bool = False
+    state: str = "starting"
+    error: str | None = None
+    bursts: dict[str, Burst] = field(default_factory=dict)
+    record_id: int | None = None
+    finding: str | None = None
+    superseded: list[Superseded] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def mode(self) -> str:
+        return "concurrent" if self.concurrent else "sequential"
+
+    @property
+    def sides(self) -> tuple[tuple[str, Session], tuple[str, Session]]:
+        return ("a", self.a), ("b", self.b)
+
+    def run_id(self, side: str) -> int | None:
+        burst = self.bursts.get(side)
+        session = self.a if side == "a" else self.b
+        return None if burst is None else session.run_ids.get(burst.id)
+
+    def view(self) -> ComparisonView:
+        return ComparisonView(
+            id=self.id,
+            state=self.state,
+            mode=self.mode,
+            mode_label=MODES[self.mode],
+            error=self.error,
+            burst=self.spec,
+            a=self.a.view(),
+            b=self.b.view(),
+            run_a=self.run_id("a"),
+            run_b=self.run_id("b"),
+            record_id=self.record_id,
+            finding=self.finding,
+            superseded=self.superseded,
+        )
+
+
+@dataclass
 class Registry:
     store: RunStore
     limits: Limits = field(default_factory=Limits)
     sessions: dict[int, Session] = field(default_factory=dict)
     current: Session | None = None
+    comparisons: dict[int, Comparison] = field(default_factory=dict)
+    comparison: Comparison | None = None
+    """The live comparison: its two targets are the live ones while `current` is None."""
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     sweep: SweepJob | None = None
     """The dashboard's sweep: one at a time, and no target beside it (each cell has its own)."""
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
+        self._comparison_ids = itertools.count(1)
         self._lock = asyncio.Lock()
         self._second_legs: set[asyncio.Task[None]] = set()
         self._starting = 0
@@ -177,21 +231,41 @@ class Registry:
         if refusal is not None:
             raise TargetError(refusal)
         session = Session(next(self._ids), Experiment(settings), scenario=scenario)
-        previous = self.current
-        if previous is not None:
-            why = f"superseded by target {session.id}" + (f" (scenario {scenario.id})" if scenario else "")
-            cut = await self._stop(previous, why)
-            await previous.stream.close()
-            session.superseded = [
-                Superseded(target=previous.id, burst=b.id, run_id=previous.run_ids.get(b.id), cancelled=b.cancelled)
-                for b in cut
-            ]
-            session.interrupted = " ".join(f for b in cut if (f := previous.findings.get(b.id))) or None
+        why = f"superseded by target {session.id}" + (f" (scenario {scenario.id})" if scenario else "")
+        session.superseded, session.interrupted = await self._supersede(why)
         self.sessions[session.id] = session
         self.current = session
         self._prune()
         session.stream.start()
         await self._notify()
+        await self._bring_up(session)
+        await self._notify()
+        return session
+
+    async def _supersede(self, why: str) -> tuple[list[Superseded], str | None]:
+        """Stops the live target, or the live comparison's two: one experiment at a time.
+        Returns the bursts cut short, and what their findings had said."""
+        superseded: list[Superseded] = []
+        findings: list[str] = []
+        live = [self.current] if self.current is not None else []
+        if self.comparison is not None:
+            live += [self.comparison.a, self.comparison.b]
+            self.comparison = None
+        # All marked first: a comparison's next side must not be fired while the first stops.
+        for previous in live:
+            previous.stopping = True
+        for previous in live:
+            cut = await self._stop(previous, why)
+            await previous.stream.close()
+            superseded += [
+                Superseded(target=previous.id, burst=b.id, run_id=previous.run_ids.get(b.id), cancelled=b.cancelled)
+                for b in cut
+            ]
+            findings += [f for b in cut if (f := previous.findings.get(b.id))]
+        self.current = None
+        return superseded, " ".join(findings) or None
+
+    async def _bring_up(self, session: Session) -> None:
         try:
             await session.experiment.start()
         except (TargetError, OSError) as exc:
@@ -203,8 +277,116 @@ class Registry:
             log.exception("target %d failed to start", session.id)
             session.error = f"target failed to start: {type(exc).__name__}: {exc}"
             await session.experiment.stop()
+
+    async def compare(
+        self, settings_a: TargetSettings, settings_b: TargetSettings, spec: BurstSpec, concurrent: bool = False
+    ) -> Comparison:
+        """Replaces the live target (or comparison) with two targets and fires `spec` at
+        both, with the same arrival schedule; returns once both targets are up, the bursts
+        running. It counts as two target starts against the caps, and every cap is checked
+        (CapExceeded, TargetError) before anything is stopped."""
+        checks = (("a", self.limits.check_target, settings_a), ("b", self.limits.check_target, settings_b))
+        for side, check, settings in checks:
+            try:
+                check(settings)
+            except CapExceeded as exc:
+                # Which side is over the cap, in the field's name: `a.workers`.
+                where = exc.field if exc.field == "__all__" else f"{side}.{exc.field}"
+                raise CapExceeded(exc.cap, exc.flag, where, exc.message) from None
+        try:
+            self.limits.check_burst(spec)
+        except CapExceeded as exc:
+            where = exc.field if exc.field == "__all__" else f"burst.{exc.field}"
+            raise CapExceeded(exc.cap, exc.flag, where, exc.message) from None
+        if self.sweep_running:
+            raise TargetError(f"sweep {self.sweep.id} is running: stop it first (on /sweeps/{self.sweep.id})")  # type: ignore[union-attr]
+        if self._starting + 2 > self.limits.targets:
+            raise self.limits.refuse("targets", self._starting + 2)
+        for settings in (settings_a, settings_b):
+            refusal = cannot_start(settings)
+            if refusal is not None:
+                raise TargetError(refusal)
+        self._starting += 2
+        try:
+            async with self._lock:
+                return await self._compare(settings_a, settings_b, spec, concurrent)
+        finally:
+            self._starting -= 2
+
+    async def _compare(
+        self, settings_a: TargetSettings, settings_b: TargetSettings, spec: BurstSpec, concurrent: bool
+    ) -> Comparison:
+        a = Session(next(self._ids), Experiment(settings_a))
+        b = Session(next(self._ids), Experiment(settings_b))
+        comparison = Comparison(next(self._comparison_ids), a, b, spec, concurrent)
+        comparison.superseded, _ = await self._supersede(f"superseded by comparison {comparison.id}")
+        for session in (a, b):
+            self.sessions[session.id] = session
+            session.stream.start()
+        self.comparisons[comparison.id] = comparison
+        self.comparison = comparison
+        self._prune()
         await self._notify()
-        return session
+        # One after the other: two targets coming up at once would slow each other's start.
+        for session in (a, b):
+            await self._bring_up(session)
+        failed = [
+            f"target {s.id} ({side.upper()}): {s.error or s.state}" for side, s in comparison.sides if not s.ready
+        ]
+        if failed:
+            comparison.state = "failed"
+            comparison.error = "; ".join(failed)
+        else:
+            comparison.state = "running"
+            comparison.task = asyncio.create_task(self._run_comparison(comparison))
+        await self._notify()
+        return comparison
+
+    async def _run_comparison(self, comparison: Comparison) -> None:
+        async def fire(side: str, session: Session) -> None:
+            # A side cut short before its turn (the comparison was superseded) is not fired.
+            if not session.ready:
+                return
+            burst = self.fire(session, comparison.spec)
+            comparison.bursts[side] = burst
+            await next(task for task, b in session.tasks.items() if b is burst)
+
+        try:
+            if comparison.concurrent:
+                await asyncio.gather(*(fire(side, session) for side, session in comparison.sides))
+            else:
+                for side, session in comparison.sides:
+                    await fire(side, session)
+            await self._record_comparison(comparison)
+        except Exception as exc:
+            log.exception("comparison %d failed", comparison.id)
+            comparison.state = "failed"
+            comparison.error = f"the comparison failed: {type(exc).__name__}: {exc}"
+        await self._notify()
+
+    async def _record_comparison(self, comparison: Comparison) -> None:
+        run_a, run_b = comparison.run_id("a"), comparison.run_id("b")
+        cut = [b.cancelled for b in comparison.bursts.values() if b.cancelled]
+        if cut or len(comparison.bursts) < 2:
+            comparison.state = "interrupted"
+            comparison.error = cut[0] if cut else "a side was never fired: the comparison was cut short"
+            return
+        if run_a is None or run_b is None:
+            comparison.state = "failed"
+            comparison.error = "a side's run could not be recorded"
+            return
+        try:
+            a, b = await asyncio.to_thread(self.store.get, run_a), await asyncio.to_thread(self.store.get, run_b)
+            if a is None or b is None:
+                raise StoreError("a side's run is gone from the store")
+            comparison.finding = finding(a, b)
+            comparison.record_id = await asyncio.to_thread(
+                ComparisonStore(self.store).save, run_a, run_b, comparison.mode, comparison.finding
+            )
+            comparison.state = "done"
+        except StoreError as exc:
+            comparison.state = "failed"
+            comparison.error = f"the comparison could not be recorded: {exc}"
 
     async def stop(self, session: Session) -> None:
         async with self._lock:
@@ -225,9 +407,12 @@ class Registry:
         return list(firing.values())
 
     def _prune(self) -> None:
-        stopped = [s for s in self.sessions.values() if s is not self.current and not s.tasks]
+        live = [self.current] + ([self.comparison.a, self.comparison.b] if self.comparison else [])
+        stopped = [s for s in self.sessions.values() if all(s is not k for k in live) and not s.tasks]
         for session in stopped[:-STOPPED_SESSIONS_KEPT]:
             del self.sessions[session.id]
+        for old in [c for c in self.comparisons.values() if c is not self.comparison][:-STOPPED_SESSIONS_KEPT]:
+            del self.comparisons[old.id]
 
     def fire(self, session: Session, spec: BurstSpec, scenario: Scenario | None = None) -> Burst:
         """Raises CapExceeded for a burst over the caps, before anything is fired."""
@@ -295,7 +480,7 @@ class Registry:
         return self.sweep is not None and self.sweep.task is not None and not self.sweep.task.done()
 
     async def start_sweep(self, plan: Plan) -> SweepJob:
-        """Starts a sweep in place of the current target: the target is stopped first and any
+        """Starts a sweep in place of the current target or comparison: they are stopped first and any
         burst it cuts short is recorded, saying why. Raises CapExceeded for a grid over the
         caps, ConnscopeError while another sweep runs, both before anything is stopped."""
         self.limits.check_sweep(plan.runs)
@@ -310,8 +495,7 @@ class Registry:
             data = sweep.record()
             sweep_id = await asyncio.to_thread(self.store.save_sweep, describe(data), data)
             job = SweepJob(sweep_id, sweep)
-            if self.current is not None and not self.current.stopping:
-                await self._stop(self.current, f"superseded by sweep {sweep_id}")
+            await self._supersede(f"superseded by sweep {sweep_id}")
             self.sweep = job
             job.task = asyncio.create_task(self._run_sweep(job))
         await self._notify()
@@ -350,9 +534,7 @@ class Registry:
 
     async def close(self) -> None:
         await self.stop_sweep("the dashboard shut down")
-        if self.current is not None:
-            await self._stop(self.current, "the dashboard shut down")
-            await self.current.stream.close()
+        await self._supersede("the dashboard shut down")
 
     async def _notify(self) -> None:
         async with self.changed:

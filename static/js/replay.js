@@ -9,7 +9,7 @@
 import { LaneView, MAX_DOTS } from "./lanes.js";
 import { OUTCOMES, STATE, STATES } from "./vocabulary.js";
 
-const SPEEDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 4];
+export const SPEEDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 4];
 
 /** Per connection: its state changes and its requests' outcomes with their times. */
 function compile(run) {
@@ -72,12 +72,17 @@ function finalBins(compiled) {
   return bins;
 }
 
-function formatTime(ms) {
+export function formatTime(ms) {
   return ms >= 1000 ? `${(ms / 1000).toFixed(3)} s` : `${ms.toFixed(2)} ms`;
 }
 
-export function startReplay(run, root = document) {
-  const $ = (selector) => root.querySelector(selector);
+/**
+ * `root` (the document, or an element) holds the replay's elements; `prefix` starts their ids (a comparison's two sides,
+ * "a-" and "b-", on one page). Without transport controls in `root` the replay is driven
+ * from outside through the handle it returns (a comparison's lockstep, compare-replay.js).
+ */
+export function startReplay(run, root = document, prefix = "") {
+  const $ = (selector) => root.querySelector(selector.replace(/^#/, `#${prefix}`));
   const compiled = compile(run);
   const note = $("#aggregate-note");
   const view = new LaneView({
@@ -98,9 +103,12 @@ export function startReplay(run, root = document) {
   const clock = $("#replay-time");
   const play = $("#replay-play");
   const speed = $("#replay-speed");
-  scrub.max = String(compiled.end);
-  scrub.step = "any";
-  for (const s of SPEEDS) speed.add(new Option(`${s}×`, String(s), s === 0.25, s === 0.25));
+  const controlled = scrub !== null;
+  if (controlled) {
+    scrub.max = String(compiled.end);
+    scrub.step = "any";
+    for (const s of SPEEDS) speed.add(new Option(`${s}×`, String(s), s === 0.25, s === 0.25));
+  }
 
   let t = 0;
   let shownAt = -1;
@@ -113,8 +121,10 @@ export function startReplay(run, root = document) {
     if (!glide || t < shownAt) view.reset();
     view.applyRows(rows, !glide || t < shownAt);
     shownAt = t;
-    scrub.value = String(t);
-    clock.textContent = `${formatTime(t)} / ${formatTime(compiled.end)}`;
+    if (controlled) {
+      scrub.value = String(t);
+      clock.textContent = `${formatTime(t)} / ${formatTime(compiled.end)}`;
+    }
     for (const [name, value] of Object.entries({ ...counts, ...totals })) {
       for (const el of root.querySelectorAll(`[data-count="${name}"]`)) {
         el.textContent = String(value);
@@ -125,6 +135,7 @@ export function startReplay(run, root = document) {
 
   function setPlaying(on) {
     playing = on && t < compiled.end;
+    if (!controlled) return;
     play.textContent = playing ? "❚❚ pause" : "▶ play";
     play.setAttribute("aria-pressed", String(playing));
     last = performance.now();
@@ -147,6 +158,12 @@ export function startReplay(run, root = document) {
       ? compiled.changes.find((c) => c > t + eps)
       : [...compiled.changes].reverse().find((c) => c < t - eps);
     if (next !== undefined) show(next, direction > 0);
+  }
+
+  const handle = { show: (ms, glide = false) => show(ms, glide), step, compiled, view };
+  if (!controlled) {
+    show(0, false);
+    return handle;
   }
 
   scrub.addEventListener("input", () => {
@@ -223,7 +240,6 @@ export function startReplay(run, root = document) {
 
   show(0, false);
   // A handle for tests and the console: jump to a time, step, inspect the compiled run.
-  const handle = { show: (ms) => show(ms, false), step, compiled, view };
   if (root.defaultView) root.defaultView.connscopeReplay = handle;
   return handle;
 }

@@ -1,0 +1,186 @@
+"""Two runs of the same burst side by side: their settings diff, a table of figures with
+the better side marked, and a finding in plain words, all computed from the two results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from app.result import RunResult
+from app.sandbox.settings import TargetSettings
+from app.traffic.spec import BurstSpec
+
+NOISE_MS = 1.0
+NOISE_RELATIVE = 0.05
+"""Two times within 1 ms or 5% of each other are within noise: one run of each side says no
+more than that (scheduling on a shared machine moves a time by that much). Counts are exact."""
+
+Better = Literal["a", "b", "equal", "within noise"]
+SHORT_NAMES = {"limit_concurrency": "limit", "timeout_keep_alive": "keep-alive timeout"}
+MODES = {
+    "sequential": "one after the other",
+    "concurrent": "ran at the same time: they shared the CPU",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonRecord:
+    """Two runs to compare; a recorded comparison has its id, time and mode."""
+
+    a: RunResult
+    b: RunResult
+    id: int | None = None
+    recorded_at: str | None = None
+    mode: str | None = None
+
+    @property
+    def mode_label(self) -> str | None:
+        return MODES.get(self.mode) if self.mode else None
+
+
+class SettingDiff(BaseModel):
+    name: str
+    a: object
+    b: object
+
+
+class DiffRow(BaseModel):
+    metric: str = Field(description="A stable key, e.g. `latency_p99`.")
+    label: str
+    unit: Literal["count", "%", "ms"]
+    a: float | None
+    b: float | None
+    prefer: Literal["lower", "higher"] | None = Field(description="Which is better; null: neither.")
+    better: Better | None = Field(
+        description="The better side; `equal`; `within noise` (times within 1 ms or 5%); null: not comparable."
+    )
+
+
+def settings_diff(a: TargetSettings, b: TargetSettings) -> list[SettingDiff]:
+    """The target settings that differ, in the model's order."""
+    da, db = a.model_dump(), b.model_dump()
+    return [SettingDiff(name=name, a=da[name], b=db[name]) for name in da if da[name] != db[name]]
+
+
+def burst_diff(a: BurstSpec, b: BurstSpec) -> list[SettingDiff]:
+    da, db = a.model_dump(), b.model_dump()
+    return [SettingDiff(name=name, a=da[name], b=db[name]) for name in da if da[name] != db[name]]
+
+
+def rejected_pct(result: RunResult) -> float | None:
+    """The share of finished requests uvicorn answered 503, in percent (one decimal)."""
+    requests = result.totals.requests
+    return round(100 * result.totals.rejected / requests, 1) if requests else None
+
+
+def _better(a: float | None, b: float | None, prefer: str | None, timed: bool) -> Better | None:
+    if a is None or b is None:
+        return None
+    if a == b:
+        return "equal"
+    if timed and abs(a - b) <= max(NOISE_MS, NOISE_RELATIVE * max(abs(a), abs(b))):
+        return "within noise"
+    if prefer is None:
+        return None
+    lower_is_a = a < b
+    return "a" if lower_is_a == (prefer == "lower") else "b"
+
+
+def _row(metric: str, label: str, unit: str, a: float | None, b: float | None, prefer: str | None) -> DiffRow:
+    return DiffRow.model_validate(
+        {
+            "metric": metric,
+            "label": label,
+            "unit": unit,
+            "a": a,
+            "b": b,
+            "prefer": prefer,
+            "better": _better(a, b, prefer, unit == "ms"),
+        }
+    )
+
+
+def diff_table(a: RunResult, b: RunResult) -> list[DiffRow]:
+    """Outcomes, 503 rate, latency percentiles, connect-time tail, peaks: A against B."""
+    rows = [_row("connections", "connections", "count", a.totals.connections, b.totals.connections, None)]
+    rows.append(_row("ok", "ok", "count", a.totals.ok, b.totals.ok, "higher"))
+    for outcome in ("rejected", "error", "refused", "reset", "timeout", "cancelled"):
+        label = "rejected (503)" if outcome == "rejected" else outcome
+        rows.append(_row(outcome, label, "count", getattr(a.totals, outcome), getattr(b.totals, outcome), "lower"))
+    rows.append(_row("rejected_pct", "503 rate", "%", rejected_pct(a), rejected_pct(b), "lower"))
+    for name in ("p50", "p90", "p99", "p99_9", "max"):
+        label = "p99.9" if name == "p99_9" else name
+        va, vb = getattr(a.latency_ms, name, None), getattr(b.latency_ms, name, None)
+        rows.append(_row(f"latency_{name}", f"latency {label}", "ms", va, vb, "lower"))
+    for name in ("p99", "max"):
+        va, vb = getattr(a.connect_ms, name, None), getattr(b.connect_ms, name, None)
+        rows.append(_row(f"connect_{name}", f"connect time {name}", "ms", va, vb, "lower"))
+    rows.append(
+        _row("peak_accept_queue", "peak accept queue", "count", a.peaks.accept_queue, b.peaks.accept_queue, "lower")
+    )
+    rows.append(_row("peak_queued", "peak queued", "count", a.peaks.queued, b.peaks.queued, "lower"))
+    rows.append(_row("peak_active", "peak active", "count", a.peaks.active, b.peaks.active, None))
+    return rows
+
+
+def side_label(settings: TargetSettings, other: TargetSettings, fallback: str) -> str:
+    """What sets a side apart, in the settings' own words ("limit 50"), or its letter."""
+    differing = settings_diff(settings, other)
+    if not differing:
+        return fallback
+    return ", ".join(_setting(SHORT_NAMES.get(d.name, d.name), d.a) for d in differing[:3])
+
+
+def _setting(name: str, value: object) -> str:
+    if value is None:
+        return f"no {name}"
+    return f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
+
+
+def traffic(spec: BurstSpec) -> str:
+    """The burst in a few words: "at 300 new connections/s", "50 connections at once"."""
+    if spec.pattern == "rate":
+        return f"{spec.connections} connections at {spec.rate:g} new connections/s"
+    if spec.pattern == "ramp":
+        return f"{spec.connections} connections over {spec.ramp_s:g} s"
+    return f"{spec.connections} connections at once"
+
+
+def _ms(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:g} ms"
+
+
+def _side(label: str, result: RunResult) -> str:
+    pct = rejected_pct(result)
+    turned = "none" if not result.totals.rejected else f"{pct:g}% with 503"
+    p99 = result.latency_ms.p99
+    return f"{label} turns away {turned} and p99 is {_ms(None if p99 is None else round(p99, 1))}"
+
+
+def _backlog(a: RunResult, b: RunResult, label_a: str, label_b: str) -> str:
+    filled = [
+        label
+        for label, r in ((label_a, a), (label_b, b))
+        if r.peaks.accept_queue is not None
+        and r.accept_queue_capacity is not None
+        and r.peaks.accept_queue >= r.accept_queue_capacity
+    ]
+    if not filled:
+        return "the backlog never filled"
+    return "the backlog filled on " + " and on ".join(filled)
+
+
+def finding(a: RunResult, b: RunResult) -> str:
+    """E.g. "with 20 connections at 300 new connections/s, limit 50 turns away 12% with 503 and
+    p99 is 410 ms; limit 100 turns away none and p99 is 230 ms; the backlog never filled"."""
+    label_a = side_label(a.settings, b.settings, "A")
+    label_b = side_label(b.settings, a.settings, "B")
+    if label_a == label_b:
+        label_a, label_b = f"A ({label_a})", f"B ({label_b})"
+    handler = ""
+    if (a.settings.handler, a.settings.handler_ms) == (b.settings.handler, b.settings.handler_ms):
+        handler = f" and a {a.settings.handler_ms:g} ms {a.settings.handler} handler"
+    bursts = traffic(a.burst) if a.burst == b.burst else f"different bursts ({traffic(a.burst)}; {traffic(b.burst)})"
+    return f"With {bursts}{handler}, {_side(label_a, a)}; {_side(label_b, b)}; {_backlog(a, b, label_a, label_b)}."

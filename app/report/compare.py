@@ -1,0 +1,143 @@
+"""A comparison's report: both settings, the traffic, the table with the better side
+marked and a finding in plain words; report.json holds every number the finding quotes,
+compare.png plots latency percentiles and the 503 rate of both sides."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from app.comparison import (
+    ComparisonRecord,
+    burst_diff,
+    diff_table,
+    finding,
+    rejected_pct,
+    settings_diff,
+    side_label,
+    traffic,
+)
+from app.result import RunResult
+
+PNG = "compare.png"
+PERCENTILES = ("p50", "p90", "p99", "p99_9", "max")
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _side(result: RunResult, label: str) -> dict[str, Any]:
+    """One side's figures; times to 0.1 ms, as the finding says them."""
+    return {
+        "label": label,
+        "run_id": result.run_id,
+        "settings": result.settings.model_dump(mode="json"),
+        "totals": result.totals.model_dump(mode="json"),
+        "rejected_pct": rejected_pct(result),
+        "latency_ms": {name: _round(getattr(result.latency_ms, name, None)) for name in PERCENTILES},
+        "connect_ms": {name: _round(getattr(result.connect_ms, name, None)) for name in PERCENTILES},
+        "peaks": result.peaks.model_dump(mode="json"),
+        "accept_queue_capacity": result.accept_queue_capacity,
+        "duration_ms": result.duration_ms,
+        "cancelled": result.cancelled,
+    }
+
+
+def data(record: ComparisonRecord) -> dict[str, Any]:
+    """report.json: what the Markdown and the finding are written from."""
+    a, b = record.a, record.b
+    return {
+        "kind": "comparison",
+        "id": record.id,
+        "recorded_at": record.recorded_at,
+        "mode": record.mode,
+        "mode_label": record.mode_label,
+        "traffic": traffic(a.burst),
+        "burst": a.burst.model_dump(mode="json"),
+        "burst_diff": [d.model_dump(mode="json") for d in burst_diff(a.burst, b.burst)],
+        "a": _side(a, side_label(a.settings, b.settings, "A")),
+        "b": _side(b, side_label(b.settings, a.settings, "B")),
+        "settings_diff": [d.model_dump(mode="json") for d in settings_diff(a.settings, b.settings)],
+        "diff": [row.model_dump(mode="json") for row in diff_table(a, b)],
+        "finding": finding(a, b),
+    }
+
+
+def _cell(value: object, unit: str = "") -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        value = f"{value:g}"
+    return f"{value} {unit}".strip() if unit in ("ms",) else f"{value}{unit}"
+
+
+def markdown(report: dict[str, Any], png: str | None) -> str:
+    a, b = report["a"], report["b"]
+    title = f"Comparison {report['id']}" if report["id"] is not None else f"Runs {a['run_id']} and {b['run_id']}"
+    lines = [f"# {title}: {a['label']} against {b['label']}", "", f"**Finding:** {report['finding']}", ""]
+    if report["mode_label"]:
+        lines += [f"Ran {report['mode_label']}." if report["mode"] == "sequential" else f"{report['mode_label']}.", ""]
+    lines += [f"Traffic: {report['traffic']} (the same arrival schedule on both sides).", ""]
+    if report["burst_diff"]:
+        changed = ", ".join(f"{d['name']} {d['a']} / {d['b']}" for d in report["burst_diff"])
+        lines += [f"The bursts differ: {changed}.", ""]
+    differs = {d["name"] for d in report["settings_diff"]}
+    lines += ["## Settings", "", f"| setting | A (run {a['run_id']}) | B (run {b['run_id']}) |", "| --- | --- | --- |"]
+    for name, value in a["settings"].items():
+        mark = "**" if name in differs else ""
+        lines.append(f"| {mark}{name}{mark} | {_cell(value)} | {_cell(b['settings'][name])} |")
+    lines += ["", "## Results", "", "| figure | A | B | better |", "| --- | --- | --- | --- |"]
+    for row in report["diff"]:
+        unit = {"ms": "ms", "%": "%"}.get(row["unit"], "")
+        better = {"a": "A", "b": "B"}.get(row["better"] or "", row["better"] or "–")
+        lines.append(f"| {row['label']} | {_cell(row['a'], unit)} | {_cell(row['b'], unit)} | {better} |")
+    lines += [
+        "",
+        "Times in ms from each request's intended start. Times within 1 ms or 5% of each other are marked "
+        "“within noise”: one run of each side says no more. Counts are exact.",
+        "",
+    ]
+    if png:
+        lines += [f"![latency percentiles and 503 rate, A and B]({png})", ""]
+    lines += ["The numbers behind this report: [report.json](report.json).", ""]
+    return "\n".join(lines)
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    """Latency percentiles side by side, and the 503 rate (matplotlib, Agg: no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [
+        n for n in PERCENTILES if report["a"]["latency_ms"][n] is not None or report["b"]["latency_ms"][n] is not None
+    ]
+    figure, (latency, rejected) = plt.subplots(1, 2, figsize=(9, 3.6), gridspec_kw={"width_ratios": [3, 1]})
+    width = 0.38
+    for offset, side in ((-width / 2, "a"), (width / 2, "b")):
+        values = [report[side]["latency_ms"][n] or 0 for n in names]
+        latency.bar(
+            [i + offset for i in range(len(names))], values, width, label=f"{side.upper()}: {report[side]['label']}"
+        )
+    latency.set_xticks(range(len(names)), [n.replace("_", ".") for n in names])
+    latency.set_ylabel("latency (ms)")
+    latency.legend(fontsize="small")
+    rejected.bar(["A", "B"], [report["a"]["rejected_pct"] or 0, report["b"]["rejected_pct"] or 0], color=["C0", "C1"])
+    rejected.set_ylabel("503 rate (%)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def render(record: ComparisonRecord, out_dir: Path) -> Path:
+    """Writes report.md, report.json and compare.png into `out_dir`; returns report.md."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = data(record)
+    (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    plot(report, out_dir / PNG)
+    path = out_dir / "report.md"
+    path.write_text(markdown(report, PNG))
+    return path

@@ -1,0 +1,130 @@
+"""The compare pages in real headless Chromium: two live views and the table, and two
+recorded runs replayed in lockstep."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import CDN_HOST, ROOT
+from tests.test_compare import BURST, SLOW, compare
+
+pytestmark = [pytest.mark.browser, pytest.mark.target]
+
+ARTIFACTS = ROOT / "test-artifacts"
+WATCH_CSP = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation",
+  (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`));
+"""
+
+
+def _watch(page: Any) -> list[str]:
+    """Console errors, page errors and CSP violations, as they come (the CDN, cut off by the
+    `page` fixture, fails by design: the local copies are loaded instead)."""
+    problems: list[str] = []
+    page.add_init_script(WATCH_CSP)
+
+    def console(message: Any) -> None:
+        if message.type == "error" and CDN_HOST not in str(message.location):
+            problems.append(f"{message.text} {message.location}")
+
+    page.on("console", console)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    return problems
+
+
+def _count(page: Any, side: str, name: str) -> int:
+    return int(page.locator(f'#{side}-live-view [data-count="{name}"]').get_attribute("data-value"))
+
+
+def test_the_compare_page_shows_two_live_views_and_the_table(dashboard: str, page: Any) -> None:
+    problems = _watch(page)
+    page.goto(f"{dashboard}/compare")
+    page.wait_for_function("() => window.htmx !== undefined && window.connscopeCompare !== undefined", timeout=15_000)
+    page.fill("#a-limit_concurrency", "1")
+    # Only the differing field is marked.
+    assert page.locator("#a-limit_concurrency").evaluate("e => e.closest('.field').classList.contains('differs')")
+    assert not page.locator("#a-backlog").evaluate("e => e.closest('.field').classList.contains('differs')")
+    for side in ("a", "b"):
+        page.fill(f"#{side}-handler_ms", str(SLOW["handler_ms"]))
+        page.select_option(f"#{side}-loop", SLOW["loop"])
+    page.fill("#burst-connections", str(BURST["connections"]))
+    page.select_option("#burst-pattern", BURST["pattern"])
+    page.fill("#burst-rate", str(BURST["rate"]))
+    page.click("#compare-start")
+    page.wait_for_selector('#compare-status[data-state="done"]', timeout=90_000)
+    page.wait_for_selector("#diff-table", timeout=10_000)
+
+    status = page.locator("#compare-status")
+    target_a, target_b = status.get_attribute("data-target-a"), status.get_attribute("data-target-b")
+    live = httpx.get(f"{dashboard}/api/comparisons/live/{status.get_attribute('data-comparison')}", timeout=10).json()
+    assert (target_a, target_b) == (str(live["a"]["id"]), str(live["b"]["id"]))
+    # Each view follows its own side's target, and counts what that target did.
+    for side, target in (("a", target_a), ("b", target_b)):
+        page.wait_for_function(
+            "([side, id]) => document.getElementById(`${side}-live-view`).dataset.target === id",
+            arg=[side, target],
+            timeout=10_000,
+        )
+        page.wait_for_function(
+            "side => document.querySelector(`#${side}-live-view [data-count=requests]`).dataset.value === '4'",
+            arg=side,
+            timeout=15_000,
+        )
+    assert (_count(page, "a", "rejected"), _count(page, "a", "ok")) == (4, 0)
+    assert (_count(page, "b", "rejected"), _count(page, "b", "ok")) == (0, 4)
+    assert page.locator('#a-live-view [data-lane="rejected"]').inner_text().strip() == "4"
+    assert page.locator('#b-live-view [data-lane="ok"]').inner_text().strip() == "4"
+    assert page.locator('#diff-table tr[data-metric="rejected_pct"]').get_attribute("data-better") == "b"
+    assert page.locator("#settings-diff tr[data-differs]").count() == 1
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
+    assert problems + page.evaluate("() => window.__csp") == []
+
+
+def test_two_runs_replay_in_lockstep(dashboard: str, page: Any) -> None:
+    done = compare(dashboard, {**SLOW, "limit_concurrency": 1}, SLOW, BURST)
+    problems = _watch(page)
+    page.goto(f"{dashboard}/runs")
+    page.check(f'input[name="run"][value="{done["run_a"]}"]')
+    page.check(f'input[name="run"][value="{done["run_b"]}"]')
+    page.click("#compare-selected")
+    page.wait_for_function("() => window.connscopeLockstep !== undefined", timeout=15_000)
+    # One scrub drives both sides: at the end, each shows its own run's final tally.
+    end = page.evaluate("() => window.connscopeLockstep.end")
+    page.locator("#lockstep-scrub").fill(str(end))
+    assert int(page.locator('#a-live-view [data-count="rejected"]').get_attribute("data-value")) == 4
+    assert int(page.locator('#b-live-view [data-count="ok"]').get_attribute("data-value")) == 4
+    page.evaluate("() => window.connscopeLockstep.show(0)")
+    assert int(page.locator('#b-live-view [data-count="requests"]').get_attribute("data-value")) == 0
+    page.click("#lockstep-play")
+    page.wait_for_function(
+        "() => Number(document.querySelector('#a-live-view [data-count=requests]').dataset.value) > 0"
+        " && Number(document.querySelector('#b-live-view [data-count=requests]').dataset.value) > 0",
+        timeout=20_000,
+    )
+    assert page.locator("#lockstep-play").get_attribute("aria-pressed") in ("true", "false")
+    assert problems + page.evaluate("() => window.__csp") == []
+
+
+def test_the_html_export_replays_both_sides_offline(dashboard: str, page: Any, tmp_path: Path) -> None:
+    done = compare(dashboard, {**SLOW, "limit_concurrency": 1}, SLOW, BURST)
+    export = httpx.get(f"{dashboard}/api/comparisons/{done['record_id']}/export", timeout=60)
+    assert export.status_code == 200
+    path = tmp_path / "comparison.html"
+    path.write_text(export.text)
+    problems = _watch(page)
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url) if not request.url.startswith("file:") else None)
+    page.goto(path.as_uri())
+    page.wait_for_function("() => window.connscopeLockstep !== undefined", timeout=15_000)
+    end = page.evaluate("() => window.connscopeLockstep.end")
+    page.locator("#lockstep-scrub").fill(str(end))
+    assert int(page.locator('#a-live-view [data-count="rejected"]').get_attribute("data-value")) == 4
+    assert int(page.locator('#b-live-view [data-count="ok"]').get_attribute("data-value")) == 4
+    assert page.locator('#diff-table tr[data-metric="rejected_pct"]').get_attribute("data-better") == "b"
+    assert asked == [] and problems + page.evaluate("() => window.__csp") == []
