@@ -19,6 +19,7 @@ RANKS: dict[str, int] = {
     "app.witness_protocol": 0,
     "app.fields": 0,
     "app.assets": 0,
+    "app.weights": 0,
     "app.kernel": 1,
     "app.sandbox.settings": 1,
     "app.traffic.spec": 1,
@@ -42,7 +43,7 @@ CHILD = "app.sandbox.child"
 # What runs inside the target and its helpers shares only the settings and the wire format
 # with the control app: the target process must not load the timeline, the kernel witness
 # or the control side of the sandbox.
-CHILD_MAY_IMPORT = ("app.sandbox.child", "app.sandbox.settings", "app.witness_protocol")
+CHILD_MAY_IMPORT = ("app.sandbox.child", "app.sandbox.settings", "app.witness_protocol", "app.weights")
 
 
 def _module_name(path: Path) -> str:
