@@ -36,6 +36,10 @@ TARGET_FLAGS = {
     "--somaxconn": "somaxconn",
     "--tcp-abort-on-overflow": "tcp_abort_on_overflow",
     "--tcp-syncookies": "tcp_syncookies",
+    "--handler-p99-ms": "handler_p99_ms",
+    "--handler-mix": "handler_mix",
+    "--handler-seed": "handler_seed",
+    "--app": "app",
 }
 
 
@@ -48,6 +52,12 @@ BURST_FLAGS = {
     "--pause-ms": "pause_ms",
     "--client-timeout": "client_timeout_s",
     "--path": "path",
+    "--rate-end": "rate_end",
+    "--seed": "seed",
+    "--method": "method",
+    "--paths": "paths",
+    "--mix": "mix",
+    "--slow-s": "slow_s",
 }
 
 
@@ -83,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     targets = run.add_argument_group("target (uvicorn settings and workload)")
     _add_model_flags(targets, TargetSettings, TARGET_FLAGS)
     targets.add_argument("--no-instrument", action="store_true", help="run plain uvicorn: no server witness")
+    targets.add_argument("--app-dir", metavar="DIR", help="the directory --app is imported from")
     bursts = run.add_argument_group("burst")
     _add_model_flags(bursts, BurstSpec, BURST_FLAGS)
     run.add_argument("--json", action="store_true", help="print the full result as one JSON object on stdout")
@@ -137,7 +148,15 @@ def _model(model: type[T], flags: dict[str, str], args: argparse.Namespace, base
         raise SystemExit(2) from None
 
 
-SERVE_DEFAULTS: dict[str, Any] = {"host": "127.0.0.1", "port": 8000, "offline": False, "store": None, "allow_host": []}
+SERVE_DEFAULTS: dict[str, Any] = {
+    "host": "127.0.0.1",
+    "port": 8000,
+    "offline": False,
+    "store": None,
+    "allow_host": [],
+    "apps": [],
+    "app_dirs": [],
+}
 
 
 def _add_serve_flags(parser: argparse._ActionsContainer, default: Any) -> None:
@@ -156,3 +175,19 @@ def _add_serve_flags(parser: argparse._ActionsContainer, default: Any) -> None:
     )
     _add_store_flag(parser, default)
     add_limit_flags(parser, default=default)
+    parser.add_argument(
+        "--app",
+        dest="apps",
+        action="append",
+        default=default,
+        metavar="MODULE:ATTR",
+        help="your ASGI app, which the form may then choose to serve instead of the workload (repeatable)",
+    )
+    parser.add_argument(
+        "--app-dir",
+        dest="app_dirs",
+        action="append",
+        default=default,
+        metavar="DIR",
+        help="where --app is imported from (one for all, or one per --app)",
+    )

@@ -14,6 +14,7 @@ from app.errors import CapExceeded, StoreError, TargetError
 from app.experiment import run_once
 from app.limits import limits_from
 from app.result import RunResult
+from app.sandbox.apps import user_app
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID, SCENARIOS
 from app.store import RunStore
@@ -68,7 +69,8 @@ def render_table(result: RunResult) -> str:
     limit = "none" if s.limit_concurrency is None else s.limit_concurrency
     lines = [
         f"target   limit_concurrency={limit} backlog={s.backlog} workers={s.workers} "
-        f"http={s.http} loop={s.loop} handler={s.handler} {s.handler_ms:g} ms",
+        f"http={s.http} loop={s.loop} "
+        + (f"app={s.app}" if s.app else f"handler={s.handler_mix or s.handler} {s.handler_ms:g} ms {s.latency}"),
         f"         127.0.0.1:{target.port}, {target.isolation}, "
         + (
             f"{target.state} ({target.exit}) by the end of the burst"
@@ -107,6 +109,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         instrument=not args.no_instrument,
     )
     spec = _model(BurstSpec, BURST_FLAGS, args, scenario.burst.model_dump() if scenario else {})
+    try:
+        app = user_app(settings.app, args.app_dir) if settings.app is not None else None
+    except ValueError as exc:
+        print(f"connscope: error: {exc}", file=sys.stderr)
+        return 2
+    if app is None and args.app_dir is not None:
+        print("connscope: error: --app-dir needs --app", file=sys.stderr)
+        return 2
     limits = limits_from(args)
     try:
         limits.check_target(settings)
@@ -118,7 +128,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     raise_open_file_limit()
     try:
-        result = run_async(lambda: run_once(settings, spec, watch=_progress))
+        result = run_async(lambda: run_once(settings, spec, watch=_progress, app=app))
     except TargetError as exc:
         print(f"connscope: error: {exc}", file=sys.stderr)
         return 1

@@ -99,12 +99,13 @@ class TargetSettings(BaseModel):
         description='Handler kinds with weights, e.g. "async:90,blocking:10": each request runs one, drawn '
         "by weight (empty: `handler` for all).",
     )
-    seed: int | None = Field(
+    handler_seed: int | None = Field(
         None,
         ge=0,
         le=2**63 - 1,
-        json_schema_extra={"empty": "random"},
-        description="Seed of the workload's random draws (hold times, handler mix), per worker process.",
+        json_schema_extra={"empty": "a new one"},
+        description="Seed of the workload's random draws (hold times, handler mix); each worker draws the same "
+        "sequence (empty: a new one).",
     )
     app: str | None = Field(
         None,

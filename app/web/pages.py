@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.assets import PAGE_ASSETS, STYLESHEETS
 from app.errors import CapExceeded, TargetError
-from app.fields import field_errors, form_fields
+from app.fields import FormField, field_errors, form_fields
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID, SCENARIOS
 from app.traffic.spec import BurstSpec
@@ -35,7 +36,13 @@ TARGET_FIELDS = (
     "somaxconn",
     "tcp_abort_on_overflow",
     "tcp_syncookies",
+    "handler_p99_ms",
+    "handler_mix",
+    "handler_seed",
+    "app",
 )
+WORKLOAD_MORE = ("handler_p99_ms", "handler_mix", "handler_seed", "app")
+"""Target fields shown with the workload, after the first ones."""
 BURST_FIELDS = (
     "connections",
     "pattern",
@@ -45,6 +52,12 @@ BURST_FIELDS = (
     "pause_ms",
     "client_timeout_s",
     "path",
+    "rate_end",
+    "seed",
+    "method",
+    "paths",
+    "mix",
+    "slow_s",
 )
 
 router = APIRouter()
@@ -52,9 +65,19 @@ router = APIRouter()
 
 def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     templates = request.app.state.templates
-    context = {"vocabulary": VOCABULARY, "stylesheets": STYLESHEETS, **context}
+    context = {"vocabulary": VOCABULARY, "stylesheets": STYLESHEETS, "workload_more": WORKLOAD_MORE, **context}
+    if "target_fields" in context:
+        context["target_fields"] = _listed_apps_field(context["target_fields"], list(registry_of(request).apps))
     response: HTMLResponse = templates.TemplateResponse(request, name, context, status_code=status_code)
     return response
+
+
+def _listed_apps_field(fields: list[FormField], apps: list[str]) -> list[FormField]:
+    """The app field chooses among the apps the operator listed (never a typed import
+    string); with none listed it is not shown, and the target serves the workload."""
+    if not apps:
+        return [f for f in fields if f.name != "app"]
+    return [replace(f, kind="select", choices=tuple(apps)) if f.name == "app" else f for f in fields]
 
 
 def _target_context(

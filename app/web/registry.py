@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from app.errors import StoreError, TargetError
+from app.errors import CapExceeded, StoreError, TargetError
 from app.experiment import Experiment, cannot_start
 from app.limits import Limits
 from app.result import RunResult
+from app.sandbox.apps import UserApp
 from app.sandbox.settings import TargetSettings
 from app.scenarios import Scenario, interrupted_finding
 from app.store import RunStore
@@ -126,6 +127,8 @@ class Registry:
     sessions: dict[int, Session] = field(default_factory=dict)
     current: Session | None = None
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    apps: dict[str, UserApp] = field(default_factory=dict)
+    """The user's apps the operator listed at start, by name: a target serves one of these or the workload."""
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -138,6 +141,15 @@ class Registry:
         fails to start is kept, with its error, so it can be shown. Raises CapExceeded or
         TargetError before anything is stopped: the running experiment stays."""
         self.limits.check_target(settings)
+        if settings.app is not None and settings.app not in self.apps:
+            listed = ", ".join(self.apps) or "none"
+            raise CapExceeded(
+                "apps",
+                "--app",
+                "app",
+                f"{settings.app!r} is not an app this dashboard was started with (listed: {listed}); "
+                "the operator lists apps with --app.",
+            )
         if self._starting >= self.limits.targets:
             raise self.limits.refuse("targets", self._starting + 1)
         self._starting += 1
@@ -151,7 +163,8 @@ class Registry:
         refusal = cannot_start(settings)
         if refusal is not None:
             raise TargetError(refusal)
-        session = Session(next(self._ids), Experiment(settings), scenario=scenario)
+        app = self.apps.get(settings.app) if settings.app is not None else None
+        session = Session(next(self._ids), Experiment(settings, app=app), scenario=scenario)
         previous = self.current
         if previous is not None:
             why = f"superseded by target {session.id}" + (f" (scenario {scenario.id})" if scenario else "")

@@ -27,11 +27,11 @@ def main() -> None:
     from uvicorn.server import STARTUP_FAILURE  # type: ignore[attr-defined]  # public in use, not in __all__
     from uvicorn.supervisors import Multiprocess
 
+    from app.sandbox.child.userapp import app_config
     from app.sandbox.child.witness import PROTOCOLS, WitnessedListener
 
     config = uvicorn.Config(
-        "app.sandbox.child.workload:create_app",
-        factory=True,
+        **app_config(),
         backlog=settings.backlog,
         limit_concurrency=settings.limit_concurrency,
         limit_max_requests=settings.limit_max_requests,
@@ -41,7 +41,6 @@ def main() -> None:
         workers=settings.workers,
         http=PROTOCOLS[settings.http] if settings.instrument else settings.http,
         loop=settings.loop,
-        lifespan="on",
         ws="none",
         log_level="warning",
         access_log=False,

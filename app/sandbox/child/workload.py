@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
-import os
 import random
 import time
 from statistics import NormalDist
@@ -52,8 +51,8 @@ def _burn_cpu(seconds: float) -> None:
 
 
 def _build(settings: TargetSettings) -> Starlette:
-    # Seeded per worker: each worker process draws its own reproducible sequence.
-    rng = random.Random(f"{settings.seed}:{os.getpid()}") if settings.seed is not None else random.Random()
+    # Seeded, each worker process draws the same reproducible sequence.
+    rng = random.Random(settings.handler_seed)
     body = b"x" * settings.response_bytes if settings.response_bytes <= 1 << 20 else b""
     headers = {APP_HEADER: "1"}
 
