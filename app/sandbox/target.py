@@ -174,7 +174,9 @@ class Target:
             await asyncio.to_thread(reader.join, 2.0)
             # The user's app that cannot be imported says so in one line: that is the reason.
             cannot_load = next((line for line in self.output_tail if line.startswith(LOAD_FAILED)), None)
-            raise TargetError(cannot_load or self._report(f"failed to start ({self.status.describe_exit()})"))
+            if cannot_load is not None:
+                raise TargetError(f"target failed to start: {cannot_load.removeprefix('connscope: ')}")
+            raise TargetError(self._report(f"failed to start ({self.status.describe_exit()})"))
         self._read_back_sandbox(sandbox)
 
     def _read_back_sandbox(self, sandbox: Plan) -> None:
