@@ -144,7 +144,8 @@ def _model(model: type[T], flags: dict[str, str], args: argparse.Namespace, base
         name = str(error["loc"][0]) if error["loc"] else ""
         flag = next((f for f, n in flags.items() if n == name), name)
         value = given.get(name)
-        print(f"connscope: error: {flag} {value}: {readable(error)}", file=sys.stderr)
+        given_value = "" if value is None else f" {value}"
+        print(f"connscope: error: {flag}{given_value}: {readable(error)}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
