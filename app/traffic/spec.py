@@ -98,7 +98,7 @@ class BurstSpec(BaseModel):
         """A pattern's unused fields are dropped (they keep their defaults), so a blank or
         stale `rate` never stops a plain burst."""
         pattern = data.get("pattern", "burst") if isinstance(data, dict) else None
-        if not isinstance(data, dict) or pattern not in _PATTERN_FIELDS:
+        if not isinstance(data, dict) or not isinstance(pattern, str) or pattern not in _PATTERN_FIELDS:
             return data
         used = _PATTERN_FIELDS[pattern]
         unused = {name for names in _PATTERN_FIELDS.values() for name in names} - set(used)

@@ -175,7 +175,9 @@ async def _start_panel(request: Request, settings: TargetSettings, values: dict[
     try:
         session = await registry.start(settings)
     except CapExceeded as exc:
-        where = exc.field if exc.field in TARGET_FIELDS else "__all__"
+        # The app field is shown only when apps are listed; otherwise the panel says it.
+        shown = exc.field in TARGET_FIELDS and (exc.field != "app" or bool(registry.apps))
+        where = exc.field if shown else "__all__"
         return _render(
             request,
             "partials/target_panel.html",
