@@ -16,6 +16,7 @@ from app.kernel.accept_queue import AcceptQueueSample
 from app.kernel.sampler import KernelSampler
 from app.kernel.sock_diag import PeerState
 from app.result import LatencyPercentiles, Peaks, RunResult, TargetInfo, Totals, connection
+from app.sandbox.apps import UserApp
 from app.sandbox.engines import ENGINES
 from app.sandbox.isolation import netns_unavailable_reason
 from app.sandbox.netns import PrivateNetwork
@@ -46,10 +47,12 @@ class Experiment:
     timeline: Timeline = field(default_factory=Timeline)
     bursts: list[Burst] = field(default_factory=list)
     capacity: int | None = None
+    app: UserApp | None = None
+    """The user's app the target serves (its name is settings.app), instead of the workload."""
 
     def __post_init__(self) -> None:
         self.network = PrivateNetwork(self.settings.sysctls) if self.settings.sysctls else None
-        self.target = Target(self.settings, on_event=self.timeline.server_event, network=self.network)
+        self.target = Target(self.settings, on_event=self.timeline.server_event, network=self.network, app=self.app)
         self._sampler: KernelSampler | None = None
         self._running = 0
         self._ids = itertools.count(1)
@@ -164,11 +167,14 @@ class Experiment:
 
 
 async def run_once(
-    settings: TargetSettings, spec: BurstSpec, watch: Callable[[Burst], Coroutine[None, None, None]] | None = None
+    settings: TargetSettings,
+    spec: BurstSpec,
+    watch: Callable[[Burst], Coroutine[None, None, None]] | None = None,
+    app: UserApp | None = None,
 ) -> RunResult:
     """Starts a target, fires one burst at it, stops it, and returns the burst's result;
     `watch` runs alongside the burst (e.g. a progress line) and is cancelled when it ends."""
-    async with Experiment(settings) as experiment:
+    async with Experiment(settings, app=app) as experiment:
         burst = experiment.add_burst(spec)
         watcher = asyncio.create_task(watch(burst)) if watch is not None else None
         try:

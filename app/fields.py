@@ -93,6 +93,8 @@ def readable(item: Mapping[str, Any]) -> str:
         return f"Choose one of {ctx.get('expected', 'the listed values')}."
     if kind == "string_pattern_mismatch":
         return "Must start with / and contain no spaces."
+    if kind == "value_error" and "error" in ctx:
+        return str(ctx["error"])
     return str(item["msg"])
 
 

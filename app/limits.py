@@ -61,7 +61,7 @@ class Limits:
         pauses_s = spec.pause_ms / 1000 * (spec.requests_per_connection - 1)
         scheduled = spec.duration_s + pauses_s
         if scheduled > self.burst_seconds:
-            field_name = "pause_ms" if pauses_s > spec.duration_s else {"ramp": "ramp_s", "rate": "rate"}[spec.pattern]
+            field_name = "pause_ms" if pauses_s > spec.duration_s else "ramp_s" if spec.pattern == "ramp" else "rate"
             raise self.refuse("burst_seconds", round(scheduled, 3), field_name)
 
     def check_sweep(self, runs: int) -> None:

@@ -39,6 +39,7 @@ class Request(_Frozen):
     timeout_state: State | None = Field(
         None, exclude_if=lambda v: v is None, description="Where a timed-out request's connection was."
     )
+    path: str | None = Field(None, description="The request's path (runs before it lack it).")
 
 
 class Connection(_Frozen):
@@ -51,6 +52,7 @@ class Connection(_Frozen):
     connected_ms: float | None = None
     states: list[tuple[State, float]] = Field(description="[state, ms] in time order.")
     requests: list[Request]
+    client: str = Field("normal", description="The client's kind: normal, or slow (dribbles its request headers).")
 
     def time_in(self, state: State | str) -> float:
         """Milliseconds spent in `state`, all visits."""
@@ -203,7 +205,9 @@ def connection(record: ConnectionRecord, changes: Sequence[StateChange], origin_
                 done_ms=_since(r.done_ns, origin_ns),
                 error=r.error or None,
                 timeout_state=timeout_state(changes, r),
+                path=r.path,
             )
             for r in record.requests
         ],
+        client=record.client,
     )

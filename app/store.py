@@ -303,8 +303,8 @@ class RunDetails:
     @property
     def arrivals(self) -> str:
         """The arrival pattern as the burst form says it: "rate 20/s", "ramp over 2 s", "burst"."""
-        if self.pattern == "rate" and self.rate is not None:
-            return f"rate {self.rate:g}/s"
+        if self.pattern in ("rate", "poisson") and self.rate is not None:
+            return f"{self.pattern} {self.rate:g}/s"
         if self.pattern == "ramp" and self.ramp_s is not None:
             return f"ramp over {self.ramp_s:g} s"
         return self.pattern or "–"

@@ -82,7 +82,16 @@ def test_json_result_has_the_documented_shape_and_counts() -> None:
     first = result["connections"][0]
     assert first["states"][0][0] == "connecting"
     request = first["requests"][0]
-    assert set(request) == {"outcome", "status", "latency_ms", "start_ms", "sent_ms", "first_byte_ms", "done_ms"}
+    assert set(request) == {
+        "outcome",
+        "status",
+        "latency_ms",
+        "start_ms",
+        "sent_ms",
+        "first_byte_ms",
+        "done_ms",
+        "path",
+    }
     # The client's own times, from the burst's start: due, connect() begun and done.
     assert first["intended_ms"] <= first["connect_start_ms"] <= first["connected_ms"]
     assert request["start_ms"] == first["intended_ms"] and request["sent_ms"] <= request["first_byte_ms"]

@@ -20,6 +20,7 @@ RANKS: dict[str, int] = {
     "app.fields": 0,
     "app.sandbox.engines": 0,
     "app.assets": 0,
+    "app.weights": 0,
     "app.kernel": 1,
     "app.sandbox.settings": 1,
     "app.traffic.spec": 1,
@@ -46,7 +47,13 @@ CHILD = "app.sandbox.child"
 # What runs inside the target and its helpers shares only the settings and the wire format
 # with the control app: the target process must not load the timeline, the kernel witness
 # or the control side of the sandbox.
-CHILD_MAY_IMPORT = ("app.sandbox.child", "app.sandbox.settings", "app.sandbox.engines", "app.witness_protocol")
+CHILD_MAY_IMPORT = (
+    "app.sandbox.child",
+    "app.sandbox.settings",
+    "app.sandbox.engines",
+    "app.witness_protocol",
+    "app.weights",
+)
 
 
 def _module_name(path: Path) -> str:

@@ -29,6 +29,9 @@ TARGET_VALUES = {
     "handler_ms": "250",
     "latency": "uniform",
     "response_bytes": "64",
+    "handler_p99_ms": "900",
+    "handler_mix": "async:90,blocking:10",
+    "handler_seed": "12",
 }
 BURST_VALUES = {
     "connections": "42",
@@ -39,8 +42,14 @@ BURST_VALUES = {
     "pause_ms": "15",
     "client_timeout_s": "7.5",
     "path": "/slow?x=1&y=two",
+    "rate_end": "80",
+    "seed": "9",
+    "method": "POST",
+    "paths": "/:80,/api:20",
+    "mix": "normal:90,slow:10",
+    "slow_s": "2",
 }
-SELECTS = {"http", "loop", "handler", "latency", "pattern"}
+SELECTS = {"http", "loop", "handler", "latency", "pattern", "method"}
 
 
 def _ready(page: Any) -> None:

@@ -43,6 +43,10 @@ TARGET_FLAGS = {
     "--backpressure": "backpressure",
     "--http1-keep-alive": "http1_keep_alive",
     "--keep-alive-timeout": "keep_alive_timeout",
+    "--handler-p99-ms": "handler_p99_ms",
+    "--handler-mix": "handler_mix",
+    "--handler-seed": "handler_seed",
+    "--app": "app",
 }
 
 
@@ -55,6 +59,12 @@ BURST_FLAGS = {
     "--pause-ms": "pause_ms",
     "--client-timeout": "client_timeout_s",
     "--path": "path",
+    "--rate-end": "rate_end",
+    "--seed": "seed",
+    "--method": "method",
+    "--paths": "paths",
+    "--mix": "mix",
+    "--slow-s": "slow_s",
 }
 
 
@@ -127,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     targets.add_argument(
         "--no-instrument", action="store_true", help="run the server plain: no server witness inside it"
     )
+    targets.add_argument("--app-dir", metavar="DIR", help="the directory --app is imported from")
     bursts = run.add_argument_group("burst")
     _add_model_flags(bursts, BurstSpec, BURST_FLAGS)
     run.add_argument(
@@ -196,11 +207,20 @@ def _model(model: type[T], flags: dict[str, str], args: argparse.Namespace, base
         # A refusal across fields (this engine has no such setting) may concern a value
         # from a scenario, not from a flag: say the value the model saw.
         value = given.get(name, (base | extra).get(name))
-        print(f"connscope: error: {flag} {value}: {readable(error)}", file=sys.stderr)
+        given_value = "" if value is None else f" {value}"
+        print(f"connscope: error: {flag}{given_value}: {readable(error)}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
-SERVE_DEFAULTS: dict[str, Any] = {"host": "127.0.0.1", "port": 8000, "offline": False, "store": None, "allow_host": []}
+SERVE_DEFAULTS: dict[str, Any] = {
+    "host": "127.0.0.1",
+    "port": 8000,
+    "offline": False,
+    "store": None,
+    "allow_host": [],
+    "apps": [],
+    "app_dirs": [],
+}
 
 
 def _add_serve_flags(parser: argparse._ActionsContainer, default: Any) -> None:
@@ -219,3 +239,19 @@ def _add_serve_flags(parser: argparse._ActionsContainer, default: Any) -> None:
     )
     _add_store_flag(parser, default)
     add_limit_flags(parser, default=default)
+    parser.add_argument(
+        "--app",
+        dest="apps",
+        action="append",
+        default=default,
+        metavar="MODULE:ATTR",
+        help="your ASGI app, which the form may then choose to serve instead of the workload (repeatable)",
+    )
+    parser.add_argument(
+        "--app-dir",
+        dest="app_dirs",
+        action="append",
+        default=default,
+        metavar="DIR",
+        help="where --app is imported from (one for all, or one per --app)",
+    )

@@ -15,6 +15,7 @@ from app.errors import CapExceeded, StoreError, TargetError
 from app.experiment import run_once
 from app.limits import limits_from
 from app.result import PERCENTILE_LABELS, LatencyPercentiles, RunResult
+from app.sandbox.apps import user_app
 from app.sandbox.engines import ENGINES
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID, SCENARIOS
@@ -73,7 +74,8 @@ def render_table(result: RunResult) -> str:
         f"{name}={'none' if values[name] is None else values[name]}" for name in ENGINES[s.server].settings_fields
     )
     lines = [
-        f"target   {target.server_version or s.server}: {engine} handler={s.handler} {s.handler_ms:g} ms",
+        f"target   {target.server_version or s.server}: {engine} "
+        + (f"app={s.app}" if s.app else f"handler={s.handler_mix or s.handler} {s.handler_ms:g} ms {s.latency}"),
         f"         witnesses: {target.witnesses}",
         f"         127.0.0.1:{target.port}, {target.isolation}, "
         + (
@@ -132,6 +134,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         for base in bases
     ]
     spec = _model(BurstSpec, BURST_FLAGS, args, scenario.burst.model_dump() if scenario else {})
+    try:
+        chosen = targets[0].app
+        app = user_app(chosen, args.app_dir) if chosen is not None else None
+    except ValueError as exc:
+        print(f"connscope: error: {exc}", file=sys.stderr)
+        return 2
+    if app is None and args.app_dir is not None:
+        print("connscope: error: --app-dir needs --app", file=sys.stderr)
+        return 2
     limits = limits_from(args)
     try:
         for settings in targets:
@@ -147,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # One target after the other: the second's burst never shares the machine with the first.
     for settings in targets:
         try:
-            results.append(run_async(functools.partial(run_once, settings, spec, watch=_progress)))
+            results.append(run_async(functools.partial(run_once, settings, spec, watch=_progress, app=app)))
         except TargetError as exc:
             print(f"connscope: error: {exc}", file=sys.stderr)
             return 1

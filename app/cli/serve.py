@@ -11,6 +11,7 @@ import sys
 
 from app.cli.run import raise_open_file_limit
 from app.limits import limits_from
+from app.sandbox.apps import listed_apps
 from app.store import RunStore
 
 
@@ -57,6 +58,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"connscope: error: {sock}", file=sys.stderr)
         return 2
     limits = limits_from(args)
+    try:
+        apps = listed_apps(args.apps or [], args.app_dirs or [])
+    except ValueError as exc:
+        print(f"connscope: error: {exc}", file=sys.stderr)
+        return 2
     store = RunStore(args.store)
     raise_open_file_limit()
     access = Access.for_bind(args.host, args.port, args.allow_host, os.environ.get(TOKEN_ENV))
@@ -70,7 +76,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-    app = create_app(offline=args.offline, store=store, limits=limits, access=access)
+    app = create_app(offline=args.offline, store=store, limits=limits, access=access, apps=apps)
     # The page sends no WebSocket messages of its own: a large one is a client misbehaving.
     # Compression is per viewer (each has its own deflate stream): on loopback it saves no
     # network and its CPU, half the generator's core with 50 viewers, comes out of the burst.

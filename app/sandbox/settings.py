@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from app.sandbox.engines import refusals
+from app.weights import parse_weights
 
 SETTINGS_ENV = "CONNSCOPE_TARGET"
+Handler = Literal["async", "blocking", "cpu", "sync"]
+HANDLERS: tuple[str, ...] = ("async", "blocking", "cpu", "sync")
 
 
 class TargetSettings(BaseModel):
@@ -44,16 +47,17 @@ class TargetSettings(BaseModel):
     workers: int = Field(1, ge=1, le=8, description="Worker processes sharing the listening socket.")
     http: Literal["h11", "httptools"] = Field("httptools", description="uvicorn's HTTP/1.1 implementation.")
     loop: Literal["asyncio", "uvloop"] = Field("uvloop", description="The target's event loop.")
-    handler: Literal["async", "blocking", "cpu", "sync"] = Field(
+    handler: Handler = Field(
         "async",
         description=(
             "async awaits; blocking sleeps on the event loop; cpu burns CPU; sync is a def endpoint in the thread pool."
         ),
     )
     handler_ms: float = Field(100.0, ge=0, le=600_000, description="How long the handler holds a request, in ms.")
-    latency: Literal["fixed", "uniform", "exponential"] = Field(
+    latency: Literal["fixed", "uniform", "exponential", "lognormal"] = Field(
         "fixed",
-        description="Distribution of the hold time around handler_ms.",
+        description="Distribution of the hold time around handler_ms (lognormal: handler_ms is its p50, "
+        "handler_p99_ms its p99).",
     )
     response_bytes: int = Field(2, ge=0, le=1 << 30, description="Size of the response body.")
     memory_limit_mb: int = Field(1024, ge=32, le=16_384, description="Address-space cap per target process.")
@@ -137,6 +141,64 @@ class TargetSettings(BaseModel):
             # A model-level error has no location: the field rides in ctx, for the form and the CLI.
             raise PydanticCustomError("engine_setting", message, {"field": name})
         return self
+
+    handler_p99_ms: float | None = Field(
+        None,
+        ge=0,
+        le=600_000,
+        validate_default=True,
+        json_schema_extra={"empty": "none"},
+        description="The hold time's p99 in ms for the lognormal latency (handler_ms is its p50).",
+    )
+    handler_mix: str | None = Field(
+        None,
+        max_length=200,
+        json_schema_extra={"empty": "handler"},
+        description='Handler kinds with weights, e.g. "async:90,blocking:10": each request runs one, drawn '
+        "by weight (empty: `handler` for all).",
+    )
+    handler_seed: int | None = Field(
+        None,
+        ge=0,
+        le=2**63 - 1,
+        json_schema_extra={"empty": "a new one"},
+        description="Seed of the workload's random draws (hold times, handler mix); each worker draws the same "
+        "sequence (empty: a new one).",
+    )
+    app: str | None = Field(
+        None,
+        max_length=300,
+        json_schema_extra={"empty": "the workload"},
+        description="Serve this app instead of the workload: one the operator listed with --app when starting "
+        "connscope.",
+    )
+
+    @field_validator("handler_p99_ms")
+    @classmethod
+    def _p99_for_lognormal(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if info.data.get("latency") != "lognormal":
+            return value
+        p50 = info.data.get("handler_ms")
+        if value is None:
+            raise ValueError("Required for the lognormal latency: the hold time's p99 in ms.")
+        if p50 is not None and p50 <= 0:
+            raise ValueError("The lognormal latency needs handler_ms (its p50) above 0.")
+        if p50 is not None and value < p50:
+            raise ValueError(f"Must be at least handler_ms ({p50:g}), the p50.")
+        return value
+
+    @field_validator("handler_mix")
+    @classmethod
+    def _handler_mix(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_weights(value, HANDLERS)
+        return value.strip()
+
+    @property
+    def handler_weights(self) -> list[tuple[str, int]]:
+        """Each handler kind a request may run, with its weight."""
+        return parse_weights(self.handler_mix, HANDLERS) if self.handler_mix else [(self.handler, 1)]
 
     @property
     def sysctls(self) -> dict[str, str]:

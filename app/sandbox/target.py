@@ -24,9 +24,12 @@ from app import witness_protocol
 from app.errors import TargetError
 from app.kernel import read_accept_queue
 from app.sandbox import applied
+from app.sandbox.apps import UserApp
 from app.sandbox.child.channel import EVENTS_PATH_ENV
 from app.sandbox.child.containment import NPROC_ENV, PARENT_ENV
+from app.sandbox.child.fsview import APP_DIR_ENV
 from app.sandbox.child.runner import FD_ENV
+from app.sandbox.child.userapp import APP_ENV, LOAD_FAILED
 from app.sandbox.environment import ROOT, TMP_PREFIX, environment, remove_stale_dirs, tasks_limit
 from app.sandbox.isolation import Plan, plan
 from app.sandbox.netns import PrivateNetwork
@@ -79,8 +82,10 @@ class Target:
         settings: TargetSettings,
         on_event: Callable[[ServerEvent], None] | None = None,
         network: PrivateNetwork | None = None,
+        app: UserApp | None = None,
     ) -> None:
         self.settings = settings
+        self.app = app
         self.network = network
         self.on_event = on_event or (lambda event: None)
         self.status = TargetStatus()
@@ -135,6 +140,8 @@ class Target:
             EVENTS_PATH_ENV: path if self.settings.instrument else "",
             NPROC_ENV: str(max_tasks),
         }
+        if self.app is not None:
+            env |= {APP_ENV: self.app.import_string, APP_DIR_ENV: self.app.directory or ""}
         # Popen runs on the event loop's thread on purpose: PR_SET_PDEATHSIG fires when the
         # *thread* that forked the child exits, and this one lives as long as the app.
         self._proc = subprocess.Popen(
@@ -170,6 +177,10 @@ class Target:
         if self.status.state != "ready":
             # The reason is in the last lines the target wrote: wait for them.
             await asyncio.to_thread(reader.join, 2.0)
+            # The user's app that cannot be imported says so in one line: that is the reason.
+            cannot_load = next((line for line in self.output_tail if line.startswith(LOAD_FAILED)), None)
+            if cannot_load is not None:
+                raise TargetError(f"target failed to start: {cannot_load.removeprefix('connscope: ')}")
             raise TargetError(self._report(f"failed to start ({self.status.describe_exit()})"))
         self._read_back_sandbox(sandbox)
 

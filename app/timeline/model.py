@@ -49,6 +49,7 @@ class RequestRecord:
     outcome: Outcome | None = None
     error: str | None = None
     """errno name or a short reason for failed requests."""
+    path: str = "/"
 
     @property
     def latency_ns(self) -> int | None:
@@ -90,6 +91,8 @@ class ConnectionRecord:
     app_spans: list[AppSpan] = field(default_factory=list)
     # kernel witness: sightings where the kernel's view changed, as (t_ns, state)
     kernel_seen: list[tuple[int, State]] = field(default_factory=list)
+    client: str = "normal"
+    """The client's kind: `normal`, or `slow` (dribbles its request headers)."""
 
     def kernel_sighting(self, t_ns: int, state: State) -> None:
         if not self.kernel_seen or self.kernel_seen[-1][1] != state:

@@ -27,6 +27,10 @@ class Burst:
     """Why the burst was cut short (e.g. "superseded by target 3"), set before it is."""
     make_socket: Callable[[], socket.socket] = socket.socket
 
+    def __post_init__(self) -> None:
+        # Fixed here, so the run records the seed its random choices were made with.
+        self.spec = self.spec.seeded()
+
 
 async def fire(burst: Burst, timeline: Timeline) -> None:
     """Runs the burst to its end. Every connection ends by its own client timeout, so this
@@ -34,8 +38,11 @@ async def fire(burst: Burst, timeline: Timeline) -> None:
     spec = burst.spec
     timeout_ns = round(spec.client_timeout_s * 1e9)
     burst.started_ns = time.monotonic_ns() + 5_000_000
+    kinds, paths = spec.client_kinds(), spec.request_paths()
     tasks = [
-        asyncio.create_task(_one(burst, timeline, index, burst.started_ns + offset, timeout_ns))
+        asyncio.create_task(
+            _one(burst, timeline, index, burst.started_ns + offset, timeout_ns, kinds[index], paths[index])
+        )
         for index, offset in enumerate(spec.offsets_ns())
     ]
     try:
@@ -59,7 +66,9 @@ def _name_cancellations(burst: Burst, timeline: Timeline) -> None:
             timeline.changed(record)
 
 
-async def _one(burst: Burst, timeline: Timeline, index: int, due_ns: int, timeout_ns: int) -> None:
+async def _one(
+    burst: Burst, timeline: Timeline, index: int, due_ns: int, timeout_ns: int, kind: str, paths: list[str]
+) -> None:
     # The loop may wake a timer up to its clock resolution early: a connection never starts
     # before its arrival time, or its connect would be stamped before its intended start.
     while (delay := (due_ns - time.monotonic_ns()) / 1e9) > 0:
@@ -67,7 +76,7 @@ async def _one(burst: Burst, timeline: Timeline, index: int, due_ns: int, timeou
     try:
         sock = burst.make_socket()
     except OSError as exc:
-        _client_failure(burst, timeline, index, due_ns, f"client socket: {exc}")
+        _client_failure(burst, timeline, index, due_ns, f"client socket: {exc}", kind, paths[0])
         return
     try:
         sock.setblocking(False)
@@ -76,10 +85,10 @@ async def _one(burst: Burst, timeline: Timeline, index: int, due_ns: int, timeou
         sock.bind(("127.0.0.1", 0))
     except OSError as exc:
         sock.close()
-        _client_failure(burst, timeline, index, due_ns, f"client socket: {exc}")
+        _client_failure(burst, timeline, index, due_ns, f"client socket: {exc}", kind, paths[0])
         return
     record = ConnectionRecord(
-        id=timeline.next_id(), port=sock.getsockname()[1], burst=burst.id, index=index, intended_ns=due_ns
+        id=timeline.next_id(), port=sock.getsockname()[1], burst=burst.id, index=index, intended_ns=due_ns, client=kind
     )
     burst.records.append(record)
     timeline.add(record)
@@ -90,15 +99,19 @@ async def _one(burst: Burst, timeline: Timeline, index: int, due_ns: int, timeou
             sock,
             burst.server_port,
             burst.spec.requests_per_connection,
-            burst.spec.path,
+            paths,
             timeout_ns,
             burst.spec.pause_ms / 1000,
+            burst.spec.method,
+            burst.spec.slow_s if kind == "slow" else None,
         )
     finally:
         burst.finished_connections += 1
 
 
-def _client_failure(burst: Burst, timeline: Timeline, index: int, due_ns: int, reason: str) -> None:
+def _client_failure(
+    burst: Burst, timeline: Timeline, index: int, due_ns: int, reason: str, kind: str, path: str
+) -> None:
     """The client could not even make its socket (out of files, ports): an `error`, counted."""
     now = time.monotonic_ns()
     record = ConnectionRecord(
@@ -109,8 +122,9 @@ def _client_failure(burst: Burst, timeline: Timeline, index: int, due_ns: int, r
         intended_ns=due_ns,
         connect_start_ns=now,
         client_closed_ns=now,
+        client=kind,
     )
-    record.requests.append(RequestRecord(0, due_ns, done_ns=now, outcome=Outcome.ERROR, error=reason))
+    record.requests.append(RequestRecord(0, due_ns, done_ns=now, outcome=Outcome.ERROR, error=reason, path=path))
     burst.records.append(record)
     timeline.records.append(record)
     timeline.changed(record)

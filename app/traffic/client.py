@@ -20,6 +20,8 @@ from app.timeline.timeline import Timeline
 from app.witness_protocol import APP_HEADER
 
 _APP_HEADER = APP_HEADER.encode()
+DRIBBLE_HZ = 10
+"""How often a slow client writes the next piece of its request's headers."""
 
 
 class _Response:
@@ -43,9 +45,26 @@ class _Response:
         self.complete = True
 
 
-def _request_bytes(path: str, port: int, last: bool) -> bytes:
+def _request_bytes(method: str, path: str, port: int, last: bool) -> bytes:
     close = b"Connection: close\r\n" if last else b""
-    return b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: connscope\r\n%s\r\n" % (path.encode(), port, close)
+    body = b"Content-Length: 0\r\n" if method == "POST" else b""
+    return b"%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: connscope\r\n%s%s\r\n" % (
+        method.encode(),
+        path.encode(),
+        port,
+        body,
+        close,
+    )
+
+
+def _pieces(data: bytes, over_s: float) -> list[tuple[float, bytes]]:
+    """A request cut into pieces written over `over_s` seconds, the last (which ends the
+    headers) at `over_s`: (delay from the first, bytes)."""
+    count = max(2, min(len(data), round(over_s * DRIBBLE_HZ) + 1))
+    size = -(-len(data) // count)
+    chunks = [data[i : i + size] for i in range(0, len(data), size)]
+    step = over_s / (len(chunks) - 1)
+    return [(i * step, chunk) for i, chunk in enumerate(chunks)]
 
 
 def _errno_name(exc: OSError) -> str:
@@ -58,13 +77,16 @@ async def run_connection(
     sock: socket.socket,
     server_port: int,
     requests: int,
-    path: str,
+    paths: list[str],
     timeout_ns: int,
     pause_s: float = 0.0,
+    method: str = "GET",
+    slow_s: float | None = None,
 ) -> None:
-    """Drives one connection to its end; the record is already in the timeline."""
+    """Drives one connection to its end; the record is already in the timeline. `paths`
+    has one path per request; a slow client (`slow_s`) dribbles each request's headers."""
     loop = asyncio.get_running_loop()
-    request = RequestRecord(index=0, start_ns=record.intended_ns)
+    request = RequestRecord(index=0, start_ns=record.intended_ns, path=paths[0])
     record.requests.append(request)
     exchange: _Exchange | None = None
     try:
@@ -97,7 +119,7 @@ async def run_connection(
             timeline.changed(record)
         # Nothing has been sent yet, so every retransmission so far was a SYN.
         record.syn_retransmits = _retransmits(sock)
-        exchange = _Exchange(loop, timeline, record, server_port, requests, path, timeout_ns, pause_s)
+        exchange = _Exchange(loop, timeline, record, server_port, requests, paths, timeout_ns, pause_s, method, slow_s)
         try:
             await loop.create_connection(lambda: exchange, sock=sock)
         except OSError as exc:
@@ -135,9 +157,11 @@ class _Exchange(asyncio.Protocol):
         record: ConnectionRecord,
         server_port: int,
         requests: int,
-        path: str,
+        paths: list[str],
         timeout_ns: int,
         pause_s: float,
+        method: str,
+        slow_s: float | None,
     ) -> None:
         self.loop = loop
         self.timeline = timeline
@@ -148,8 +172,11 @@ class _Exchange(asyncio.Protocol):
         self.done: asyncio.Future[None] = loop.create_future()
         self.transport: asyncio.Transport | None = None
         self.finished = False
-        self._keep_alive = _request_bytes(path, server_port, last=False)
-        self._last = _request_bytes(path, server_port, last=True)
+        self.slow_s = slow_s
+        self.paths = paths
+        self._bytes = [
+            _request_bytes(method, path, server_port, last=i == requests - 1) for i, path in enumerate(paths)
+        ]
         self._request: RequestRecord | None = None
         self._response = _Response()
         self._parser = httptools.HttpResponseParser(self._response)
@@ -167,7 +194,7 @@ class _Exchange(asyncio.Protocol):
         if self.finished:
             return
         index = len(self.record.requests)
-        request = RequestRecord(index=index, start_ns=time.monotonic_ns())
+        request = RequestRecord(index=index, start_ns=time.monotonic_ns(), path=self.paths[index])
         self.record.requests.append(request)
         if self._gone is not None:
             self._request = request
@@ -182,8 +209,23 @@ class _Exchange(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self._response)
         if self._timer is None:
             self._arm(request.start_ns + self.timeout_ns)
-        last = request.index == self.requests - 1
-        self.transport.write(self._last if last else self._keep_alive)
+        data = self._bytes[request.index]
+        if self.slow_s:
+            pieces = _pieces(data, self.slow_s)
+            for i, (delay, piece) in enumerate(pieces):
+                self.loop.call_later(delay, self._write_piece, request, piece, i == len(pieces) - 1)
+            return
+        self.transport.write(data)
+        self._written(request)
+
+    def _write_piece(self, request: RequestRecord, piece: bytes, last: bool) -> None:
+        if self._request is not request or self.transport is None or self.transport.is_closing():
+            return
+        self.transport.write(piece)
+        if last:
+            self._written(request)
+
+    def _written(self, request: RequestRecord) -> None:
         if self._request is request:
             request.sent_ns = time.monotonic_ns()
             self.timeline.changed(self.record)

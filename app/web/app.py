@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from app.assets import PAGE_ASSETS, VENDOR_DIR
 from app.errors import CapExceeded, ConnscopeError, StoreError
 from app.limits import Limits
+from app.sandbox.apps import UserApp
 from app.store import RunStore
 from app.web import api, compare, errors, live, pages, sweeps
 from app.web.registry import Registry
@@ -36,14 +37,19 @@ def _access_context(request: Request) -> dict[str, Any]:
 
 
 def create_app(
-    offline: bool = False, store: RunStore | None = None, limits: Limits | None = None, access: Access | None = None
+    offline: bool = False,
+    store: RunStore | None = None,
+    limits: Limits | None = None,
+    access: Access | None = None,
+    apps: Mapping[str, UserApp] | None = None,
 ) -> FastAPI:
-    """`access` defaults to `connscope serve`'s: loopback on port 8000, no token."""
+    """`access` defaults to `connscope serve`'s: loopback on port 8000, no token. `apps` are
+    the user's apps the operator listed (`--app`): the only ones a target may serve."""
     limits = limits or Limits()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.registry = Registry(store=store or RunStore(), limits=limits)
+        app.state.registry = Registry(store=store or RunStore(), limits=limits, apps=dict(apps or {}))
         try:
             yield
         finally:

@@ -10,7 +10,7 @@ from app.comparison import DiffRow, SettingDiff
 from app.result import Connection, RunResult
 from app.sandbox.settings import TargetSettings
 from app.sandbox.target import TargetState
-from app.traffic.spec import BurstSpec
+from app.traffic.spec import BurstSpec, Pattern
 
 
 class BurstProgress(BaseModel):
@@ -21,7 +21,7 @@ class BurstProgress(BaseModel):
     finished: int = Field(description="Connections that have ended.")
     done: bool
     run_id: int | None = Field(description="Its recorded run once done (null: the store could not take it).")
-    pattern: Literal["burst", "ramp", "rate"]
+    pattern: Pattern
     started_ms: float | None = Field(
         description="When the burst's clock started, on the live stream's clock (ms from the target's start)."
     )
@@ -39,7 +39,7 @@ class BurstRun(RunResult):
     planned: int
     finished: int
     done: Literal[True]
-    pattern: Literal["burst", "ramp", "rate"]
+    pattern: Pattern
     started_ms: float | None
 
 

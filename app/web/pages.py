@@ -47,7 +47,33 @@ TARGET_FIELDS = (
     "backpressure",
     "http1_keep_alive",
     "keep_alive_timeout",
+    "handler_p99_ms",
+    "handler_mix",
+    "handler_seed",
+    "app",
 )
+SERVER_FIELDS = (
+    "server",
+    *TARGET_FIELDS[:7],
+    "max_requests",
+    "gunicorn_timeout",
+    "graceful_timeout",
+    "backpressure",
+    "http1_keep_alive",
+    "keep_alive_timeout",
+)
+WORKLOAD_FIELDS = (
+    "handler",
+    "handler_ms",
+    "latency",
+    "response_bytes",
+    "handler_p99_ms",
+    "handler_mix",
+    "handler_seed",
+    "app",
+)
+KERNEL_FIELDS = ("somaxconn", "tcp_abort_on_overflow", "tcp_syncookies")
+"""The target form's fieldsets, by name: every field of TARGET_FIELDS is in one of them."""
 BURST_FIELDS = (
     "connections",
     "pattern",
@@ -57,6 +83,12 @@ BURST_FIELDS = (
     "pause_ms",
     "client_timeout_s",
     "path",
+    "rate_end",
+    "seed",
+    "method",
+    "paths",
+    "mix",
+    "slow_s",
 )
 
 router = APIRouter()
@@ -64,9 +96,27 @@ router = APIRouter()
 
 def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     templates = request.app.state.templates
-    context = {"vocabulary": VOCABULARY, "stylesheets": STYLESHEETS, "precision": PRECISION, **context}
+    context = {
+        "vocabulary": VOCABULARY,
+        "stylesheets": STYLESHEETS,
+        "precision": PRECISION,
+        "server_fields": SERVER_FIELDS,
+        "workload_fields": WORKLOAD_FIELDS,
+        "kernel_fields": KERNEL_FIELDS,
+        **context,
+    }
+    if "target_fields" in context:
+        context["target_fields"] = _listed_apps_field(context["target_fields"], list(registry_of(request).apps))
     response: HTMLResponse = templates.TemplateResponse(request, name, context, status_code=status_code)
     return response
+
+
+def _listed_apps_field(fields: list[FormField], apps: list[str]) -> list[FormField]:
+    """The app field chooses among the apps the operator listed (never a typed import
+    string); with none listed it is not shown, and the target serves the workload."""
+    if not apps:
+        return [f for f in fields if f.name != "app"]
+    return [replace(f, kind="select", choices=tuple(apps)) if f.name == "app" else f for f in fields]
 
 
 def _target_context(
@@ -179,7 +229,9 @@ async def _start_panel(request: Request, settings: TargetSettings, values: dict[
     try:
         session = await registry.start(settings)
     except CapExceeded as exc:
-        where = exc.field if exc.field in TARGET_FIELDS else "__all__"
+        # The app field is shown only when apps are listed; otherwise the panel says it.
+        shown = exc.field in TARGET_FIELDS and (exc.field != "app" or bool(registry.apps))
+        where = exc.field if shown else "__all__"
         return _render(
             request,
             "partials/target_panel.html",

@@ -15,6 +15,7 @@ from app.errors import CapExceeded, ConnscopeError, StoreError, TargetError
 from app.experiment import Experiment, cannot_start
 from app.limits import Limits
 from app.result import RunResult
+from app.sandbox.apps import UserApp
 from app.sandbox.engines import ENGINES
 from app.sandbox.settings import TargetSettings
 from app.scenarios import Scenario, interrupted_finding
@@ -201,6 +202,8 @@ class Registry:
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     sweep: SweepJob | None = None
     """The dashboard's sweep: one at a time, and no target beside it (each cell has its own)."""
+    apps: dict[str, UserApp] = field(default_factory=dict)
+    """The user's apps the operator listed at start, by name: a target serves one of these or the workload."""
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -217,6 +220,7 @@ class Registry:
         self.limits.check_target(settings)
         if self.sweep_running:
             raise TargetError(f"sweep {self.sweep.id} is running: stop it first (on /sweeps/{self.sweep.id})")  # type: ignore[union-attr]
+        self._check_app(settings)
         if self._starting >= self.limits.targets:
             raise self.limits.refuse("targets", self._starting + 1)
         self._starting += 1
@@ -226,11 +230,24 @@ class Registry:
         finally:
             self._starting -= 1
 
+    def _check_app(self, settings: TargetSettings, field: str = "app") -> None:
+        """A browser chooses among the apps the operator listed; it never names an import path."""
+        if settings.app is not None and settings.app not in self.apps:
+            listed = ", ".join(self.apps) or "none"
+            raise CapExceeded(
+                "apps",
+                "--app",
+                field,
+                f"{settings.app!r} is not an app this dashboard was started with (listed: {listed}); "
+                "the operator lists apps with --app.",
+            )
+
     async def _start(self, settings: TargetSettings, scenario: Scenario | None) -> Session:
         refusal = cannot_start(settings)
         if refusal is not None:
             raise TargetError(refusal)
-        session = Session(next(self._ids), Experiment(settings), scenario=scenario)
+        app = self.apps.get(settings.app) if settings.app is not None else None
+        session = Session(next(self._ids), Experiment(settings, app=app), scenario=scenario)
         why = f"superseded by target {session.id}" + (f" (scenario {scenario.id})" if scenario else "")
         session.superseded, session.interrupted = await self._supersede(why)
         self.sessions[session.id] = session
@@ -285,6 +302,8 @@ class Registry:
         both, with the same arrival schedule; returns once both targets are up, the bursts
         running. It counts as two target starts against the caps, and every cap is checked
         (CapExceeded, TargetError) before anything is stopped."""
+        for side, settings in (("a", settings_a), ("b", settings_b)):
+            self._check_app(settings, f"{side}.app")
         checks = (("a", self.limits.check_target, settings_a), ("b", self.limits.check_target, settings_b))
         for side, check, settings in checks:
             try:
@@ -316,8 +335,8 @@ class Registry:
     async def _compare(
         self, settings_a: TargetSettings, settings_b: TargetSettings, spec: BurstSpec, concurrent: bool
     ) -> Comparison:
-        a = Session(next(self._ids), Experiment(settings_a))
-        b = Session(next(self._ids), Experiment(settings_b))
+        a = Session(next(self._ids), Experiment(settings_a, app=self.apps.get(settings_a.app or "")))
+        b = Session(next(self._ids), Experiment(settings_b, app=self.apps.get(settings_b.app or "")))
         comparison = Comparison(next(self._comparison_ids), a, b, spec, concurrent)
         comparison.superseded, _ = await self._supersede(f"superseded by comparison {comparison.id}")
         for session in (a, b):
@@ -484,6 +503,8 @@ class Registry:
         burst it cuts short is recorded, saying why. Raises CapExceeded for a grid over the
         caps, ConnscopeError while another sweep runs, both before anything is stopped."""
         self.limits.check_sweep(plan.runs)
+        if any(cell.settings.app is not None for cell in plan.cells):
+            raise CapExceeded("apps", "--app", "app", "a sweep from the dashboard runs the workload, not a listed app.")
         for cell in plan.cells:
             self.limits.check_target(cell.settings)
             self.limits.check_burst(cell.burst)

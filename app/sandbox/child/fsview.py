@@ -15,6 +15,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+APP_DIR_ENV = "CONNSCOPE_APP_DIR"
+"""The directory of the user's app (`--app-dir`): the target imports from it, so it reaches it."""
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
 MS_NODEV = 0x4

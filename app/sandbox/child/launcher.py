@@ -19,7 +19,7 @@ import sys
 import time
 
 from app.sandbox.child.containment import PARENT_ENV, die_with_parent
-from app.sandbox.child.fsview import mount_proc, needed_paths, reveal
+from app.sandbox.child.fsview import APP_DIR_ENV, mount_proc, needed_paths, reveal
 
 SANDBOX_ENV = "CONNSCOPE_SANDBOX"
 
@@ -40,7 +40,7 @@ def _runner(command: list[str], sandbox: dict[str, object], parent_seen_as: int)
     os.environ.pop(SANDBOX_ENV, None)
     if sandbox["mount_namespace"] and sandbox["uid"] is not None:
         uid = int(str(sandbox["uid"]))
-        reveal(needed_paths(os.environ.get("HOME", "")), uid, uid)
+        reveal(needed_paths(os.environ.get("HOME", ""), os.environ.get(APP_DIR_ENV, "")), uid, uid)
     if sandbox["pid_namespace"]:
         mount_proc()
     os.execv(command[0], command)

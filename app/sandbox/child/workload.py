@@ -7,10 +7,14 @@ the app from uvicorn's own admission-control 503 without any guesswork.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import math
 import random
 import time
+from statistics import NormalDist
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -21,10 +25,19 @@ from app.sandbox.settings import TargetSettings
 from app.witness_protocol import APP_HEADER
 
 APP_FACTORY = "app.sandbox.child.workload:create_app"
+Z_99 = NormalDist().inv_cdf(0.99)
+
+
+def lognormal_params(p50_ms: float, p99_ms: float) -> tuple[float, float]:
+    """mu and sigma (of the hold time in seconds) whose median is p50 and 99th percentile p99."""
+    mu = math.log(p50_ms / 1000)
+    return mu, (math.log(p99_ms) - math.log(p50_ms)) / Z_99
 
 
 def _hold_seconds(settings: TargetSettings, rng: random.Random) -> float:
     mean = settings.handler_ms / 1000
+    if settings.latency == "lognormal" and settings.handler_p99_ms is not None and mean > 0:
+        return rng.lognormvariate(*lognormal_params(settings.handler_ms, settings.handler_p99_ms))
     if settings.latency == "uniform":
         return rng.uniform(0, 2 * mean)
     if settings.latency == "exponential":
@@ -39,7 +52,8 @@ def _burn_cpu(seconds: float) -> None:
 
 
 def _build(settings: TargetSettings) -> Starlette:
-    rng = random.Random()
+    # Seeded, each worker process draws the same reproducible sequence.
+    rng = random.Random(settings.handler_seed)
     body = b"x" * settings.response_bytes if settings.response_bytes <= 1 << 20 else b""
     headers = {APP_HEADER: "1"}
 
@@ -63,12 +77,18 @@ def _build(settings: TargetSettings) -> Starlette:
         time.sleep(_hold_seconds(settings, rng))
         return Response(payload(), headers=headers)
 
-    endpoint = {
-        "async": async_endpoint,
-        "blocking": blocking_endpoint,
-        "cpu": cpu_endpoint,
-        "sync": sync_endpoint,
-    }[settings.handler]
+    endpoints = {"async": async_endpoint, "blocking": blocking_endpoint, "cpu": cpu_endpoint}
+    weights = settings.handler_weights
+    kinds, cumulative = [k for k, _ in weights], list(itertools.accumulate(w for _, w in weights))
+
+    async def mixed_endpoint(request: Request) -> Response:
+        kind = rng.choices(kinds, cum_weights=cumulative)[0]
+        # As Starlette runs a def endpoint: in its thread pool.
+        if kind == "sync":
+            return await run_in_threadpool(sync_endpoint, request)
+        return await endpoints[kind](request)
+
+    endpoint = mixed_endpoint if len(kinds) > 1 else sync_endpoint if kinds[0] == "sync" else endpoints[kinds[0]]
     return Starlette(routes=[Route("/{path:path}", endpoint, methods=["GET", "POST", "HEAD"])])
 
 

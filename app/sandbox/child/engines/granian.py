@@ -18,7 +18,7 @@ from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server.mp import MPServer
 
-from app.sandbox.child.workload import APP_FACTORY
+from app.sandbox.child import userapp
 from app.sandbox.settings import TargetSettings
 
 
@@ -37,7 +37,7 @@ class OnInheritedSocket(MPServer):
 
 def run(settings: TargetSettings, fd: int) -> None:
     server = OnInheritedSocket(
-        APP_FACTORY,
+        userapp.factory(),
         factory=True,
         interface=Interfaces.ASGI,
         workers=settings.workers,

@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from uvicorn.importer import import_from_string
 from uvicorn_worker import UvicornWorker
 
+from app.sandbox.child import userapp
 from app.sandbox.child.witness import PROTOCOLS
-from app.sandbox.child.workload import create_app
 from app.sandbox.settings import TargetSettings
 
 GUNICORN_DEFAULT_TIMEOUT_S = 30
@@ -27,7 +28,7 @@ def worker_class(settings: TargetSettings) -> type[UvicornWorker]:
                 "limit_concurrency": settings.limit_concurrency,
                 # uvicorn-worker would take gunicorn's keepalive (2 s); the setting is uvicorn's.
                 "timeout_keep_alive": settings.timeout_keep_alive,
-                "lifespan": "on",
+                "lifespan": userapp.lifespan(),
                 "ws": "none",
                 "access_log": False,
             }
@@ -38,6 +39,7 @@ def worker_class(settings: TargetSettings) -> type[UvicornWorker]:
 class Application(BaseApplication):  # type: ignore[misc]  # gunicorn is untyped
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
+        self.factory = userapp.factory()
         super().__init__()
 
     def load_config(self) -> None:
@@ -46,7 +48,7 @@ class Application(BaseApplication):  # type: ignore[misc]  # gunicorn is untyped
 
     def load(self) -> object:
         # Called in each worker after the fork (no preload): the factory arms the worker.
-        return create_app()
+        return import_from_string(self.factory)()
 
 
 def run(settings: TargetSettings, fd: int) -> None:

@@ -8,7 +8,7 @@ import sys
 from hypercorn.config import Config
 from hypercorn.run import run as run_hypercorn
 
-from app.sandbox.child.workload import APP_FACTORY
+from app.sandbox.child import userapp
 from app.sandbox.settings import TargetSettings
 
 
@@ -16,7 +16,7 @@ def run(settings: TargetSettings, fd: int) -> None:
     config = Config()
     config.bind = [f"fd://{fd}"]
     # Hypercorn evaluates what follows the module: calling the factory in each worker.
-    config.application_path = f"asgi:{APP_FACTORY}()"
+    config.application_path = f"asgi:{userapp.factory()}()"
     # At least one worker process, so a worker that reaches max_requests is replaced.
     config.workers = settings.workers
     config.worker_class = settings.loop

@@ -9,14 +9,14 @@ import uvicorn
 from uvicorn.server import STARTUP_FAILURE  # type: ignore[attr-defined]  # public in use, not in __all__
 from uvicorn.supervisors import Multiprocess
 
+from app.sandbox.child import userapp
 from app.sandbox.child.witness import PROTOCOLS, WitnessedListener
-from app.sandbox.child.workload import APP_FACTORY
 from app.sandbox.settings import TargetSettings
 
 
 def run(settings: TargetSettings, fd: int) -> None:
     config = uvicorn.Config(
-        APP_FACTORY,
+        userapp.factory(),
         factory=True,
         backlog=settings.backlog,
         limit_concurrency=settings.limit_concurrency,
@@ -27,7 +27,7 @@ def run(settings: TargetSettings, fd: int) -> None:
         workers=settings.workers,
         http=PROTOCOLS[settings.http] if settings.instrument else settings.http,
         loop=settings.loop,
-        lifespan="on",
+        lifespan=userapp.lifespan(),
         ws="none",
         log_level="warning",
         access_log=False,

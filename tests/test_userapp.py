@@ -1,0 +1,102 @@
+"""The user's own app (tests/fixtures/userapp/shopapp) served by real sandboxed targets,
+from `connscope run --app … --app-dir …` and from a dashboard that lists it. The package is
+copied to a pytest temp directory, which uid 65534 cannot enter by itself: the sandbox
+must reveal --app-dir to the target."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import state_names
+from tests.support import ROOT, serve_dashboard, start_target, wait_burst
+
+pytestmark = [pytest.mark.target]
+
+FIXTURE = ROOT / "tests" / "fixtures" / "userapp" / "shopapp"
+APP = "shopapp.main:app"
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    shutil.copytree(FIXTURE, tmp_path / "shopapp")
+    return tmp_path
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", "run", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+def _served_as_instrumented(result: dict[str, Any], status: int) -> None:
+    assert result["totals"]["ok"] == result["totals"]["connections"]
+    for connection in result["connections"]:
+        request = connection["requests"][0]
+        assert request["status"] == status
+        # The server witness inside the user's app: each request held a slot, seen entering it.
+        assert "active" in state_names(connection)
+        # The fixture holds /slow 300 ms and / 50 ms: the request reached the user's route.
+        assert (request["latency_ms"] >= 300) == (request["path"] == "/slow")
+    assert result["peaks"]["active"] >= 1
+
+
+def test_run_serves_the_users_app_instrumented(app_dir: Path) -> None:
+    done = _cli(
+        "--app", APP, "--app-dir", str(app_dir), "--connections", "4", "--pattern", "rate", "--rate", "10",
+        "--paths", "/:50,/slow:50", "--method", "POST", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["settings"]["app"] == APP
+    _served_as_instrumented(result, 201)
+    assert sorted(c["requests"][0]["path"] for c in result["connections"]) == ["/", "/", "/slow", "/slow"]
+
+
+def test_run_with_an_app_that_cannot_be_imported_says_why_in_one_line(app_dir: Path) -> None:
+    done = _cli("--app", "shopapp.main:nope", "--app-dir", str(app_dir), "--connections", "1")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"connscope: error: target failed to start: the app shopapp.main:nope (from {app_dir}) cannot be loaded: "
+        'ImportFromStringError: Attribute "nope" not found in module "shopapp.main".'
+    ]
+    done = _cli("--app", "not an import string")
+    assert done.returncode == 2
+    assert done.stderr == "connscope: error: --app not an import string: write module:attribute, e.g. mypkg.main:app\n"
+
+
+def test_the_dashboard_serves_only_apps_listed_at_start(app_dir: Path) -> None:
+    with serve_dashboard("--app", APP, "--app", "missing.module:app", "--app-dir", str(app_dir)) as url:
+        page = httpx.get(url + "/", timeout=10).text
+        assert f'<option value="{APP}"' in page and '<option value="missing.module:app"' in page
+        # Anything else is refused before anything starts, with a message, not imported.
+        refused = httpx.post(f"{url}/api/targets", json={"app": "os:system"}, timeout=30)
+        assert refused.status_code == 422
+        (detail,) = refused.json()["detail"]
+        assert detail["loc"] == ["body", "app"]
+        assert "'os:system' is not an app this dashboard was started with" in detail["msg"]
+        # The form too: the error is shown at the app field, and nothing started.
+        form = httpx.post(f"{url}/targets", data={"app": "os:system"}, timeout=30)
+        assert form.status_code == 422
+        assert "is not an app this dashboard was started with" in form.text
+        assert httpx.get(f"{url}/api/targets", timeout=10).json() == []
+        # A listed app that cannot be imported: 409 with the one-line reason.
+        failed = httpx.post(f"{url}/api/targets", json={"app": "missing.module:app"}, timeout=60)
+        assert failed.status_code == 409
+        assert "the app missing.module:app" in failed.json()["detail"]
+        assert "ModuleNotFoundError: No module named 'missing'" in failed.json()["detail"]
+        target = start_target(url, {"app": APP})
+        burst = httpx.post(
+            f"{url}/api/targets/{target['id']}/bursts",
+            json={"connections": 4, "pattern": "rate", "rate": 10, "paths": "/:50,/slow:50"},
+            timeout=10,
+        ).json()
+        result = wait_burst(url, target["id"], burst["id"])
+        _served_as_instrumented(result, 200)
