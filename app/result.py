@@ -49,6 +49,12 @@ class Connection(_Frozen):
     connected_ms: float | None = None
     states: list[tuple[State, float]] = Field(description="[state, ms] in time order.")
     requests: list[Request]
+    worker_pid: int | None = Field(
+        None, description="The uvicorn process that took it, as its pid namespace numbers it (null: none did)."
+    )
+    taken_ms: float | None = Field(
+        None, description="When a worker's accept() took it off the queue (null with uvloop, which accepts in C)."
+    )
 
     def time_in(self, state: State | str) -> float:
         """Milliseconds spent in `state`, all visits."""
@@ -87,6 +93,22 @@ class Peaks(_Frozen):
     accept_queue: int | None
 
 
+class WorkerPeaks(_Frozen):
+    """The most of one worker's connections in each state at one instant; `active` is
+    bounded by that worker's own limit_concurrency."""
+
+    accepted: int
+    active: int
+
+
+class Worker(_Frozen):
+    """One uvicorn process: what it did with the connections it took."""
+
+    pid: int
+    totals: Totals
+    peaks: WorkerPeaks
+
+
 class LatencyPercentiles(_Frozen):
     p50: float | None
     p90: float | None
@@ -119,6 +141,16 @@ class RunResult(_Frozen):
     connect_ms: Percentiles
     timeouts_by_state: dict[State, int]
     connections: list[Connection]
+    workers: list[Worker] = Field(
+        default_factory=list,
+        description="Per uvicorn process, by pid; a connection no worker took counts for none.",
+    )
+    kernel_counters: dict[str, int] | None = Field(
+        None, description="How the listener's namespace counters moved during the burst (app.kernel.counters)."
+    )
+    kernel_counters_scope: str | None = Field(
+        None, description="Whose counters: the experiment's private namespace, or the host's, shared."
+    )
 
     def with_outcomes(self, outcome: Outcome | str) -> list[Connection]:
         """Connections whose first request ended with `outcome`."""
@@ -170,4 +202,6 @@ def connection(record: ConnectionRecord, changes: Sequence[StateChange], origin_
             )
             for r in record.requests
         ],
+        worker_pid=record.worker_pid,
+        taken_ms=_since(record.taken_ns, origin_ns),
     )

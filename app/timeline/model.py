@@ -87,6 +87,8 @@ class ConnectionRecord:
     accepted_ns: int | None = None
     """When uvicorn's connection_made ran for it."""
     server_closed_ns: int | None = None
+    worker_pid: int | None = None
+    """The uvicorn process that took it: with workers > 1 each has its own slots."""
     app_spans: list[AppSpan] = field(default_factory=list)
     # kernel witness: sightings where the kernel's view changed, as (t_ns, state)
     kernel_seen: list[tuple[int, State]] = field(default_factory=list)

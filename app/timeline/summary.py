@@ -117,3 +117,30 @@ def timeouts_by_state(derived: Iterable[tuple[ConnectionRecord, Sequence[tuple[S
             if state is not None:
                 counts[state] = counts.get(state, 0) + 1
     return counts
+
+
+WORKER_PEAK_STATES: tuple[State, ...] = (State.ACCEPTED, State.ACTIVE)
+
+
+def per_worker(
+    derived: Sequence[tuple[ConnectionRecord, Sequence[tuple[State, int]]]], pids: Iterable[int] = ()
+) -> list[dict[str, object]]:
+    """Totals and peaks of each uvicorn process, by the worker that took each connection.
+    `pids` lists workers that took none, so an idle worker shows as one. A connection no
+    worker took (refused, or reset or timed out in the queue) counts for none of them."""
+    groups: dict[int, list[tuple[ConnectionRecord, Sequence[tuple[State, int]]]]] = {pid: [] for pid in pids}
+    for record, changes in derived:
+        if record.worker_pid is not None:
+            groups.setdefault(record.worker_pid, []).append((record, changes))
+    result = []
+    for pid in sorted(groups):
+        mine = groups[pid]
+        levels = peaks(changes for _, changes in mine)
+        result.append(
+            {
+                "pid": pid,
+                "totals": totals([record for record, _ in mine]),
+                "peaks": {state.value: levels[state.value] for state in WORKER_PEAK_STATES},
+            }
+        )
+    return result

@@ -58,6 +58,8 @@ class Timeline:
         if record is None or (record.connect_start_ns is not None and event.t_ns < record.connect_start_ns):
             # Probes and connections from before this record: not part of any burst.
             return
+        if event.kind in ("taken", "accepted", "enter") and record.worker_pid is None:
+            record.worker_pid = event.pid
         if event.kind == "taken":
             record.taken_ns = record.taken_ns or event.t_ns
         elif event.kind == "accepted":
