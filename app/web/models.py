@@ -62,6 +62,9 @@ class TargetView(BaseModel):
     capacity: int | None = Field(description="The accept queue's capacity the kernel reported.")
     bursts: list[BurstView]
     superseded: list[Superseded] = Field(description="Bursts of the target before this one that its start cut short.")
+    worker_pids: list[int] = Field(
+        default_factory=list, description="Its uvicorn processes (pids in its namespace); each has its own slots."
+    )
 
 
 class StartRefused(BaseModel):

@@ -92,6 +92,7 @@ class Session:
                 for b in self.experiment.bursts
             ],
             superseded=self.superseded,
+            worker_pids=target.worker_pids,
         )
 
     def status(self) -> dict[str, object]:
