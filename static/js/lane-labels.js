@@ -77,7 +77,7 @@ export class LaneLabels extends LaneLayout {
       label.dataset.capacity = String(geometry.per);
       const text = `worker ${k + 1}${pid ? ` · pid ${pid}` : ""}: ${counts[k]}/${geometry.per}`;
       if (label.textContent !== text) label.textContent = text;
-      label.style.transform = `translate(${group.label.x}px, ${group.label.y}px)`;
+      label.style.transform = `translate(${group.label.x}px, ${Math.max(group.label.y, group.gridTop - group.label.h - 2)}px)`;
       label.style.width = `${group.right - group.label.x}px`;
       label.style.height = `${group.label.h}px`;
     });
