@@ -16,7 +16,17 @@ from app.kernel import counters
 from app.kernel.accept_queue import AcceptQueueSample
 from app.kernel.sampler import KernelSampler
 from app.kernel.sock_diag import PeerState
-from app.result import LatencyPercentiles, Peaks, Percentiles, RunResult, TargetInfo, Totals, Worker, connection
+from app.result import (
+    LatencyPercentiles,
+    Peaks,
+    Percentiles,
+    QueueWait,
+    RunResult,
+    TargetInfo,
+    Totals,
+    Worker,
+    connection,
+)
 from app.sandbox.isolation import netns_unavailable_reason
 from app.sandbox.netns import PrivateNetwork
 from app.sandbox.settings import TargetSettings
@@ -161,6 +171,7 @@ class Experiment:
         samples = self.timeline.queue_samples
         peaks = summary.peaks(changes for _, changes in derived)
         kernel_counters, scope = self._counter_delta(burst)
+        waits = summary.queue_waits_ms(changes for _, changes in derived)
         return RunResult(
             settings=self.settings,
             burst=burst.spec,
@@ -184,6 +195,12 @@ class Experiment:
             workers=[Worker.model_validate(w) for w in summary.per_worker(derived, self.target.worker_pids)],
             kernel_counters=kernel_counters,
             kernel_counters_scope=scope,
+            queue_wait_ms=QueueWait(
+                edges_ms=list(summary.QUEUE_WAIT_EDGES_MS),
+                counts=summary.histogram(waits, summary.QUEUE_WAIT_EDGES_MS),
+                p50=None if not waits else round(summary.percentile(waits, 50) or 0, 3),
+                max=round(max(waits), 3) if waits else None,
+            ),
         )
 
 

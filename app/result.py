@@ -109,6 +109,16 @@ class Worker(_Frozen):
     peaks: WorkerPeaks
 
 
+class QueueWait(_Frozen):
+    """How long each connection that got through the handshake waited in the accept
+    queue (its time in `queued`), as a histogram."""
+
+    edges_ms: list[float] = Field(description="Lower edge of each bucket; the last is open-ended.")
+    counts: list[int]
+    p50: float | None
+    max: float | None
+
+
 class LatencyPercentiles(_Frozen):
     p50: float | None
     p90: float | None
@@ -151,6 +161,7 @@ class RunResult(_Frozen):
     kernel_counters_scope: str | None = Field(
         None, description="Whose counters: the experiment's private namespace, or the host's, shared."
     )
+    queue_wait_ms: QueueWait | None = Field(None, description="Time in the accept queue per connection.")
 
     def with_outcomes(self, outcome: Outcome | str) -> list[Connection]:
         """Connections whose first request ended with `outcome`."""

@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import start_target, wait_burst
+from app.sandbox.isolation import netns_unavailable_reason
+from tests.support import start_target, wait_burst, wait_run_id
 
 pytestmark = [pytest.mark.target, pytest.mark.browser]
 
@@ -64,3 +65,50 @@ def test_two_workers_get_a_group_of_slots_each(dashboard: str, page: Any) -> Non
         most = max(most, len(sample["dots"]))
     # More active at once than one worker's limit allows: the second group is really used.
     assert most > 2, most
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(netns_unavailable_reason() is not None, reason="no network namespaces on this machine")
+def test_the_run_page_shows_kernel_counters_beside_the_clients_dropped_syns(dashboard: str, page: Any) -> None:
+    # somaxconn 1 holds 2; the first request blocks the loop 600 ms while the next five
+    # arrive, so the full queue drops SYNs (no cookies) and the clients send them again.
+    target = start_target(
+        dashboard,
+        {
+            "backlog": 1,
+            "somaxconn": 1,
+            "tcp_syncookies": 0,
+            "handler": "blocking",
+            "handler_ms": 600,
+            "loop": "asyncio",
+        },
+    )
+    burst = httpx.post(
+        f"{dashboard}/api/targets/{target['id']}/bursts",
+        json={"connections": 6, "pattern": "rate", "rate": 20},
+        timeout=10,
+    ).json()
+    wait_burst(dashboard, target["id"], burst["id"])
+    run_id = wait_run_id(dashboard, target["id"])
+    run = httpx.get(f"{dashboard}/api/runs/{run_id}", timeout=10).json()
+    resent = sum(c["syn_retransmits"] or 0 for c in run["connections"])
+    assert run["kernel_counters"]["ListenOverflows"] == resent >= 2
+
+    page.goto(f"{dashboard}/runs/{run_id}")
+    shown = page.evaluate(
+        """() => Object.fromEntries(
+             [...document.querySelectorAll('[data-counter], [data-kernel-counters] [data-count]')]
+             .map((el) => [el.dataset.counter || el.dataset.count, Number(el.textContent)]))"""
+    )
+    assert shown["ListenOverflows"] == run["kernel_counters"]["ListenOverflows"]
+    assert shown["ListenDrops"] == run["kernel_counters"]["ListenDrops"]
+    assert shown["syn-resent"] == resent
+    assert shown["syn-dropped"] == sum(1 for c in run["connections"] if c["syn_retransmits"])
+    bars = page.evaluate(
+        "() => [...document.querySelectorAll('[data-queue-wait] li')].map((li) => Number(li.dataset.value))"
+    )
+    assert sum(bars) == 6, "every connection's wait in the accept queue, once"
+    assert bars == run["queue_wait_ms"]["counts"]
+    # The four that waited behind the blocked loop waited at least 100 ms.
+    edges = run["queue_wait_ms"]["edges_ms"]
+    assert sum(n for edge, n in zip(edges, bars, strict=True) if edge >= 100) >= 4
