@@ -65,6 +65,7 @@ def test_two_workers_get_a_group_of_slots_each(dashboard: str, page: Any) -> Non
         most = max(most, len(sample["dots"]))
     # More active at once than one worker's limit allows: the second group is really used.
     assert most > 2, most
+    assert page.locator('[data-count="slots"]').inner_text() == "3 per worker × 2"
 
 
 @pytest.mark.netns
