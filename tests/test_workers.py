@@ -9,6 +9,7 @@ import pytest
 
 from app.sandbox.isolation import netns_unavailable_reason
 from app.timeline.model import ConnectionRecord, State
+from app.timeline.timeline import Timeline
 from tests.conftest import run_burst
 
 pytestmark = [pytest.mark.target]
@@ -86,6 +87,21 @@ def test_an_unwitnessed_accept_is_queued_only_while_the_kernel_saw_it_queued() -
     # With accept() witnessed, its stamp ends the queue.
     rec.taken_ns = 5 * ms
     assert rec.states()[1:3] == [(State.QUEUED, 1 * ms), (State.ACCEPTED, 5 * ms)]
+
+
+def test_the_last_sample_before_a_change_still_saw_the_connection_queued() -> None:
+    ms = 1_000_000
+    timeline = Timeline()
+    rec = ConnectionRecord(id=0, port=40_000, burst=1, index=0, intended_ns=0, connect_start_ns=0)
+    timeline.add(rec)
+    rec.connected_ns = 1 * ms
+    # The sampler sends only changes: queued at 2 ms, nothing new at 4 ms, owned at 6 ms.
+    timeline.kernel_sample(2 * ms, None, {40_000: "queued"})
+    timeline.kernel_sample(4 * ms, None, {})
+    timeline.kernel_sample(6 * ms, None, {40_000: "accepted"})
+    rec.accepted_ns = 50 * ms
+    rec.client_closed_ns = 60 * ms
+    assert rec.states()[1:3] == [(State.QUEUED, 1 * ms), (State.ACCEPTED, 4 * ms)]
 
 
 @pytest.mark.netns
