@@ -84,6 +84,10 @@ def test_an_unwitnessed_accept_is_queued_only_while_the_kernel_saw_it_queued() -
     rec.accepted_ns = 50 * ms
     rec.client_closed_ns = 60 * ms
     assert rec.states()[1:3] == [(State.QUEUED, 1 * ms), (State.ACCEPTED, 4 * ms)]
+    # A sighting stamped (at its dump's end) after connection_made: connection_made bounds it.
+    rec.accepted_ns = 3 * ms
+    assert rec.states()[1:3] == [(State.QUEUED, 1 * ms), (State.ACCEPTED, 3 * ms)]
+    rec.accepted_ns = 50 * ms
     # With accept() witnessed, its stamp ends the queue.
     rec.taken_ns = 5 * ms
     assert rec.states()[1:3] == [(State.QUEUED, 1 * ms), (State.ACCEPTED, 5 * ms)]

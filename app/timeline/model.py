@@ -158,8 +158,9 @@ def derive_states(rec: ConnectionRecord) -> list[tuple[State, int]]:
         # connection until the kernel last saw it there, and it was taken at some moment
         # before the kernel saw it owned or connection_made ran. Counting that span as
         # accepted keeps the records' queued within what the kernel's queue really held.
-        last_queued = rec.queued_seen_ns if rec.queued_seen_ns is not None and rec.queued_seen_ns < accepted else None
-        accepted = max(established, last_queued or established)
+        # A sighting is stamped at the end of its dump, which can be after connection_made.
+        last_queued = established if rec.queued_seen_ns is None else min(rec.queued_seen_ns, accepted)
+        accepted = max(established, last_queued)
     if established is not None and (accepted is None or established < accepted):
         if any(s is State.LIMBO for _, s in before_accept):
             # Connected with no server-side socket yet (SYN cookie, or the final ACK
