@@ -12,10 +12,20 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 
 from app.errors import NetnsError, TargetError
+from app.kernel import counters
 from app.kernel.accept_queue import AcceptQueueSample
 from app.kernel.sampler import KernelSampler
 from app.kernel.sock_diag import PeerState
-from app.result import LatencyPercentiles, Peaks, RunResult, TargetInfo, Totals, connection
+from app.result import (
+    LatencyPercentiles,
+    Peaks,
+    QueueWait,
+    RunResult,
+    TargetInfo,
+    Totals,
+    Worker,
+    connection,
+)
 from app.sandbox.apps import UserApp
 from app.sandbox.engines import ENGINES
 from app.sandbox.isolation import netns_unavailable_reason
@@ -23,6 +33,7 @@ from app.sandbox.netns import PrivateNetwork
 from app.sandbox.settings import TargetSettings
 from app.sandbox.target import Target
 from app.timeline import summary
+from app.timeline.histogram import percentiles_ms
 from app.timeline.timeline import Timeline
 from app.traffic.burst import Burst, fire
 from app.traffic.spec import BurstSpec
@@ -58,6 +69,8 @@ class Experiment:
         self._ids = itertools.count(1)
         self.origin_ns = time.monotonic_ns()
         """The live stream's clock starts here; each burst's result counts from its own start."""
+        self._counters: dict[int, tuple[dict[str, int], dict[str, int] | None]] = {}
+        """Per burst id: the listener namespace's kernel counters before it and after it."""
 
     async def start(self) -> None:
         if self.network is not None:
@@ -100,14 +113,35 @@ class Experiment:
         self._running += 1
         if self._running == 1 and self._sampler is not None:
             self._sampler.start(asyncio.get_running_loop())
+        before = self._read_counters()
         try:
             await fire(burst, self.timeline)
             await self._drain(burst)
         finally:
+            if before is not None:
+                self._counters[burst.id] = (before, self._read_counters())
             self._running -= 1
             if self._running == 0 and self._sampler is not None:
                 self._sampler.stop()
         return burst
+
+    def _read_counters(self) -> dict[str, int] | None:
+        """The counters of the namespace the listener was made in, where its drops count."""
+        try:
+            return counters.read(self.network.proc_net) if self.network is not None else counters.read()
+        except OSError:
+            return None
+
+    def _counter_delta(self, burst: Burst) -> tuple[dict[str, int] | None, str | None]:
+        before, after = self._counters.get(burst.id, ({}, None))
+        if after is None:
+            return None, None
+        scope = (
+            "the experiment's private network namespace"
+            if self.network is not None
+            else "the host's network namespace, shared with every other listener on it"
+        )
+        return counters.delta(before, after), scope
 
     def _make_socket(self) -> socket.socket:
         if self.network is None:
@@ -140,6 +174,8 @@ class Experiment:
         derived = [(record, record.states()) for record in records]
         samples = self.timeline.queue_samples
         peaks = summary.peaks(changes for _, changes in derived)
+        kernel_counters, scope = self._counter_delta(burst)
+        waits = summary.queue_waits_ms(changes for _, changes in derived)
         return RunResult(
             settings=self.settings,
             burst=burst.spec,
@@ -163,6 +199,15 @@ class Experiment:
             connect_ms=LatencyPercentiles.model_validate(summary.connect_ms(records)),
             timeouts_by_state=summary.timeouts_by_state(derived),
             connections=[connection(record, changes, burst.started_ns) for record, changes in derived],
+            workers=[Worker.model_validate(w) for w in summary.per_worker(derived, self.target.worker_pids)],
+            kernel_counters=kernel_counters,
+            kernel_counters_scope=scope,
+            queue_wait_ms=QueueWait(
+                edges_ms=list(summary.QUEUE_WAIT_EDGES_MS),
+                counts=summary.histogram(waits, summary.QUEUE_WAIT_EDGES_MS),
+                p50=percentiles_ms(round(w * 1e6) for w in waits)["p50"],
+                max=round(max(waits), 3) if waits else None,
+            ),
         )
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal, NotRequired, TypedDict
 
-Row = tuple[int, int, str | None, str | None, float]
-"""[connection id, burst id, state, outcome or null, t_ms of its last change]; the id is the
-record's own (`ConnectionRecord.id`), as in the result and the API."""
+Row = tuple[int, int, str | None, str | None, float, int | None]
+"""[connection id, burst id, state, outcome or null, t_ms of its last change, pid of the
+worker that took it or null]; the id is the record's own (`ConnectionRecord.id`), as in the
+result and the API."""
 
 
 class Queue(TypedDict):

@@ -53,6 +53,12 @@ class Connection(_Frozen):
     states: list[tuple[State, float]] = Field(description="[state, ms] in time order.")
     requests: list[Request]
     client: str = Field("normal", description="The client's kind: normal, or slow (dribbles its request headers).")
+    worker_pid: int | None = Field(
+        None, description="The uvicorn process that took it, as its pid namespace numbers it (null: none did)."
+    )
+    taken_ms: float | None = Field(
+        None, description="When a worker's accept() took it off the queue (null with uvloop, which accepts in C)."
+    )
 
     def time_in(self, state: State | str) -> float:
         """Milliseconds spent in `state`, all visits."""
@@ -94,6 +100,32 @@ class Peaks(_Frozen):
     accept_queue: int | None
 
 
+class WorkerPeaks(_Frozen):
+    """The most of one worker's connections in each state at one instant; `active` is
+    bounded by that worker's own limit_concurrency."""
+
+    accepted: int
+    active: int
+
+
+class Worker(_Frozen):
+    """One uvicorn process: what it did with the connections it took."""
+
+    pid: int
+    totals: Totals
+    peaks: WorkerPeaks
+
+
+class QueueWait(_Frozen):
+    """How long each connection that got through the handshake waited in the accept
+    queue (its time in `queued`), as a histogram."""
+
+    edges_ms: list[float] = Field(description="Lower edge of each bucket; the last is open-ended.")
+    counts: list[int]
+    p50: float | None
+    max: float | None
+
+
 class LatencyPercentiles(_Frozen):
     """In ms; null when nothing was measured."""
 
@@ -129,6 +161,17 @@ class RunResult(_Frozen):
     connect_ms: LatencyPercentiles = Field(description="From connect() to established.")
     timeouts_by_state: dict[State, int]
     connections: list[Connection]
+    workers: list[Worker] = Field(
+        default_factory=list,
+        description="Per uvicorn process, by pid; a connection no worker took counts for none.",
+    )
+    kernel_counters: dict[str, int] | None = Field(
+        None, description="How the listener's namespace counters moved during the burst (app.kernel.counters)."
+    )
+    kernel_counters_scope: str | None = Field(
+        None, description="Whose counters: the experiment's private namespace, or the host's, shared."
+    )
+    queue_wait_ms: QueueWait | None = Field(None, description="Time in the accept queue per connection.")
 
     def with_outcomes(self, outcome: Outcome | str) -> list[Connection]:
         """Connections whose first request ended with `outcome`."""
@@ -210,4 +253,6 @@ def connection(record: ConnectionRecord, changes: Sequence[StateChange], origin_
             for r in record.requests
         ],
         client=record.client,
+        worker_pid=record.worker_pid,
+        taken_ms=_since(record.taken_ns, origin_ns),
     )

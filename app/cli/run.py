@@ -96,6 +96,21 @@ def render_table(result: RunResult) -> str:
     if result.timeouts_by_state:
         where = ", ".join(f"{n} {state.value}" for state, n in result.timeouts_by_state.items())
         lines.append(f"timed out while: {where}")
+    if len(result.workers) > 1:
+        lines.append("")
+        lines += [
+            f"worker pid {w.pid:<6} {w.totals.connections} connections, {w.totals.ok} ok, "
+            f"{w.totals.rejected} rejected, peak active {w.peaks.active}"
+            for w in result.workers
+        ]
+    if result.kernel_counters is not None:
+        dropped = [c.syn_retransmits for c in result.connections if c.syn_retransmits]
+        lines += [
+            "",
+            "kernel   " + " ".join(f"{k}={v}" for k, v in result.kernel_counters.items()),
+            f"         ({result.kernel_counters_scope}); clients that had a SYN dropped: {len(dropped)}, "
+            f"SYNs they sent again: {sum(dropped)}",
+        ]
     lines += [
         "",
         "latency ms   " + percentile_line(result.latency_ms),

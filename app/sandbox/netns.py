@@ -76,6 +76,12 @@ class PrivateNetwork:
         finally:
             _setns(self._host_fd)
 
+    @property
+    def proc_net(self) -> Path:
+        """The namespace's view under /proc (its counters), through the process holding it."""
+        assert self._holder is not None
+        return Path(f"/proc/{self._holder.pid}/net")
+
     def close(self) -> None:
         for fd in (self._ns_fd, self._host_fd):
             if fd >= 0:

@@ -23,7 +23,8 @@ class TargetSettings(BaseModel):
         None,
         ge=1,
         le=100_000,
-        description="uvicorn answers 503 once this many connections or tasks exist (not given: no limit).",
+        description="uvicorn answers 503 once this many connections or tasks exist, per worker: "
+        "each worker process counts its own (not given: no limit).",
     )
     backlog: int = Field(
         2048,

@@ -106,6 +106,11 @@ class Target:
         return self.status.state == "ready" and not self._stopping
 
     @property
+    def worker_pids(self) -> list[int]:
+        """The uvicorn processes that reported ready (instrumented targets only)."""
+        return sorted(self._workers_ready)
+
+    @property
     def output_tail(self) -> list[str]:
         return list(self._tail)
 

@@ -88,13 +88,19 @@ class ConnectionRecord:
     accepted_ns: int | None = None
     """When uvicorn's connection_made ran for it."""
     server_closed_ns: int | None = None
+    worker_pid: int | None = None
+    """The uvicorn process that took it: with workers > 1 each has its own slots."""
     app_spans: list[AppSpan] = field(default_factory=list)
     # kernel witness: sightings where the kernel's view changed, as (t_ns, state)
     kernel_seen: list[tuple[int, State]] = field(default_factory=list)
     client: str = "normal"
     """The client's kind: `normal`, or `slow` (dribbles its request headers)."""
+    queued_seen_ns: int | None = None
+    """The kernel's last sighting of it in the accept queue (`kernel_seen` keeps the first)."""
 
     def kernel_sighting(self, t_ns: int, state: State) -> None:
+        if state is State.QUEUED:
+            self.queued_seen_ns = t_ns
         if not self.kernel_seen or self.kernel_seen[-1][1] != state:
             self.kernel_seen.append((t_ns, state))
 
@@ -150,6 +156,14 @@ def derive_states(rec: ConnectionRecord) -> list[tuple[State, int]]:
     # of the established connection can come first, and then it is the better witness.
     evidence = [t for t in (rec.connected_ns, before_accept[0][0] if before_accept else None) if t is not None]
     established = min(evidence) if evidence else None
+    if accepted is not None and established is not None and _accept_unseen(rec, before_accept):
+        # uvloop accepts in C, where no witness reaches: the queue is known to have held the
+        # connection until the kernel last saw it there, and it was taken at some moment
+        # before the kernel saw it owned or connection_made ran. Counting that span as
+        # accepted keeps the records' queued within what the kernel's queue really held.
+        # A sighting is stamped at the end of its dump, which can be after connection_made.
+        last_queued = established if rec.queued_seen_ns is None else min(rec.queued_seen_ns, accepted)
+        accepted = max(established, last_queued)
     if established is not None and (accepted is None or established < accepted):
         if any(s is State.LIMBO for _, s in before_accept):
             # Connected with no server-side socket yet (SYN cookie, or the final ACK
@@ -178,6 +192,16 @@ def derive_states(rec: ConnectionRecord) -> list[tuple[State, int]]:
     if end is not None:
         out.append((State.CLOSED, end))
     return _monotonic(out)
+
+
+def _accept_unseen(rec: ConnectionRecord, before_accept: Sequence[tuple[int, State]]) -> bool:
+    """No accept() witness, but the kernel watched the connection until it was owned (and
+    no limbo, whose end the kernel's sightings already bound)."""
+    return (
+        rec.taken_ns is None
+        and any(s is State.ACCEPTED for _, s in rec.kernel_seen)
+        and not any(s is State.LIMBO for _, s in before_accept)
+    )
 
 
 def _monotonic(changes: list[tuple[State, int]]) -> list[tuple[State, int]]:

@@ -96,3 +96,55 @@ def timeouts_by_state(derived: Iterable[tuple[ConnectionRecord, Sequence[tuple[S
             if state is not None:
                 counts[state] = counts.get(state, 0) + 1
     return counts
+
+
+WORKER_PEAK_STATES: tuple[State, ...] = (State.ACCEPTED, State.ACTIVE)
+
+
+def per_worker(
+    derived: Sequence[tuple[ConnectionRecord, Sequence[tuple[State, int]]]], pids: Iterable[int] = ()
+) -> list[dict[str, object]]:
+    """Totals and peaks of each uvicorn process, by the worker that took each connection.
+    `pids` lists workers that took none, so an idle worker shows as one. A connection no
+    worker took (refused, or reset or timed out in the queue) counts for none of them."""
+    groups: dict[int, list[tuple[ConnectionRecord, Sequence[tuple[State, int]]]]] = {pid: [] for pid in pids}
+    for record, changes in derived:
+        if record.worker_pid is not None:
+            groups.setdefault(record.worker_pid, []).append((record, changes))
+    result = []
+    for pid in sorted(groups):
+        mine = groups[pid]
+        levels = peaks(changes for _, changes in mine)
+        result.append(
+            {
+                "pid": pid,
+                "totals": totals([record for record, _ in mine]),
+                "peaks": {state.value: levels[state.value] for state in WORKER_PEAK_STATES},
+            }
+        )
+    return result
+
+
+QUEUE_WAIT_EDGES_MS: tuple[float, ...] = (0, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+"""Lower edges of the accept-queue wait histogram: 1-2-5 steps that read as round numbers."""
+
+
+def queue_waits_ms(derived: Iterable[Sequence[tuple[State, int]]]) -> list[float]:
+    """Each connection's time in `queued` (all visits), for every connection that got
+    through the handshake: a connection that never waited counts as 0."""
+    waits = []
+    for changes in derived:
+        if not any(state in (State.QUEUED, State.LIMBO, State.ACCEPTED) for state, _ in changes):
+            continue
+        ns = sum(nxt[1] - t for (state, t), nxt in zip(changes, changes[1:], strict=False) if state is State.QUEUED)
+        waits.append(ns / 1e6)
+    return waits
+
+
+def histogram(values: Iterable[float], edges: Sequence[float]) -> list[int]:
+    """Counts per bucket [edge k, edge k+1); the last bucket is open-ended."""
+    counts = [0] * len(edges)
+    for value in values:
+        k = next((k for k in range(len(edges) - 1, -1, -1) if value >= edges[k]), 0)
+        counts[k] += 1
+    return counts

@@ -23,6 +23,8 @@ class Timeline:
     """The connection each port served before its latest one, for its late reports."""
     listeners: list[Listener] = field(default_factory=list)
     last_server_event_ns: int = 0
+    last_kernel_ns: int = 0
+    """When the kernel was last sampled: the sample before a change still saw the old state."""
 
     def next_id(self) -> int:
         """The id of the next record made for this timeline: its place in `records`."""
@@ -58,6 +60,8 @@ class Timeline:
         if record is None or (record.connect_start_ns is not None and event.t_ns < record.connect_start_ns):
             # Probes and connections from before this record: not part of any burst.
             return
+        if event.kind in ("taken", "accepted", "enter") and record.worker_pid is None:
+            record.worker_pid = event.pid
         if event.kind == "taken":
             record.taken_ns = record.taken_ns or event.t_ns
         elif event.kind == "accepted":
@@ -87,10 +91,15 @@ class Timeline:
             state = State(seen)
             if state is State.CONNECTING:
                 continue
+            was_queued = bool(record.kernel_seen) and record.kernel_seen[-1][1] is State.QUEUED
+            if was_queued and state is not State.QUEUED and self.last_kernel_ns:
+                # Only changes arrive: the sample before this one still saw it queued.
+                record.queued_seen_ns = max(record.queued_seen_ns or 0, self.last_kernel_ns)
             before = len(record.kernel_seen)
             record.kernel_sighting(t_ns, state)
             if len(record.kernel_seen) != before:
                 self.changed(record)
+        self.last_kernel_ns = t_ns
 
     def pending_server_close(self, records: Iterable[ConnectionRecord]) -> int:
         """Connections the server accepted whose close it has not reported yet."""

@@ -66,6 +66,9 @@ class TargetView(BaseModel):
     superseded: list[Superseded] = Field(description="Bursts of the target before this one that its start cut short.")
     server_version: str = Field("", description="The server engine's distributions and versions.")
     witnesses: str = Field("", description="What the server witness sees inside this engine.")
+    worker_pids: list[int] = Field(
+        default_factory=list, description="Its uvicorn processes (pids in its namespace); each has its own slots."
+    )
 
 
 class StartRefused(BaseModel):

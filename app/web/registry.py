@@ -100,6 +100,7 @@ class Session:
             superseded=self.superseded,
             server_version=ENGINES[self.settings.server].version(),
             witnesses=ENGINES[self.settings.server].witnesses,
+            worker_pids=target.worker_pids,
         )
 
     def status(self) -> dict[str, object]:

@@ -153,6 +153,7 @@ class Stream:
             state.value if state else None,
             outcome.value if outcome else None,
             round((t_ns - self.origin_ns) / 1e6, 3),
+            record.worker_pid,
         )
 
     def _gauges(self) -> Gauges:

@@ -124,9 +124,19 @@ export class LaneDrawing extends LaneLabels {
         const point = { x: 0, y: 0, r: 0 };
         const half = geometry.cell / 2 - (geometry.cell >= 7 ? 2 : 0.5);
         const shown = Math.min(n, geometry.places + (geometry.extra ? 1 : 0));
-        for (let rank = 0; rank < shown; rank++) {
-          positionIn(geometry, rank, point);
-          ctx.rect(point.x - half, point.y - half, half * 2, half * 2);
+        if (geometry.groups) {
+          // Per-worker slots: the boxes each worker really holds, not the first ones.
+          const occupied = this.occupancy[lane];
+          for (let c = 0; c < Math.min(geometry.places, occupied.length); c++) {
+            if (!occupied[c]) continue;
+            positionIn(geometry, c, point);
+            ctx.rect(point.x - half, point.y - half, half * 2, half * 2);
+          }
+        } else {
+          for (let rank = 0; rank < shown; rank++) {
+            positionIn(geometry, rank, point);
+            ctx.rect(point.x - half, point.y - half, half * 2, half * 2);
+          }
         }
         ctx.fill();
         if (n > shown) {

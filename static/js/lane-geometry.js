@@ -113,6 +113,22 @@ export function placesGeometry(area, places, extra, scale = 1, fill = false) {
   };
 }
 
+/**
+ * `per` places for each of `groups` worker processes, in bands stacked top to bottom, each
+ * under a strip for its label: uvicorn's limit_concurrency is per process.
+ */
+export function groupedPlacesGeometry(area, per, groups, scale = 1, fill = false) {
+  const strip = Math.round(16 * Math.max(1, scale));
+  const band = area.h / groups;
+  const parts = Array.from({ length: groups }, (_, k) => {
+    const box = { x: area.x, y: area.y + k * band + strip, w: area.w, h: band - strip };
+    const geometry = placesGeometry(box, per, false, scale, fill);
+    return { ...geometry, label: { x: area.x, y: area.y + k * band, h: strip } };
+  });
+  const first = parts[0];
+  return { ...first, places: per * groups, per, groups: parts, bottom: area.y + area.h, gridTop: first.gridTop };
+}
+
 /** The largest square cells for n places in w×h with `extraRows` more rows on top, at most `cap`. */
 function fitPlaces(w, h, n, extraRows, cap) {
   let best = { cols: 1, rows: n, cell: 0 };
@@ -125,6 +141,12 @@ function fitPlaces(w, h, n, extraRows, cap) {
 }
 
 export function positionIn(geometry, rank, out) {
+  if (geometry.groups) {
+    // One group of places per worker process: rank k*per… is worker k's first slot.
+    const g = Math.min(Math.floor(rank / geometry.per), geometry.groups.length - 1);
+    positionIn(geometry.groups[g], rank - g * geometry.per, out);
+    return;
+  }
   if (geometry.kind === "free") {
     out.x = geometry.originX + ((rank % geometry.cols) + 0.5) * geometry.cell;
     out.y = geometry.originY + (Math.floor(rank / geometry.cols) + 0.5) * geometry.cell;

@@ -50,6 +50,37 @@ export class LaneLabels extends LaneLayout {
       this.labels.push(label);
     }
     this.shownCounts = new Int32Array(LANES.length + 1).fill(-1);
+    this.workerLabels = [];
+  }
+
+  /**
+   * With workers > 1, a label over each worker's group of slots: which process, and how
+   * many of its own slots are taken ([data-worker-slots]).
+   */
+  updateWorkerLabels() {
+    const geometry = this.laneGeometry?.[SLOTS];
+    const groups = geometry?.groups ?? [];
+    while (this.workerLabels.length > groups.length) this.workerLabels.pop().remove();
+    const counts = groups.length ? this.workerCounts() : [];
+    groups.forEach((group, k) => {
+      let label = this.workerLabels[k];
+      if (!label) {
+        label = document.createElement("div");
+        label.className = "lane-worker";
+        label.dataset.workerSlots = String(k);
+        this.overlay.appendChild(label);
+        this.workerLabels.push(label);
+      }
+      const pid = this.workerPids[k];
+      label.dataset.pid = pid ? String(pid) : "";
+      label.dataset.count = String(counts[k]);
+      label.dataset.capacity = String(geometry.per);
+      const text = `worker ${k + 1}${pid ? ` · pid ${pid}` : ""}: ${counts[k]}/${geometry.per}`;
+      if (label.textContent !== text) label.textContent = text;
+      label.style.transform = `translate(${group.label.x}px, ${Math.max(group.label.y, group.gridTop - group.label.h - 2)}px)`;
+      label.style.width = `${group.right - group.label.x}px`;
+      label.style.height = `${group.label.h}px`;
+    });
   }
 
   /**
@@ -77,7 +108,9 @@ export class LaneLabels extends LaneLayout {
         ? LANES[SLOTS].caption
         : this.slotCapacity === null
           ? "in the app: no limit"
-          : `in the app: ${this.slotCapacity} places`;
+          : this.workers > 1
+            ? `in the app: ${this.slotCapacity} places per worker × ${this.workers}`
+            : `in the app: ${this.slotCapacity} places`;
   }
 
   positionLabels() {
@@ -96,6 +129,8 @@ export class LaneLabels extends LaneLayout {
     backlog.dataset.capacity = this.backlogCapacity ?? "";
     backlog.dataset.extra = this.backlogCapacity ? "1" : "0";
     slots.dataset.capacity = this.slotCapacity ?? "";
+    slots.dataset.workers = String(this.workers);
+    this.updateWorkerLabels();
   }
 
   /** What the outcome bins add up (e.g. "2 bursts since the target started"); null: the default caption. */
@@ -119,6 +154,7 @@ export class LaneLabels extends LaneLayout {
         this.labels[lane].classList.toggle("is-empty", n === 0);
       }
     }
+    if (this.workerLabels.length || this.laneGeometry?.[SLOTS]?.groups) this.updateWorkerLabels();
     let closed = 0;
     for (let lane = FIRST_BIN; lane < LANES.length; lane++) closed += this.laneCounts[lane];
     if (closed !== this.shownCounts[LANES.length]) {

@@ -5,7 +5,7 @@
 import { BACKLOG, FIRST_BIN, LANES, MAX_DOTS, SLOTS } from "./lane-table.js";
 import {
   BIN_GAP, BIN_MIN_DOTS, COLUMN_WEIGHTS, GUTTER, MAX_DOT_CELL, MIN_FREE_BUCKET, PAD,
-  freeGeometry, nextPowerOfTwo, placesGeometry, positionIn,
+  freeGeometry, groupedPlacesGeometry, nextPowerOfTwo, placesGeometry, positionIn,
 } from "./lane-geometry.js";
 
 export class LaneLayout {
@@ -58,7 +58,9 @@ export class LaneLayout {
     const def = LANES[lane];
     const area = this.laneInner(lane);
     const places = lane === BACKLOG ? this.backlogCapacity : lane === SLOTS ? this.slotCapacity : null;
-    if (def.kind === "places" && places) {
+    if (lane === SLOTS && places && this.workers > 1) {
+      this.laneGeometry[lane] = groupedPlacesGeometry(area, places, this.workers, this.textScale, this.fill);
+    } else if (def.kind === "places" && places) {
       this.laneGeometry[lane] = placesGeometry(area, places, lane === BACKLOG, this.textScale, this.fill);
     } else {
       const bucket = this.cellsNeeded(lane);

@@ -4,7 +4,7 @@
  * stay crisp, readable by screen readers, and testable ([data-lane]).
  */
 
-import { BACKLOG, FIRST_BIN, LANES, MAX_DOTS, laneOf } from "./lane-table.js";
+import { BACKLOG, FIRST_BIN, LANES, MAX_DOTS, SLOTS, laneOf } from "./lane-table.js";
 import { BIN_HEAD, HEAD, MIN_FREE_BUCKET, nextPowerOfTwo, positionIn } from "./lane-geometry.js";
 import { LaneDrawing } from "./lane-draw.js";
 
@@ -49,6 +49,8 @@ export class LaneView extends LaneDrawing {
 
     this.backlogCapacity = null;
     this.slotCapacity = undefined;
+    this.workers = 1;
+    this.workerPids = [];
     this.aggregated = false;
     this.highlight = -1;
     this.width = 0;
@@ -91,6 +93,7 @@ export class LaneView extends LaneDrawing {
     this.tEnter = typed(Float64Array, "tEnter");
     this.t0 = typed(Float64Array, "t0");
     this.cell = typed(Int32Array, "cell");
+    this.workerOf = typed(Int32Array, "workerOf");
     // Float64, not Float32: targets are compared with ===, and a rounded copy never matches.
     for (const name of ["x", "y", "r", "fromX", "fromY", "fromR", "toX", "toY", "toR"]) this[name] = typed(Float64Array, name);
     this.capacity = capacity;
@@ -102,14 +105,38 @@ export class LaneView extends LaneDrawing {
     return this.count;
   }
 
-  /** Accept-queue capacity (null: unknown) and limit_concurrency (null: no limit, undefined: no target). */
-  setCapacities(backlog, slots) {
+  /**
+   * Accept-queue capacity (null: unknown) and limit_concurrency (null: no limit, undefined:
+   * no target), which uvicorn applies per worker process: `workers` groups of slots, in the
+   * order of `workerPids` (the target's, as the stream's rows name them).
+   */
+  setCapacities(backlog, slots, workers = 1, workerPids = []) {
     backlog = backlog == null ? null : Math.max(0, backlog | 0);
     slots = slots === undefined ? undefined : slots === null ? null : Math.max(1, slots | 0);
-    if (backlog === this.backlogCapacity && slots === this.slotCapacity) return;
+    workers = Math.max(1, workers | 0);
+    const pids = [...workerPids].sort((a, b) => a - b);
+    const samePids = pids.length === this.workerPids.length && pids.every((p, k) => p === this.workerPids[k]);
+    if (!samePids) {
+      this.workerPids = pids;
+      this.updateWorkerLabels?.();
+    }
+    if (backlog === this.backlogCapacity && slots === this.slotCapacity && workers === this.workers) return;
     this.backlogCapacity = backlog;
     this.slotCapacity = slots;
+    this.workers = workers;
     this.layout();
+  }
+
+  /** Which group of slots a worker's pid has: its place among the target's workers. */
+  workerGroup(pid) {
+    if (!pid) return -1;
+    let k = this.workerPids.indexOf(pid);
+    if (k < 0) {
+      // A worker uvicorn started in place of one that died: known from its rows alone.
+      this.workerPids.push(pid);
+      k = this.workerPids.length - 1;
+    }
+    return k % this.workers;
   }
 
   reset() {
@@ -133,15 +160,17 @@ export class LaneView extends LaneDrawing {
   applyRows(rows, instant = false) {
     const now = performance.now();
     instant = instant || this.reducedMotion.matches;
-    for (const [cid, , state, outcome, tMs] of rows) {
+    for (const [cid, , state, outcome, tMs, worker] of rows) {
       const lane = laneOf(state, outcome);
       let i = this.indexOfCid.get(cid);
+      if (i !== undefined && worker) this.workerOf[i] = worker;
       if (i === undefined) {
         if (lane < 0) continue;
         if (this.count === this.capacity) this.grow(this.capacity * 2);
         i = this.count++;
         this.indexOfCid.set(cid, i);
         this.cidOf[i] = cid;
+        this.workerOf[i] = worker || 0;
         this.tEnter[i] = tMs;
         this.t0[i] = -1;
         this.toR[i] = 0; // so its first target starts a grow-in
@@ -176,7 +205,7 @@ export class LaneView extends LaneDrawing {
       this.dirtyLanes[lane] = 1;
       return;
     }
-    this.cell[i] = this.takeCell(lane);
+    this.cell[i] = this.takeCell(lane, lane === SLOTS ? this.slotGroup(i) : -1);
     this.dirtyDots.push(i);
   }
 
@@ -187,8 +216,33 @@ export class LaneView extends LaneDrawing {
     else this.freeCell(lane, this.cell[i]);
   }
 
-  takeCell(lane) {
+  /** The group of slots a connection's dot goes to: its worker's (-1: one pool). */
+  slotGroup(i) {
+    if (this.workers < 2 || !this.slotCapacity) return -1;
+    return this.workerGroup(this.workerOf[i]);
+  }
+
+  /** The lowest free cell of a lane, or of one worker's group of slots when `group` >= 0. */
+  takeCell(lane, group = -1) {
     let occupied = this.occupancy[lane];
+    if (group >= 0) {
+      const per = this.slotCapacity;
+      const end = (group + 1) * per;
+      this.ensureCells(lane, this.workers * per);
+      occupied = this.occupancy[lane];
+      const c = occupied.indexOf(0, group * per);
+      if (c >= 0 && c < end) {
+        occupied[c] = 1;
+        return c;
+      }
+      // Its worker's slots are all taken (never, unless the witnesses are a sample apart):
+      // past every group, where the overflow is drawn and counted.
+      const over = occupied.indexOf(0, this.workers * per);
+      const cell = over >= 0 ? over : occupied.length;
+      this.ensureCells(lane, cell + 1);
+      this.occupancy[lane][cell] = 1;
+      return cell;
+    }
     let c = occupied.indexOf(0, this.freeHint[lane]);
     if (c < 0) {
       c = occupied.length;
@@ -199,6 +253,25 @@ export class LaneView extends LaneDrawing {
     occupied[c] = 1;
     this.freeHint[lane] = c + 1;
     return c;
+  }
+
+  ensureCells(lane, n) {
+    const occupied = this.occupancy[lane];
+    if (occupied.length >= n) return;
+    const bigger = new Uint8Array(nextPowerOfTwo(n));
+    bigger.set(occupied);
+    this.occupancy[lane] = bigger;
+  }
+
+  /** How many of each worker's slots are taken, in the order of the groups. */
+  workerCounts() {
+    const per = this.slotCapacity;
+    const occupied = this.occupancy[SLOTS];
+    return Array.from({ length: this.workers }, (_, k) => {
+      let n = 0;
+      for (let c = k * per; c < Math.min((k + 1) * per, occupied.length); c++) n += occupied[c];
+      return n;
+    });
   }
 
   freeCell(lane, c) {

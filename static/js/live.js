@@ -20,7 +20,7 @@ function applyCapacities() {
   const queue = live.frame && live.frame.queue;
   const backlog = queue?.capacity ?? target?.capacity ?? target?.settings?.backlog ?? null;
   const slots = target ? target.settings?.limit_concurrency ?? null : undefined;
-  view.setCapacities(backlog, slots);
+  view.setCapacities(backlog, slots, target?.settings?.workers ?? 1, target?.worker_pids ?? []);
 }
 
 function applySnapshot(frame) {

@@ -99,7 +99,10 @@ export function renderNumbers() {
     ui.gaugePeak.title = `kernel peak: ${kernelPeak}`;
   } else ui.gaugePeak.hidden = true;
   const limit = live.target?.settings?.limit_concurrency;
-  setCount("slots", limit ?? null, live.target ? (limit == null ? "no limit" : String(limit)) : "–");
+  const workers = live.target?.settings?.workers ?? 1;
+  // uvicorn's limit is per process: with more workers, say so rather than show one pool.
+  const slotsText = limit == null ? "no limit" : workers > 1 ? `${limit} per worker × ${workers}` : String(limit);
+  setCount("slots", limit ?? null, live.target ? slotsText : "–");
 
   const latency = summary.latency_ms || {};
   const connectMs = summary.connect_ms || {};

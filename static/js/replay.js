@@ -16,6 +16,7 @@ function compile(run) {
   const connections = run.connections.map((c, cid) => ({
     cid,
     burst: c.burst ?? 1,
+    worker_pid: c.worker_pid ?? null,
     states: c.states.map(([state, t]) => [state, t]),
     requests: c.requests.filter((r) => r.outcome != null),
   }));
@@ -24,7 +25,7 @@ function compile(run) {
   return { connections, changes, end };
 }
 
-/** The connection's row [cid, burst, state, outcome, t] at time t, or null before it starts. */
+/** The connection's row [cid, burst, state, outcome, t, worker pid] at time t, or null before it starts. */
 function rowAt(c, t) {
   let current = null;
   for (const change of c.states) {
@@ -38,7 +39,7 @@ function rowAt(c, t) {
     const done = c.requests.filter((r) => r.done_ms == null || r.done_ms <= t + 1e-6);
     outcome = done.length ? done[done.length - 1].outcome : null;
   }
-  return [c.cid, c.burst, state, outcome, since];
+  return [c.cid, c.burst, state, outcome, since, c.worker_pid ?? null];
 }
 
 function countsAt(compiled, t) {
@@ -95,7 +96,12 @@ export function startReplay(run, root = document, prefix = "") {
       if (aggregated) note.textContent = `${connections} connections: above ${MAX_DOTS} the view shows counts per lane instead of dots.`;
     },
   });
-  view.setCapacities(run.accept_queue_capacity ?? run.settings.backlog, run.settings.limit_concurrency);
+  view.setCapacities(
+    run.accept_queue_capacity ?? run.settings.backlog,
+    run.settings.limit_concurrency,
+    run.settings.workers ?? 1,
+    (run.workers ?? []).map((w) => w.pid),
+  );
   // The bins are sized for the run's final tally from the start: they never jump while it plays.
   view.planBins(finalBins(compiled));
 

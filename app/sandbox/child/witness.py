@@ -10,6 +10,7 @@ import asyncio
 import socket
 import time
 from collections.abc import Awaitable
+from multiprocessing import reduction
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -64,6 +65,20 @@ class WitnessedListener(socket.socket):
         if events is not None:
             events.emit("taken", int(address[1]), time.monotonic_ns())
         return conn, address
+
+
+def _rebuild_listener(dup: Any, family: int, kind: int, proto: int) -> WitnessedListener:
+    return WitnessedListener(family, kind, proto, fileno=dup.detach())
+
+
+def _reduce_listener(sock: WitnessedListener) -> tuple[Any, tuple[Any, ...]]:
+    return _rebuild_listener, (reduction.DupFd(sock.fileno()), sock.family, sock.type, sock.proto)
+
+
+# uvicorn hands the listening socket to each spawned worker by pickling it, and
+# multiprocessing rebuilds any socket as a plain `socket.socket`: registered here, every
+# worker gets a WitnessedListener, so accept() is witnessed in each of them.
+reduction.ForkingPickler.register(WitnessedListener, _reduce_listener)
 
 
 PROTOCOLS: dict[str, type[asyncio.Protocol]] = {

@@ -36,10 +36,8 @@ def run(settings: TargetSettings, fd: int) -> None:
     # The socket object owns the inherited descriptor (no dup, unlike uvicorn's `fd`
     # setting), so when uvicorn closes its server the listening socket really closes and
     # later connections are refused, as with `uvicorn --port`.
-    # Worker processes get the socket pickled as a plain socket, so accept() is witnessed
-    # with one worker only.
-    witnessed = settings.instrument and settings.workers == 1
-    sock = (WitnessedListener if witnessed else socket.socket)(fileno=fd)
+    # With workers > 1 each worker gets the socket pickled; WitnessedListener travels as itself.
+    sock = (WitnessedListener if settings.instrument else socket.socket)(fileno=fd)
     server = uvicorn.Server(config)
     if settings.workers > 1:
         Multiprocess(config, sockets=[sock]).run()

@@ -1,0 +1,115 @@
+"""The live view with workers > 1: one group of slots per worker process, each dot in the
+group of the worker that took it, in real Chromium against a real target."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from app.sandbox.isolation import netns_unavailable_reason
+from tests.support import start_target, wait_burst, wait_run_id
+
+pytestmark = [pytest.mark.target, pytest.mark.browser]
+
+PROBE = """() => {
+  const v = window.connscope.view;
+  const slots = v.describe().lanes.slots;
+  const labels = [...document.querySelectorAll('[data-worker-slots]')].map((l) => ({
+    count: Number(l.dataset.count), capacity: Number(l.dataset.capacity), pid: Number(l.dataset.pid),
+    text: l.textContent,
+  }));
+  const dots = [];
+  for (let i = 0; i < v.count; i++) {
+    if (v.laneKeyOf(v.cidOf[i]) !== 'slots') continue;
+    dots.push({ cell: v.cell[i], group: v.workerGroup(v.workerOf[i]), pid: v.workerOf[i] });
+  }
+  return { places: slots.places, kind: slots.kind, labels, dots,
+           caption: document.querySelector('[data-for="slots"] .lane-caption').textContent };
+}"""
+
+
+def test_two_workers_get_a_group_of_slots_each(dashboard: str, page: Any) -> None:
+    settings = {"workers": 2, "limit_concurrency": 3, "handler": "async", "handler_ms": 1500}
+    target = start_target(dashboard, settings | {"loop": "asyncio", "http": "h11"})
+    assert len(target["worker_pids"]) == 2
+    page.goto(dashboard)
+    page.wait_for_selector(f'#target-status[data-target-id="{target["id"]}"]', timeout=15_000)
+    page.wait_for_function("() => document.querySelectorAll('[data-worker-slots]').length === 2", timeout=10_000)
+    burst = httpx.post(
+        f"{dashboard}/api/targets/{target['id']}/bursts",
+        json={"connections": 16, "pattern": "rate", "rate": 40},
+        timeout=10,
+    ).json()
+    samples = []
+    deadline = time.monotonic() + 4
+    while time.monotonic() < deadline:
+        samples.append(page.evaluate(PROBE))
+        time.sleep(0.05)
+    wait_burst(dashboard, target["id"], burst["id"])
+
+    first = samples[0]
+    assert first["kind"] == "places" and first["places"] == 6, "3 slots for each of 2 workers"
+    assert first["caption"] == "in the app: 3 places per worker × 2"
+    assert sorted(label["pid"] for label in first["labels"]) == sorted(target["worker_pids"])
+    most = 0
+    for sample in samples:
+        for label in sample["labels"]:
+            assert label["count"] <= label["capacity"] == 3, label
+        for dot in sample["dots"]:
+            assert dot["cell"] < 6, f"a dot outside the boxes: {dot}"
+            assert dot["cell"] // 3 == dot["group"], f"a dot in another worker's slots: {dot}"
+            assert dot["pid"] in target["worker_pids"]
+        most = max(most, len(sample["dots"]))
+    # More active at once than one worker's limit allows: the second group is really used.
+    assert most > 2, most
+    assert page.locator('[data-count="slots"]').inner_text() == "3 per worker × 2"
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(netns_unavailable_reason() is not None, reason="no network namespaces on this machine")
+def test_the_run_page_shows_kernel_counters_beside_the_clients_dropped_syns(dashboard: str, page: Any) -> None:
+    # somaxconn 1 holds 2; the first request blocks the loop 600 ms while the next five
+    # arrive, so the full queue drops SYNs (no cookies) and the clients send them again.
+    target = start_target(
+        dashboard,
+        {
+            "backlog": 1,
+            "somaxconn": 1,
+            "tcp_syncookies": 0,
+            "handler": "blocking",
+            "handler_ms": 600,
+            "loop": "asyncio",
+        },
+    )
+    burst = httpx.post(
+        f"{dashboard}/api/targets/{target['id']}/bursts",
+        json={"connections": 6, "pattern": "rate", "rate": 20},
+        timeout=10,
+    ).json()
+    wait_burst(dashboard, target["id"], burst["id"])
+    run_id = wait_run_id(dashboard, target["id"])
+    run = httpx.get(f"{dashboard}/api/runs/{run_id}", timeout=10).json()
+    resent = sum(c["syn_retransmits"] or 0 for c in run["connections"])
+    assert run["kernel_counters"]["ListenOverflows"] == resent >= 2
+
+    page.goto(f"{dashboard}/runs/{run_id}")
+    shown = page.evaluate(
+        """() => Object.fromEntries(
+             [...document.querySelectorAll('[data-counter], [data-kernel-counters] [data-count]')]
+             .map((el) => [el.dataset.counter || el.dataset.count, Number(el.textContent)]))"""
+    )
+    assert shown["ListenOverflows"] == run["kernel_counters"]["ListenOverflows"]
+    assert shown["ListenDrops"] == run["kernel_counters"]["ListenDrops"]
+    assert shown["syn-resent"] == resent
+    assert shown["syn-dropped"] == sum(1 for c in run["connections"] if c["syn_retransmits"])
+    bars = page.evaluate(
+        "() => [...document.querySelectorAll('[data-queue-wait] li')].map((li) => Number(li.dataset.value))"
+    )
+    assert sum(bars) == 6, "every connection's wait in the accept queue, once"
+    assert bars == run["queue_wait_ms"]["counts"]
+    # The four that waited behind the blocked loop waited at least 100 ms.
+    edges = run["queue_wait_ms"]["edges_ms"]
+    assert sum(n for edge, n in zip(edges, bars, strict=True) if edge >= 100) >= 4
