@@ -125,9 +125,14 @@ def plan(
     # The first axis varies fastest: rows next to each other in the table are neighbours on
     # the plot's x axis, the pairs whose difference the noise column judges.
     combos = [tuple(reversed(c)) for c in itertools.product(*(a.values for a in reversed(axes)))]
+    # One seed for the whole grid unless given or swept: every cell and repeat gets the
+    # identical arrival schedule, so only the settings differ between them.
+    seed = BurstSpec().seeded().seed
     cells = []
     for index, combo in enumerate(combos):
         inputs: dict[Kind, dict[str, Any]] = {"target": dict(bases["target"]), "burst": dict(bases["burst"])}
+        if inputs["burst"].get("seed") is None:
+            inputs["burst"]["seed"] = seed
         for axis, value in zip(axes, combo, strict=True):
             inputs[axis.kind][axis.name] = value
         try:

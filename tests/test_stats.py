@@ -4,6 +4,7 @@ replay and the CLI show the same figures for the same run."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import subprocess
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from app.result import load
 from app.timeline.histogram import percentiles_ms
@@ -141,12 +143,15 @@ def test_dashboard_replay_and_cli_show_the_stored_runs_figures(dashboard: str, p
     expected = {f"{row}-{key}": stored[f"{row}_ms"][key] for row in ("latency", "connect") for key in KEYS}
     assert all(value is not None for value in expected.values()), expected
 
-    # The live page: the summary after the last change carries the final figures.
-    page.wait_for_function(
-        "v => document.querySelector('[data-count=\"latency-max\"]').dataset.value === String(v)",
-        arg=stored["latency_ms"]["max"],
-        timeout=15_000,
-    )
+    # The live page: the summary after the last change carries the final figures (it is
+    # recomputed on its own clock, so one figure may settle a frame after another).
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_function(
+            "e => Object.entries(e).every(([k, v]) =>"
+            ' Number(document.querySelector(`[data-count="${k}"]`)?.dataset.value) === v)',
+            arg=expected,
+            timeout=15_000,
+        )
     live = _shown(page, "data-count")
     assert {name: float(live[name]) for name in expected} == expected
     # The histogram's markers sit at those figures: none of its own.

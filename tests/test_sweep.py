@@ -232,3 +232,15 @@ def test_the_first_axis_varies_fastest_and_noise_needs_two_samples_a_side() -> N
     assert cells[2]["within_noise"] is None, "a new line (backlog 128) starts"
     assert cells[3]["within_noise"] is None, "one sample a side: no spread to judge by"
     assert cells[1]["summary"]["ok"] == {"median": 7, "min": 5, "max": 9}
+
+
+def test_every_cell_gets_the_identical_arrival_schedule() -> None:
+    """Only the swept settings differ between cells: a Poisson burst's seed is fixed once."""
+    grid = plan({"limit_concurrency": ["1", "none"]}, {"pattern": ["poisson"], "connections": ["20"]}, repeat=1)
+    seeds = {cell.burst.seed for cell in grid.cells}
+    assert len(seeds) == 1 and None not in seeds
+    assert grid.cells[0].burst.offsets_ns() == grid.cells[1].burst.offsets_ns()
+    given = plan({"limit_concurrency": ["1", "none"]}, {"pattern": ["poisson"], "seed": ["7"]}, repeat=1)
+    assert {cell.burst.seed for cell in given.cells} == {7}
+    swept = plan({}, {"pattern": ["poisson"], "seed": ["1", "2"]}, repeat=1)
+    assert [cell.burst.seed for cell in swept.cells] == [1, 2]

@@ -148,7 +148,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         for base in bases
     ]
-    spec = _model(BurstSpec, BURST_FLAGS, args, scenario.burst.model_dump() if scenario else {})
+    # Seeded once: a two-target scenario fires the identical schedule at both.
+    spec = _model(BurstSpec, BURST_FLAGS, args, scenario.burst.model_dump() if scenario else {}).seeded()
     try:
         chosen = targets[0].app
         app = user_app(chosen, args.app_dir) if chosen is not None else None

@@ -303,6 +303,8 @@ class Registry:
         both, with the same arrival schedule; returns once both targets are up, the bursts
         running. It counts as two target starts against the caps, and every cap is checked
         (CapExceeded, TargetError) before anything is stopped."""
+        # One seed for both sides: the identical arrival schedule (and client mix, paths).
+        spec = spec.seeded()
         for side, settings in (("a", settings_a), ("b", settings_b)):
             self._check_app(settings, f"{side}.app")
         checks = (("a", self.limits.check_target, settings_a), ("b", self.limits.check_target, settings_b))
