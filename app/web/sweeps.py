@@ -90,6 +90,7 @@ async def start_sweep(request: Request) -> Response:
             {n: lists[n] for n in TARGET_FIELDS if n in lists},
             {n: lists[n] for n in BURST_FIELDS if n in lists},
             int(repeat_text),
+            limits=registry_of(request).limits,
         )
         job = await registry_of(request).start_sweep(grid)
     except SweepValueError as exc:
