@@ -169,6 +169,9 @@ async def compare_runs(request: Request) -> Response:
         # Said above the list where the runs were picked; the picks are kept.
         context = await runs_context(store)
         why = f"Pick exactly two runs to compare (you picked {len(picked)})."
+        if len(picked) == 2:
+            bad = next(p for p in picked if not (p.isdigit() and len(p) < 19))
+            why = f"{bad[:40]!r} is not a run id: pick two runs from the list."
         return render(request, "runs.html", 422, compare_error=why, picked=picked, **context)
     # Ticked on a list, two runs have no order of their own: the earlier is A.
     first, second = sorted(int(p) for p in picked)
