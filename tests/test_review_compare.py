@@ -46,3 +46,10 @@ def test_three_picks_are_refused_with_their_count(store: Path) -> None:
     response = _get(store, "/runs/compare?run=1&run=2&run=3")
     assert response.status_code == 422
     assert "Pick exactly two runs to compare (you picked 3)." in response.text
+
+
+def test_a_pick_in_other_digits_is_refused_not_a_500(store: Path) -> None:
+    # "²".isdigit() is True, and int("²") raises.
+    response = _get(store, "/runs/compare?run=1&run=%C2%B2")
+    assert response.status_code == 422
+    assert "&#39;²&#39; is not a run id: pick two runs from the list." in response.text
