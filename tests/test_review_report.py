@@ -63,3 +63,35 @@ def test_comparison_reports_render_one_at_a_time(tmp_path: Path, monkeypatch: py
     assert [a.status_code for a in answers] == [200] * 4
     assert all(a.text.startswith("#") for a in answers)
     assert most == 1, f"{most} comparison reports rendered at once"
+
+
+PATH_PAYLOAD = "/<img/src=x/onerror=alert(1)>|x"
+UNESCAPED = re.compile(r"(?<!\\)[<>]")
+
+
+def test_a_typed_path_is_text_in_the_sweep_and_comparison_reports(tmp_path: Path) -> None:
+    """A burst's path may hold `<`, `>` and `|`: pasted into a ticket, the report must not
+    carry it as live HTML, nor let it break a table."""
+    store = tmp_path / "runs.sqlite3"
+    swept = connscope(
+        "sweep",
+        *("--path", f"/a,{PATH_PAYLOAD}", "--connections", "1", "--handler-ms", "5", "--loop", "asyncio"),
+        *("--report", str(tmp_path / "sweep"), "--store", str(store)),
+    )
+    assert swept.returncode == 0, swept.stderr
+    sweep_md = (tmp_path / "sweep" / "report.md").read_text()
+    assert PATH_PAYLOAD not in sweep_md and UNESCAPED.findall(sweep_md) == []
+    row = next(line for line in sweep_md.splitlines() if line.startswith("| /\\<img"))
+    assert len(re.findall(r"(?<!\\)\|", row)) == len(
+        re.findall(r"(?<!\\)\|", sweep_md.split("## Results")[1].split("\n")[2])
+    )
+
+    run_a, run_b = (int(n) for n in re.findall(r"^(\d+)\t", connscope("runs", "--store", str(store)).stdout, re.M)[:2])
+    comparison_id = ComparisonStore(RunStore(store)).save(run_a, run_b, "sequential", "two paths")
+    out = tmp_path / "comparison" / "report.md"
+    out.parent.mkdir()
+    done = connscope("report", f"comparison:{comparison_id}", "-o", str(out), "--store", str(store))
+    assert done.returncode == 0, done.stderr
+    compare_md = out.read_text()
+    assert "The bursts differ: path" in compare_md
+    assert PATH_PAYLOAD not in compare_md and UNESCAPED.findall(compare_md) == []
