@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.errors import TargetError
 from app.experiment import Experiment
+from app.limits import Limits
 from app.result import RunResult
 from app.sandbox.settings import TargetSettings
 from app.traffic.burst import Burst
@@ -95,10 +97,13 @@ def plan(
     burst: Mapping[str, Sequence[Any]],
     repeat: int = 1,
     base_target: Mapping[str, Any] | None = None,
+    limits: Limits | None = None,
 ) -> Plan:
     """The grid from each given setting's list of values (model input, e.g. form strings):
     a setting with two or more values is an axis. Every value is checked on its own first
-    (SweepValueError names the first one refused), then every cell as a whole."""
+    (SweepValueError names the first one refused), then every cell as a whole. With `limits`,
+    a grid over the sweep cap is refused (CapExceeded) before its cells are built: a few
+    long lists multiply into more cells than memory holds."""
     given: dict[Kind, Mapping[str, Sequence[Any]]] = {"target": target, "burst": burst}
     bases: dict[Kind, dict[str, Any]] = {
         kind: ({**(base_target or {})} if kind == "target" else {})
@@ -122,6 +127,8 @@ def plan(
                 typed.append(getattr(checked, name))
             if len(typed) > 1:
                 axes.append(Axis(kind, name, tuple(dict.fromkeys(typed))))
+    if limits is not None:
+        limits.check_sweep(math.prod(len(a.values) for a in axes) * repeat)
     # The first axis varies fastest: rows next to each other in the table are neighbours on
     # the plot's x axis, the pairs whose difference the noise column judges.
     combos = [tuple(reversed(c)) for c in itertools.product(*(a.values for a in reversed(axes)))]

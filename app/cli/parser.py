@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser(
         "report", help="write a Markdown report of a recorded run, with its plot (PNG) and JSON beside it"
     )
-    report.add_argument("record_id", metavar="ID", help="a run's id (or KIND:ID for another kind of record)")
+    report.add_argument("record_id", metavar="ID", help="a run's id, or sweep:ID or comparison:ID")
     report.add_argument(
         "-o",
         "--output",

@@ -12,7 +12,7 @@ from app.cli.parser import BURST_FLAGS, TARGET_FLAGS
 from app.cli.run import raise_open_file_limit, run_async
 from app.errors import CapExceeded, StoreError
 from app.fields import readable
-from app.limits import limits_from
+from app.limits import Limits, limits_from
 from app.result import RunResult
 from app.store import RunStore
 from app.sweep import Plan, Sweep, SweepValueError, describe, label, plan, text_table
@@ -24,7 +24,7 @@ def _lists(args: argparse.Namespace, flags: dict[str, str]) -> dict[str, list[st
     return {name: [v.strip() for v in raw.split(",")] for name in flags.values() if (raw := getattr(args, name))}
 
 
-def _plan(args: argparse.Namespace) -> Plan | None:
+def _plan(args: argparse.Namespace, limits: Limits) -> Plan | None:
     """The grid from the flags, or None after saying (as `connscope run` does) which value
     of which flag is refused."""
     try:
@@ -33,7 +33,11 @@ def _plan(args: argparse.Namespace) -> Plan | None:
             _lists(args, BURST_FLAGS),
             args.repeat,
             base_target={"instrument": not args.no_instrument},
+            limits=limits,
         )
+    except CapExceeded as exc:
+        print(f"connscope: error: {exc}", file=sys.stderr)
+        return None
     except SweepValueError as exc:
         flags = TARGET_FLAGS if exc.kind == "target" else BURST_FLAGS
         flag = next((f for f, n in flags.items() if n == exc.name), exc.name)
@@ -84,10 +88,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.repeat < 1:
         print(f"connscope: error: --repeat {args.repeat}: Must be at least 1.", file=sys.stderr)
         return 2
-    grid = _plan(args)
+    limits = limits_from(args)
+    grid = _plan(args, limits)
     if grid is None:
         return 2
-    limits = limits_from(args)
     try:
         limits.check_sweep(grid.runs)
         for cell in grid.cells:

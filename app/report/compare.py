@@ -18,6 +18,7 @@ from app.comparison import (
     side_label,
     traffic,
 )
+from app.report.run import _md
 from app.result import RunResult
 
 PNG = "compare.png"
@@ -81,7 +82,7 @@ def markdown(report: dict[str, Any], png: str | None) -> str:
         lines += [f"Ran {report['mode_label']}." if report["mode"] == "sequential" else f"{report['mode_label']}.", ""]
     lines += [f"Traffic: {report['traffic']} (the same arrival schedule on both sides).", ""]
     if report["burst_diff"]:
-        changed = ", ".join(f"{d['name']} {d['a']} / {d['b']}" for d in report["burst_diff"])
+        changed = ", ".join(f"{d['name']} {_md(d['a'])} / {_md(d['b'])}" for d in report["burst_diff"])
         lines += [f"The bursts differ: {changed}.", ""]
     differs = {d["name"] for d in report["settings_diff"]}
     lines += ["## Settings", "", f"| setting | A (run {a['run_id']}) | B (run {b['run_id']}) |", "| --- | --- | --- |"]

@@ -72,9 +72,17 @@ def _noise_sentence(record: Mapping[str, Any]) -> str:
     return " " + joined[:1].upper() + joined[1:] + f" (their ranges over {record['sweep']['repeat']} runs overlap)."
 
 
+def _inert(text: str) -> str:
+    """Typed values (a path may hold `<`, `>`, `|`) as text: no live HTML where the report
+    is pasted, no broken table."""
+    for char in "\\<>|":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---:|" * len(header)]
-    lines += ["| " + " | ".join(row + [""] * (len(header) - len(row))) + " |" for row in rows]
+    lines += ["| " + " | ".join(_inert(c) for c in row + [""] * (len(header) - len(row))) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -86,11 +94,11 @@ def render(record: Mapping[str, Any], out_dir: Path) -> Path:
     said = finding(record)
     (out_dir / "report.json").write_text(json.dumps({**record, "finding": said}, indent=1))
     write_png(record, out_dir / "sweep.png")
-    axes = "\n".join(f"- `{a['name']}`: {', '.join(label(v) for v in a['values'])}" for a in sweep["axes"])
+    axes = "\n".join(f"- `{a['name']}`: {_inert(', '.join(label(v) for v in a['values']))}" for a in sweep["axes"])
     swept = {a["name"] for a in sweep["axes"]}
 
     def fixed(values: Mapping[str, Any]) -> str:
-        return ", ".join(f"{k}={label(v)}" for k, v in values.items() if k not in swept)
+        return _inert(", ".join(f"{k}={label(v)}" for k, v in values.items() if k not in swept))
 
     header, rows = table(record)
     runs = sorted(r for c in record["cells"] for r in c["run_ids"] if r)
@@ -98,12 +106,12 @@ def render(record: Mapping[str, Any], out_dir: Path) -> Path:
         [
             f"# connscope sweep{' ' + str(sweep['id']) if sweep.get('id') else ''}",
             "",
-            f"{describe(record)}; {sweep['runs_done']} of {sweep['runs_planned']} runs"
+            f"{_inert(describe(record))}; {sweep['runs_done']} of {sweep['runs_planned']} runs"
             + (f" ({sweep['error']})" if sweep.get("error") else ""),
             "",
             "## Finding",
             "",
-            said,
+            _inert(said),
             "",
             "## Swept settings",
             "",

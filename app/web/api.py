@@ -306,10 +306,12 @@ async def comparison_report_file(
     """The comparison's report (app/report/compare.py): Markdown with the settings, the
     traffic, the table and the finding, or `format=json`, the numbers it is written from."""
     record = await recorded_comparison(request, comparison_id)
-    with tempfile.TemporaryDirectory(prefix="connscope-report-") as out:
-        path = await asyncio.to_thread(report.render, "comparison", record, Path(out))
-        name = "report.json" if format == "json" else path.name
-        body = (path.parent / name).read_text()
+    # One render at a time, as the run's report: matplotlib's pyplot is not thread-safe.
+    async with request.app.state.report_lock:
+        with tempfile.TemporaryDirectory(prefix="connscope-report-") as out:
+            path = await asyncio.to_thread(report.render, "comparison", record, Path(out))
+            name = "report.json" if format == "json" else path.name
+            body = (path.parent / name).read_text()
     return Response(
         body,
         media_type="application/json" if format == "json" else "text/markdown",

@@ -165,10 +165,13 @@ async def compare_runs(request: Request) -> Response:
     """Two runs picked on the runs page (`?run=A&run=B`) side by side."""
     picked = request.query_params.getlist("run")
     store = registry_of(request).store
-    if len(picked) != 2 or not all(p.isdigit() and len(p) < 19 for p in picked):
+    if len(picked) != 2 or not all(p.isascii() and p.isdigit() and len(p) < 19 for p in picked):
         # Said above the list where the runs were picked; the picks are kept.
         context = await runs_context(store)
         why = f"Pick exactly two runs to compare (you picked {len(picked)})."
+        if len(picked) == 2:
+            bad = next(p for p in picked if not (p.isascii() and p.isdigit() and len(p) < 19))
+            why = f"{bad[:40]!r} is not a run id: pick two runs from the list."
         return render(request, "runs.html", 422, compare_error=why, picked=picked, **context)
     # Ticked on a list, two runs have no order of their own: the earlier is A.
     first, second = sorted(int(p) for p in picked)

@@ -37,7 +37,9 @@ async def live(websocket: WebSocket) -> None:
     await websocket.accept()
     wanted = websocket.query_params.get("target", "")
     if wanted:
-        session = registry.sessions.get(int(wanted)) if wanted.isdigit() and len(wanted) < 12 else None
+        session = (
+            registry.sessions.get(int(wanted)) if wanted.isascii() and wanted.isdigit() and len(wanted) < 12 else None
+        )
         sender = asyncio.create_task(_send_one(websocket, registry, session))
     else:
         sender = asyncio.create_task(_send_frames(websocket, registry))

@@ -219,14 +219,15 @@ class Registry:
         fails to start is kept, with its error, so it can be shown. Raises CapExceeded or
         TargetError before anything is stopped: the running experiment stays."""
         self.limits.check_target(settings)
-        if self.sweep_running:
-            raise TargetError(f"sweep {self.sweep.id} is running: stop it first (on /sweeps/{self.sweep.id})")  # type: ignore[union-attr]
+        self._refuse_beside_sweep()
         self._check_app(settings)
         if self._starting >= self.limits.targets:
             raise self.limits.refuse("targets", self._starting + 1)
         self._starting += 1
         try:
             async with self._lock:
+                # Again under the lock: a sweep may have started while this waited for it.
+                self._refuse_beside_sweep()
                 return await self._start(settings, scenario)
         finally:
             self._starting -= 1
@@ -320,8 +321,7 @@ class Registry:
         except CapExceeded as exc:
             where = exc.field if exc.field == "__all__" else f"burst.{exc.field}"
             raise CapExceeded(exc.cap, exc.flag, where, exc.message) from None
-        if self.sweep_running:
-            raise TargetError(f"sweep {self.sweep.id} is running: stop it first (on /sweeps/{self.sweep.id})")  # type: ignore[union-attr]
+        self._refuse_beside_sweep()
         if self._starting + 2 > self.limits.targets:
             raise self.limits.refuse("targets", self._starting + 2)
         for settings in (settings_a, settings_b):
@@ -331,6 +331,7 @@ class Registry:
         self._starting += 2
         try:
             async with self._lock:
+                self._refuse_beside_sweep()
                 return await self._compare(settings_a, settings_b, spec, concurrent)
         finally:
             self._starting -= 2
@@ -500,6 +501,10 @@ class Registry:
     @property
     def sweep_running(self) -> bool:
         return self.sweep is not None and self.sweep.task is not None and not self.sweep.task.done()
+
+    def _refuse_beside_sweep(self) -> None:
+        if self.sweep_running:
+            raise TargetError(f"sweep {self.sweep.id} is running: stop it first (on /sweeps/{self.sweep.id})")  # type: ignore[union-attr]
 
     async def start_sweep(self, plan: Plan) -> SweepJob:
         """Starts a sweep in place of the current target or comparison: they are stopped first and any

@@ -82,7 +82,7 @@ async def start_sweep(request: Request) -> Response:
         name: [v.strip() for v in values[name].split(",")] for name in (*TARGET_FIELDS, *BURST_FIELDS) if values[name]
     }
     repeat_text = values["repeat"]
-    if not repeat_text.isdigit() or not 1 <= int(repeat_text) <= MAX_REPEAT:
+    if not (repeat_text.isascii() and repeat_text.isdigit()) or not 1 <= int(repeat_text) <= MAX_REPEAT:
         errors = {"repeat": f"Enter a whole number from 1 to {MAX_REPEAT}."}
         return _render(request, "sweep_new.html", 422, **_form_context(values, errors))
     try:
@@ -90,6 +90,7 @@ async def start_sweep(request: Request) -> Response:
             {n: lists[n] for n in TARGET_FIELDS if n in lists},
             {n: lists[n] for n in BURST_FIELDS if n in lists},
             int(repeat_text),
+            limits=registry_of(request).limits,
         )
         job = await registry_of(request).start_sweep(grid)
     except SweepValueError as exc:
