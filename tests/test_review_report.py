@@ -17,6 +17,7 @@ import pytest
 from app import report
 from app.store import ComparisonStore, RunStore
 from app.web.app import create_app
+from app.web.reports import MAX_WAITING
 from tests.test_report import connscope
 
 pytestmark = pytest.mark.target
@@ -95,3 +96,38 @@ def test_a_typed_path_is_text_in_the_sweep_and_comparison_reports(tmp_path: Path
     compare_md = out.read_text()
     assert "The bursts differ: path" in compare_md
     assert PATH_PAYLOAD not in compare_md and UNESCAPED.findall(compare_md) == []
+
+
+def test_report_downloads_past_the_queue_are_told_to_come_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A download is a GET any page can make a browser send: the queue behind the one render
+    is short, and the rest get 429 with Retry-After instead of piling up."""
+    path = tmp_path / "runs.sqlite3"
+    done = connscope(
+        "run",
+        *("--connections", "2", "--pattern", "rate", "--rate", "40", "--handler-ms", "10", "--loop", "asyncio"),
+        *("--record", "--store", str(path)),
+    )
+    assert done.returncode == 0, done.stderr
+    run_id = int(re.search(r"recorded as run (\d+)", done.stderr).group(1))  # type: ignore[union-attr]
+    comparison_id = ComparisonStore(RunStore(path)).save(run_id, run_id, "sequential", "the run against itself")
+    real = report.render
+
+    def slow(kind: str, record: Any, out_dir: Path) -> Path:
+        time.sleep(0.3)  # every request arrives while the first renders
+        return real(kind, record, out_dir)
+
+    monkeypatch.setattr(report, "render", slow)
+
+    async def go() -> list[httpx.Response]:
+        app = create_app(store=RunStore(path))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+                url = f"/api/comparisons/{comparison_id}/report?format=json"
+                return await asyncio.gather(*(client.get(url, timeout=60) for _ in range(MAX_WAITING + 3)))
+
+    answers = asyncio.run(go())
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200] * MAX_WAITING + [429] * 3
+    busy = next(a for a in answers if a.status_code == 429)
+    assert busy.headers["retry-after"] and busy.headers["content-type"].startswith("text/plain")

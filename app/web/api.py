@@ -37,6 +37,7 @@ from app.web.models import (
     TargetView,
 )
 from app.web.registry import Session, registry_of
+from app.web.reports import Busy, busy_response, report_queue
 
 router = APIRouter(prefix="/api")
 
@@ -306,12 +307,14 @@ async def comparison_report_file(
     """The comparison's report (app/report/compare.py): Markdown with the settings, the
     traffic, the table and the finding, or `format=json`, the numbers it is written from."""
     record = await recorded_comparison(request, comparison_id)
-    # One render at a time, as the run's report: matplotlib's pyplot is not thread-safe.
-    async with request.app.state.report_lock:
-        with tempfile.TemporaryDirectory(prefix="connscope-report-") as out:
-            path = await asyncio.to_thread(report.render, "comparison", record, Path(out))
-            name = "report.json" if format == "json" else path.name
-            body = (path.parent / name).read_text()
+    try:
+        async with report_queue(request).turn():
+            with tempfile.TemporaryDirectory(prefix="connscope-report-") as out:
+                path = await asyncio.to_thread(report.render, "comparison", record, Path(out))
+                name = "report.json" if format == "json" else path.name
+                body = (path.parent / name).read_text()
+    except Busy:
+        return busy_response()
     return Response(
         body,
         media_type="application/json" if format == "json" else "text/markdown",

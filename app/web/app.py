@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +21,7 @@ from app.sandbox.apps import UserApp
 from app.store import RunStore
 from app.web import api, compare, errors, live, pages, sweeps
 from app.web.registry import Registry
+from app.web.reports import ReportQueue
 from app.web.security import Access, SecurityMiddleware
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,8 +92,7 @@ def create_app(
         cdn_styles=[a.cdn for a in cdn if a.kind == "css"],
     )
     app.state.offline = offline
-    # Writing a report is seconds of CPU for a large run: one at a time, the others wait.
-    app.state.report_lock = asyncio.Lock()
+    app.state.reports = ReportQueue()
     app.state.audience_qr = (
         segno.make(access.audience_url, error="m").svg_inline(
             scale=1,

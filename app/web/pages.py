@@ -24,6 +24,7 @@ from app.traffic.spec import BurstSpec
 from app.vocabulary import VOCABULARY
 from app.web.forms import parse_form
 from app.web.registry import Session, registry_of
+from app.web.reports import Busy, busy_response, report_queue
 
 TARGET_FIELDS = (
     "limit_concurrency",
@@ -400,11 +401,14 @@ async def run_report(request: Request, run_id: int) -> Response:
     """The run's report as `connscope report` writes it: report.md, report.png and report.json
     in one zip. A zip rather than Markdown with the plot inlined as a data: URI, because
     tickets and wikis drop data: images, and the JSON behind the finding must travel with it."""
-    async with request.app.state.report_lock:
-        result = await asyncio.to_thread(registry_of(request).store.get, run_id)
-        if result is None:
-            return PlainTextResponse(f"no run {run_id}", status_code=404)
-        archive = await asyncio.to_thread(zipped, "run", result)
+    try:
+        async with report_queue(request).turn():
+            result = await asyncio.to_thread(registry_of(request).store.get, run_id)
+            if result is None:
+                return PlainTextResponse(f"no run {run_id}", status_code=404)
+            archive = await asyncio.to_thread(zipped, "run", result)
+    except Busy:
+        return busy_response()
     return Response(
         archive,
         media_type="application/zip",
