@@ -125,8 +125,14 @@ def plan(
                     shown = value if where == name else candidate.get(where)
                     raise SweepValueError(kind, where, shown, error) from None
                 typed.append(getattr(checked, name))
-            if len(typed) > 1:
-                axes.append(Axis(kind, name, tuple(dict.fromkeys(typed))))
+            distinct = tuple(dict.fromkeys(typed))
+            if len(dict.fromkeys(str(v) for v in values)) > 1 and len(distinct) == 1:
+                # The model dropped the field (a burst pattern that does not use it): a list
+                # here would silently sweep nothing.
+                unused = {"msg": f"not used with these settings (pattern {bases['burst'].get('pattern', 'burst')}?)"}
+                raise SweepValueError(kind, name, ",".join(str(v) for v in values[:3]) + "…", unused)
+            if len(distinct) > 1:
+                axes.append(Axis(kind, name, distinct))
     if limits is not None:
         limits.check_sweep(math.prod(len(a.values) for a in axes) * repeat)
     # The first axis varies fastest: rows next to each other in the table are neighbours on

@@ -24,7 +24,7 @@ def test_plan_refuses_a_grid_over_the_cap_before_building_its_cells() -> None:
     with pytest.raises(CapExceeded) as refused:
         plan(
             {"handler_ms": VALUES.split(",")},
-            {"connections": VALUES.split(","), "rate": VALUES.split(",")},
+            {"connections": VALUES.split(","), "pause_ms": VALUES.split(",")},
             1,
             limits=Limits(),
         )
@@ -38,7 +38,7 @@ def test_plan_refuses_a_grid_over_the_cap_before_building_its_cells() -> None:
 @pytest.mark.target
 def test_the_form_refuses_a_huge_grid_at_once_and_the_dashboard_keeps_answering(dashboard: str) -> None:
     # 40**5 cells: ~10**8, more than the dashboard could build.
-    form = {name: VALUES for name in ("handler_ms", "response_bytes", "connections", "rate", "pause_ms")}
+    form = {name: VALUES for name in ("handler_ms", "response_bytes", "connections", "client_timeout_s", "pause_ms")}
     response = httpx.post(f"{dashboard}/sweeps", data=form | {"repeat": "1"}, timeout=15)
     assert response.status_code == 422
     assert "102400000 runs in one sweep (cells × repeats) is over the cap of 64" in response.text
@@ -46,7 +46,9 @@ def test_the_form_refuses_a_huge_grid_at_once_and_the_dashboard_keeps_answering(
 
 
 def test_the_cli_refuses_a_huge_grid_in_one_line() -> None:
-    flags = [f"--{name}={VALUES}" for name in ("handler-ms", "response-bytes", "connections", "rate", "pause-ms")]
+    flags = [
+        f"--{name}={VALUES}" for name in ("handler-ms", "response-bytes", "connections", "client-timeout", "pause-ms")
+    ]
     done = subprocess.run(
         [sys.executable, "-m", "app.cli", "sweep", *flags, "--no-record"],
         cwd=ROOT,

@@ -81,3 +81,20 @@ def test_an_unknown_scenario_echoes_no_markup(tmp_path: Path) -> None:
 def test_run_ids_past_sqlite_are_404(tmp_path: Path, run_id: int) -> None:
     response = _run(tmp_path, lambda c: c.get(f"/api/runs/{run_id}"))
     assert response.status_code == 404, response.text
+
+
+def test_comparing_runs_of_an_empty_store_says_why_on_the_page(tmp_path: Path) -> None:
+    async def steps(client: httpx.AsyncClient) -> httpx.Response:
+        return await client.get("/runs/compare", params={"run": "1"})
+
+    page = _run(tmp_path, steps)
+    assert page.status_code == 422
+    assert 'id="compare-runs-error"' in page.text and "Pick exactly two runs" in page.text
+    assert 'id="runs-empty"' in page.text
+
+
+def test_the_target_form_puts_every_field_in_one_fieldset() -> None:
+    from app.web.pages import KERNEL_FIELDS, SERVER_FIELDS, TARGET_FIELDS, WORKLOAD_FIELDS
+
+    grouped = SERVER_FIELDS + WORKLOAD_FIELDS + KERNEL_FIELDS
+    assert sorted(grouped) == sorted(TARGET_FIELDS), "a field missing from the form, or shown twice"

@@ -17,7 +17,7 @@ import pytest
 
 from app.report.sweep import render
 from app.store import RunStore
-from app.sweep import FIGURES, Sweep, plan
+from app.sweep import FIGURES, Sweep, SweepValueError, plan
 from tests.support import ROOT
 
 pytestmark = [pytest.mark.target]
@@ -244,3 +244,10 @@ def test_every_cell_gets_the_identical_arrival_schedule() -> None:
     assert {cell.burst.seed for cell in given.cells} == {7}
     swept = plan({}, {"pattern": ["poisson"], "seed": ["1", "2"]}, repeat=1)
     assert [cell.burst.seed for cell in swept.cells] == [1, 2]
+
+
+def test_a_list_for_a_setting_the_burst_does_not_use_is_refused_not_dropped() -> None:
+    with pytest.raises(SweepValueError) as refused:
+        plan({}, {"pattern": ["burst"], "rate": ["10", "50"]}, repeat=1)
+    assert refused.value.name == "rate" and "not used" in str(refused.value)
+    assert len(plan({}, {"pattern": ["rate"], "rate": ["10", "50"]}, repeat=1).cells) == 2

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import threading
 import time
@@ -115,6 +116,12 @@ class KernelSampler:
                 # least a retransmission (200 ms), so it counts only when seen twice.
                 peers = classify(entries, self._port)
                 unsettled = any(state is not PeerState.ACCEPTED for state in peers.values())
+                # The listener's row is read before the walk reaches the connections, so a
+                # handshake completing during the dump can show queued with the listener's
+                # count from just before: the sample is the larger of the two sightings.
+                in_queue = sum(1 for state in peers.values() if state is PeerState.QUEUED)
+                if sample is not None and in_queue > sample.length:
+                    sample = dataclasses.replace(sample, length=in_queue)
                 confirmed = {
                     port: state
                     for port, state in peers.items()
