@@ -17,8 +17,11 @@ const shown = new Map();
 /** Writes a number (or "–" for unknown) into every [data-count=name], only when it changed. */
 export function setCount(name, value, text) {
   const display = text ?? (value == null ? "–" : String(value));
-  if (shown.get(name) === display) return;
-  shown.set(name, display);
+  // Keyed on the value too: two figures can read the same once formatted (0.097 and 0.103
+  // both "0.1 ms"), and the element's data-value must still be the latest.
+  const key = `${display}\u0000${value}`;
+  if (shown.get(name) === key) return;
+  shown.set(name, key);
   for (const el of countElements.get(name) || []) {
     el.textContent = display;
     el.dataset.value = value == null ? "" : String(value);
