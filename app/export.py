@@ -39,6 +39,9 @@ CSV_COLUMNS = (
     "connect_ms",
     "queued_ms",
     "limbo_ms",
+    "worker_pid",
+    "client",
+    "path",
 )
 
 
@@ -100,6 +103,9 @@ def to_csv(result: RunResult) -> str:
                     "connect_ms": round(connection.time_in(State.CONNECTING), 3),
                     "queued_ms": round(connection.time_in(State.QUEUED), 3),
                     "limbo_ms": round(connection.time_in(State.LIMBO), 3),
+                    "worker_pid": connection.worker_pid,
+                    "client": connection.client,
+                    "path": request.path or "",
                 }
             )
     return out.getvalue()

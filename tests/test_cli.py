@@ -126,6 +126,10 @@ def test_scenarios_list_and_a_recorded_scenario_run_exports(tmp_path: Path) -> N
     assert lines[0] == f"# connscope: run {result['run_id']}, scenario off-by-one"
     rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
     assert [row["outcome"] for row in rows] == ["ok", "ok", "rejected", "rejected", "rejected", "rejected"]
+    # Who took each connection and what it asked for: as the JSON has them.
+    by_port = {c["port"]: c for c in result["connections"]}
+    assert [row["worker_pid"] for row in rows] == [str(by_port[int(row["port"])]["worker_pid"] or "") for row in rows]
+    assert {row["client"] for row in rows} == {"normal"} and {row["path"] for row in rows} == {"/"}
     as_json = connscope("export", str(result["run_id"]), "--format", "json", "-o", "-", "--store", store)
     assert json.loads(as_json.stdout)["totals"] == result["totals"]
     missing = connscope("export", "999", "-o", "-", "--store", store)
