@@ -161,10 +161,12 @@ class Experiment:
                 return
             await asyncio.sleep(0.02)
 
-    def _on_kernel_sample(self, t_ns: int, sample: AcceptQueueSample | None, peers: Mapping[int, PeerState]) -> None:
+    def _on_kernel_sample(
+        self, began_ns: int, done_ns: int, sample: AcceptQueueSample | None, peers: Mapping[int, PeerState]
+    ) -> None:
         if sample is not None:
             self.capacity = sample.capacity
-        self.timeline.kernel_sample(t_ns, sample, peers)
+        self.timeline.kernel_sample(began_ns, done_ns, sample, peers)
 
     def result(self, burst: Burst) -> RunResult:
         """The burst's result, every figure from records; each record's states are derived

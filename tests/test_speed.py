@@ -104,7 +104,9 @@ def test_the_sampler_still_sees_every_connection_queued_then_accepted() -> None:
     updates: list[Mapping[int, PeerState]] = []
     samples: list[AcceptQueueSample | None] = []
 
-    def on_sample(_t_ns: int, sample: AcceptQueueSample | None, changed: Mapping[int, PeerState]) -> None:
+    def on_sample(
+        _began_ns: int, _done_ns: int, sample: AcceptQueueSample | None, changed: Mapping[int, PeerState]
+    ) -> None:
         samples.append(sample)
         if changed:
             updates.append(dict(changed))

@@ -33,7 +33,8 @@ FULL_DUMP_AT_LEAST_S = 0.1
 _TCP_COUNTERS = slice(5, 10)
 """ActiveOpens, PassiveOpens, AttemptFails, EstabResets, CurrEstab on /proc's `Tcp:` line."""
 
-SampleHandler = Callable[[int, AcceptQueueSample | None, Mapping[int, PeerState]], None]
+SampleHandler = Callable[[int, int, AcceptQueueSample | None, Mapping[int, PeerState]], None]
+"""Called with the dump's start and end stamps, the accept queue and the changed peers."""
 Enter = Callable[[], contextlib.AbstractContextManager[None]]
 """Puts the calling thread in the target's network namespace for the block."""
 
@@ -105,7 +106,7 @@ class KernelSampler:
                 self.cpu_s = time.thread_time()
                 if not full:
                     try:
-                        loop.call_soon_threadsafe(self._on_sample, done_ns, sample, {})
+                        loop.call_soon_threadsafe(self._on_sample, t_ns, done_ns, sample, {})
                     except RuntimeError:
                         return
                     self._stop.wait(MIN_INTERVAL_S)
@@ -133,7 +134,7 @@ class KernelSampler:
                 changed = {port: state for port, state in confirmed.items() if reported.get(port) != state}
                 reported = confirmed
                 try:
-                    loop.call_soon_threadsafe(self._on_sample, done_ns, sample, changed)
+                    loop.call_soon_threadsafe(self._on_sample, t_ns, done_ns, sample, changed)
                 except RuntimeError:
                     return
                 self.last_dump_s = time.perf_counter() - began

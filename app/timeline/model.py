@@ -96,13 +96,17 @@ class ConnectionRecord:
     client: str = "normal"
     """The client's kind: `normal`, or `slow` (dribbles its request headers)."""
     queued_seen_ns: int | None = None
-    """The kernel's last sighting of it in the accept queue (`kernel_seen` keeps the first)."""
+    """The start of the kernel's last dump that saw it in the accept queue (`kernel_seen`
+    keeps the first sighting): if it was established by then, it was queued until then."""
 
-    def kernel_sighting(self, t_ns: int, state: State) -> None:
+    def kernel_sighting(self, began_ns: int, done_ns: int, state: State) -> None:
+        """A dump made from `began_ns` to `done_ns` saw it in `state`: at some moment in
+        between, so the state held by `done_ns` and, if it was queued, the queue held it
+        from its establishment at least until `began_ns`."""
         if state is State.QUEUED:
-            self.queued_seen_ns = t_ns
+            self.queued_seen_ns = began_ns
         if not self.kernel_seen or self.kernel_seen[-1][1] != state:
-            self.kernel_seen.append((t_ns, state))
+            self.kernel_seen.append((done_ns, state))
 
     def states(self) -> list[tuple[State, int]]:
         """The connection's state changes in time order, from all three witnesses."""
@@ -158,10 +162,11 @@ def derive_states(rec: ConnectionRecord) -> list[tuple[State, int]]:
     established = min(evidence) if evidence else None
     if accepted is not None and established is not None and _accept_unseen(rec, before_accept):
         # uvloop accepts in C, where no witness reaches: the queue is known to have held the
-        # connection until the kernel last saw it there, and it was taken at some moment
-        # before the kernel saw it owned or connection_made ran. Counting that span as
-        # accepted keeps the records' queued within what the kernel's queue really held.
-        # A sighting is stamped at the end of its dump, which can be after connection_made.
+        # connection until the start of the kernel's last dump that saw it there, and it was
+        # taken at some moment before the kernel saw it owned or connection_made ran.
+        # Counting only the known span as queued keeps every record's queued inside what the
+        # kernel's queue really held, so at any moment the records' queued count is at most
+        # the queue length the next dump read from the listener.
         last_queued = established if rec.queued_seen_ns is None else min(rec.queued_seen_ns, accepted)
         accepted = max(established, last_queued)
     if established is not None and (accepted is None or established < accepted):

@@ -23,8 +23,8 @@ class Timeline:
     """The connection each port served before its latest one, for its late reports."""
     listeners: list[Listener] = field(default_factory=list)
     last_server_event_ns: int = 0
-    last_kernel_ns: int = 0
-    """When the kernel was last sampled: the sample before a change still saw the old state."""
+    last_dump_began_ns: int = 0
+    """When the kernel's last dump began: the dump before a change still saw the old state."""
 
     def next_id(self) -> int:
         """The id of the next record made for this timeline: its place in `records`."""
@@ -77,29 +77,31 @@ class Timeline:
             record.server_closed_ns = event.t_ns
         self.changed(record)
 
-    def kernel_sample(self, t_ns: int, sample: AcceptQueueSample | None, peers: Mapping[int, str]) -> None:
-        """Applies one kernel sample: the accept queue (None once nothing listens) and the
-        client ports whose server-side view changed."""
+    def kernel_sample(
+        self, began_ns: int, done_ns: int, sample: AcceptQueueSample | None, peers: Mapping[int, str]
+    ) -> None:
+        """Applies one kernel dump, made from `began_ns` to `done_ns`: the accept queue (None
+        once nothing listens) and the client ports whose server-side view changed."""
         if sample is not None:
             self.queue_samples.append(sample)
         for port, seen in peers.items():
             record = self.by_port.get(port)
-            if record is None or record.connect_start_ns is None or t_ns < record.connect_start_ns:
+            if record is None or record.connect_start_ns is None or done_ns < record.connect_start_ns:
                 continue
-            if record.client_closed_ns is not None and t_ns > record.client_closed_ns:
+            if record.client_closed_ns is not None and done_ns > record.client_closed_ns:
                 continue
             state = State(seen)
             if state is State.CONNECTING:
                 continue
             was_queued = bool(record.kernel_seen) and record.kernel_seen[-1][1] is State.QUEUED
-            if was_queued and state is not State.QUEUED and self.last_kernel_ns:
-                # Only changes arrive: the sample before this one still saw it queued.
-                record.queued_seen_ns = max(record.queued_seen_ns or 0, self.last_kernel_ns)
+            if was_queued and state is not State.QUEUED and self.last_dump_began_ns:
+                # Only changes arrive: the dump before this one still saw it queued.
+                record.queued_seen_ns = max(record.queued_seen_ns or 0, self.last_dump_began_ns)
             before = len(record.kernel_seen)
-            record.kernel_sighting(t_ns, state)
+            record.kernel_sighting(began_ns, done_ns, state)
             if len(record.kernel_seen) != before:
                 self.changed(record)
-        self.last_kernel_ns = t_ns
+        self.last_dump_began_ns = began_ns
 
     def pending_server_close(self, records: Iterable[ConnectionRecord]) -> int:
         """Connections the server accepted whose close it has not reported yet."""
