@@ -183,8 +183,12 @@ def test_the_report_quotes_numbers_present_in_its_json(dashboard: str, limited: 
 
     a = RunResult.model_validate(run(dashboard, limited["run_a"]))
     b = RunResult.model_validate(run(dashboard, limited["run_b"]))
-    path = compare_report.render(ComparisonRecord(a=a, b=b, id=limited["record_id"], mode="sequential"), tmp_path)
-    report = json.loads((tmp_path / "report.json").read_text())
+    from app.report.files import ReportFiles
+
+    files = ReportFiles(tmp_path / "ab.md")
+    path = compare_report.render(ComparisonRecord(a=a, b=b, id=limited["record_id"], mode="sequential"), files)
+    assert path == files.markdown
+    report = json.loads((tmp_path / "ab.json").read_text())
     markdown = path.read_text()
     assert report["finding"] in markdown and "| 503 rate | 100% | 0% | B |" in markdown
     assert "| **limit_concurrency** | 1 | – |" in markdown
@@ -202,7 +206,7 @@ def test_the_report_quotes_numbers_present_in_its_json(dashboard: str, limited: 
     assert numbers <= values(report), numbers - values(report)
     assert f"p99 is {report['a']['latency_ms']['p99']:g} ms" in report["finding"]
     assert f"p99 is {report['b']['latency_ms']['p99']:g} ms" in report["finding"]
-    png = tmp_path / "compare.png"
+    png = tmp_path / "ab.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({png.name})" in markdown
     served = httpx.get(f"{dashboard}/api/comparisons/{limited['record_id']}/report", timeout=30)
     assert served.status_code == 200 and report["finding"] in served.text

@@ -74,9 +74,9 @@ def test_report_writes_markdown_with_its_plot_and_json(store: tuple[Path, int], 
     out = tmp_path / "rollout.md"
     done = connscope("report", str(run_id), "-o", str(out), "--store", str(path))
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "report.png", "rollout.md"]
-    assert_valid_png((tmp_path / "report.png").read_bytes())
-    data = json.loads((tmp_path / "report.json").read_text())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rollout.json", "rollout.md", "rollout.png"]
+    assert_valid_png((tmp_path / "rollout.png").read_bytes())
+    data = json.loads((tmp_path / "rollout.json").read_text())
     result, figures = data["result"], data["figures"]
     text = out.read_text()
     assert f"**Finding.** {data['finding']}" in text
@@ -89,7 +89,7 @@ def test_report_writes_markdown_with_its_plot_and_json(store: tuple[Path, int], 
     assert latency_row.split(" | ")[1:] == [str(result["latency_ms"][k]) for k in ("p50", "p90", "p99", "p99_9")] + [
         f"{result['latency_ms']['max']} |"
     ]
-    assert "](report.png)" in text
+    assert "](rollout.png)" in text
     # The figures are the run's, rounded as the finding says them.
     totals = result["totals"]
     assert (figures["requests"], figures["rejected"], figures["ok"]) == (
@@ -116,6 +116,23 @@ def test_every_number_in_the_finding_is_in_report_json(store: tuple[Path, int], 
     available = numbers_of(data["figures"])
     missing = [n for n in quoted if n not in available]
     assert not missing, (data["finding"], missing, data["figures"])
+
+
+@pytest.mark.target
+def test_two_reports_in_one_folder_keep_their_own_files(store: tuple[Path, int], tmp_path: Path) -> None:
+    path, run_id = store
+    for name in ("monday.md", "tuesday.md"):
+        done = connscope("report", str(run_id), "-o", str(tmp_path / name), "--store", str(path))
+        assert done.returncode == 0, done.stderr
+        stem = name.removesuffix(".md")
+        assert f"beside it: {stem}.png, {stem}.json" in done.stderr
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["monday.json", "monday.md", "monday.png", "tuesday.json", "tuesday.md", "tuesday.png"]
+    assert "](monday.png)" in (tmp_path / "monday.md").read_text()
+    # A name the JSON would take is refused in one line, before anything is written.
+    done = connscope("report", str(run_id), "-o", str(tmp_path / "numbers.json"), "--store", str(path))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "name it like rollout.md" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
 
 
 def test_the_finding_says_the_numbers_in_plain_words() -> None:

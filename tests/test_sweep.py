@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from app.report.files import ReportFiles
 from app.report.sweep import render
 from app.store import RunStore
 from app.sweep import FIGURES, Sweep, SweepValueError, plan
@@ -147,11 +148,11 @@ def test_plot_files_are_written(swept: tuple[dict[str, Any], Path, Path]) -> Non
 
 def test_report_finding_quotes_numbers_in_its_json(swept: tuple[dict[str, Any], Path, Path], tmp_path: Path) -> None:
     data, _, _ = swept
-    path = render(data, tmp_path / "report")
+    path = render(data, ReportFiles(tmp_path / "sweep.md"))
     text = path.read_text()
-    backing = json.loads((tmp_path / "report" / "report.json").read_text())
+    backing = json.loads((tmp_path / "sweep.json").read_text())
     finding = backing["finding"]
-    assert finding in text and (tmp_path / "report" / "sweep.png").is_file()
+    assert finding in text and (tmp_path / "sweep.png").is_file() and "](sweep.png)" in text
     assert "limit_concurrency 3 turns away 66.7% with 503" in finding
     assert "limit_concurrency none turns away none with 503" in finding
     first = backing["cells"][0]["summary"]
@@ -201,7 +202,7 @@ def test_on_a_terminal_a_progress_bar_counts_runs_with_elapsed_and_eta(tmp_path:
     assert out.splitlines()[0].split() == header.split()
     assert [line.split()[:2] for line in out.splitlines()[1:3]] == [["16", "3"], ["32", "3"]]
     report = (tmp_path / "report" / "report.md").read_text()
-    assert "backlog 16 turns away none with 503" in report and (tmp_path / "report" / "sweep.png").is_file()
+    assert "backlog 16 turns away none with 503" in report and (tmp_path / "report" / "report.png").is_file()
 
 
 def test_the_live_page_never_imports_matplotlib() -> None:

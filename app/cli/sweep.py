@@ -117,11 +117,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             return 2
         print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
     if args.report is not None:
+        from app.report.files import ReportFiles
         from app.report.sweep import render
 
         summary = sweep.record() | {"sweep": record["sweep"]}
         try:
-            print(f"wrote {render(summary, args.report)}", file=sys.stderr)
+            args.report.mkdir(parents=True, exist_ok=True)
+            print(f"wrote {render(summary, ReportFiles(args.report / 'report.md'))}", file=sys.stderr)
         except OSError as exc:
             print(f"connscope: error: cannot write the report to {args.report}: {exc.strerror}", file=sys.stderr)
             return 2

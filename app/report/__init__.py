@@ -1,8 +1,8 @@
-"""Rollout reports: `connscope report ID -o report.md` writes a Markdown report of a recorded
-record, a PNG plot and `report.json` (the numbers behind it) into the report's directory.
+"""Rollout reports: `connscope report ID -o rollout.md` writes a Markdown report of a recorded
+record, with a PNG plot and the numbers behind it beside it (`rollout.png`, `rollout.json`).
 
 Each record kind has a `Kind`: how to load one from the store and its renderer,
-`render(record, out_dir) -> Path` (the `report.md` it wrote). Add a kind to `KINDS`; its
+`render(record, ReportFiles) -> Path` (the Markdown it wrote). Add a kind to `KINDS`; its
 records are named `KIND:ID` on the command line (a bare ID is a run)."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from app.errors import StoreError
 from app.report import compare, run, sweep
+from app.report.files import ReportFiles
 from app.store import ComparisonStore, RunStore, default_path
 
 
@@ -29,7 +30,7 @@ class Kind:
     """How a message names one record: "run"."""
     load: Callable[[RunStore, int], Any | None]
     """The record, or None when the store has no record of this kind with that id."""
-    render: Callable[[Any, Path], Path]
+    render: Callable[[Any, ReportFiles], Path]
 
 
 KINDS: dict[str, Kind] = {
@@ -63,15 +64,15 @@ def load(store: RunStore, kind: str, record_id: int) -> Any:
     return record
 
 
-def render(kind: str, record: Any, out_dir: Path) -> Path:
-    return KINDS[kind].render(record, out_dir)
+def render(kind: str, record: Any, markdown: Path) -> Path:
+    return KINDS[kind].render(record, ReportFiles(markdown))
 
 
 def zipped(kind: str, record: Any) -> bytes:
     """The report and the files beside it, as one zip (the dashboard's download)."""
     with tempfile.TemporaryDirectory(prefix="connscope-report-") as tmp:
         out_dir = Path(tmp)
-        render(kind, record, out_dir)
+        render(kind, record, out_dir / "report.md")
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(out_dir.iterdir()):
@@ -80,10 +81,16 @@ def zipped(kind: str, record: Any) -> bytes:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """`connscope report ID -o report.md`: the Markdown where asked, its PNG and JSON beside it."""
+    """`connscope report ID -o rollout.md`: the Markdown where asked, its PNG and JSON beside
+    it under the same name, so reports written to one folder keep their own numbers."""
     try:
         kind, record_id = parse_id(args.record_id)
         output = Path(args.output)
+        if output.suffix.lower() in (".json", ".png"):
+            raise ReportError(
+                "the report is Markdown, with its .json and .png beside it: "
+                f"name it like rollout.md, not {output.name[:60]!r}"
+            )
         out_dir = output.parent
         if not out_dir.is_dir() or not os.access(out_dir, os.W_OK | os.X_OK):
             why = "not writable" if out_dir.is_dir() else "not a directory" if out_dir.exists() else "no such directory"
@@ -92,14 +99,17 @@ def cmd_report(args: argparse.Namespace) -> int:
         if not where.is_file():
             raise ReportError(f"no run store at {where} (record runs with `connscope run --record`)")
         record = load(RunStore(where), kind, record_id)
-        written = render(kind, record, out_dir)
-        if written.resolve() != output.resolve():
-            written.replace(output)
+        render(kind, record, output)
     except (ReportError, StoreError) as exc:
         print(f"connscope: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"connscope: error: cannot write the report to {args.output}: {exc.strerror}", file=sys.stderr)
         return 2
-    print(f"wrote the report of {KINDS[kind].noun} {record_id} to {output} (plot and JSON beside it)", file=sys.stderr)
+    files = ReportFiles(output)
+    print(
+        f"wrote the report of {KINDS[kind].noun} {record_id} to {output} "
+        f"(beside it: {files.png.name}, {files.json.name})",
+        file=sys.stderr,
+    )
     return 0

@@ -1,6 +1,6 @@
 """A comparison's report: both settings, the traffic, the table with the better side
 marked and a finding in plain words; report.json holds every number the finding quotes,
-compare.png plots latency percentiles and the 503 rate of both sides."""
+the PNG beside them plots latency percentiles and the 503 rate of both sides."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from app.comparison import (
     side_label,
     traffic,
 )
+from app.report.files import ReportFiles
 from app.report.run import _md
 from app.result import RunResult
 
-PNG = "compare.png"
 PERCENTILES = ("p50", "p90", "p99", "p99_9", "max")
 
 
@@ -74,7 +74,7 @@ def _cell(value: object, unit: str = "") -> str:
     return f"{value} {unit}".strip() if unit in ("ms",) else f"{value}{unit}"
 
 
-def markdown(report: dict[str, Any], png: str | None) -> str:
+def markdown(report: dict[str, Any], out: ReportFiles | None) -> str:
     a, b = report["a"], report["b"]
     title = f"Comparison {report['id']}" if report["id"] is not None else f"Runs {a['run_id']} and {b['run_id']}"
     lines = [f"# {title}: {a['label']} against {b['label']}", "", f"**Finding:** {report['finding']}", ""]
@@ -100,9 +100,9 @@ def markdown(report: dict[str, Any], png: str | None) -> str:
         "“within noise”: one run of each side says no more. Counts are exact.",
         "",
     ]
-    if png:
-        lines += [f"![latency percentiles and 503 rate, A and B]({png})", ""]
-    lines += ["The numbers behind this report: [report.json](report.json).", ""]
+    if out is not None:
+        lines += [f"![latency percentiles and 503 rate, A and B]({out.link(out.png)})", ""]
+        lines += [f"The numbers behind this report: [{_md(out.json.name)}]({out.link(out.json)}).", ""]
     return "\n".join(lines)
 
 
@@ -133,12 +133,10 @@ def plot(report: dict[str, Any], path: Path) -> None:
     plt.close(figure)
 
 
-def render(record: ComparisonRecord, out_dir: Path) -> Path:
-    """Writes report.md, report.json and compare.png into `out_dir`; returns report.md."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def render(record: ComparisonRecord, out: ReportFiles) -> Path:
+    """Writes the Markdown report, its JSON and its PNG; returns the Markdown's path."""
     report = data(record)
-    (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
-    plot(report, out_dir / PNG)
-    path = out_dir / "report.md"
-    path.write_text(markdown(report, PNG))
-    return path
+    out.json.write_text(json.dumps(report, indent=1) + "\n")
+    plot(report, out.png)
+    out.markdown.write_text(markdown(report, out))
+    return out.markdown

@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from app.report.files import ReportFiles
 from app.result import PERCENTILE_LABELS, LatencyPercentiles, RunResult
 from app.timeline.histogram import PRECISION
 from app.timeline.model import Outcome, State
@@ -24,19 +25,18 @@ OTHER_OUTCOMES = {
 }
 
 
-def render(result: RunResult, out_dir: Path) -> Path:
-    """Writes report.md, report.png and report.json into `out_dir`; returns report.md."""
+def render(result: RunResult, out: ReportFiles) -> Path:
+    """Writes the Markdown report, its PNG and its JSON; returns the Markdown's path."""
     numbers = figures(result)
     text = finding(numbers)
-    (out_dir / "report.json").write_text(
+    out.json.write_text(
         json.dumps(
             {"kind": "run", "finding": text, "figures": numbers, "result": result.model_dump(mode="json")}, indent=1
         )
     )
-    plot(result, out_dir / "report.png")
-    path = out_dir / "report.md"
-    path.write_text(markdown(result, numbers, text))
-    return path
+    plot(result, out.png)
+    out.markdown.write_text(markdown(result, numbers, text, out))
+    return out.markdown
 
 
 def _shown(value: float) -> float | int:
@@ -172,7 +172,7 @@ def _percentile_row(name: str, p: LatencyPercentiles) -> str:
     return f"| {name} | " + " | ".join(_md(v) for v in p.model_dump().values()) + " |"
 
 
-def markdown(result: RunResult, f: dict[str, Any], text: str) -> str:
+def markdown(result: RunResult, f: dict[str, Any], text: str, out: ReportFiles) -> str:
     t = result.totals
     counts = t.model_dump()
     title = f"run {result.run_id}" if result.run_id is not None else "a run"
@@ -225,9 +225,9 @@ def markdown(result: RunResult, f: dict[str, Any], text: str) -> str:
         "",
         "## Plot",
         "",
-        "![Connections in each state over time, and the latency histogram with its percentiles](report.png)",
+        f"![Connections in each state over time, and the latency histogram with its percentiles]({out.link(out.png)})",
         "",
-        "The numbers behind this report, the run's full result among them: `report.json`.",
+        f"The numbers behind this report, the run's full result among them: {_md(out.json.name)}.",
         "",
     ]
     return "\n".join(lines)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from app.report.files import ReportFiles
 from app.report.sweep_plot import write_png
 from app.sweep import FIGURES, NOISE_NOTE, describe, label, number, previous_on_line, table
 
@@ -86,14 +87,13 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def render(record: Mapping[str, Any], out_dir: Path) -> Path:
-    """Writes report.md, sweep.png and report.json (the record with its finding) into
-    `out_dir`; returns report.md's path."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def render(record: Mapping[str, Any], out: ReportFiles) -> Path:
+    """Writes the Markdown report, its PNG and its JSON (the record with its finding);
+    returns the Markdown's path."""
     sweep = record["sweep"]
     said = finding(record)
-    (out_dir / "report.json").write_text(json.dumps({**record, "finding": said}, indent=1))
-    write_png(record, out_dir / "sweep.png")
+    out.json.write_text(json.dumps({**record, "finding": said}, indent=1))
+    write_png(record, out.png)
     axes = "\n".join(f"- `{a['name']}`: {_inert(', '.join(label(v) for v in a['values']))}" for a in sweep["axes"])
     swept = {a["name"] for a in sweep["axes"]}
 
@@ -140,12 +140,12 @@ def render(record: Mapping[str, Any], out_dir: Path) -> Path:
             "intended start; "
             "ok/s: ok responses per second of the run; peaks: most connections at one instant.",
             "",
-            "![503 rate, p99 latency and ok throughput against the swept settings](sweep.png)",
+            f"![503 rate, p99 latency and ok throughput against the swept settings]({out.link(out.png)})",
             "",
-            f"Recorded runs: {', '.join(str(r) for r in runs) if runs else 'none'}. The numbers are in report.json.",
+            f"Recorded runs: {', '.join(str(r) for r in runs) if runs else 'none'}. "
+            f"The numbers are in {_inert(out.json.name)}.",
             "",
         ]
     )
-    path = out_dir / "report.md"
-    path.write_text(text)
-    return path
+    out.markdown.write_text(text)
+    return out.markdown

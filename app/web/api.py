@@ -310,9 +310,8 @@ async def comparison_report_file(
     try:
         async with report_queue(request).turn():
             with tempfile.TemporaryDirectory(prefix="connscope-report-") as out:
-                path = await asyncio.to_thread(report.render, "comparison", record, Path(out))
-                name = "report.json" if format == "json" else path.name
-                body = (path.parent / name).read_text()
+                path = await asyncio.to_thread(report.render, "comparison", record, Path(out) / "report.md")
+                body = (path.with_suffix(".json") if format == "json" else path).read_text()
     except Busy:
         return busy_response()
     return Response(
