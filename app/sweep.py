@@ -54,6 +54,8 @@ class SweepValueError(ValueError):
         self.name = name
         self.value = value
         self.error = error
+        self.also: tuple[SweepValueError, ...] = ()
+        """The first refused value of each other setting, so a form can mark them all."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +103,8 @@ def plan(
 ) -> Plan:
     """The grid from each given setting's list of values (model input, e.g. form strings):
     a setting with two or more values is an axis. Every value is checked on its own first
-    (SweepValueError names the first one refused), then every cell as a whole. With `limits`,
+    (SweepValueError names the first one refused, and the first of each other setting in
+    `also`), then every cell as a whole. With `limits`,
     a grid over the sweep cap is refused (CapExceeded) before its cells are built: a few
     long lists multiply into more cells than memory holds."""
     given: dict[Kind, Mapping[str, Sequence[Any]]] = {"target": target, "burst": burst}
@@ -111,6 +114,7 @@ def plan(
         for kind in given
     }
     axes: list[Axis] = []
+    refused: dict[str, SweepValueError] = {}
     for kind, lists in given.items():
         model = MODELS[kind]
         for name, values in lists.items():
@@ -123,16 +127,24 @@ def plan(
                     error = exc.errors()[0]
                     where = str(error["loc"][0]) if error["loc"] else name
                     shown = value if where == name else candidate.get(where)
-                    raise SweepValueError(kind, where, shown, error) from None
+                    refused.setdefault(where, SweepValueError(kind, where, shown, error))
+                    break
                 typed.append(getattr(checked, name))
-            distinct = tuple(dict.fromkeys(typed))
-            if len(dict.fromkeys(str(v) for v in values)) > 1 and len(distinct) == 1:
-                # The model dropped the field (a burst pattern that does not use it): a list
-                # here would silently sweep nothing.
-                unused = {"msg": f"not used with these settings (pattern {bases['burst'].get('pattern', 'burst')}?)"}
-                raise SweepValueError(kind, name, ",".join(str(v) for v in values[:3]) + "…", unused)
-            if len(distinct) > 1:
-                axes.append(Axis(kind, name, distinct))
+            else:
+                distinct = tuple(dict.fromkeys(typed))
+                if len(dict.fromkeys(str(v) for v in values)) > 1 and len(distinct) == 1:
+                    # The model dropped the field (a burst pattern that does not use it): a
+                    # list here would silently sweep nothing.
+                    pattern = bases["burst"].get("pattern", "burst")
+                    unused = {"msg": f"not used with these settings (pattern {pattern}?)"}
+                    shown_values = ",".join(str(v) for v in values[:3]) + "…"
+                    refused.setdefault(name, SweepValueError(kind, name, shown_values, unused))
+                elif len(distinct) > 1:
+                    axes.append(Axis(kind, name, distinct))
+    if refused:
+        first, *others = refused.values()
+        first.also = tuple(others)
+        raise first
     if limits is not None:
         limits.check_sweep(math.prod(len(a.values) for a in axes) * repeat)
     # The first axis varies fastest: rows next to each other in the table are neighbours on

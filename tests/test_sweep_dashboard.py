@@ -40,6 +40,16 @@ def test_a_bad_list_value_is_shown_beside_its_field_and_nothing_stops(dashboard:
     assert response.status_code == 422
     assert 'id="sweep-limit_concurrency-error"' in response.text
     assert "x: Enter a whole number." in response.text
+    # Every mistake at once, each beside its own field, the good values kept.
+    several = httpx.post(
+        f"{dashboard}/sweeps",
+        data=FORM | {"limit_concurrency": "3,x", "backlog": "16,-1", "repeat": "0", "handler_ms": "5,10"},
+        timeout=10,
+    )
+    assert several.status_code == 422
+    for name in ("limit_concurrency", "backlog", "repeat"):
+        assert f'id="sweep-{name}-error"' in several.text, name
+    assert 'id="sweep-handler_ms-error"' not in several.text and 'value="5,10"' in several.text
     over = httpx.post(f"{dashboard}/sweeps", data=FORM | {"backlog": "1,2,3,4,5,6,7,8,9", "repeat": "8"}, timeout=10)
     assert over.status_code == 422 and "144 runs in one sweep (cells × repeats) is over the cap of 64" in over.text
     assert httpx.get(f"{dashboard}/api/targets/{target['id']}", timeout=10).json()["state"] == "ready"

@@ -82,24 +82,31 @@ async def start_sweep(request: Request) -> Response:
         name: [v.strip() for v in values[name].split(",")] for name in (*TARGET_FIELDS, *BURST_FIELDS) if values[name]
     }
     repeat_text = values["repeat"]
+    errors: dict[str, str] = {}
     if not (repeat_text.isascii() and repeat_text.isdigit()) or not 1 <= int(repeat_text) <= MAX_REPEAT:
-        errors = {"repeat": f"Enter a whole number from 1 to {MAX_REPEAT}."}
-        return _render(request, "sweep_new.html", 422, **_form_context(values, errors))
+        errors["repeat"] = f"Enter a whole number from 1 to {MAX_REPEAT}."
     try:
         grid = plan(
             {n: lists[n] for n in TARGET_FIELDS if n in lists},
             {n: lists[n] for n in BURST_FIELDS if n in lists},
-            int(repeat_text),
+            1 if errors else int(repeat_text),
             limits=registry_of(request).limits,
         )
+        if errors:
+            return _render(request, "sweep_new.html", 422, **_form_context(values, errors))
         job = await registry_of(request).start_sweep(grid)
     except SweepValueError as exc:
-        where = exc.name if exc.name in values else "__all__"
-        errors = {where: f"{exc.value}: {readable(exc.error)}" if where != "__all__" else str(exc)}
+        # Every refused setting at once, each beside its field: one round trip per typo
+        # is what a long form must not cost.
+        for refused in (exc, *exc.also):
+            where = refused.name if refused.name in values else "__all__"
+            shown = f"{refused.value}: {readable(refused.error)}" if where != "__all__" else str(refused)
+            errors.setdefault(where, shown)
         return _render(request, "sweep_new.html", 422, **_form_context(values, errors))
     except CapExceeded as exc:
         where = exc.field if exc.field in values else "__all__"
-        return _render(request, "sweep_new.html", 422, **_form_context(values, {where: exc.message}))
+        errors.setdefault(where, exc.message)
+        return _render(request, "sweep_new.html", 422, **_form_context(values, errors))
     except ConnscopeError as exc:
         return _render(request, "sweep_new.html", 409, **_form_context(values, {"__all__": str(exc)}))
     return RedirectResponse(f"/sweeps/{job.id}", status_code=303)
