@@ -36,8 +36,20 @@ class Timeline:
         return found if found is not None and found.id == record_id else None
 
     def add(self, record: ConnectionRecord) -> None:
-        """Registers a connection once its client port is known (bound, before connect)."""
+        """Registers a connection, by its client port when it is known; the client's ports
+        are chosen by connect() (0 until then) and given by `port_chosen`."""
         self.records.append(record)
+        if record.port:
+            self._index(record)
+        self.changed(record)
+
+    def port_chosen(self, record: ConnectionRecord, port: int) -> None:
+        """The client port connect() chose for `record`, told before the loop runs anything
+        else, so no report for it can come first."""
+        record.port = port
+        self._index(record)
+
+    def _index(self, record: ConnectionRecord) -> None:
         # A port is unique among live sockets; a later connection reusing it replaces the
         # old mapping. A late event for the old one is told apart by its time (below): when
         # the server closes first, the client's port is free at once and is soon reused,
@@ -46,7 +58,6 @@ class Timeline:
         if previous is not None:
             self.replaced[record.port] = previous
         self.by_port[record.port] = record
-        self.changed(record)
 
     def changed(self, record: ConnectionRecord) -> None:
         for listener in self.listeners:

@@ -80,15 +80,16 @@ async def _one(
         return
     try:
         sock.setblocking(False)
-        # Binding first gives the connection its port before the SYN leaves, so the kernel
-        # sampler and the server can be matched to it from the very first moment.
-        sock.bind(("127.0.0.1", 0))
     except OSError as exc:
         sock.close()
         _client_failure(burst, timeline, index, due_ns, f"client socket: {exc}", kind, paths[0])
         return
+    # No bind() first: connect() chooses the port, and only connect() may recycle a port
+    # still in TIME_WAIT on loopback (`tcp_tw_reuse`); every client close leaves its port
+    # there for 60 s, so bound ports run out after ~28,000 connections. The port is told to
+    # the timeline as soon as connect() returns, before the loop runs anything else.
     record = ConnectionRecord(
-        id=timeline.next_id(), port=sock.getsockname()[1], burst=burst.id, index=index, intended_ns=due_ns, client=kind
+        id=timeline.next_id(), port=0, burst=burst.id, index=index, intended_ns=due_ns, client=kind
     )
     burst.records.append(record)
     timeline.add(record)

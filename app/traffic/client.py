@@ -92,6 +92,8 @@ async def run_connection(
     try:
         record.connect_start_ns = time.monotonic_ns()
         started = sock.connect_ex(("127.0.0.1", server_port))
+        if port := sock.getsockname()[1]:
+            timeline.port_chosen(record, port)
         # On loopback the whole handshake usually completes inside connect(): the kernel
         # says so at once, and waiting for the loop to notice would measure the loop.
         if started == 0 or (started == errno.EINPROGRESS and _established(sock)):
