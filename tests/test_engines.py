@@ -62,6 +62,17 @@ def test_each_engine_refuses_another_engines_setting_by_name_and_says_what_it_ha
     TargetSettings(server="gunicorn", limit_concurrency=2, max_requests=5, gunicorn_timeout=10)
 
 
+def test_each_engines_settings_table_names_real_fields_once_and_says_instead_only_of_others() -> None:
+    read = {name for engine in ENGINES.values() for name in engine.settings_fields}
+    assert read <= set(TargetSettings.model_fields)
+    for engine in ENGINES.values():
+        names = [s.name for s in engine.settings]
+        assert len(names) == len(set(names)), engine.name
+        # An `instead` row is said only when another engine's field is given a value.
+        for name in engine.instead:
+            assert name in read and name not in engine.settings_fields, (engine.name, name)
+
+
 def test_the_cli_refuses_a_foreign_setting_in_one_line_before_starting_anything() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "app.cli", "run", "--server", "granian", "--limit-concurrency", "3"],
