@@ -102,7 +102,9 @@ def test_two_runs_replay_in_lockstep(dashboard: str, page: Any) -> None:
     page.evaluate("() => window.connscopeLockstep.show(0)")
     assert int(page.locator('#b-live-view [data-count="requests"]').get_attribute("data-value")) == 0
     # The keys drive the shared clock: → steps to the first change of either side, Home goes back.
-    first = page.evaluate("() => Math.min(...window.connscopeLockstep.sides.map(s => s.compiled.changes.find(c => c > 1e-6)))")
+    first = page.evaluate(
+        "() => Math.min(...window.connscopeLockstep.sides.map(s => s.compiled.changes.find(c => c > 1e-6)))"
+    )
     page.locator("#lockstep-scrub").focus()
     page.keyboard.press("ArrowRight")
     assert page.evaluate("() => window.connscopeLockstep.time()") == pytest.approx(first)
