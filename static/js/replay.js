@@ -8,6 +8,7 @@
  */
 import { LaneView, MAX_DOTS } from "./lanes.js";
 import { ReplayClock, ignoredKey } from "./replay-clock.js";
+import { ReplayTip } from "./replay-tip.js";
 import { OUTCOMES, STATE, STATES } from "./vocabulary.js";
 
 /** Per connection: its state changes and its requests' outcomes with their times. */
@@ -99,6 +100,14 @@ export function startReplay(run, root = document, prefix = "") {
   );
   // The bins are sized for the run's final tally from the start: they never jump while it plays.
   view.planBins(finalBins(compiled));
+  const tipElement = $("#dot-tip");
+  const tip = tipElement && new ReplayTip({
+    tip: tipElement,
+    stage: $("#stage"),
+    canvas: $("#lanes"),
+    view,
+    connections: run.connections,
+  });
 
   let shownAt = -1;
   function render(t, glide) {
@@ -106,6 +115,7 @@ export function startReplay(run, root = document, prefix = "") {
     if (!glide || t < shownAt) view.reset();
     view.applyRows(rows, !glide || t < shownAt);
     shownAt = t;
+    tip?.update(t);
     for (const [name, value] of Object.entries({ ...counts, ...totals })) {
       for (const el of root.querySelectorAll(`[data-count="${name}"]`)) {
         el.textContent = String(value);
@@ -124,7 +134,7 @@ export function startReplay(run, root = document, prefix = "") {
     next: $("#replay-next"),
   };
   const clock = new ReplayClock({ end: compiled.end, changes: compiled.changes, render, controls });
-  const handle = { show: (ms, glide = false) => clock.show(ms, glide), step: (direction) => clock.step(direction), compiled, view };
+  const handle = { show: (ms, glide = false) => clock.show(ms, glide), step: (direction) => clock.step(direction), compiled, view, tip };
   if (!controls) {
     clock.show(0, false);
     return handle;
