@@ -141,8 +141,9 @@ class TargetSettings(BaseModel):
     @model_validator(mode="after")
     def _engine_takes_them(self, info: ValidationInfo) -> TargetSettings:
         defaults = {name: field.default for name, field in type(self).model_fields.items()}
-        # Only a caller that knows what the user typed (the CLI's flags) names them: a form or
-        # a stored run gives every field, another engine's at its default.
+        # Only a caller that knows what the user typed (the CLI's flags) names them: the form,
+        # a stored run or a target's settings posted back give every field, another engine's
+        # at its default.
         explicit = (info.context or {}).get(EXPLICIT, ())
         for name, message in refusals(self.model_dump(), defaults, explicit).items():
             # A model-level error has no location: the field rides in ctx, for the form and the CLI.
