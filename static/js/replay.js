@@ -1,7 +1,8 @@
 /*
  * Replay of a recorded run on the same lanes as the live view: a scrubber, play/pause,
  * step to the previous/next state change, and speeds from 0.05× to 4× so a 3 ms 503 can
- * be watched by a class. Everything shown is read off the run's own records.
+ * be watched by a class; a dot's own timeline on hover. Everything shown is read off the
+ * run's own records.
  *
  * Used by the replay page (/runs/ID) and, bundled by esbuild (export.js), by the
  * self-contained HTML export, which must run from file:// with no network.
