@@ -67,6 +67,46 @@ def test_start_fire_and_the_page_shows_what_the_run_counted(dashboard: str, page
     page.locator("#live-view").screenshot(path=str(ARTIFACTS / "live-view.png"))
 
 
+def test_a_live_connections_tip_shows_its_client_kind_and_its_requests_paths(dashboard: str, page: Any) -> None:
+    target = httpx.post(
+        f"{dashboard}/api/targets", json={"handler": "async", "handler_ms": 20, "loop": "asyncio"}, timeout=60
+    ).json()
+    page.goto(dashboard)
+    _ready(page)
+    fired = httpx.post(
+        f"{dashboard}/api/targets/{target['id']}/bursts",
+        json={
+            "connections": 4,
+            "pattern": "rate",
+            "rate": 20,
+            "mix": "normal:50,slow:50",
+            "slow_s": 0.3,
+            "paths": "/a:50,/b:50",
+            "seed": 3,
+        },
+        timeout=10,
+    ).json()
+    result = wait_burst(dashboard, target["id"], fired["id"])
+    page.wait_for_function(
+        "n => document.querySelector('[data-count=\"requests\"]').dataset.value === String(n)",
+        arg=result["totals"]["requests"],
+        timeout=15_000,
+    )
+    assert {c["client"] for c in result["connections"]} == {"normal", "slow"}
+    box = page.locator("#lanes").bounding_box()
+    tip = page.locator("#dot-tip")
+    for connection in result["connections"]:
+        dot = page.evaluate("cid => window.connscope.view.dotPosition(cid)", connection["id"])
+        page.mouse.move(box["x"] + dot["x"], box["y"] + dot["y"])
+        # The tip fetches the connection from the API once the pointer rests on it.
+        tip.locator(".tip-requests").wait_for(timeout=5_000)
+        assert tip.locator(".dot-tip__head strong").inner_text() == f"connection {connection['id']}"
+        assert tip.locator("[data-client]").get_attribute("data-client") == connection["client"]
+        assert tip.locator(".tip-requests__path").all_inner_texts() == [r["path"] for r in connection["requests"]]
+        page.mouse.move(0, 0)
+        tip.wait_for(state="hidden", timeout=5_000)
+
+
 def test_a_bad_value_shows_the_inline_error_and_keeps_the_target(dashboard: str, page: Any) -> None:
     started = httpx.post(f"{dashboard}/api/targets", json={"loop": "asyncio"}, timeout=60).json()
     page.goto(dashboard)

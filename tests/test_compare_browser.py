@@ -101,6 +101,17 @@ def test_two_runs_replay_in_lockstep(dashboard: str, page: Any) -> None:
     assert int(page.locator('#b-live-view [data-count="ok"]').get_attribute("data-value")) == 4
     page.evaluate("() => window.connscopeLockstep.show(0)")
     assert int(page.locator('#b-live-view [data-count="requests"]').get_attribute("data-value")) == 0
+    # The keys drive the shared clock: → steps to the first change of either side, Home goes back.
+    first = page.evaluate(
+        "() => Math.min(...window.connscopeLockstep.sides.map(s => s.compiled.changes.find(c => c > 1e-6)))"
+    )
+    page.locator("#lockstep-scrub").focus()
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("() => window.connscopeLockstep.time()") == pytest.approx(first)
+    shown = page.evaluate("t => `${t.toFixed(2)} ms / `", first)
+    assert page.locator("#lockstep-time").text_content().startswith(shown)
+    page.keyboard.press("Home")
+    assert page.evaluate("() => window.connscopeLockstep.time()") == 0
     page.click("#lockstep-play")
     page.wait_for_function(
         "() => Number(document.querySelector('#a-live-view [data-count=requests]').dataset.value) > 0"

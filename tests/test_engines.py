@@ -23,7 +23,7 @@ from app.cli.run import scenario_target_flags
 from app.experiment import run_once
 from app.fields import field_errors
 from app.sandbox.engines import ENGINES
-from app.sandbox.settings import TargetSettings
+from app.sandbox.settings import EXPLICIT, TargetSettings
 from app.scenarios import BY_ID
 from app.store import RunStore
 from app.web.app import create_app
@@ -62,6 +62,17 @@ def test_each_engine_refuses_another_engines_setting_by_name_and_says_what_it_ha
     TargetSettings(server="gunicorn", limit_concurrency=2, max_requests=5, gunicorn_timeout=10)
 
 
+def test_each_engines_settings_table_names_real_fields_once_and_says_instead_only_of_others() -> None:
+    read = {name for engine in ENGINES.values() for name in engine.settings_fields}
+    assert read <= set(TargetSettings.model_fields)
+    for engine in ENGINES.values():
+        names = [s.name for s in engine.settings]
+        assert len(names) == len(set(names)), engine.name
+        # An `instead` row is said only when another engine's field is given a value.
+        for name in engine.instead:
+            assert name in read and name not in engine.settings_fields, (engine.name, name)
+
+
 def test_the_cli_refuses_a_foreign_setting_in_one_line_before_starting_anything() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "app.cli", "run", "--server", "granian", "--limit-concurrency", "3"],
@@ -76,6 +87,28 @@ def test_the_cli_refuses_a_foreign_setting_in_one_line_before_starting_anything(
         "instead (excess requests wait, none get 503).\n"
     )
     assert done.stdout == ""
+
+
+def test_a_foreign_flag_typed_at_its_default_is_refused_too_but_a_default_left_alone_is_not() -> None:
+    # Typed by name, uvicorn's keep-alive means nothing to Granian, even at uvicorn's default of 5.
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "run", "--server", "granian", "--timeout-keep-alive", "5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "connscope: error: --timeout-keep-alive 5: timeout_keep_alive is uvicorn's; "
+        "Granian has http1_keep_alive (on/off) instead.\n"
+    )
+    # A form, a stored run or a scenario gives every field: another engine's at its default stays silent.
+    every = TargetSettings(server="granian").model_dump()
+    assert TargetSettings.model_validate(every).timeout_keep_alive == 5
+    with pytest.raises(ValidationError):
+        TargetSettings.model_validate(every, context={EXPLICIT: {"server", "timeout_keep_alive"}})
+    TargetSettings.model_validate(every, context={EXPLICIT: {"server", "backlog", "http1_keep_alive"}})
 
 
 def test_the_form_shows_the_refusal_next_to_the_field_as_a_422(tmp_path: Path) -> None:

@@ -120,6 +120,65 @@ def _record(dashboard: str, settings: dict[str, Any], burst: dict[str, Any]) -> 
     return wait_run_id(dashboard, target["id"])
 
 
+def _hover_tip(page: Any, cid: int) -> dict[str, Any]:
+    """Points at connection `cid`'s dot and reads the tip it opens."""
+    box = page.locator("#lanes").bounding_box()
+    dot = page.evaluate("cid => window.connscopeReplay.view.dotPosition(cid)", cid)
+    page.mouse.move(box["x"] + dot["x"], box["y"] + dot["y"])
+    tip = page.locator("#dot-tip")
+    assert tip.is_visible()
+    rows = tip.locator(".tip-requests tbody tr:not(.tip-requests__note)")
+    return {
+        "heading": tip.locator(".dot-tip__head").inner_text(),
+        "client": tip.locator("[data-client]").get_attribute("data-client"),
+        "paths": rows.locator(".tip-requests__path").all_inner_texts(),
+        "outcomes": [rows.nth(i).get_attribute("data-outcome") for i in range(rows.count())],
+    }
+
+
+def test_a_replayed_connections_tip_shows_its_client_kind_and_paths_as_of_the_moment(dashboard: str, page: Any) -> None:
+    run_id = _record(
+        dashboard,
+        {"handler": "async", "handler_ms": 20, "loop": "asyncio"},
+        {
+            "connections": 6,
+            "pattern": "rate",
+            "rate": 20,
+            "mix": "normal:50,slow:50",
+            "slow_s": 0.4,
+            "paths": "/a:50,/b?q=1:50",
+            "seed": 7,
+        },
+    )
+    run = httpx.get(f"{dashboard}/api/runs/{run_id}", timeout=10).json()
+    connections = run["connections"]
+    assert {c["client"] for c in connections} == {"normal", "slow"}
+    assert {r["path"] for c in connections for r in c["requests"]} == {"/a", "/b?q=1"}
+    page.goto(f"{dashboard}/runs/{run_id}")
+    page.wait_for_function("() => window.connscopeReplay !== undefined")
+
+    # At the end: each connection's own kind, and each request's path and outcome, as recorded.
+    end = max(t for c in connections for _, t in c["states"])
+    page.evaluate("t => window.connscopeReplay.show(t)", end)
+    for cid, connection in enumerate(connections):
+        shown = _hover_tip(page, cid)
+        assert shown["heading"].startswith(f"connection {connection['id']}")
+        assert shown["client"] == connection["client"] and f"{connection['client']} client" in shown["heading"]
+        assert shown["paths"] == [r["path"] for r in connection["requests"]]
+        assert shown["outcomes"] == [r["outcome"] for r in connection["requests"]]
+
+    # Midway through a slow client's request: its path is known, its outcome is not yet.
+    cid, slow = next((i, c) for i, c in enumerate(connections) if c["client"] == "slow")
+    request = slow["requests"][0]
+    page.mouse.move(0, 0)
+    page.evaluate("t => window.connscopeReplay.show(t)", (request["start_ms"] + request["done_ms"]) / 2)
+    shown = _hover_tip(page, cid)
+    assert shown["client"] == "slow"
+    assert shown["paths"] == [request["path"]] and shown["outcomes"] == ["pending"]
+    page.keyboard.press("Escape")
+    assert page.locator("#dot-tip").is_hidden()
+
+
 def test_csv_has_each_requests_times_and_the_settings_in_its_header(dashboard: str, recorded: dict[str, Any]) -> None:
     response = httpx.get(f"{dashboard}/api/runs/{recorded['run_id']}/export", params={"format": "csv"}, timeout=10)
     assert response.status_code == 200

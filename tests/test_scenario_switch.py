@@ -4,6 +4,7 @@ headless Chromium."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -254,3 +255,34 @@ def test_the_burst_form_survives_a_reload(dashboard: str, page: Any) -> None:
     assert page.input_value("#burst-path") == burst.pop("path")
     for name, value in burst.items():
         assert float(page.input_value(f"#burst-{name}")) == float(value), name
+
+
+def test_the_tenth_scenario_runs_on_key_0_which_its_button_shows(dashboard: str, page: Any) -> None:
+    tenth = SCENARIOS[9]
+    page.goto(dashboard)
+    _ready(page)
+    keyed = page.locator("#scenario-panel button[data-key]")
+    assert [keyed.nth(i).get_attribute("data-key") for i in range(keyed.count())] == [*"123456789", "0"]
+    button = page.locator('#scenario-panel button[data-key="0"]')
+    assert button.get_attribute("data-scenario") == tenth.id
+    assert button.locator("kbd").inner_text() == "0"
+    assert page.locator('#key-help [data-key="digits"] dt kbd').all_inner_texts() == ["1", "9", "0"]
+    targets = httpx.get(f"{dashboard}/api/targets", timeout=10).json()
+    before = targets[-1]["id"] if targets else 0
+
+    _blur(page)
+    page.keyboard.press("0")
+    page.wait_for_selector(f'[data-scenario-story="{tenth.id}"]', timeout=30_000)
+    assert page.locator("#scenario-panel .scenario--current").get_attribute("data-scenario") == tenth.id
+    first = _current(dashboard)
+    assert first["id"] > before and first["settings"]["server"] == tenth.settings.server
+    # Both of its targets run to the end: the scenario's comparison is written, nothing is left running.
+    wait_burst(dashboard, first["id"], 1)
+    deadline = time.monotonic() + 60
+    while True:
+        second = _current(dashboard)
+        if second["id"] != first["id"] and second["bursts"] and second["bursts"][0]["done"]:
+            break
+        assert time.monotonic() < deadline, "the second target's burst never finished"
+        time.sleep(0.2)
+    assert second["bursts"][0]["finding"].startswith("The same ")

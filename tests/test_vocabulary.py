@@ -85,7 +85,16 @@ def test_the_export_script_is_one_esbuild_bundle_of_the_replay() -> None:
         pytest.fail(str(exc))
     assert not re.search(r"^\s*(import|export)\s", bundle, flags=re.M)
     # esbuild names each module it took in; the replay, the lanes and the vocabulary are there.
-    for module in ("export.js", "replay.js", "lanes.js", "lane-geometry.js", "vocabulary.js"):
+    for module in (
+        "export.js",
+        "replay.js",
+        "replay-clock.js",
+        "replay-tip.js",
+        "connection-tip.js",
+        "lanes.js",
+        "lane-geometry.js",
+        "vocabulary.js",
+    ):
         assert f"static/js/{module}" in bundle, module
     done = subprocess.run(["node", "--check", "-"], input=bundle, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from app.export import FORMATS
 from app.fields import error_field, form_fields, readable
 from app.limits import RUN_CAPS, SWEEP_CAPS, add_limit_flags
-from app.sandbox.settings import TargetSettings
+from app.sandbox.settings import EXPLICIT, TargetSettings
 from app.scenarios import BY_ID
 from app.store import default_path
 from app.traffic.spec import BurstSpec
@@ -199,7 +199,10 @@ def _add_store_flag(parser: argparse._ActionsContainer, default: Any = None) -> 
 def _model(model: type[T], flags: dict[str, str], args: argparse.Namespace, base: dict[str, Any], **extra: Any) -> T:
     given = {name: getattr(args, name) for name in flags.values() if getattr(args, name) is not None}
     try:
-        return model.model_validate(base | given | extra)  # type: ignore[attr-defined,no-any-return]
+        # The flags typed by name: another engine's is refused even at its default value.
+        return model.model_validate(  # type: ignore[attr-defined,no-any-return]
+            base | given | extra, context={EXPLICIT: frozenset(given)}
+        )
     except ValidationError as exc:
         error = exc.errors()[0]
         name = error_field(error)

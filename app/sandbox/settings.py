@@ -12,6 +12,9 @@ from app.sandbox.engines import refusals
 from app.weights import parse_weights
 
 SETTINGS_ENV = "CONNSCOPE_TARGET"
+EXPLICIT = "explicit"
+"""The validation context's key for the fields the user gave by name (refused for an engine
+that does not take them, even at their default)."""
 Handler = Literal["async", "blocking", "cpu", "sync"]
 HANDLERS: tuple[str, ...] = ("async", "blocking", "cpu", "sync")
 
@@ -136,9 +139,13 @@ class TargetSettings(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _engine_takes_them(self) -> TargetSettings:
-        defaults = {name: info.default for name, info in type(self).model_fields.items()}
-        for name, message in refusals(self.model_dump(), defaults).items():
+    def _engine_takes_them(self, info: ValidationInfo) -> TargetSettings:
+        defaults = {name: field.default for name, field in type(self).model_fields.items()}
+        # Only a caller that knows what the user typed (the CLI's flags) names them: the form,
+        # a stored run or a target's settings posted back give every field, another engine's
+        # at its default.
+        explicit = (info.context or {}).get(EXPLICIT, ())
+        for name, message in refusals(self.model_dump(), defaults, explicit).items():
             # A model-level error has no location: the field rides in ctx, for the form and the CLI.
             raise PydanticCustomError("engine_setting", message, {"field": name})
         return self

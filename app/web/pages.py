@@ -55,7 +55,13 @@ TARGET_FIELDS = (
 )
 SERVER_FIELDS = (
     "server",
-    *TARGET_FIELDS[:7],
+    "limit_concurrency",
+    "backlog",
+    "timeout_keep_alive",
+    "limit_max_requests",
+    "workers",
+    "http",
+    "loop",
     "max_requests",
     "gunicorn_timeout",
     "graceful_timeout",

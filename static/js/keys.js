@@ -95,15 +95,15 @@ export function listenForKeys(slow) {
           event.preventDefault();
           // The burst panel, and the error it would show, is hidden in presenter mode.
           if (isPresenting() && fire.getAttribute("aria-disabled") === "true") {
-            announce("No target is ready: nothing to fire at. Press r to restart it or 1 to 9 for a scenario.");
+            announce("No target is ready: nothing to fire at. Press r to restart it or a number key (1–9, 0) for a scenario.");
           }
           fire.click();
         }
         break;
       }
       default:
-        // 1–9 run the guided scenario with that number, when the scenario panel is there.
-        if (/^[1-9]$/.test(event.key)) {
+        // 1–9 and 0 (the tenth) run the guided scenario with that key, when the scenario panel is there.
+        if (/^[0-9]$/.test(event.key)) {
           const scenario = document.querySelector(`#scenario-panel [data-key="${event.key}"]`);
           if (scenario && window.htmx) {
             event.preventDefault();

@@ -36,12 +36,6 @@ export function formatMs(ms) {
   return ms.toFixed(2);
 }
 
-export function formatDuration(ms) {
-  if (ms >= 1000) return (ms / 1000).toFixed(ms >= 10000 ? 1 : 2) + " s";
-  if (ms >= 10) return ms.toFixed(0) + " ms";
-  return ms.toFixed(ms >= 1 ? 1 : 2) + " ms";
-}
-
 /* ---------------- what the numbers cover ---------------- */
 
 /*

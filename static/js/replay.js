@@ -1,15 +1,16 @@
 /*
  * Replay of a recorded run on the same lanes as the live view: a scrubber, play/pause,
  * step to the previous/next state change, and speeds from 0.05× to 4× so a 3 ms 503 can
- * be watched by a class. Everything shown is read off the run's own records.
+ * be watched by a class; a dot's own timeline on hover. Everything shown is read off the
+ * run's own records.
  *
  * Used by the replay page (/runs/ID) and, bundled by esbuild (export.js), by the
  * self-contained HTML export, which must run from file:// with no network.
  */
 import { LaneView, MAX_DOTS } from "./lanes.js";
+import { ReplayClock, ignoredKey } from "./replay-clock.js";
+import { ReplayTip } from "./replay-tip.js";
 import { OUTCOMES, STATE, STATES } from "./vocabulary.js";
-
-export const SPEEDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 4];
 
 /** Per connection: its state changes and its requests' outcomes with their times. */
 function compile(run) {
@@ -73,10 +74,6 @@ function finalBins(compiled) {
   return bins;
 }
 
-export function formatTime(ms) {
-  return ms >= 1000 ? `${(ms / 1000).toFixed(3)} s` : `${ms.toFixed(2)} ms`;
-}
-
 /**
  * `root` (the document, or an element) holds the replay's elements; `prefix` starts their ids (a comparison's two sides,
  * "a-" and "b-", on one page). Without transport controls in `root` the replay is driven
@@ -104,33 +101,22 @@ export function startReplay(run, root = document, prefix = "") {
   );
   // The bins are sized for the run's final tally from the start: they never jump while it plays.
   view.planBins(finalBins(compiled));
+  const tipElement = $("#dot-tip");
+  const tip = tipElement && new ReplayTip({
+    tip: tipElement,
+    stage: $("#stage"),
+    canvas: $("#lanes"),
+    view,
+    connections: run.connections,
+  });
 
-  const scrub = $("#replay-scrub");
-  const clock = $("#replay-time");
-  const play = $("#replay-play");
-  const speed = $("#replay-speed");
-  const controlled = scrub !== null;
-  if (controlled) {
-    scrub.max = String(compiled.end);
-    scrub.step = "any";
-    for (const s of SPEEDS) speed.add(new Option(`${s}×`, String(s), s === 0.25, s === 0.25));
-  }
-
-  let t = 0;
   let shownAt = -1;
-  let playing = false;
-  let last = 0;
-
-  function show(time, glide) {
-    t = Math.max(0, Math.min(compiled.end, time));
+  function render(t, glide) {
     const { rows, counts, totals } = countsAt(compiled, t);
     if (!glide || t < shownAt) view.reset();
     view.applyRows(rows, !glide || t < shownAt);
     shownAt = t;
-    if (controlled) {
-      scrub.value = String(t);
-      clock.textContent = `${formatTime(t)} / ${formatTime(compiled.end)}`;
-    }
+    tip?.update(t);
     for (const [name, value] of Object.entries({ ...counts, ...totals })) {
       for (const el of root.querySelectorAll(`[data-count="${name}"]`)) {
         el.textContent = String(value);
@@ -139,49 +125,22 @@ export function startReplay(run, root = document, prefix = "") {
     }
   }
 
-  function setPlaying(on) {
-    playing = on && t < compiled.end;
-    if (!controlled) return;
-    play.textContent = playing ? "❚❚ pause" : "▶ play";
-    play.setAttribute("aria-pressed", String(playing));
-    last = performance.now();
-    if (playing) requestAnimationFrame(frame);
-  }
-
-  function frame(now) {
-    if (!playing) return;
-    const advance = (now - last) * Number(speed.value);
-    last = now;
-    show(t + advance, true);
-    if (t >= compiled.end) setPlaying(false);
-    else requestAnimationFrame(frame);
-  }
-
-  function step(direction) {
-    setPlaying(false);
-    const eps = 1e-6;
-    const next = direction > 0
-      ? compiled.changes.find((c) => c > t + eps)
-      : [...compiled.changes].reverse().find((c) => c < t - eps);
-    if (next !== undefined) show(next, direction > 0);
-  }
-
-  const handle = { show: (ms, glide = false) => show(ms, glide), step, compiled, view };
-  if (!controlled) {
-    show(0, false);
+  const scrub = $("#replay-scrub");
+  const controls = scrub && {
+    scrub,
+    clock: $("#replay-time"),
+    play: $("#replay-play"),
+    speed: $("#replay-speed"),
+    prev: $("#replay-prev"),
+    next: $("#replay-next"),
+  };
+  const clock = new ReplayClock({ end: compiled.end, changes: compiled.changes, render, controls });
+  const handle = { show: (ms, glide = false) => clock.show(ms, glide), step: (direction) => clock.step(direction), compiled, view, tip };
+  if (!controls) {
+    clock.show(0, false);
     return handle;
   }
 
-  scrub.addEventListener("input", () => {
-    setPlaying(false);
-    show(Number(scrub.value), false);
-  });
-  play.addEventListener("click", () => {
-    if (t >= compiled.end) show(0, false);
-    setPlaying(!playing);
-  });
-  $("#replay-prev").addEventListener("click", () => step(-1));
-  $("#replay-next").addEventListener("click", () => step(1));
   /* Presenter mode, as on the live page: `p`, the button, or ?present=1 (the server renders it on). */
   const page = root.documentElement || document.documentElement;
   const presenterButton = $("#presenter-toggle");
@@ -213,30 +172,17 @@ export function startReplay(run, root = document, prefix = "") {
   new MutationObserver(() => view.readColours()).observe(page, { attributes: true, attributeFilter: ["data-presenter"] });
 
   root.addEventListener("keydown", (event) => {
-    if (event.ctrlKey || event.metaKey || event.altKey) return;
-    if (event.target instanceof HTMLInputElement && event.target.type !== "range") return;
+    if (ignoredKey(event)) return;
     if (event.key === "?") {
       event.preventDefault();
       toggleHelp();
       return;
     }
-    if (help?.open) return;
+    if (help?.open || clock.handleKey(event)) return;
     if ((event.key === "p" || event.key === "P") && !(event.target instanceof HTMLSelectElement)) {
       event.preventDefault();
       setPresenter(page.dataset.presenter !== "on");
-    } else if (event.key === " ") {
-      event.preventDefault();
-      play.click();
-    } else if (event.key === "ArrowRight") {
-      event.preventDefault();
-      step(1);
-    } else if (event.key === "ArrowLeft") {
-      event.preventDefault();
-      step(-1);
-    } else if (event.key === "Home") {
-      show(0, false);
-    } else if ((event.key === "f" || event.key === "F") && !event.ctrlKey && !event.metaKey && !event.altKey
-               && !(event.target instanceof HTMLSelectElement)) {
+    } else if ((event.key === "f" || event.key === "F") && !(event.target instanceof HTMLSelectElement)) {
       // Fullscreen for a projector, as on the live page.
       event.preventDefault();
       if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
@@ -244,7 +190,7 @@ export function startReplay(run, root = document, prefix = "") {
     }
   });
 
-  show(0, false);
+  clock.show(0, false);
   // A handle for tests and the console: jump to a time, step, inspect the compiled run.
   if (root.defaultView) root.defaultView.connscopeReplay = handle;
   return handle;

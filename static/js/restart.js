@@ -21,7 +21,7 @@ export function restartTarget() {
   }
   if (!window.htmx || restarting) return;
   if (!live.target) {
-    announce("Nothing to reset: start a target first, or press 1 to 9 for a guided scenario.");
+    announce("Nothing to reset: start a target first, or press a number key (1–9, 0) for a guided scenario.");
     return;
   }
   restarting = true;

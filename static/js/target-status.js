@@ -125,7 +125,7 @@ export function updateEmptyState() {
   const target = live.target;
   // In presenter mode the settings are hidden: point at the keys instead of "on the left".
   const presenting = isPresenting();
-  const where = presenting ? "Press p for the settings, or 1 to 9 for a guided scenario" : "Start a target on the left";
+  const where = presenting ? "Press p for the settings, or a number key (1–9, 0) for a guided scenario" : "Start a target on the left";
   let reason = "";
   let title = "";
   let hint = "";

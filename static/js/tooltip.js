@@ -2,9 +2,8 @@
  * A connection's own timeline: shown on hover, pinned on a tap, stepped with the arrow keys;
  * its states and requests fetched from the API once the pointer rests on its dot.
  */
-import { STATE, glyphOf, toneOf } from "./vocabulary.js";
+import { element, placeTipAt, renderConnection, tipHeading } from "./connection-tip.js";
 import { live, ui, view } from "./live-page.js";
-import { formatDuration } from "./numbers.js";
 
 const TIP_FETCH_DELAY_MS = 60;
 
@@ -88,105 +87,23 @@ async function fetchTip(cid) {
   }
 }
 
-function element(tag, className, text) {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text != null) el.textContent = text;
-  return el;
-}
-
-function tipHeading(cid, data) {
-  const head = element("div", "dot-tip__head");
-  head.append(element("strong", null, `connection ${cid}`));
-  if (data) head.append(element("span", null, `port ${data.port ?? "?"} · burst ${data.burst ?? "?"}`));
-  return head;
-}
-
 function renderTipLoading(cid) {
   ui.tip.innerHTML = "";
   ui.tip.append(tipHeading(cid, null), element("p", "dot-tip__loading", "loading its timeline…"));
 }
 
 function renderTip(cid, data) {
-  ui.tip.innerHTML = "";
-  ui.tip.append(tipHeading(cid, data));
-  const states = data.states || [];
-  if (states.length) {
-    const start = states[0][1];
-    const lastState = states[states.length - 1];
-    // The endpoint's times run from the start of the connection's burst, and so does its
-    // `now_ms`: the stream's own clock (from the target's start) is another one.
-    const now = data.now_ms == null ? lastState[1] : data.now_ms + (performance.now() - (data.fetchedAt ?? performance.now()));
-    const end = lastState[0] === STATE.CLOSED ? lastState[1] : Math.max(lastState[1], now);
-    const span = Math.max(end - start, 0.001);
-    const bar = element("div", "timeline-bar");
-    const list = element("ol", "timeline-list");
-    states.forEach(([state, t], k) => {
-      const next = states[k + 1];
-      const until = next ? next[1] : state === STATE.CLOSED ? t : end;
-      const duration = until - t;
-      if (state !== STATE.CLOSED) {
-        const segment = element("span", `timeline-bar__seg ${toneOf(state)}`);
-        segment.style.flexGrow = String(Math.max(duration / span, 0.015));
-        segment.title = `${state} ${formatDuration(duration)}`;
-        bar.append(segment);
-      }
-      const row = element("li");
-      row.dataset.state = state;
-      row.append(
-        element("i", `swatch ${toneOf(state)}`),
-        element("span", "timeline-list__state", state),
-        element("span", "timeline-list__at", "+" + formatDuration(t - start)),
-        element("span", "timeline-list__for", state === STATE.CLOSED ? "" : next ? formatDuration(duration) : "so far " + formatDuration(duration)),
-      );
-      list.append(row);
-    });
-    ui.tip.append(bar, list);
-  }
-  const requests = data.requests || [];
-  if (requests.length) {
-    const table = element("table", "tip-requests");
-    const head = table.createTHead().insertRow();
-    for (const title of ["#", "outcome", "status", "latency"]) head.append(element("th", null, title));
-    const body = table.createTBody();
-    requests.forEach((request, k) => {
-      const row = body.insertRow();
-      const outcome = request.outcome || "pending";
-      row.dataset.outcome = outcome;
-      row.insertCell().textContent = String(k + 1);
-      const cell = row.insertCell();
-      cell.append(element("i", `glyph ${toneOf(outcome)}`, glyphOf(outcome)), document.createTextNode(" " + outcome));
-      row.insertCell().textContent = request.status ?? "–";
-      row.insertCell().textContent = request.latency_ms == null ? "–" : formatDuration(request.latency_ms);
-      const notes = [request.error, request.timeout_state && `timed out while ${request.timeout_state}`].filter(Boolean);
-      if (notes.length) {
-        const note = body.insertRow();
-        note.className = "tip-requests__note";
-        const noteCell = note.insertCell();
-        noteCell.colSpan = 4;
-        noteCell.textContent = notes.join(" · ");
-      }
-    });
-    ui.tip.append(table);
-  } else {
-    ui.tip.append(element("p", "dot-tip__loading", "no request finished yet"));
-  }
+  // The endpoint's times run from the start of the connection's burst, and so does its
+  // `now_ms`: the stream's own clock (from the target's start) is another one.
+  const now = data.now_ms == null ? null : data.now_ms + (performance.now() - (data.fetchedAt ?? performance.now()));
+  renderConnection(ui.tip, cid, data, now);
   placeTip();
 }
 
 export function placeTip() {
   const position = view.dotPosition(tip.cid);
   if (!position) return;
-  const stageWidth = ui.stage.clientWidth;
-  const stageHeight = ui.stage.clientHeight;
-  const width = ui.tip.offsetWidth;
-  const height = ui.tip.offsetHeight;
-  let x = position.x + position.r + 12;
-  if (x + width > stageWidth - 6) x = position.x - position.r - 12 - width;
-  let y = position.y - 24;
-  y = Math.min(Math.max(6, y), Math.max(6, stageHeight - height - 6));
-  x = Math.max(6, x);
-  ui.tip.style.transform = `translate(${Math.round(x)}px, ${Math.round(y)}px)`;
+  placeTipAt(ui.tip, ui.stage, position);
   // Once the glide is over the tip can stay put.
   tip.follow = false;
   requestAnimationFrame(() => {

@@ -7,7 +7,7 @@ line in ENGINES. Settings are plain field values so this layer needs nothing of 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from app.sandbox.engines.base import Engine
@@ -19,14 +19,17 @@ from app.sandbox.engines.uvicorn import UVICORN
 ENGINES: dict[str, Engine] = {e.name: e for e in (UVICORN, GUNICORN, GRANIAN, HYPERCORN)}
 
 
-def refusals(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, str]:
+def refusals(values: Mapping[str, Any], defaults: Mapping[str, Any], explicit: Collection[str] = ()) -> dict[str, str]:
     """field → why the chosen engine refuses it: a setting of another engine given a value
-    (not its default), or a value the engine itself rejects."""
+    (not its default, or any value when `explicit` names it: the user typed it), or a value
+    the engine itself rejects."""
     engine = ENGINES[values["server"]]
     found: dict[str, str] = {}
     for other in ENGINES.values():
         for name in other.settings_fields:
-            if name in engine.settings_fields or name in found or values[name] == defaults[name]:
+            if name in engine.settings_fields or name in found:
+                continue
+            if values[name] == defaults[name] and name not in explicit:
                 continue
             found[name] = (
                 f"{name} is {other.title}'s; {engine.title} {engine.instead.get(name, 'has no such setting')}."

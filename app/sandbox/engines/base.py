@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
 from typing import Any
@@ -18,18 +18,37 @@ def _version(distribution: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Setting:
+    """A row of an engine's settings table: a TargetSettings field the engine reads, or, with
+    `instead`, another engine's field and what this one has in its place (said after the
+    engine's name when a value for that field is refused)."""
+
+    name: str
+    instead: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Engine:
     name: str
     """The `server` setting's value."""
     title: str
     distributions: tuple[str, ...]
     """PyPI names whose versions say which server ran (gunicorn also needs uvicorn-worker)."""
-    settings_fields: tuple[str, ...]
-    """The TargetSettings fields it reads; any other engine's field given a value is refused."""
+    settings: tuple[Setting, ...]
+    """Its settings table; another engine's field given a value and not in it is refused too,
+    the engine having no such setting."""
     witnesses: str
     """What the server witness sees inside this engine, as the target panel says it."""
-    instead: Mapping[str, str] = field(default_factory=dict)
-    """Another engine's field → what this one has instead, said after the engine's name."""
+
+    @property
+    def settings_fields(self) -> tuple[str, ...]:
+        """The TargetSettings fields it reads, in the table's order."""
+        return tuple(s.name for s in self.settings if s.instead is None)
+
+    @property
+    def instead(self) -> dict[str, str]:
+        """Another engine's field → what this one has instead."""
+        return {s.name: s.instead for s in self.settings if s.instead is not None}
 
     def version(self) -> str:
         return " + ".join(f"{d} {_version(d)}" for d in self.distributions)

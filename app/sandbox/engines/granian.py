@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.sandbox.engines.base import Engine
+from app.sandbox.engines.base import Engine, Setting
 
 MIN_BACKLOG = 128
 """Granian's own floor: `--backlog` below it is refused by Granian's CLI."""
@@ -24,13 +24,17 @@ GRANIAN = Granian(
     name="granian",
     title="Granian",
     distributions=("granian",),
-    settings_fields=("backlog", "backpressure", "workers", "http1_keep_alive", "loop"),
+    settings=(
+        Setting("backlog"),
+        Setting("backpressure"),
+        Setting("workers"),
+        Setting("http1_keep_alive"),
+        Setting("loop"),
+        Setting("limit_concurrency", instead="has backpressure instead (excess requests wait, none get 503)"),
+        Setting("timeout_keep_alive", instead="has http1_keep_alive (on/off) instead"),
+        Setting("limit_max_requests", instead="restarts no worker after a number of requests"),
+        Setting("max_requests", instead="restarts no worker after a number of requests"),
+        Setting("http", instead="parses HTTP itself (in Rust)"),
+    ),
     witnesses="kernel, app (active); no accept/close hooks in Granian (its HTTP side is Rust)",
-    instead={
-        "limit_concurrency": "has backpressure instead (excess requests wait, none get 503)",
-        "timeout_keep_alive": "has http1_keep_alive (on/off) instead",
-        "limit_max_requests": "restarts no worker after a number of requests",
-        "max_requests": "restarts no worker after a number of requests",
-        "http": "parses HTTP itself (in Rust)",
-    },
 )

@@ -3,28 +3,28 @@ protocols and 503 gate inside gunicorn's workers, gunicorn's own names for the r
 
 from __future__ import annotations
 
-from app.sandbox.engines.base import Engine
+from app.sandbox.engines.base import Engine, Setting
 
 GUNICORN = Engine(
     name="gunicorn",
     title="gunicorn",
     distributions=("gunicorn", "uvicorn-worker", "uvicorn"),
-    settings_fields=(
-        "backlog",
-        "workers",
-        "max_requests",
-        "gunicorn_timeout",
-        "graceful_timeout",
-        "limit_concurrency",
-        "timeout_keep_alive",
-        "http",
-        "loop",
+    settings=(
+        Setting("backlog"),
+        Setting("workers"),
+        Setting("max_requests"),
+        Setting("gunicorn_timeout"),
+        Setting("graceful_timeout"),
+        Setting("limit_concurrency"),
+        Setting("timeout_keep_alive"),
+        Setting("http"),
+        Setting("loop"),
+        Setting(
+            "limit_max_requests", instead="has max_requests instead (the worker is restarted, the socket stays open)"
+        ),
+        Setting("keep_alive_timeout", instead="has timeout_keep_alive instead (uvicorn's, in each worker)"),
+        Setting("backpressure", instead="has limit_concurrency instead (uvicorn's 503 gate, per worker)"),
     ),
     witnesses="kernel, uvicorn's protocol in each worker (accepted/closed), app (active); "
     "no accept() hook: gunicorn owns the listening socket's objects",
-    instead={
-        "limit_max_requests": "has max_requests instead (the worker is restarted, the socket stays open)",
-        "keep_alive_timeout": "has timeout_keep_alive instead (uvicorn's, in each worker)",
-        "backpressure": "has limit_concurrency instead (uvicorn's 503 gate, per worker)",
-    },
 )

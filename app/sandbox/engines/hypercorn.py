@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from app.sandbox.engines.base import Engine
+from app.sandbox.engines.base import Engine, Setting
 
 HYPERCORN = Engine(
     name="hypercorn",
     title="Hypercorn",
     distributions=("hypercorn",),
-    settings_fields=("backlog", "workers", "keep_alive_timeout", "max_requests", "loop"),
+    settings=(
+        Setting("backlog"),
+        Setting("workers"),
+        Setting("keep_alive_timeout"),
+        Setting("max_requests"),
+        Setting("loop"),
+        Setting("limit_concurrency", instead="has no 503 gate: it never rejects a request for load"),
+        Setting("timeout_keep_alive", instead="has keep_alive_timeout instead"),
+        Setting(
+            "limit_max_requests", instead="has max_requests instead (the worker is restarted, the socket stays open)"
+        ),
+        Setting("http", instead="parses HTTP with h11 itself"),
+    ),
     witnesses="kernel, app (active); no accept/close hooks in Hypercorn",
-    instead={
-        "limit_concurrency": "has no 503 gate: it never rejects a request for load",
-        "timeout_keep_alive": "has keep_alive_timeout instead",
-        "limit_max_requests": "has max_requests instead (the worker is restarted, the socket stays open)",
-        "http": "parses HTTP with h11 itself",
-    },
 )

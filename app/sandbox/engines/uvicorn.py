@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from app.sandbox.engines.base import Engine
+from app.sandbox.engines.base import Engine, Setting
 
 UVICORN = Engine(
     name="uvicorn",
     title="uvicorn",
     distributions=("uvicorn",),
-    settings_fields=(
-        "limit_concurrency",
-        "backlog",
-        "timeout_keep_alive",
-        "limit_max_requests",
-        "workers",
-        "http",
-        "loop",
+    settings=(
+        Setting("limit_concurrency"),
+        Setting("backlog"),
+        Setting("timeout_keep_alive"),
+        Setting("limit_max_requests"),
+        Setting("workers"),
+        Setting("http"),
+        Setting("loop"),
+        Setting("max_requests", instead="has limit_max_requests instead"),
+        Setting("keep_alive_timeout", instead="has timeout_keep_alive instead"),
+        Setting(
+            "backpressure", instead="has limit_concurrency instead (it answers 503, it does not make requests wait)"
+        ),
     ),
     witnesses="kernel, accept() (asyncio loop, one worker), uvicorn's protocol (accepted/closed), app (active)",
-    instead={
-        "max_requests": "has limit_max_requests instead",
-        "keep_alive_timeout": "has timeout_keep_alive instead",
-        "backpressure": "has limit_concurrency instead (it answers 503, it does not make requests wait)",
-    },
 )
