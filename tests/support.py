@@ -18,7 +18,9 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM: str | None = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+"""Debian's Chromium; None (Playwright's own, which ./setup.sh --test fetches there) where the
+distribution has it only as a snap: Ubuntu."""
 CDN_HOST = "cdn.jsdelivr.net"
 
 
