@@ -66,11 +66,11 @@ def test_the_loop_sends_a_batch_and_a_blocked_loop_is_sent_for(reader: tuple[str
     async def main() -> float:
         channel = EventChannel(path)
         for port in range(50_000, 50_100):
-            channel.emit("enter", port, time.monotonic_ns())
+            channel.emit(witness_protocol.ENTER, port, time.monotonic_ns())
         await asyncio.sleep(0.05)
         assert [e.port for e in _events(chunks)] == list(range(50_000, 50_100))
         # A handler that blocks the loop: its request's `enter` must not wait for it.
-        channel.emit("enter", 60_000, time.monotonic_ns())
+        channel.emit(witness_protocol.ENTER, 60_000, time.monotonic_ns())
         blocked_at = time.monotonic()
         while not any(e.port == 60_000 for e in _events(chunks)):
             assert time.monotonic() - blocked_at < 1.0, "the blocked loop's event was never sent"
