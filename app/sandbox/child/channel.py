@@ -67,6 +67,8 @@ class EventChannel:
                 self._scheduled = False
 
     def _flush(self) -> None:
+        if not self._open:
+            return
         self._scheduled = False
         self._send()
         if (self._queue or self._unsent) and self._open:
@@ -100,6 +102,8 @@ class EventChannel:
     def _close(self) -> None:
         self._open = False
         self._append = _discard
+        # Never scheduled again: nothing is left to send.
+        self._scheduled = True
         self._queue.clear()
         self._unsent.clear()
 
