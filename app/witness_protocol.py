@@ -31,6 +31,8 @@ class ServerEvent(NamedTuple):
 
 KINDS = ("ready", "taken", "accepted", "enter", "leave", "closed")
 CODES = {kind: code for code, kind in enumerate(KINDS)}
+# The codes by name, for the target's hot path: no lookup per event.
+READY, TAKEN, ACCEPTED, ENTER, LEAVE, CLOSED = range(len(KINDS))
 
 # kind code, client port, pid, CLOCK_MONOTONIC ns, status (-1: none).
 RECORD = struct.Struct("<BHIqh")
@@ -46,9 +48,11 @@ def decode(data: bytes | bytearray | memoryview) -> list[ServerEvent]:
     bug, not a torn write: the stream carries whole records) is skipped, not fatal."""
     if len(data) % RECORD.size:
         raise ValueError(f"server events: {len(data)} bytes is not a whole number of records")
-    count = len(KINDS)
+    count, kinds, new = len(KINDS), KINDS, tuple.__new__
+    # tuple.__new__ straight, not the named tuple's own __new__: one Python call less per
+    # event, a third of the decoding at tens of thousands of events a second.
     return [
-        ServerEvent(KINDS[code], pid, port, t_ns, None if status == NO_STATUS else status)
+        new(ServerEvent, (kinds[code], pid, port, t_ns, None if status == NO_STATUS else status))
         for code, port, pid, t_ns, status in RECORD.iter_unpack(data)
         if code < count
     ]

@@ -66,11 +66,11 @@ def test_the_loop_sends_a_batch_and_a_blocked_loop_is_sent_for(reader: tuple[str
     async def main() -> float:
         channel = EventChannel(path)
         for port in range(50_000, 50_100):
-            channel.emit("enter", port, time.monotonic_ns())
+            channel.emit(witness_protocol.ENTER, port, time.monotonic_ns())
         await asyncio.sleep(0.05)
         assert [e.port for e in _events(chunks)] == list(range(50_000, 50_100))
         # A handler that blocks the loop: its request's `enter` must not wait for it.
-        channel.emit("enter", 60_000, time.monotonic_ns())
+        channel.emit(witness_protocol.ENTER, 60_000, time.monotonic_ns())
         blocked_at = time.monotonic()
         while not any(e.port == 60_000 for e in _events(chunks)):
             assert time.monotonic() - blocked_at < 1.0, "the blocked loop's event was never sent"
@@ -80,6 +80,31 @@ def test_the_loop_sends_a_batch_and_a_blocked_loop_is_sent_for(reader: tuple[str
     waited = asyncio.run(main())
     assert waited < 0.3
     assert len(_events(chunks)) == 101
+
+
+def test_records_stay_whole_and_in_order_when_the_loop_and_the_watchdog_both_send(
+    reader: tuple[str, list[bytes]],
+) -> None:
+    """The loop queues without a lock while the watchdog sends for it: a loop blocked now
+    and then, between runs of events, must lose, tear or reorder nothing."""
+    path, chunks = reader
+    ports = list(range(1_000, 31_000))
+
+    async def main() -> None:
+        channel = EventChannel(path)
+        for index, port in enumerate(ports):
+            channel.emit(witness_protocol.ENTER, port, time.monotonic_ns())
+            if index % 2_000 == 0:
+                time.sleep(0.06)  # blocked past STUCK_AFTER_S: the watchdog sends meanwhile
+            if index % 100 == 0:
+                await asyncio.sleep(0)
+        deadline = time.monotonic() + 5
+        while len(b"".join(chunks)) < len(ports) * witness_protocol.RECORD.size:
+            assert time.monotonic() < deadline, "records went missing"
+            await asyncio.sleep(0.01)
+
+    asyncio.run(main())
+    assert [e.port for e in _events(chunks)] == ports
 
 
 def _peers(sampler_updates: list[Mapping[int, PeerState]], port: int) -> list[PeerState]:

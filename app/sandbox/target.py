@@ -41,7 +41,6 @@ PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 TargetState = Literal["starting", "ready", "crashed", "exited", "stopped"]
 OUTPUT_TAIL_LINES = 200
 STOP_GRACE_S = 3.0
-EVENTS_READ_BYTES = 1 << 16
 
 
 @dataclass
@@ -74,6 +73,33 @@ def make_listener(backlog: int) -> socket.socket:
     sock.bind(("127.0.0.1", 0))
     sock.listen(backlog)
     return sock
+
+
+class _ServerEvents(asyncio.Protocol):
+    """One target process's report stream, decoded in the loop's own callback as it
+    arrives. A busy target reports tens of thousands of facts a second to the loop that also
+    drives the client: a stream reader's buffer copy, future and task step per read cost
+    that loop more than decoding the records."""
+
+    def __init__(self, target: Target) -> None:
+        self._target = target
+        self._own = False
+        self._rest = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._own = self._target._is_own(transport.get_extra_info("socket"))
+        if not self._own:
+            transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if not self._own:
+            return
+        if self._rest:
+            data = self._rest + data
+        # The stream carries whole records, but a read may end inside one.
+        whole = len(data) - len(data) % witness_protocol.RECORD.size
+        self._rest = data[whole:]
+        self._target._deliver(memoryview(data)[:whole])
 
 
 class Target:
@@ -127,7 +153,7 @@ class Target:
         loop = asyncio.get_running_loop()
         sandbox = plan()
         path = str(Path(self._tmp.name) / "events.sock")
-        self._event_server = await asyncio.start_unix_server(self._read_events, path=path)
+        self._event_server = await loop.create_unix_server(lambda: _ServerEvents(self), path=path)
         if sandbox.uid is not None:
             # Root owns both; the target reaches the socket through its group, others not at all.
             for entry, mode in ((self._tmp.name, 0o710), (path, 0o660)):
@@ -288,31 +314,17 @@ class Target:
             self.status.state = "crashed"
         self._exited.set()
 
-    async def _read_events(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self._is_own(writer):
-            writer.close()
-            return
-        # Whole chunks, not a record per await: a busy target reports tens of thousands of
-        # facts a second, and the loop that reads them also drives the client.
-        size = witness_protocol.RECORD.size
-        rest = b""
-        try:
-            while chunk := await reader.read(EVENTS_READ_BYTES):
-                data = rest + chunk if rest else chunk
-                whole = len(data) - len(data) % size
-                rest = data[whole:]
-                for event in witness_protocol.decode(memoryview(data)[:whole]):
-                    if event.kind == "ready":
-                        self._workers_ready.add(event.pid)
-                        continue
-                    self.on_event(event)
-        finally:
-            writer.close()
+    def _deliver(self, records: memoryview) -> None:
+        on_event = self.on_event
+        for event in witness_protocol.decode(records):
+            if event.kind == "ready":
+                self._workers_ready.add(event.pid)
+            else:
+                on_event(event)
 
-    def _is_own(self, writer: asyncio.StreamWriter) -> bool:
+    def _is_own(self, sock: socket.socket) -> bool:
         """The events socket is reachable by every process of the sandbox's uid, other
         targets included: only this target's own processes may report to it."""
-        sock: socket.socket = writer.get_extra_info("socket")
         peer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, PEERCRED.size)
         pid = PEERCRED.unpack(peer)[0]
         if self._proc is None:

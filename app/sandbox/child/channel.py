@@ -1,8 +1,8 @@
 """Inside the target: a channel for server events that never blocks the event loop.
 
-An event is packed into a buffer where it happens (on the loop's thread), and the loop
-itself sends what has gathered, in one non-blocking send, a clock tick after the first
-event of a batch. A reporting thread woken on a 2 ms clock took the GIL from the loop on
+An event is packed where it happens (on the loop's thread) and queued without a lock, and
+the loop itself sends what has gathered, in one non-blocking send, a clock tick after the
+first event of a batch. A reporting thread woken on a 2 ms clock took the GIL from the loop on
 every wake-up and encoded in Python what one `struct.pack` now does; now a thread only
 stands by, waking every 50 ms to send for a loop that a blocking handler holds. The socket is
 found by path, not inherited, because uvicorn's worker processes are spawned fresh and a
@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import os
 import socket
 import threading
 import time
 
-from app.witness_protocol import CODES, NO_STATUS, RECORD
+from app.witness_protocol import NO_STATUS, RECORD
 
 EVENTS_PATH_ENV = "CONNSCOPE_EVENTS"
 FLUSH_INTERVAL_S = 0.002
@@ -38,9 +39,14 @@ class EventChannel:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         self._sock.setblocking(False)
         self.pid = os.getpid()
-        self._pending = bytearray()
-        # The watchdog thread sends from the same buffer; a send exports it, and a record
-        # appended meanwhile would fail to resize it.
+        # Packed records, oldest first. The loop appends and a sender takes from the left:
+        # a deque does both atomically, so the hottest path, one append per event, takes no
+        # lock (a lock there cost as much as packing the record).
+        self._queue: collections.deque[bytes] = collections.deque()
+        self._append = self._queue.append
+        # Taken from the queue, not yet taken by the kernel. Only a sender touches it, under
+        # the lock: the loop's flush and the watchdog's may overlap, and a send exports it.
+        self._unsent = bytearray()
         self._lock = threading.Lock()
         self._scheduled = False
         self._sent_at = time.monotonic()
@@ -49,12 +55,9 @@ class EventChannel:
         atexit.register(self._flush_at_exit)
         threading.Thread(target=self._watch, name="connscope-events", daemon=True).start()
 
-    def emit(self, kind: str, port: int, t_ns: int, status: int | None = None) -> None:
-        if not self._open:
-            return
-        record = self._pack(CODES[kind], port, self.pid, t_ns, NO_STATUS if status is None else status)
-        with self._lock:
-            self._pending += record
+    def emit(self, code: int, port: int, t_ns: int, status: int = NO_STATUS) -> None:
+        """Reports one fact (`code` from app.witness_protocol) at `t_ns` (CLOCK_MONOTONIC)."""
+        self._append(self._pack(code, port, self.pid, t_ns, status))
         if not self._scheduled:
             self._scheduled = True
             try:
@@ -64,33 +67,50 @@ class EventChannel:
                 self._scheduled = False
 
     def _flush(self) -> None:
+        if not self._open:
+            return
         self._scheduled = False
         self._send()
-        if self._pending and self._open:
+        if (self._queue or self._unsent) and self._open:
             self._scheduled = True
             asyncio.get_running_loop().call_later(FLUSH_INTERVAL_S, self._flush)
+
+    def _take(self) -> None:
+        """Moves the queued records to the unsent buffer, in order (under the lock)."""
+        queue = self._queue
+        if queue:
+            popleft = queue.popleft
+            self._unsent += b"".join([popleft() for _ in range(len(queue))])
 
     def _send(self) -> None:
         with self._lock:
             self._sent_at = time.monotonic()
-            if not self._pending:
+            self._take()
+            if not self._unsent:
                 return
             try:
-                sent = self._sock.send(self._pending)
+                sent = self._sock.send(self._unsent)
             except BlockingIOError:
                 return
             except OSError:
                 # The control app is gone: stop gathering what nobody will read.
-                self._open = False
-                self._pending.clear()
+                self._close()
                 return
             # A partial send leaves the rest of a record first in line: the stream stays whole.
-            del self._pending[:sent]
+            del self._unsent[:sent]
+
+    def _close(self) -> None:
+        self._open = False
+        self._append = _discard
+        # Never scheduled again: nothing is left to send.
+        self._scheduled = True
+        self._queue.clear()
+        self._unsent.clear()
 
     def _watch(self) -> None:
         while self._open:
             time.sleep(WATCHDOG_INTERVAL_S)
-            if self._pending and time.monotonic() - self._sent_at > STUCK_AFTER_S:
+            if (self._queue or self._unsent) and time.monotonic() - self._sent_at > STUCK_AFTER_S:
                 self._send()
 
     def _flush_at_exit(self) -> None:
@@ -98,13 +118,17 @@ class EventChannel:
         if os.getpid() != self.pid or not self._open:
             return
         with self._lock:
+            self._take()
             try:
                 self._sock.settimeout(1.0)
-                self._sock.sendall(self._pending)
+                self._sock.sendall(self._unsent)
             except OSError:
                 pass
-            self._pending.clear()
-            self._open = False
+            self._close()
+
+
+def _discard(_record: bytes) -> None:
+    """Where records go once the control app is gone."""
 
 
 # One per process by nature: each uvicorn worker is its own process with its own socket.
