@@ -25,7 +25,8 @@ class Queue(TypedDict):
 
 
 class Summary(TypedDict, total=False):
-    """Exact figures, recomputed at most every 0.5 s (empty before there is a target)."""
+    """Exact figures, recomputed at most every 0.5 s, less often while one recomputation is
+    costly (at most 1/40 of the dashboard's loop); empty before there is a target."""
 
     latency_ms: dict[str, float | None]
     connect_ms: dict[str, float | None]

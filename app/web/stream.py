@@ -24,6 +24,7 @@ FRAME_INTERVAL_S = 1 / 30
 HISTORY_POINTS = 4000
 VIEWER_QUEUE_FRAMES = 30
 SUMMARY_INTERVAL_S = 0.5
+WALK_SHARE = 40
 SETTLE_NS = 1_000_000_000
 
 
@@ -204,9 +205,11 @@ class Stream:
 
     def _refresh_summary(self, force: bool = False) -> Summary:
         now = time.monotonic()
-        # The exact figures walk every record on the loop the client runs on: at most every
-        # half second, and less often when one walk is costly, so it never takes over 10%.
-        if force or now - self._summary_at >= max(SUMMARY_INTERVAL_S, 10 * self._summary_cost):
+        # A walk derives every record changed since the last one on the loop the client runs
+        # on (in a keep-alive burst, every connection and all its requests): at most every
+        # half second, and less often when one walk is costly, so walks never take over
+        # 1/WALK_SHARE of the loop the burst shares.
+        if force or now - self._summary_at >= max(SUMMARY_INTERVAL_S, WALK_SHARE * self._summary_cost):
             self._summary = self._walk()
             self._summary_cost = time.monotonic() - now
             self._summary_at = now
