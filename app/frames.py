@@ -45,7 +45,8 @@ class Gauges(TypedDict):
     totals: dict[str, int]
     queue: Queue | None
     target: Mapping[str, object] | None
-    """The target's status as `GET /api/targets/{id}` gives it."""
+    """The target's status as `GET /api/targets/{id}` gives it, built at most 0.2 s before
+    the frame (a snapshot's is built for it)."""
 
 
 class Snapshot(Gauges):
