@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from itertools import repeat
+from operator import truediv
 
 from hdrh.histogram import HdrHistogram
 
@@ -49,9 +51,10 @@ class RunningPercentiles:
         # Recorded as a count per distinct µs value: a histogram only keeps counts, so this
         # is the histogram one record_value per value would build, in a fraction of the calls.
         # Beyond an hour (no burst runs that long) is kept at the histogram's top, not dropped.
-        counts = Counter(min(HIGHEST_US, max(0, round(ns / 1000))) for ns in self._pending)
+        counts = Counter(map(round, map(truediv, self._pending, repeat(1000))))
         self._pending.clear()
         for us, count in counts.items():
+            us = min(HIGHEST_US, max(0, us))
             self._histogram.record_value(us, count)
             self._largest = max(self._largest, us)
         if self._largest < 0:
