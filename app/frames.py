@@ -25,7 +25,8 @@ class Queue(TypedDict):
 
 
 class Summary(TypedDict, total=False):
-    """Exact figures, recomputed at most every 0.5 s (empty before there is a target)."""
+    """Exact figures, recomputed at most every 0.5 s, less often while one recomputation is
+    costly (at most 1/40 of the dashboard's loop); empty before there is a target."""
 
     latency_ms: dict[str, float | None]
     connect_ms: dict[str, float | None]
@@ -44,7 +45,8 @@ class Gauges(TypedDict):
     totals: dict[str, int]
     queue: Queue | None
     target: Mapping[str, object] | None
-    """The target's status as `GET /api/targets/{id}` gives it."""
+    """The target's status as `GET /api/targets/{id}` gives it, built at most 0.2 s before
+    the frame (a snapshot's is built for it)."""
 
 
 class Snapshot(Gauges):

@@ -9,6 +9,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import time
@@ -120,3 +121,20 @@ def fire(url: str, target_id: int, timeout_s: float = 300, **spec: Any) -> dict[
 def workload(**overrides: Any) -> dict[str, Any]:
     """The issue's target: the workload app, async handler, 0 ms, uvloop, backlog 4096."""
     return {"handler": "async", "handler_ms": 0, "loop": "uvloop", "backlog": 4096} | overrides
+
+
+@contextlib.contextmanager
+def py_spy(pid: int, name: str, gil: bool = False) -> Iterator[Path]:
+    """Records `pid` with py-spy while the block runs, into a speedscope file beside the
+    results (`python3 -m bench.profile_top FILE` prints its top functions); with `gil`,
+    only samples holding the GIL (what slows the loop the burst shares)."""
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{name}-profile.speedscope.json"
+    command = [shutil.which("py-spy") or "py-spy", "record", "--pid", str(pid), "--rate", "250"]
+    command += ["--format", "speedscope", "--output", str(out), "--nonblocking", *(["--gil"] if gil else [])]
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield out
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)

@@ -11,11 +11,9 @@ py-spy during connscope's first burst (a speedscope file beside the results).
 from __future__ import annotations
 
 import argparse
-import shutil
-import signal
-import subprocess
+import contextlib
 
-from bench.common import RESULTS, dashboard, fire, spread, workload, write, wrk
+from bench.common import dashboard, fire, py_spy, spread, workload, write, wrk
 from tests.support import start_target
 
 CONNECTIONS = 50
@@ -40,11 +38,8 @@ def main() -> None:
         wrk(target["port"], args.connections, 1)
         for number in range(args.rounds):
             # The first burst only: the profile then shows the burst, not the pauses around it.
-            spy = _py_spy(proc.pid) if args.profile and number == 0 else None
-            result = fire(url, target["id"], **spec)
-            if spy is not None:
-                spy.send_signal(signal.SIGINT)
-                spy.wait(30)
+            with py_spy(proc.pid, "generator") if args.profile and number == 0 else contextlib.nullcontext():
+                result = fire(url, target["id"], **spec)
             totals = result["totals"]
             ours = totals["requests"] / (result["duration_ms"] / 1000)
             ref = wrk(target["port"], args.connections, 3)
@@ -81,28 +76,6 @@ def main() -> None:
             "connscope_req_s": spread([r["connscope_req_s"] for r in rounds]),
             "wrk_req_s": spread([r["wrk_req_s"] for r in rounds]),
         },
-    )
-
-
-def _py_spy(pid: int) -> subprocess.Popen[bytes]:
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "generator-profile.speedscope.json"
-    return subprocess.Popen(
-        [
-            shutil.which("py-spy") or "py-spy",
-            "record",
-            "--pid",
-            str(pid),
-            "--rate",
-            "250",
-            "--format",
-            "speedscope",
-            "--output",
-            str(out),
-            "--nonblocking",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
     )
 
 

@@ -17,13 +17,16 @@ A third kind of round runs the burst unwatched beside a process that burns as mu
 the viewers' process did: its ratio is the part of the drop that is the viewers' own CPU
 on this machine, not the dashboard's work for them.
 
-`python3 -m bench.stream [--viewers 50] [--rounds 3] [--connections 50] [--requests 400]`
+`python3 -m bench.stream [--viewers 50] [--rounds 3] [--connections 50] [--requests 400] [--profile]`;
+`--profile` records the dashboard with `py-spy --gil` during the last watched burst (that
+round is slowed by the sampling: quote figures from a run without it).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -37,7 +40,7 @@ from typing import Any
 
 import websockets
 
-from bench.common import dashboard, fire, spread, workload, write
+from bench.common import dashboard, fire, py_spy, spread, workload, write
 from tests.support import start_target
 
 
@@ -161,11 +164,14 @@ def _unwatched(
     }
 
 
-def _round(url: str, dashboard_pid: int, target_id: int, viewers: int, burst: dict[str, Any]) -> dict[str, Any]:
+def _round(
+    url: str, dashboard_pid: int, target_id: int, viewers: int, burst: dict[str, Any], profile: bool = False
+) -> dict[str, Any]:
     with Audience(url, viewers) as audience:
         start = time.monotonic_ns()
         cpu = _cpu_s(dashboard_pid)
-        result = fire(url, target_id, **burst)
+        with py_spy(dashboard_pid, "stream", gil=True) if profile else contextlib.nullcontext():
+            result = fire(url, target_id, **burst)
         dashboard_cpu = _cpu_s(dashboard_pid) - cpu
         end = time.monotonic_ns()
         time.sleep(0.3)  # the burst's last frames
@@ -192,6 +198,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--profile", action="store_true", help="py-spy --gil the dashboard in the last watched burst")
     args = parser.parse_args()
     burst = {"connections": args.connections, "pattern": "burst", "requests_per_connection": args.requests}
     rounds: list[dict[str, Any]] = []
@@ -201,7 +208,8 @@ def main() -> None:
         for n in range(args.rounds):
             for kind in ("alone", "watched", "alike") if n % 2 == 0 else ("watched", "alike", "alone"):
                 if kind == "watched":
-                    rounds.append(_round(url, proc.pid, target["id"], args.viewers, burst))
+                    last = args.profile and n == args.rounds - 1
+                    rounds.append(_round(url, proc.pid, target["id"], args.viewers, burst, last))
                 else:
                     share = rounds[-1]["viewers_cpu_share"] if kind == "alike" else 0.0
                     rounds.append(_unwatched(url, proc.pid, target["id"], burst, share))

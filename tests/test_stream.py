@@ -78,3 +78,113 @@ def test_a_long_keep_alive_connection_shows_where_its_full_history_ends() -> Non
     state, outcome, t_ns = record_view(record)
     assert (state, t_ns) == record.states()[-1] == (State.CLOSED, t)
     assert outcome is Outcome.REJECTED
+
+
+def _exact(timeline: Timeline) -> dict[str, object]:
+    """The figures as a run's result computes them: every record derived afresh."""
+    from app.timeline import summary
+
+    records = timeline.records
+    return {
+        "latency_ms": summary.latency_ms(records),
+        "connect_ms": summary.connect_ms(records),
+        "peaks": summary.peaks(r.states() for r in records),
+    }
+
+
+def test_the_live_summary_folds_settled_records_once_and_equals_the_results_figures(monkeypatch: object) -> None:
+    """Keep-alive bursts one after another, the summary walked between every step: each walk
+    gives exactly the figures a result derives from all records, and a settled record is
+    derived once more (its server's close report) and then never again."""
+    import random
+    import time
+
+    from app.timeline.model import Outcome, RequestRecord
+    from app.witness_protocol import ServerEvent
+
+    derived: list[int] = []
+    states = ConnectionRecord.states
+    monkeypatch.setattr(ConnectionRecord, "states", lambda self: derived.append(self.id) or states(self))  # type: ignore[attr-defined]
+    rng = random.Random(10)
+    timeline = Timeline()
+    stream = Stream(timeline, status=lambda: {"id": 1})
+    pid = 4242
+
+    def clock() -> int:
+        # Stamps from the clock the walk reads, as every witness's are.
+        time.sleep(0.0002)
+        return time.monotonic_ns()
+
+    for burst in range(3):
+        records = []
+        for index in range(8):
+            record = ConnectionRecord(
+                id=timeline.next_id(), port=30_000 + 10 * burst + index, burst=burst, index=index, intended_ns=clock()
+            )
+            timeline.add(record)
+            record.connect_start_ns = clock()
+            records.append(record)
+        for step in range(60):
+            record = rng.choice(records)
+            if record.client_closed_ns is not None:
+                continue
+            if record.connected_ns is None:
+                record.connected_ns = clock()
+            elif record.taken_ns is None:
+                timeline.server_event(ServerEvent("taken", pid, record.port, clock()))
+                timeline.server_event(ServerEvent("accepted", pid, record.port, clock()))
+            elif not record.requests or record.requests[-1].outcome is not None:
+                if len(record.requests) == 4:
+                    record.client_closed_ns = clock()
+                else:
+                    record.requests.append(RequestRecord(index=len(record.requests), start_ns=clock()))
+            elif not record.app_spans or record.app_spans[-1].leave_ns is not None:
+                if len(record.app_spans) < len(record.requests):
+                    timeline.server_event(ServerEvent("enter", pid, record.port, clock()))
+                else:
+                    request = record.requests[-1]
+                    request.first_byte_ns = request.done_ns = clock()
+                    request.status = rng.choice([200, 200, 503])
+                    request.outcome = Outcome.OK if request.status == 200 else Outcome.ERROR
+            else:
+                timeline.server_event(ServerEvent("leave", pid, record.port, clock(), 200))
+            timeline.changed(record)
+            assert stream._walk() == _exact(timeline), (burst, step)
+        for record in records:
+            if record.client_closed_ns is None:
+                record.client_closed_ns = clock()
+                timeline.changed(record)
+            timeline.server_event(ServerEvent("closed", pid, record.port, clock()))
+        assert stream._walk() == _exact(timeline)
+
+    # Every record is settled: a walk with nothing new derives nothing.
+    derived.clear()
+    walked = stream._walk()
+    assert derived == []
+    assert walked == _exact(timeline)
+
+
+def test_late_evidence_about_a_settled_record_is_folded_again() -> None:
+    """Two settled connections queued at once (peak 2) until a late report shows the first
+    was taken from the queue before the second arrived: the live peak drops to 1, as the
+    result's would."""
+    import time
+
+    ms = 1_000_000
+    t0 = time.monotonic_ns() - 1000 * ms
+    timeline = Timeline()
+    stream = Stream(timeline, status=lambda: {"id": 1})
+    first, second = (ConnectionRecord(id=i, port=40_000 + i, burst=1, index=i, intended_ns=t0) for i in range(2))
+    for record, connected, accepted in ((first, 1, 20), (second, 10, 12)):
+        record.connect_start_ns, record.connected_ns = t0, t0 + connected * ms
+        record.accepted_ns, record.client_closed_ns, record.server_closed_ns = (
+            t0 + accepted * ms,
+            t0 + 30 * ms,
+            t0 + 31 * ms,
+        )
+        timeline.add(record)
+    assert stream._walk()["peaks"]["queued"] == 2 == _exact(timeline)["peaks"]["queued"]
+    first.taken_ns = t0 + 5 * ms
+    timeline.changed(first)
+    assert stream._walk() == _exact(timeline)
+    assert _exact(timeline)["peaks"]["queued"] == 1

@@ -4,6 +4,8 @@ app/timeline/histogram.py). Nothing estimated."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import accumulate, count, repeat
+from operator import and_, lshift, sub
 
 from app.kernel.accept_queue import AcceptQueueSample
 from app.timeline.histogram import percentiles_ms
@@ -37,25 +39,84 @@ def current_counts(records: Sequence[ConnectionRecord]) -> dict[str, int]:
 def peaks(derived: Iterable[Sequence[tuple[State, int]]]) -> dict[str, int]:
     """The most connections that were in each state at the same moment, from each record's
     derived state changes."""
-    deltas: dict[State, list[tuple[int, int]]] = {s: [] for s in PEAK_STATES}
-    for changes in derived:
-        for (state, t), nxt in zip(changes, [*changes[1:], None], strict=True):
-            if state not in deltas:
-                continue
-            deltas[state].append((t, 1))
-            if nxt is not None:
-                # Leaving is sorted before entering at the same instant, so a hand-over
-                # within one nanosecond is not counted as two at once.
-                deltas[state].append((nxt[1], -1))
-    result: dict[str, int] = {}
-    for state, items in deltas.items():
-        items.sort(key=lambda item: (item[0], item[1]))
-        level = best = 0
-        for _, delta in items:
-            level += delta
-            best = max(best, level)
-        result[state.value] = best
-    return result
+    running = RunningPeaks()
+    return running.peaks(derived, horizon_ns=0)
+
+
+def _edges(changes: Sequence[tuple[State, int]], into: dict[State, list[int]]) -> None:
+    """Each stay in a peak state as its two edges, `2t + 1` entering and `2t` leaving: sorted
+    as plain integers, leaving comes before entering at the same instant, so a hand-over
+    within one nanosecond is not counted as two at once."""
+    if not changes:
+        return
+    for (state, t), nxt in zip(changes, [*changes[1:], None], strict=True):
+        edges = into.get(state)
+        if edges is None:
+            continue
+        edges.append(2 * t + 1)
+        if nxt is not None:
+            edges.append(2 * nxt[1])
+
+
+def _sweep(edges: list[int], level: int, best: int) -> tuple[int, int]:
+    """The level after `edges` (sorted in place) and the highest it reached."""
+    edges.sort()
+    # After k edges of which e entered, the level has moved by e - (k - e) = 2e - k: every
+    # step in C, no Python code per edge.
+    entered = accumulate(map(and_, edges, repeat(1)), initial=0)
+    moved = list(map(sub, map(lshift, entered, repeat(1)), count()))
+    return level + moved[-1], max(best, level + max(moved))
+
+
+class RunningPeaks:
+    """`peaks` for records that keep changing: a settled record's changes are folded into
+    running levels once, and each call sweeps only the rest.
+
+    The levels cover every edge before a frontier; the caller names a horizon no open
+    record (nor one still to come) has a change before, and folded edges before it are
+    swept into the levels for good. A folded record that changes after all (late evidence)
+    is `refold`ed: the levels are then rebuilt from every folded record."""
+
+    def __init__(self) -> None:
+        self._folded: dict[int, Sequence[tuple[State, int]]] = {}
+        self._reset()
+
+    def _reset(self) -> None:
+        self._frontier_ns = 0
+        self._levels = dict.fromkeys(PEAK_STATES, 0)
+        self._best = dict.fromkeys(PEAK_STATES, 0)
+        self._pending: dict[State, list[int]] = {s: [] for s in PEAK_STATES}
+        """Edges of folded records at or after the frontier, not yet in the levels."""
+
+    def folded(self, record_id: int) -> Sequence[tuple[State, int]] | None:
+        return self._folded.get(record_id)
+
+    def fold(self, record_id: int, changes: Sequence[tuple[State, int]]) -> None:
+        """A settled record's changes, all at or after the last horizon."""
+        self._folded[record_id] = changes
+        _edges(changes, self._pending)
+
+    def refold(self, record_id: int, changes: Sequence[tuple[State, int]]) -> None:
+        """A folded record whose changes turned out different."""
+        self._folded[record_id] = changes
+        self._reset()
+        for folded in self._folded.values():
+            _edges(folded, self._pending)
+
+    def peaks(self, open_changes: Iterable[Sequence[tuple[State, int]]], horizon_ns: int) -> dict[str, int]:
+        """The peaks over every folded record and `open_changes`, none of which (nor any
+        record yet to come) has a change before `horizon_ns`."""
+        horizon = 2 * max(horizon_ns, self._frontier_ns)
+        for state, pending in self._pending.items():
+            before = [edge for edge in pending if edge < horizon]
+            if before:
+                self._levels[state], self._best[state] = _sweep(before, self._levels[state], self._best[state])
+                self._pending[state] = [edge for edge in pending if edge >= horizon]
+        self._frontier_ns = horizon // 2
+        rest: dict[State, list[int]] = {s: list(pending) for s, pending in self._pending.items()}
+        for changes in open_changes:
+            _edges(changes, rest)
+        return {state.value: _sweep(rest[state], self._levels[state], self._best[state])[1] for state in PEAK_STATES}
 
 
 def queue_peak(samples: Sequence[AcceptQueueSample], start_ns: int, end_ns: int) -> int | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from app.frames import Delta, Gauges, Row, Snapshot, Summary
 from app.timeline import summary
+from app.timeline.histogram import RunningPercentiles
 from app.timeline.model import ConnectionRecord, Outcome, State
 from app.timeline.timeline import Timeline
 
@@ -23,6 +24,9 @@ FRAME_INTERVAL_S = 1 / 30
 HISTORY_POINTS = 4000
 VIEWER_QUEUE_FRAMES = 30
 SUMMARY_INTERVAL_S = 0.5
+WALK_SHARE = 40
+STATUS_INTERVAL_S = 0.2
+SETTLE_NS = 1_000_000_000
 
 
 def record_view(record: ConnectionRecord) -> tuple[State | None, Outcome | None, int]:
@@ -47,6 +51,13 @@ def _recent(record: ConnectionRecord) -> ConnectionRecord:
     return replace(record, app_spans=record.app_spans[-2:], requests=[record.requests[0], *record.requests[-2:]])
 
 
+def _settled(record: ConnectionRecord, now_ns: int) -> bool:
+    """Closed by the client, and the server's last report in (its close) or a second gone
+    by: its states should not change again (and are folded again if they do)."""
+    closed = record.client_closed_ns
+    return closed is not None and (record.server_closed_ns is not None or now_ns - closed > SETTLE_NS)
+
+
 @dataclass(eq=False)
 class Viewer:
     queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(VIEWER_QUEUE_FRAMES))
@@ -69,15 +80,24 @@ class Stream:
         self._views: dict[int, tuple[State | None, Outcome | None, int]] = {}
         self._outcomes: dict[int, list[Outcome]] = {}
         self._dirty: dict[int, ConnectionRecord] = {}
-        # Each record's derived state changes as of the last summary walk, and the records
-        # changed since: a session's settled bursts are not derived again on every walk.
-        self._derived: dict[int, list[tuple[State, int]]] = {}
+        # The summary kept up as records change: a settled record is folded in once, so a
+        # walk costs the records changed since the last one, not the whole session.
         self._changed_since_summary: set[int] = set()
+        self._open: dict[int, list[tuple[State, int]]] = {}
+        """Each unsettled record's derived state changes, as of the last walk."""
+        self._peaks = summary.RunningPeaks()
+        self._latency = RunningPercentiles()
+        self._connect = RunningPercentiles()
+        self._requests_in: dict[int, int] = {}
+        """How many of each record's requests (all finished, in order) the latency figures hold."""
+        self._connected_in: set[int] = set()
         self._latencies: list[float] = []
         self._summary: Summary = {}
         self._summary_at = 0.0
         self._summary_cost = 0.0
         self._queue_peak: int | None = None
+        self._status: Mapping[str, object] | None = None
+        self._status_at = 0.0
         self._queue_seen = 0
         self.history: list[list[float]] = []
         self.counts = {s.value: 0 for s in State}
@@ -164,11 +184,21 @@ class Stream:
             "counts": self.counts,
             "totals": self.totals,
             "queue": {"length": last.length, "capacity": last.capacity} if last else None,
-            "target": self.status(),
+            "target": self._target_status(),
         }
+
+    def _target_status(self, fresh: bool = False) -> Mapping[str, object]:
+        """The target's status, built again at most every STATUS_INTERVAL_S: a whole view
+        with every burst's progress, which at 30 frames a second took 1-2% of the loop."""
+        now = time.monotonic()
+        if fresh or self._status is None or now - self._status_at >= STATUS_INTERVAL_S:
+            self._status = self.status()
+            self._status_at = now
+        return self._status
 
     def snapshot(self) -> str:
         self._apply()
+        self._target_status(fresh=True)
         connections = [self._change(r.id, r, self._views[r.id]) for r in self.timeline.records]
         latencies = [
             round(q.latency_ns / 1e6, 3)
@@ -188,16 +218,12 @@ class Stream:
 
     def _refresh_summary(self, force: bool = False) -> Summary:
         now = time.monotonic()
-        # The exact figures walk every record on the loop the client runs on: at most every
-        # half second, and less often when one walk is costly, so it never takes over 10%.
-        if force or now - self._summary_at >= max(SUMMARY_INTERVAL_S, 10 * self._summary_cost):
-            records = self.timeline.records
-            self._summary = {
-                "latency_ms": summary.latency_ms(records),
-                "connect_ms": summary.connect_ms(records),
-                "peaks": dict(summary.peaks(self._states(r) for r in records)),
-            }
-            self._changed_since_summary.clear()
+        # A walk derives every record changed since the last one on the loop the client runs
+        # on (in a keep-alive burst, every connection and all its requests): at most every
+        # half second, and less often when one walk is costly, so walks never take over
+        # 1/WALK_SHARE of the loop the burst shares.
+        if force or now - self._summary_at >= max(SUMMARY_INTERVAL_S, WALK_SHARE * self._summary_cost):
+            self._summary = self._walk()
             self._summary_cost = time.monotonic() - now
             self._summary_at = now
         # Between two exact walks a peak must not show below the count on screen now.
@@ -213,14 +239,55 @@ class Stream:
         # The kernel's own count, next to the records' `queued`: the two witnesses side by side.
         return {**self._summary, "peaks": peaks | {"accept_queue": self._queue_peak}}
 
-    def _states(self, record: ConnectionRecord) -> list[tuple[State, int]]:
-        derived = self._derived.get(record.id)
-        if derived is None or record.id in self._changed_since_summary:
-            derived = self._derived[record.id] = record.states()
-        return derived
+    def _walk(self) -> Summary:
+        """The exact figures of every record, as `summary` computes them for a result."""
+        now_ns = time.monotonic_ns()
+        for cid in self._changed_since_summary:
+            record = self.timeline.record(cid)
+            if record is None:
+                continue
+            self._fold_requests(record)
+            folded = self._peaks.folded(cid)
+            if folded is None:
+                self._open[cid] = record.states()
+            else:
+                changes = record.states()
+                if changes != folded:
+                    # Late evidence changed a record thought settled: fold it again.
+                    self._peaks.refold(cid, changes)
+        self._changed_since_summary.clear()
+        horizon_ns = now_ns
+        for cid in list(self._open):
+            record = self.timeline.records[cid]
+            if _settled(record, now_ns):
+                self._peaks.fold(cid, self._open.pop(cid))
+            elif record.connect_start_ns is not None:
+                # An open record's changes all come at or after its connect().
+                horizon_ns = min(horizon_ns, record.connect_start_ns)
+        return {
+            "latency_ms": self._latency.figures(),
+            "connect_ms": self._connect.figures(),
+            "peaks": dict(self._peaks.peaks(self._open.values(), horizon_ns)),
+        }
+
+    def _fold_requests(self, record: ConnectionRecord) -> None:
+        """Adds a record's newly finished requests (and its connect, once) to the figures:
+        a finished request's times never change, and requests finish in order."""
+        if record.id not in self._connected_in and record.connected_ns is not None:
+            self._connected_in.add(record.id)
+            if record.connect_start_ns is not None:
+                self._connect.add(record.connected_ns - record.connect_start_ns)
+        start = end = self._requests_in.get(record.id, 0)
+        for request in record.requests[start:]:
+            if request.outcome is None:
+                break
+            if request.latency_ns is not None and request.status is not None:
+                self._latency.add(request.latency_ns)
+            end += 1
+        self._requests_in[record.id] = end
 
     async def _run(self) -> None:
-        last_gauges = ""
+        last_gauges: tuple[object, ...] = ()
         while True:
             await asyncio.sleep(FRAME_INTERVAL_S)
             if not self.viewers:
@@ -237,8 +304,13 @@ class Stream:
             # The summary is recomputed on its own clock, so the one after the last change
             # differs from what was sent and goes out even when nothing else moved.
             summary_now = self._refresh_summary()
-            fingerprint = json.dumps(
-                [gauges["counts"], gauges["totals"], gauges["queue"], gauges["target"], summary_now]
+            # Copies: the counts and totals are updated in place.
+            fingerprint = (
+                dict(gauges["counts"]),
+                dict(gauges["totals"]),
+                gauges["queue"],
+                gauges["target"],
+                summary_now,
             )
             if not changes and fingerprint == last_gauges:
                 continue
