@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -37,7 +37,7 @@ from app.web.models import (
     TargetView,
 )
 from app.web.registry import Session, registry_of
-from app.web.reports import Busy, busy_response, report_queue
+from app.web.reports import Busy, busy_response, heavy_read, report_queue
 
 router = APIRouter(prefix="/api")
 
@@ -169,7 +169,7 @@ async def delete_run(request: Request, run_id: int) -> Deleted:
     return Deleted(deleted=run_id)
 
 
-@router.get("/runs/{run_id}", response_model=RunResult)
+@router.get("/runs/{run_id}", response_model=RunResult, dependencies=[Depends(heavy_read)])
 async def get_run(request: Request, run_id: int) -> Response:
     """A recorded run in the `connscope run --json` format."""
     return _json(await _run(request, run_id))
@@ -181,6 +181,7 @@ EXPORT_MEDIA = {"json": "application/json", "csv": "text/csv", "html": "text/htm
 @router.get(
     "/runs/{run_id}/export",
     response_class=Response,
+    dependencies=[Depends(heavy_read)],
     responses={
         200: {
             "description": "The run as a file to download.",
@@ -273,6 +274,7 @@ async def get_comparison(request: Request, comparison_id: int) -> ComparisonRepo
 @router.get(
     "/comparisons/{comparison_id}/export",
     response_class=Response,
+    dependencies=[Depends(heavy_read)],
     responses={
         200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "Both replays, offline."}
     },
@@ -321,7 +323,7 @@ async def comparison_report_file(
     )
 
 
-@router.get("/runs/compare/{run_a}/{run_b}", response_model=ComparisonReport)
+@router.get("/runs/compare/{run_a}/{run_b}", response_model=ComparisonReport, dependencies=[Depends(heavy_read)])
 async def compare_runs(request: Request, run_a: int, run_b: int) -> ComparisonReport:
     """Any two recorded runs side by side: settings diff, the table, the finding."""
     return comparison_report(ComparisonRecord(a=await _run(request, run_a), b=await _run(request, run_b)))

@@ -50,6 +50,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.registry = Registry(store=store or RunStore(), limits=limits, apps=dict(apps or {}))
+        app.state.reports.measuring = app.state.registry.measuring
         try:
             yield
         finally:

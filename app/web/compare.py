@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import ValidationError
 
@@ -22,6 +22,7 @@ from app.web.forms import parse_form
 from app.web.pages import BURST_FIELDS, TARGET_FIELDS, runs_context
 from app.web.pages import _render as render
 from app.web.registry import Comparison, Registry, registry_of
+from app.web.reports import heavy_read
 
 router = APIRouter()
 SIDES = ("a", "b")
@@ -152,7 +153,7 @@ def _replay_page(request: Request, record: ComparisonRecord) -> HTMLResponse:
     )
 
 
-@router.get("/compare/{comparison_id}", response_class=HTMLResponse)
+@router.get("/compare/{comparison_id}", response_class=HTMLResponse, dependencies=[Depends(heavy_read)])
 async def recorded_comparison(request: Request, comparison_id: int) -> Response:
     record = await asyncio.to_thread(ComparisonStore(registry_of(request).store).record, comparison_id)
     if record is None:
@@ -160,7 +161,7 @@ async def recorded_comparison(request: Request, comparison_id: int) -> Response:
     return _replay_page(request, record)
 
 
-@router.get("/runs/compare", response_class=HTMLResponse)
+@router.get("/runs/compare", response_class=HTMLResponse, dependencies=[Depends(heavy_read)])
 async def compare_runs(request: Request) -> Response:
     """Two runs picked on the runs page (`?run=A&run=B`) side by side."""
     picked = request.query_params.getlist("run")

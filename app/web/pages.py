@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ValidationError
 
@@ -24,7 +24,7 @@ from app.traffic.spec import BurstSpec
 from app.vocabulary import VOCABULARY
 from app.web.forms import parse_form
 from app.web.registry import Session, registry_of
-from app.web.reports import Busy, busy_response, report_queue
+from app.web.reports import Busy, busy_response, heavy_read, report_queue
 
 TARGET_FIELDS = (
     "limit_concurrency",
@@ -388,7 +388,7 @@ async def runs(request: Request) -> HTMLResponse:
     return _render(request, "runs.html", **await runs_context(registry_of(request).store))
 
 
-@router.get("/runs/{run_id}", response_class=HTMLResponse)
+@router.get("/runs/{run_id}", response_class=HTMLResponse, dependencies=[Depends(heavy_read)])
 async def replay(request: Request, run_id: int) -> Response:
     result = await asyncio.to_thread(registry_of(request).store.get, run_id)
     if result is None:

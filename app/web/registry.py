@@ -498,6 +498,13 @@ class Registry:
         if session.ready:
             self.fire(session, spec, scenario)
 
+    def measuring(self) -> bool:
+        """A burst is in flight on some target, a comparison's or a sweep's cell included."""
+        bursts = [b for session in self.sessions.values() for b in session.experiment.bursts]
+        if self.sweep_running and self.sweep is not None and self.sweep.sweep.current is not None:
+            bursts.append(self.sweep.sweep.current)
+        return any(burst.ended_ns is None for burst in bursts)
+
     @property
     def sweep_running(self) -> bool:
         return self.sweep is not None and self.sweep.task is not None and not self.sweep.task.done()
