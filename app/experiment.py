@@ -188,7 +188,7 @@ class Experiment:
                 isolation=self.target.status.isolation,
                 server=self.settings.server,
                 server_version=ENGINES[self.settings.server].version(),
-                witnesses=ENGINES[self.settings.server].witnesses,
+                witnesses=ENGINES[self.settings.server].witnessed(self.settings.model_dump()),
             ),
             totals=Totals.model_validate(summary.totals(records)),
             cancelled=burst.cancelled,

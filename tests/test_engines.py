@@ -137,6 +137,17 @@ def test_every_engine_reports_its_version_and_its_witnesses() -> None:
     assert "no accept/close hooks in Granian" in ENGINES["granian"].witnesses
 
 
+def test_the_witnesses_line_says_what_sees_this_target() -> None:
+    uvicorn = ENGINES["uvicorn"]
+    defaults = TargetSettings().model_dump()
+    assert "accept() (asyncio loop)" in uvicorn.witnessed(defaults | {"loop": "asyncio"})
+    assert "in every worker" in uvicorn.witnessed(defaults | {"loop": "asyncio", "workers": 2})
+    uvloop = uvicorn.witnessed(defaults | {"loop": "uvloop", "workers": 2})
+    assert "no accept()" in uvloop and "uvloop accepts in C" in uvloop
+    assert uvicorn.witnessed(defaults | {"instrument": False}).startswith("kernel only")
+    assert ENGINES["granian"].witnessed(defaults | {"server": "granian"}) == ENGINES["granian"].witnesses
+
+
 @pytest.mark.target
 def test_gunicorn_with_uvicorn_worker_answers_1811_like_uvicorn() -> None:
     """limit_concurrency reaches uvicorn inside gunicorn's worker (CONFIG_KWARGS): limit 2

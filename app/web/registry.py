@@ -99,7 +99,7 @@ class Session:
             ],
             superseded=self.superseded,
             server_version=ENGINES[self.settings.server].version(),
-            witnesses=ENGINES[self.settings.server].witnesses,
+            witnesses=ENGINES[self.settings.server].witnessed(self.settings.model_dump()),
             worker_pids=target.worker_pids,
         )
 

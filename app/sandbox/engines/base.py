@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
@@ -39,6 +39,8 @@ class Engine:
     the engine having no such setting."""
     witnesses: str
     """What the server witness sees inside this engine, as the target panel says it."""
+    witnesses_for: Callable[[Mapping[str, Any]], str] | None = None
+    """`witnesses` for a target's settings, where they change what is seen (loop, workers)."""
 
     @property
     def settings_fields(self) -> tuple[str, ...]:
@@ -49,6 +51,12 @@ class Engine:
     def instead(self) -> dict[str, str]:
         """Another engine's field → what this one has instead."""
         return {s.name: s.instead for s in self.settings if s.instead is not None}
+
+    def witnessed(self, values: Mapping[str, Any]) -> str:
+        """What sees a target with these settings: with `instrument` off, the kernel alone."""
+        if not values.get("instrument", True):
+            return "kernel only (instrument off: nothing reports from inside the server)"
+        return self.witnesses_for(values) if self.witnesses_for is not None else self.witnesses
 
     def version(self) -> str:
         return " + ".join(f"{d} {_version(d)}" for d in self.distributions)

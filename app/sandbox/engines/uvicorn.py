@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from app.sandbox.engines.base import Engine, Setting
+
+
+def _witnesses(values: Mapping[str, Any]) -> str:
+    if values.get("loop") == "uvloop":
+        # uvloop accepts in C: only the kernel's sightings and connection_made bound `queued`.
+        accept = "no accept() (uvloop accepts in C: queued ends at the kernel's last sighting)"
+    else:
+        every = ", in every worker" if values.get("workers", 1) > 1 else ""
+        accept = f"accept() (asyncio loop{every})"
+    return f"kernel, {accept}, uvicorn's protocol (accepted/closed), app (active)"
+
 
 UVICORN = Engine(
     name="uvicorn",
@@ -22,5 +36,6 @@ UVICORN = Engine(
             "backpressure", instead="has limit_concurrency instead (it answers 503, it does not make requests wait)"
         ),
     ),
-    witnesses="kernel, accept() (asyncio loop, one worker), uvicorn's protocol (accepted/closed), app (active)",
+    witnesses="kernel, accept() (asyncio loop), uvicorn's protocol (accepted/closed), app (active)",
+    witnesses_for=_witnesses,
 )
