@@ -8,6 +8,7 @@ from typing import Any
 
 NAMESPACES = ("net", "pid", "mnt")
 NAMESPACE_NAMES = {"net": "network", "pid": "pid", "mnt": "mount"}
+OWN_NET = "own network namespace (serving a listener handed in)"
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,10 @@ class SandboxInForce:
     memory_bytes: int | None
 
     def describe(self) -> str:
-        parts = [f"own {NAMESPACE_NAMES[ns]} namespace" for ns in self.own_namespaces]
+        # A target in a network namespace of its own can open no connection; it serves a
+        # listening socket made for it where the clients are (said, so that the kernel
+        # counters' namespace, the listener's, does not read as a contradiction).
+        parts = [OWN_NET if ns == "net" else f"own {NAMESPACE_NAMES[ns]} namespace" for ns in self.own_namespaces]
         parts.append(f"uid {self.uid}")
         parts.append("no capabilities" if self.capabilities == 0 else f"capabilities {self.capabilities:#x}")
         if self.no_new_privs:
