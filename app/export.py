@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from app.assets import bundle_script, bundle_styles
 from app.comparison import ComparisonRecord
 from app.result import PERCENTILE_LABELS, LatencyPercentiles, RunResult
+from app.sandbox.engines import settings_line
 from app.timeline.histogram import PRECISION
 from app.timeline.model import State
 from app.vocabulary import VOCABULARY
@@ -147,6 +148,7 @@ def _templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(ROOT / "templates"), autoescape=True)
     env.globals["vocabulary"] = VOCABULARY
     env.globals["precision"] = PRECISION
+    env.globals["settings_line"] = settings_line
     return env
 
 

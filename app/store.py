@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from app.comparison import ComparisonRecord
 from app.errors import StoreError
 from app.result import RunResult, load
+from app.sandbox.engines import ENGINES
 
 STORE_ENV = "CONNSCOPE_STORE"
 MAX_RUN_ID = 2**63 - 1
@@ -79,11 +80,19 @@ class RunInfo:
 def describe(result: RunResult) -> str:
     """One line for a run list: what was run and what came of it."""
     s, b, t = result.settings, result.burst, result.totals
-    limit = s.limit_concurrency if s.limit_concurrency is not None else "∞"
+    engine = ENGINES[s.server]
+    # Each engine's own gate under its own name: a Granian run is not "limit ∞".
+    gates = [
+        f"{word} {'∞' if getattr(s, name) is None else getattr(s, name)}"
+        for name, word in (("limit_concurrency", "limit"), ("backpressure", "backpressure"))
+        if name in engine.settings_fields
+    ]
+    server = "" if s.server == "uvicorn" else f"{engine.title}, "
     interrupted = f"interrupted (cancelled: {result.cancelled}): " if result.cancelled else ""
     others = {"error": t.error, "refused": t.refused, "reset": t.reset, "timeout": t.timeout, "cancelled": t.cancelled}
     return (
-        f"{interrupted}{b.connections} conns {b.pattern} → limit {limit}, backlog {s.backlog}, "
+        f"{interrupted}{b.connections} conns {b.pattern} → {server}{', '.join(gates) or 'no 503 gate'}, "
+        f"backlog {s.backlog}, "
         f"{s.handler} {s.handler_ms:g} ms, {s.loop}: {t.ok} ok, {t.rejected} 503"
         + "".join(f", {n} {k}" for k, n in others.items() if n)
     )

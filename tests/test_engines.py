@@ -273,3 +273,10 @@ def test_the_dashboard_runs_the_second_target_after_the_first_and_shows_the_comp
     assert finding.startswith("The same 8 requests: uvicorn (limit_concurrency=3) served 2 and answered 503 to 6")
     panel = httpx.get(f"{dashboard}/partials/target", timeout=10).text
     assert "granian 2.8." in panel and "witnesses: kernel, app (active)" in panel
+    # The recorded run says which server ran, with its own gate: not "uvicorn, limit none".
+    run_id = second["bursts"][0]["run_id"]
+    replay = httpx.get(f"{dashboard}/runs/{run_id}", timeout=30).text
+    header = replay.split("data-what>")[1].split("</p>")[0]
+    assert "Granian: backlog=2048, backpressure=3" in header and "limit_concurrency" not in header, header
+    listed = next(r for r in httpx.get(f"{dashboard}/api/runs", timeout=10).json() if r["id"] == run_id)
+    assert "→ Granian, backpressure 3," in listed["summary"], listed

@@ -18,6 +18,7 @@ from app.assets import PAGE_ASSETS, VENDOR_DIR
 from app.errors import CapExceeded, ConnscopeError, StoreError
 from app.limits import Limits
 from app.sandbox.apps import UserApp
+from app.sandbox.engines import settings_line
 from app.store import RunStore
 from app.web import api, compare, errors, live, pages, sweeps
 from app.web.registry import Registry
@@ -108,6 +109,7 @@ def create_app(
         else None
     )
     app.state.templates = Jinja2Templates(directory=ROOT / "templates", context_processors=[_access_context])
+    app.state.templates.env.globals["settings_line"] = settings_line
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     VENDOR_DIR.mkdir(exist_ok=True)
     app.mount("/vendor", StaticFiles(directory=VENDOR_DIR), name="vendor")

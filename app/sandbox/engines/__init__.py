@@ -37,4 +37,17 @@ def refusals(values: Mapping[str, Any], defaults: Mapping[str, Any], explicit: C
     return found | engine.validate(values)
 
 
-__all__ = ["ENGINES", "Engine", "refusals"]
+def settings_line(values: Mapping[str, Any]) -> str:
+    """The server and its own settings under its own names, as a run's header says them:
+    "Granian: backlog=128, backpressure=3, …" (a Granian run is not uvicorn with no limit)."""
+    engine = ENGINES[values.get("server") or "uvicorn"]
+    return f"{engine.title}: " + ", ".join(f"{name}={_shown(values.get(name))}" for name in engine.settings_fields)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "none"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+__all__ = ["ENGINES", "Engine", "refusals", "settings_line"]
