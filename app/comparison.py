@@ -54,7 +54,8 @@ class DiffRow(BaseModel):
     b: float | None
     prefer: Literal["lower", "higher"] | None = Field(description="Which is better; null: neither.")
     better: Better | None = Field(
-        description="The better side; `equal`; `within noise` (times within 1 ms or 5%); null: not comparable."
+        description="The better side; `equal`; `within noise` (times within 1 ms or 5%); null: not comparable "
+        "(latency, when the 503 rates differ by more than 5 points: a 503 comes back at once)."
     )
 
 
@@ -88,7 +89,9 @@ def _better(a: float | None, b: float | None, prefer: str | None, timed: bool) -
     return "a" if lower_is_a == (prefer == "lower") else "b"
 
 
-def _row(metric: str, label: str, unit: str, a: float | None, b: float | None, prefer: str | None) -> DiffRow:
+def _row(
+    metric: str, label: str, unit: str, a: float | None, b: float | None, prefer: str | None, judged: bool = True
+) -> DiffRow:
     return DiffRow.model_validate(
         {
             "metric": metric,
@@ -97,9 +100,14 @@ def _row(metric: str, label: str, unit: str, a: float | None, b: float | None, p
             "a": a,
             "b": b,
             "prefer": prefer,
-            "better": _better(a, b, prefer, unit == "ms"),
+            "better": _better(a, b, prefer, unit == "ms") if judged else None,
         }
     )
+
+
+REJECTED_PCT_COMPARABLE = 5.0
+"""Latency is judged only between sides whose 503 rates are this close (percentage points):
+a 503 comes back at once, so the side that turns more away looks fast for it."""
 
 
 def diff_table(a: RunResult, b: RunResult) -> list[DiffRow]:
@@ -109,11 +117,13 @@ def diff_table(a: RunResult, b: RunResult) -> list[DiffRow]:
     for outcome in ("rejected", "error", "refused", "reset", "timeout", "cancelled"):
         label = "rejected (503)" if outcome == "rejected" else outcome
         rows.append(_row(outcome, label, "count", getattr(a.totals, outcome), getattr(b.totals, outcome), "lower"))
-    rows.append(_row("rejected_pct", "503 rate", "%", rejected_pct(a), rejected_pct(b), "lower"))
+    pct_a, pct_b = rejected_pct(a), rejected_pct(b)
+    rows.append(_row("rejected_pct", "503 rate", "%", pct_a, pct_b, "lower"))
+    judged = pct_a is None or pct_b is None or abs(pct_a - pct_b) <= REJECTED_PCT_COMPARABLE
     for name in ("p50", "p90", "p99", "p99_9", "max"):
         label = "p99.9" if name == "p99_9" else name
         va, vb = getattr(a.latency_ms, name, None), getattr(b.latency_ms, name, None)
-        rows.append(_row(f"latency_{name}", f"latency {label}", "ms", va, vb, "lower"))
+        rows.append(_row(f"latency_{name}", f"latency {label}", "ms", va, vb, "lower", judged))
     for name in ("p99", "max"):
         va, vb = getattr(a.connect_ms, name, None), getattr(b.connect_ms, name, None)
         rows.append(_row(f"connect_{name}", f"connect time {name}", "ms", va, vb, "lower"))

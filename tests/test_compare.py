@@ -191,6 +191,8 @@ def test_the_report_quotes_numbers_present_in_its_json(dashboard: str, limited: 
     report = json.loads((tmp_path / "ab.json").read_text())
     markdown = path.read_text()
     assert report["finding"] in markdown and "| 503 rate | 100% | 0% | B |" in markdown
+    # A side that turns everyone away answers fast: its latency is not called better.
+    assert all(row["better"] is None for row in report["diff"] if row["metric"].startswith("latency_"))
     assert "| **limit_concurrency** | 1 | – |" in markdown
     # Every figure the finding says (not a name: "p99", "503" the status).
     numbers = set(re.findall(r"(?<![\w.])\d+(?:\.\d+)?(?![\w])", report["finding"].replace("with 503", "")))

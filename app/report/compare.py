@@ -97,7 +97,8 @@ def markdown(report: dict[str, Any], out: ReportFiles | None) -> str:
     lines += [
         "",
         "Times in ms from each request's intended start. Times within 1 ms or 5% of each other are marked "
-        "“within noise”: one run of each side says no more. Counts are exact.",
+        "“within noise”: one run of each side says no more. Latency names no better side when the 503 rates "
+        "differ by more than 5 points (a 503 comes back at once). Counts are exact.",
         "",
     ]
     if out is not None:
