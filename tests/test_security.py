@@ -401,3 +401,14 @@ def test_bearer_token_controls_the_api(room: tuple[str, str]) -> None:
     assert httpx.delete(f"{url}/api/targets/{target['id']}", timeout=10).status_code == 403
     stopped = httpx.delete(f"{url}/api/targets/{target['id']}", headers=bearer, timeout=30)
     assert stopped.status_code == 200 and stopped.json()["state"] != "ready"
+
+
+def test_vendor_serves_the_page_assets_and_not_the_bundler(dashboard: str) -> None:
+    from app.assets import ASSETS
+
+    for asset in ASSETS:
+        if not asset.file.is_file():
+            continue
+        code = httpx.get(f"{dashboard}{asset.local}", timeout=10).status_code
+        # The export's bundler binary is a build tool: no page loads it, so none may fetch it.
+        assert code == (404 if asset.kind == "build" else 200), (asset.local, code)

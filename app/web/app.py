@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from app.assets import PAGE_ASSETS, VENDOR_DIR
+from app.assets import ASSETS, PAGE_ASSETS, VENDOR_DIR
 from app.errors import CapExceeded, ConnscopeError, StoreError
 from app.limits import Limits
 from app.sandbox.apps import UserApp
@@ -112,7 +113,7 @@ def create_app(
     app.state.templates.env.globals["settings_line"] = settings_line
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     VENDOR_DIR.mkdir(exist_ok=True)
-    app.mount("/vendor", StaticFiles(directory=VENDOR_DIR), name="vendor")
+    app.mount("/vendor", PageAssets(directory=VENDOR_DIR), name="vendor")
     # Before the pages: `/runs/compare` is not a run id.
     app.include_router(compare.router)
     app.include_router(pages.router)
@@ -120,3 +121,15 @@ def create_app(
     app.include_router(api.router)
     app.include_router(live.router)
     return app
+
+
+class PageAssets(StaticFiles):
+    """The front-end files pages load, and nothing else of vendor/: it also holds the
+    export's bundler, an 11 MB binary no page needs and anyone could download."""
+
+    served = frozenset(f"{a.package}/{a.path}" for a in ASSETS if a.kind != "build")
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        if path not in self.served:
+            return "", None
+        return super().lookup_path(path)
