@@ -38,6 +38,8 @@ class Limits:
     response_bytes: int = _cap(16 << 20, "--max-response-bytes", "bytes of one response body")
     request_bytes: int = _cap(64 << 10, "--max-request-bytes", "bytes of one request body sent to the dashboard")
     sweep_runs: int = _cap(64, "--max-sweep-runs", "runs in one sweep (cells × repeats)")
+    viewers: int = _cap(100, "--max-viewers", "live views open at once")
+    """Each is a WebSocket sent every frame from the loop the bursts run on, and needs no token."""
 
     def refuse(self, name: str, value: float, field_name: str = "__all__") -> CapExceeded:
         """The refusal of `value` above the cap `name`: it says the cap and the flag that raises it."""

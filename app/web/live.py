@@ -35,6 +35,19 @@ async def live(websocket: WebSocket) -> None:
     `?target=ID` follows that target's stream (a comparison's side) instead of the current one."""
     registry: Registry = websocket.app.state.registry
     await websocket.accept()
+    if registry.viewers >= registry.limits.viewers:
+        # Every viewer is sent every frame from the loop the bursts run on: past the cap,
+        # a viewer is told to come back (1013: try again later) rather than served.
+        await websocket.close(code=1013, reason=registry.limits.refuse("viewers", registry.viewers + 1).message)
+        return
+    registry.viewers += 1
+    try:
+        await _serve(websocket, registry)
+    finally:
+        registry.viewers -= 1
+
+
+async def _serve(websocket: WebSocket, registry: Registry) -> None:
     wanted = websocket.query_params.get("target", "")
     if wanted:
         session = (

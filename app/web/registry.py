@@ -205,6 +205,8 @@ class Registry:
     """The dashboard's sweep: one at a time, and no target beside it (each cell has its own)."""
     apps: dict[str, UserApp] = field(default_factory=dict)
     """The user's apps the operator listed at start, by name: a target serves one of these or the workload."""
+    viewers: int = 0
+    """Live views open now (`limits.viewers` caps them)."""
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
