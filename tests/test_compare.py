@@ -62,6 +62,20 @@ def test_both_sides_get_the_identical_schedule(dashboard: str, limited: dict[str
     assert limited["mode"] == "sequential" and limited["mode_label"] == "one after the other"
 
 
+def test_both_targets_stop_once_the_comparison_is_recorded(dashboard: str, limited: dict[str, Any]) -> None:
+    # No page has a Stop for them: they must not linger until the next start.
+    deadline = time.monotonic() + 20
+    for side in ("a", "b"):
+        while (state := httpx.get(f"{dashboard}/api/targets/{limited[side]['id']}", timeout=10).json()["state"]) in (
+            "starting",
+            "ready",
+            "stopping",
+        ):
+            assert time.monotonic() < deadline, (side, state)
+            time.sleep(0.1)
+        assert state in ("stopped", "exited"), (side, state)
+
+
 def test_503s_only_on_the_limited_side_and_the_table_marks_the_other_better(
     dashboard: str, limited: dict[str, Any]
 ) -> None:

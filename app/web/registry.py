@@ -387,6 +387,12 @@ class Registry:
             log.exception("comparison %d failed", comparison.id)
             comparison.state = "failed"
             comparison.error = f"the comparison failed: {type(exc).__name__}: {exc}"
+        # Both runs are in: the two targets have nothing left to show, and no page has a Stop
+        # for them, so they go now rather than linger until the next start.
+        async with self._lock:
+            for _, session in comparison.sides:
+                if not session.stopping:
+                    await self._stop(session, f"comparison {comparison.id} ended")
         await self._notify()
 
     async def _record_comparison(self, comparison: Comparison) -> None:
