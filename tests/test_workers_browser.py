@@ -113,3 +113,28 @@ def test_the_run_page_shows_kernel_counters_beside_the_clients_dropped_syns(dash
     # The four that waited behind the blocked loop waited at least 100 ms.
     edges = run["queue_wait_ms"]["edges_ms"]
     assert sum(n for edge, n in zip(edges, bars, strict=True) if edge >= 100) >= 4
+
+
+def test_a_replacement_workers_dots_are_labelled_with_its_own_pid(dashboard: str, page: Any) -> None:
+    # gunicorn restarts a worker after max_requests: the replacement's dots share a group,
+    # whose label names both pids (it read "pid 3" over dots of pid 8).
+    settings = {"server": "gunicorn", "workers": 2, "max_requests": 2, "limit_concurrency": 3, "handler_ms": 200}
+    target = start_target(dashboard, settings | {"loop": "asyncio"})
+    burst = httpx.post(
+        f"{dashboard}/api/targets/{target['id']}/bursts",
+        json={"connections": 8, "pattern": "rate", "rate": 10},
+        timeout=10,
+    ).json()
+    wait_burst(dashboard, target["id"], burst["id"])
+    run = httpx.get(f"{dashboard}/api/runs/{wait_run_id(dashboard, target['id'])}", timeout=30).json()
+    took = {c["worker_pid"] for c in run["connections"] if c["worker_pid"]}
+    if len(took) <= 2:
+        pytest.skip(f"no worker was replaced in this run (pids {sorted(took)})")
+    page.goto(f"{dashboard}/runs/{run['run_id']}")
+    page.wait_for_function("() => window.connscopeReplay !== undefined", timeout=10_000)
+    page.keyboard.press("End")
+    page.wait_for_timeout(300)
+    named = page.evaluate(
+        "() => [...document.querySelectorAll('[data-worker-slots]')].flatMap((l) => l.dataset.pids.split(' '))"
+    )
+    assert took <= {int(p) for p in named if p}, (took, named)

@@ -71,11 +71,14 @@ export class LaneLabels extends LaneLayout {
         this.overlay.appendChild(label);
         this.workerLabels.push(label);
       }
-      const pid = this.workerPids[k];
-      label.dataset.pid = pid ? String(pid) : "";
+      // A worker started in place of one that exited (gunicorn's max_requests) shares its
+      // group: the label names every pid the group's dots came from, oldest first.
+      const pids = this.workerPids.filter((_, i) => i % groups.length === k);
+      label.dataset.pid = pids.length ? String(pids[0]) : "";
+      label.dataset.pids = pids.join(" ");
       label.dataset.count = String(counts[k]);
       label.dataset.capacity = String(geometry.per);
-      const text = `worker ${k + 1}${pid ? ` · pid ${pid}` : ""}: ${counts[k]}/${geometry.per}`;
+      const text = `worker ${k + 1}${pids.length ? ` · pid ${pids.join(" → ")}` : ""}: ${counts[k]}/${geometry.per}`;
       if (label.textContent !== text) label.textContent = text;
       label.style.transform = `translate(${group.label.x}px, ${Math.max(group.label.y, group.gridTop - group.label.h - 2)}px)`;
       label.style.width = `${group.right - group.label.x}px`;

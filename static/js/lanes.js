@@ -132,9 +132,11 @@ export class LaneView extends LaneDrawing {
     if (!pid) return -1;
     let k = this.workerPids.indexOf(pid);
     if (k < 0) {
-      // A worker uvicorn started in place of one that died: known from its rows alone.
+      // A worker started in place of one that exited: known from its rows alone, and named
+      // on its group's label from now on.
       this.workerPids.push(pid);
       k = this.workerPids.length - 1;
+      this.updateWorkerLabels?.();
     }
     return k % this.workers;
   }
