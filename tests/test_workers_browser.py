@@ -138,3 +138,18 @@ def test_a_replacement_workers_dots_are_labelled_with_its_own_pid(dashboard: str
         "() => [...document.querySelectorAll('[data-worker-slots]')].flatMap((l) => l.dataset.pids.split(' '))"
     )
     assert took <= {int(p) for p in named if p}, (took, named)
+
+
+def test_granians_backpressure_draws_its_places(dashboard: str, page: Any) -> None:
+    # Granian has no 503 gate: backpressure holds each worker to N requests at once. The slots
+    # lane said "in the app: no limit", reading uvicorn's limit_concurrency alone.
+    target = start_target(dashboard, {"server": "granian", "backlog": 128, "backpressure": 3, "loop": "asyncio"})
+    page.goto(dashboard)
+    page.wait_for_selector(f'#target-status[data-target-id="{target["id"]}"]', timeout=15_000)
+    caption = page.locator('[data-for="slots"] .lane-caption')
+    page.wait_for_function(
+        "() => document.querySelector('[data-for=\"slots\"] .lane-caption').textContent.includes('3 places')",
+        timeout=10_000,
+    )
+    assert caption.inner_text() == "in the app: 3 places"
+    assert page.evaluate("() => window.connscope.view.describe().lanes.slots.places") == 3

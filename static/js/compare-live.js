@@ -5,6 +5,7 @@
  * connects both views to its new targets. The settings form marks the fields where A and
  * B differ.
  */
+import { slotCapacity } from "./slots.js";
 import { LaneView } from "./lanes.js";
 
 const RECONNECT_MS = 1000;
@@ -47,12 +48,12 @@ class SideView {
     const target = frame.target;
     if (frame.type === "snapshot") {
       const backlog = frame.queue?.capacity ?? target?.capacity ?? target?.settings?.backlog ?? null;
-      this.view.setCapacities(backlog, target ? target.settings?.limit_concurrency ?? null : undefined);
+      this.view.setCapacities(backlog, target ? slotCapacity(target.settings) : undefined);
       this.view.reset();
       this.view.applyRows(frame.connections || [], true);
     } else if (frame.type === "delta") {
       if (frame.queue?.capacity != null) {
-        this.view.setCapacities(frame.queue.capacity, target ? target.settings?.limit_concurrency ?? null : undefined);
+        this.view.setCapacities(frame.queue.capacity, target ? slotCapacity(target.settings) : undefined);
       }
       if (frame.changes?.length) this.view.applyRows(frame.changes);
     }

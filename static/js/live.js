@@ -14,12 +14,13 @@ import { followPresenter, updateEmptyState, updateReplayLink, updateTarget } fro
 import { onRestart } from "./restart.js";
 import { slowMotion } from "./slow.js";
 import { listenForKeys } from "./keys.js";
+import { slotCapacity } from "./slots.js";
 
 function applyCapacities() {
   const target = live.target;
   const queue = live.frame && live.frame.queue;
   const backlog = queue?.capacity ?? target?.capacity ?? target?.settings?.backlog ?? null;
-  const slots = target ? target.settings?.limit_concurrency ?? null : undefined;
+  const slots = target ? slotCapacity(target.settings) : undefined;
   view.setCapacities(backlog, slots, target?.settings?.workers ?? 1, target?.worker_pids ?? []);
 }
 

@@ -5,6 +5,7 @@
 import { OPEN_STATES, OUTCOMES, STATES } from "./vocabulary.js";
 import { live, ui, view } from "./live-page.js";
 import { latencyCount, PERCENTILES } from "./histogram.js";
+import { slotCapacity } from "./slots.js";
 
 const countElements = new Map();
 for (const el of document.querySelectorAll("[data-count]")) {
@@ -95,7 +96,7 @@ export function renderNumbers() {
     ui.gaugePeak.style.left = `${Math.min(1, kernelPeak / places) * 100}%`;
     ui.gaugePeak.title = `kernel peak: ${kernelPeak}`;
   } else ui.gaugePeak.hidden = true;
-  const limit = live.target?.settings?.limit_concurrency;
+  const limit = live.target ? slotCapacity(live.target.settings) : null;
   const workers = live.target?.settings?.workers ?? 1;
   // uvicorn's limit is per process: with more workers, say so rather than show one pool.
   const slotsText = limit == null ? "no limit" : workers > 1 ? `${limit} per worker × ${workers}` : String(limit);

@@ -7,6 +7,7 @@
  * Used by the replay page (/runs/ID) and, bundled by esbuild (export.js), by the
  * self-contained HTML export, which must run from file:// with no network.
  */
+import { slotCapacity } from "./slots.js";
 import { LaneView, MAX_DOTS } from "./lanes.js";
 import { ReplayClock, ignoredKey } from "./replay-clock.js";
 import { ReplayTip } from "./replay-tip.js";
@@ -95,7 +96,7 @@ export function startReplay(run, root = document, prefix = "") {
   });
   view.setCapacities(
     run.accept_queue_capacity ?? run.settings.backlog,
-    run.settings.limit_concurrency,
+    slotCapacity(run.settings),
     run.settings.workers ?? 1,
     (run.workers ?? []).map((w) => w.pid),
   );
