@@ -83,6 +83,9 @@ def test_report_writes_markdown_with_its_plot_and_json(store: tuple[Path, int], 
     for heading in ("## Settings", "## Traffic", "## Results", "## Plot"):
         assert heading in text
     assert "| `limit_concurrency` | 2 |" in text and "| `backlog` | 64 |" in text
+    # uvicorn's settings and the workload's; not Granian's or gunicorn's at their defaults.
+    assert "| setting (uvicorn's name) | value |" in text
+    assert "`backpressure`" not in text and "`gunicorn_timeout`" not in text
     assert "40 connections opened at 50 new connections/s" in text
     assert "| ms | p50 | p90 | p99 | p99.9 | max |" in text
     latency_row = next(line for line in text.splitlines() if line.startswith("| latency"))
