@@ -82,16 +82,15 @@ def describe(result: RunResult) -> str:
     s, b, t = result.settings, result.burst, result.totals
     engine = ENGINES[s.server]
     # Each engine's own gate under its own name: a Granian run is not "limit ∞".
-    gates = [
-        f"{word} {'∞' if getattr(s, name) is None else getattr(s, name)}"
-        for name, word in (("limit_concurrency", "limit"), ("backpressure", "backpressure"))
-        if name in engine.settings_fields
-    ]
+    gate = "no 503 gate"
+    if engine.gate is not None:
+        name, word = engine.gate
+        gate = f"{word} {'∞' if getattr(s, name) is None else getattr(s, name)}"
     server = "" if s.server == "uvicorn" else f"{engine.title}, "
     interrupted = f"interrupted (cancelled: {result.cancelled}): " if result.cancelled else ""
     others = {"error": t.error, "refused": t.refused, "reset": t.reset, "timeout": t.timeout, "cancelled": t.cancelled}
     return (
-        f"{interrupted}{b.connections} conns {b.pattern} → {server}{', '.join(gates) or 'no 503 gate'}, "
+        f"{interrupted}{b.connections} conns {b.pattern} → {server}{gate}, "
         f"backlog {s.backlog}, "
         f"{s.handler} {s.handler_ms:g} ms, {s.loop}: {t.ok} ok, {t.rejected} 503"
         + "".join(f", {n} {k}" for k, n in others.items() if n)

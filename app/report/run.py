@@ -11,7 +11,7 @@ from typing import Any
 
 from app.report.files import ReportFiles
 from app.result import PERCENTILE_LABELS, LatencyPercentiles, RunResult
-from app.sandbox.engines import ENGINES
+from app.sandbox.engines import ENGINE_FIELDS, ENGINES
 from app.timeline.histogram import PRECISION
 from app.timeline.model import Outcome, State
 from app.vocabulary import VOCABULARY
@@ -189,8 +189,7 @@ def markdown(result: RunResult, f: dict[str, Any], text: str, out: ReportFiles) 
         "| --- | --- |",
     ]
     # The server's own settings and the workload's, not every other engine's at its default.
-    engine = ENGINES[result.settings.server]
-    others = {name for e in ENGINES.values() for name in e.settings_fields} - set(engine.settings_fields)
+    others = set(ENGINE_FIELDS) - set(ENGINES[result.settings.server].settings_fields)
     lines += [
         f"| `{name}` | {_md(value)} |" for name, value in result.settings.model_dump().items() if name not in others
     ]

@@ -15,7 +15,7 @@ from app.assets import PAGE_ASSETS, STYLESHEETS
 from app.errors import CapExceeded, TargetError
 from app.fields import FormField, field_errors, form_fields
 from app.report import zipped
-from app.sandbox.engines import ENGINES
+from app.sandbox.engines import ENGINE_FIELDS, ENGINES
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID, SCENARIOS
 from app.store import ComparisonStore, RunStore
@@ -53,22 +53,7 @@ TARGET_FIELDS = (
     "handler_seed",
     "app",
 )
-SERVER_FIELDS = (
-    "server",
-    "limit_concurrency",
-    "backlog",
-    "timeout_keep_alive",
-    "limit_max_requests",
-    "workers",
-    "http",
-    "loop",
-    "max_requests",
-    "gunicorn_timeout",
-    "graceful_timeout",
-    "backpressure",
-    "http1_keep_alive",
-    "keep_alive_timeout",
-)
+SERVER_FIELDS = ("server", *ENGINE_FIELDS)
 WORKLOAD_FIELDS = (
     "handler",
     "handler_ms",

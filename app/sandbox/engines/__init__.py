@@ -17,6 +17,8 @@ from app.sandbox.engines.hypercorn import HYPERCORN
 from app.sandbox.engines.uvicorn import UVICORN
 
 ENGINES: dict[str, Engine] = {e.name: e for e in (UVICORN, GUNICORN, GRANIAN, HYPERCORN)}
+ENGINE_FIELDS: tuple[str, ...] = tuple(dict.fromkeys(name for e in ENGINES.values() for name in e.settings_fields))
+"""Every engine's settings, uvicorn's first: the server's part of a target's settings."""
 
 
 def refusals(values: Mapping[str, Any], defaults: Mapping[str, Any], explicit: Collection[str] = ()) -> dict[str, str]:
@@ -50,4 +52,4 @@ def _shown(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-__all__ = ["ENGINES", "Engine", "refusals", "settings_line"]
+__all__ = ["ENGINES", "ENGINE_FIELDS", "Engine", "refusals", "settings_line"]

@@ -39,6 +39,9 @@ class Engine:
     the engine having no such setting."""
     witnesses: str
     """What the server witness sees inside this engine, as the target panel says it."""
+    gate: tuple[str, str] | None
+    """The setting that bounds how many requests run at once, and its word in a run's
+    one-line summary ("limit", "backpressure"); None: the engine has none."""
     witnesses_for: Callable[[Mapping[str, Any]], str] | None = None
     """`witnesses` for a target's settings, where they change what is seen (loop, workers)."""
 

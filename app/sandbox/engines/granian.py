@@ -36,5 +36,6 @@ GRANIAN = Granian(
         Setting("max_requests", instead="restarts no worker after a number of requests"),
         Setting("http", instead="parses HTTP itself (in Rust)"),
     ),
+    gate=("backpressure", "backpressure"),
     witnesses="kernel, app (active); no accept/close hooks in Granian (its HTTP side is Rust)",
 )

@@ -25,6 +25,7 @@ GUNICORN = Engine(
         Setting("keep_alive_timeout", instead="has timeout_keep_alive instead (uvicorn's, in each worker)"),
         Setting("backpressure", instead="has limit_concurrency instead (uvicorn's 503 gate, per worker)"),
     ),
+    gate=("limit_concurrency", "limit"),
     witnesses="kernel, uvicorn's protocol in each worker (accepted/closed), app (active); "
     "no accept() hook: gunicorn owns the listening socket's objects",
 )

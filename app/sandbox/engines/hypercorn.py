@@ -21,5 +21,6 @@ HYPERCORN = Engine(
         ),
         Setting("http", instead="parses HTTP with h11 itself"),
     ),
+    gate=None,
     witnesses="kernel, app (active); no accept/close hooks in Hypercorn",
 )

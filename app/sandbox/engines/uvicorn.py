@@ -36,6 +36,7 @@ UVICORN = Engine(
             "backpressure", instead="has limit_concurrency instead (it answers 503, it does not make requests wait)"
         ),
     ),
+    gate=("limit_concurrency", "limit"),
     witnesses="kernel, accept() (asyncio loop), uvicorn's protocol (accepted/closed), app (active)",
     witnesses_for=_witnesses,
 )
