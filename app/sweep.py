@@ -19,6 +19,7 @@ from app.errors import TargetError
 from app.experiment import Experiment
 from app.limits import Limits
 from app.result import RunResult
+from app.sandbox.engines import setting_text
 from app.sandbox.settings import TargetSettings
 from app.traffic.burst import Burst
 from app.traffic.spec import BurstSpec
@@ -379,15 +380,12 @@ class Sweep:
 def describe(record: Mapping[str, Any]) -> str:
     """One line for the runs list: the axes and the state."""
     sweep = record["sweep"]
-    axes = " × ".join(f"{a['name']} {','.join(label(v) for v in a['values'])}" for a in sweep["axes"]) or "one cell"
+    axes = (
+        " × ".join(f"{a['name']} {','.join(setting_text(v) for v in a['values'])}" for a in sweep["axes"]) or "one cell"
+    )
     repeat = f", ×{sweep['repeat']}" if sweep["repeat"] > 1 else ""
     burst = sweep["burst"]
     return f"sweep {axes}{repeat}: {burst['connections']} conns {burst['pattern']}, {sweep['state']}"
-
-
-def label(value: Any) -> str:
-    """A swept value as the table and plots write it."""
-    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 TABLE_FIGURES = ("ok", "rejected_rate", "p50_ms", "p99_ms", "p99_9_ms", "ok_per_s", "peak_queue", "peak_active")
@@ -426,9 +424,9 @@ def table(record: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
             return text + (f" {NOISE_MARK}" if noise.get(key) else "")
 
         if not cell["figures"]:
-            rows.append([label(cell["swept"][a]) for a in header[: len(record["sweep"]["axes"])]] + ["not run"])
+            rows.append([setting_text(cell["swept"][a]) for a in header[: len(record["sweep"]["axes"])]] + ["not run"])
             continue
-        row = [label(cell["swept"][a["name"]]) for a in record["sweep"]["axes"]]
+        row = [setting_text(cell["swept"][a["name"]]) for a in record["sweep"]["axes"]]
         row += [shown(key) for key in TABLE_FIGURES[:2]]
         row.append("/".join(number(k, cell["summary"][k]["median"]) for k in FAILURES))
         row += [shown(key) for key in TABLE_FIGURES[2:]]
@@ -458,7 +456,7 @@ def plot_data(record: Mapping[str, Any]) -> dict[str, Any]:
     x = list(first["values"]) if numeric else list(range(len(first["values"])))
     lines: dict[str, list[Mapping[str, Any]]] = {}
     for cell in record["cells"]:
-        rest = " ".join(f"{a['name']}={label(cell['swept'][a['name']])}" for a in axes[1:])
+        rest = " ".join(f"{a['name']}={setting_text(cell['swept'][a['name']])}" for a in axes[1:])
         lines.setdefault(rest, []).append(cell)
     plotted = []
     for key in PLOT_FIGURES:
@@ -477,7 +475,7 @@ def plot_data(record: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "x_name": first["name"],
         "x": x,
-        "x_labels": [label(v) for v in first["values"]] if axes else ["one cell"],
+        "x_labels": [setting_text(v) for v in first["values"]] if axes else ["one cell"],
         "x_numeric": numeric,
         "figures": plotted,
         "repeat": record["sweep"]["repeat"],

@@ -14,8 +14,9 @@ from app.errors import CapExceeded, StoreError
 from app.fields import readable
 from app.limits import Limits, limits_from
 from app.result import RunResult
+from app.sandbox.engines import setting_text
 from app.store import RunStore
-from app.sweep import Plan, Sweep, SweepValueError, describe, label, plan, text_table
+from app.sweep import Plan, Sweep, SweepValueError, describe, plan, text_table
 
 BAR_WIDTH = 24
 
@@ -56,7 +57,7 @@ def _cell_words(sweep: Sweep) -> str:
     cell = sweep.current_cell
     if cell is None:
         return ""
-    return " ".join(f"{k}={label(v)}" for k, v in cell.swept.items()) or "the one cell"
+    return " ".join(f"{k}={setting_text(v)}" for k, v in cell.swept.items()) or "the one cell"
 
 
 def progress_line(sweep: Sweep) -> str:
@@ -180,7 +181,7 @@ def _done_line(sweep: Sweep) -> str:
     if last is None or not last.figures:
         what = "nothing run"
     else:
-        where = " ".join(f"{k}={label(v)}" for k, v in last.cell.swept.items()) or "the one cell"
+        where = " ".join(f"{k}={setting_text(v)}" for k, v in last.cell.swept.items()) or "the one cell"
         what = f"{where}: {last.figures[-1]['ok']} ok, {last.figures[-1]['rejected']} 503"
     return (
         f"run {sweep.done}/{sweep.plan.runs} ({sweep.state}) {what} · "

@@ -26,6 +26,7 @@ QUIET_WAIT_S = 150.0
 """The longest a read waits for the bursts in flight: past a scheduled burst's cap (120 s)
 and its clients' timeouts, something is stuck, and the read goes ahead."""
 QUIET_POLL_S = 0.05
+BUSY = "Recorded runs are being read or written: try again in a few seconds."
 
 
 class Busy(Exception):
@@ -57,7 +58,7 @@ class ReportQueue:
 
 def busy_response() -> PlainTextResponse:
     return PlainTextResponse(
-        "Recorded runs are being read or written: try again in a few seconds.",
+        BUSY,
         status_code=429,
         headers={"Retry-After": str(RETRY_AFTER_S)},
     )
@@ -75,7 +76,5 @@ async def heavy_read(request: Request) -> AsyncIterator[None]:
             yield
     except Busy:
         raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            "Recorded runs are being read or written: try again in a few seconds.",
-            headers={"Retry-After": str(RETRY_AFTER_S)},
+            status.HTTP_429_TOO_MANY_REQUESTS, BUSY, headers={"Retry-After": str(RETRY_AFTER_S)}
         ) from None

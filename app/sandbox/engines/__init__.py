@@ -43,13 +43,15 @@ def settings_line(values: Mapping[str, Any]) -> str:
     """The server and its own settings under its own names, as a run's header says them:
     "Granian: backlog=128, backpressure=3, …" (a Granian run is not uvicorn with no limit)."""
     engine = ENGINES[values.get("server") or "uvicorn"]
-    return f"{engine.title}: " + ", ".join(f"{name}={_shown(values.get(name))}" for name in engine.settings_fields)
+    return f"{engine.title}: " + ", ".join(
+        f"{name}={setting_text(values.get(name))}" for name in engine.settings_fields
+    )
 
 
-def _shown(value: Any) -> str:
-    if value is None:
-        return "none"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+def setting_text(value: Any) -> str:
+    """A setting's value as runs, sweeps and reports write it: `none`, floats without a
+    trailing `.0`."""
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
-__all__ = ["ENGINES", "ENGINE_FIELDS", "Engine", "refusals", "settings_line"]
+__all__ = ["ENGINES", "ENGINE_FIELDS", "Engine", "refusals", "setting_text", "settings_line"]
