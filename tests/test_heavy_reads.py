@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -18,14 +19,20 @@ pytestmark = pytest.mark.target
 HOLD = {"handler": "async", "handler_ms": 1500, "loop": "asyncio"}
 
 
-def test_a_recorded_run_is_read_after_the_burst_in_flight_ends(dashboard: str) -> None:
+def _recorded_then_in_flight(dashboard: str) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    """A recorded run's id, then a target whose burst holds its connections 1.5 s: (run id,
+    that target, its burst in flight)."""
     target = start_target(dashboard, {"handler_ms": 5, "loop": "asyncio"})
     fired = httpx.post(f"{dashboard}/api/targets/{target['id']}/bursts", json={"connections": 2}, timeout=10)
     wait_burst(dashboard, target["id"], fired.json()["id"])
     recorded = wait_run_id(dashboard, target["id"])
-
     slow = start_target(dashboard, HOLD)
     burst = httpx.post(f"{dashboard}/api/targets/{slow['id']}/bursts", json={"connections": 2}, timeout=10).json()
+    return recorded, slow, burst
+
+
+def test_a_recorded_run_is_read_after_the_burst_in_flight_ends(dashboard: str) -> None:
+    recorded, slow, burst = _recorded_then_in_flight(dashboard)
     # The live view and the target's status are not held back.
     assert httpx.get(f"{dashboard}/api/targets/{slow['id']}", timeout=5).status_code == 200
     asked = time.monotonic()
@@ -43,12 +50,7 @@ def test_a_recorded_run_is_read_after_the_burst_in_flight_ends(dashboard: str) -
 
 
 def test_past_a_few_waiting_reads_are_told_to_come_back(dashboard: str) -> None:
-    target = start_target(dashboard, {"handler_ms": 5, "loop": "asyncio"})
-    fired = httpx.post(f"{dashboard}/api/targets/{target['id']}/bursts", json={"connections": 2}, timeout=10)
-    wait_burst(dashboard, target["id"], fired.json()["id"])
-    recorded = wait_run_id(dashboard, target["id"])
-    slow = start_target(dashboard, HOLD)
-    httpx.post(f"{dashboard}/api/targets/{slow['id']}/bursts", json={"connections": 2}, timeout=10)
+    recorded, _, _ = _recorded_then_in_flight(dashboard)
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         reads = [pool.submit(httpx.get, f"{dashboard}/api/runs/{recorded}", timeout=30) for _ in range(8)]
         codes = sorted(read.result().status_code for read in reads)
