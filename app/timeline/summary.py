@@ -125,20 +125,26 @@ def queue_peak(samples: Sequence[AcceptQueueSample], start_ns: int, end_ns: int)
     return max((s.length for s in samples if start_ns <= s.t_ns <= end_ns), default=None)
 
 
+def answered_ns(request: RequestRecord) -> int | None:
+    """A request's latency when it got a response: what the latency figures count."""
+    return request.latency_ns if request.status is not None else None
+
+
+def connect_ns(record: ConnectionRecord) -> int | None:
+    """From connect() to established: what the connect figures count."""
+    if record.connected_ns is None or record.connect_start_ns is None:
+        return None
+    return record.connected_ns - record.connect_start_ns
+
+
 def latency_ms(records: Sequence[ConnectionRecord]) -> dict[str, float | None]:
     """From each request's intended start to its outcome, over requests that got a response."""
-    return percentiles_ms(
-        r.latency_ns for rec in records for r in rec.requests if r.latency_ns is not None and r.status is not None
-    )
+    return percentiles_ms(t for rec in records for r in rec.requests if (t := answered_ns(r)) is not None)
 
 
 def connect_ms(records: Sequence[ConnectionRecord]) -> dict[str, float | None]:
     """From connect() to established."""
-    return percentiles_ms(
-        r.connected_ns - r.connect_start_ns
-        for r in records
-        if r.connected_ns is not None and r.connect_start_ns is not None
-    )
+    return percentiles_ms(t for r in records if (t := connect_ns(r)) is not None)
 
 
 def timeout_state(changes: Sequence[tuple[State, int]], request: RequestRecord) -> State | None:

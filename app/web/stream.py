@@ -275,14 +275,14 @@ class Stream:
         a finished request's times never change, and requests finish in order."""
         if record.id not in self._connected_in and record.connected_ns is not None:
             self._connected_in.add(record.id)
-            if record.connect_start_ns is not None:
-                self._connect.add(record.connected_ns - record.connect_start_ns)
+            if (connect := summary.connect_ns(record)) is not None:
+                self._connect.add(connect)
         start = end = self._requests_in.get(record.id, 0)
         for request in record.requests[start:]:
             if request.outcome is None:
                 break
-            if request.latency_ns is not None and request.status is not None:
-                self._latency.add(request.latency_ns)
+            if (latency := summary.answered_ns(request)) is not None:
+                self._latency.add(latency)
             end += 1
         self._requests_in[record.id] = end
 
