@@ -4,6 +4,7 @@ read-only audience view, the headers, and no input reflected as live HTML."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import os
@@ -330,12 +331,25 @@ def test_without_the_token_every_control_route_is_403_and_nothing_starts(room: t
     url, _ = room
     children = _children(url)
     targets = httpx.get(f"{url}/api/targets", timeout=10).json()
-    wrong_cookie = {"Cookie": f"connscope_token_{httpx.URL(url).port}=wrong"}
-    for headers in ({}, {"Origin": url}, {"Authorization": "Bearer wrong"}, wrong_cookie):
+    port = httpx.URL(url).port
+    for headers in (
+        {},
+        {"Origin": url},
+        {"Authorization": "Bearer wrong"},
+        {"X-Connscope-Token": "wrong"},
+        {"X-Connscope-Token": ""},
+        # The token in a cookie, under the old name or any other, is not a credential.
+        {"Cookie": f"connscope_token_{port}={TOKEN}"},
+        {"Cookie": f"connscope_token={TOKEN}; token={TOKEN}"},
+        # The view cookie renders the forms, and grants nothing.
+        {"Cookie": f"connscope_view_{port}=control", "Origin": url},
+    ):
         for method, path, body in CONTROL_ROUTES:
             response = httpx.request(method, url + path, headers=headers, timeout=30, **body)
             assert response.status_code == 403, (headers, method, path, response.text)
+            assert response.headers["content-type"].startswith("text/plain")
             assert "read-only audience view" in response.text
+            assert "open the control link" in response.text, "it says how to get control"
     assert httpx.get(f"{url}/api/targets", timeout=10).json() == targets
     assert _children(url) == children
 
@@ -357,37 +371,57 @@ def test_without_the_token_the_audience_view_has_no_forms_and_the_stream_works(r
         assert '"type": "snapshot"' in ws.recv(timeout=10)
 
 
-def test_the_control_link_sets_an_httponly_strict_cookie_and_leaves_the_address(room: tuple[str, str]) -> None:
+def _script_nonce(html: str) -> str:
+    found = re.search(r'<script nonce="([^"]+)">', html)
+    assert found is not None, html
+    return found.group(1)
+
+
+def test_the_control_link_puts_the_token_in_the_tab_never_in_a_cookie(room: tuple[str, str]) -> None:
     url, _ = room
-    redirect = httpx.get(f"{url}/?token={TOKEN}&present=1", timeout=10)
-    assert redirect.status_code == 303
-    assert redirect.headers["location"] == "/?present=1"
-    cookie = redirect.headers["set-cookie"]
     port = httpx.URL(url).port
-    # Browsers share cookies across one host's ports: the name keeps two dashboards apart.
-    assert cookie.startswith(f"connscope_token_{port}={TOKEN};")
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+    link = httpx.get(f"{url}/?token={TOKEN}&present=1", timeout=10)
+    assert link.status_code == 200 and link.headers["content-type"].startswith("text/html")
+    assert link.headers["cache-control"] == "no-store"
+    # Its script stores the token for this origin and leaves the address without it.
+    assert f'sessionStorage.setItem("connscope-token", "{TOKEN}")' in link.text
+    assert 'location.replace("/?present=1")' in link.text
+    assert f"'nonce-{_script_nonce(link.text)}'" in link.headers["content-security-policy"]
+    cookies = link.headers.get_list("set-cookie")
+    assert cookies == [f"connscope_view_{port}=control; HttpOnly; Path=/; SameSite=strict"]
+    assert all(TOKEN not in c for c in cookies)
     sneaky = httpx.get(f"{url}//evil.example/?token={TOKEN}", timeout=10)
-    assert sneaky.headers["location"] == "/evil.example/", "never a redirect to another host"
+    assert 'location.replace("/evil.example/")' in sneaky.text, "never to another host"
     wrong = httpx.get(f"{url}/?token=not-it", timeout=10)
     assert wrong.status_code == 403 and "set-cookie" not in wrong.headers
+    assert wrong.headers["content-type"].startswith("text/plain") and "control link" in wrong.text
+    assert TOKEN not in wrong.text and "not-it" not in wrong.text
 
-    other_port = httpx.get(url + "/", cookies={f"connscope_token_{port + 1}": TOKEN}, timeout=10)
-    assert 'data-control="off"' in other_port.text, "another dashboard's cookie grants nothing here"
+    # The view cookie renders the forms (another dashboard's does not) ...
+    view = {f"connscope_view_{port}": "control"}
+    assert 'data-control="on"' in httpx.get(url + "/", cookies=view, timeout=10).text
+    other_port = httpx.get(url + "/", cookies={f"connscope_view_{port + 1}": "control"}, timeout=10)
+    assert 'data-control="off"' in other_port.text
 
-    with httpx.Client(base_url=url, cookies={f"connscope_token_{port}": TOKEN}, timeout=60) as presenter:
+    # ... and the header, as static/js/token.js sends it, is what controls.
+    header = {"X-Connscope-Token": TOKEN, "Origin": url}
+    with httpx.Client(base_url=url, cookies=view, timeout=60) as presenter:
         page = presenter.get("/")
         assert 'data-control="on"' in page.text and 'id="target-form"' in page.text
-        # As the browser's own form would send it: with the dashboard's origin.
-        started = presenter.post("/targets", data={"loop": "asyncio", "handler": "async"}, headers={"Origin": url})
+        assert presenter.post("/targets", data={"loop": "asyncio", "handler": "async"}).status_code == 403
+        started = presenter.post("/targets", data={"loop": "asyncio", "handler": "async"}, headers=header)
         assert started.status_code == 200 and 'data-target-state="ready"' in started.text
         target = httpx.get(f"{url}/api/targets", timeout=10).json()[-1]
         assert target["state"] == "ready"
-        stopped = presenter.post("/targets/current/stop", headers={"Origin": url})
+        stopped = presenter.post("/targets/current/stop", headers=header)
         assert stopped.status_code == 200
         assert httpx.get(f"{url}/api/targets/{target['id']}", timeout=10).json()["state"] != "ready"
-        # The cookie does not excuse another origin.
-        assert presenter.post("/targets/current/restart", headers={"Origin": "http://evil.example"}).status_code == 403
+        # The token does not excuse another origin.
+        evil = header | {"Origin": "http://evil.example"}
+        assert presenter.post("/targets/current/restart", headers=evil).status_code == 403
+    # The header alone (no view cookie) renders the control view too: htmx's partials.
+    assert 'id="target-form"' in httpx.get(f"{url}/partials/target", headers=header, timeout=10).text
+    assert 'id="target-form"' not in httpx.get(f"{url}/partials/target", timeout=10).text
 
 
 def test_bearer_token_controls_the_api(room: tuple[str, str]) -> None:
@@ -412,3 +446,45 @@ def test_vendor_serves_the_page_assets_and_not_the_bundler(dashboard: str) -> No
         code = httpx.get(f"{dashboard}{asset.local}", timeout=10).status_code
         # The export's bundler binary is a build tool: no page loads it, so none may fetch it.
         assert code == (404 if asset.kind == "build" else 200), (asset.local, code)
+
+
+def test_the_middleware_takes_the_token_from_a_header_only() -> None:
+    """In process, for every way a request may present the token: only a header grants."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from app.web.security import SecurityMiddleware
+
+    def whoami(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("control" if request.state.control else "audience")
+
+    app = Starlette(routes=[Route("/", whoami, methods=["GET", "POST"])])
+
+    async def check() -> None:
+        served = SecurityMiddleware(app, Access.for_bind("192.0.2.1", 8123, token=TOKEN))
+        transport = httpx.ASGITransport(app=served)
+        async with httpx.AsyncClient(transport=transport, base_url="http://192.0.2.1:8123") as client:
+            for headers in ({"X-Connscope-Token": TOKEN}, {"Authorization": f"Bearer {TOKEN}"}):
+                assert (await client.post("/", headers=headers)).text == "control", headers
+            for headers in (
+                {},
+                {"X-Connscope-Token": TOKEN[:-1]},
+                {"Authorization": f"Basic {TOKEN}"},
+                {"Cookie": f"connscope_token_8123={TOKEN}"},
+                {"Cookie": "connscope_view_8123=control"},
+            ):
+                response = await client.post("/", headers=headers)
+                assert response.status_code == 403 and "open the control link" in response.text, headers
+            view = {"Cookie": "connscope_view_8123=control"}
+            assert (await client.get("/")).text == "audience"
+            assert (await client.get("/", headers=view)).text == "control"
+            assert (await client.get("/", headers={"Cookie": "connscope_view_8123=yes"})).text == "audience"
+            assert (await client.get("/", headers={"X-Connscope-Token": TOKEN})).text == "control"
+        # On loopback nothing is needed.
+        loopback = httpx.ASGITransport(app=SecurityMiddleware(app, Access.for_bind("127.0.0.1", 8123)))
+        async with httpx.AsyncClient(transport=loopback, base_url="http://127.0.0.1:8123") as client:
+            assert (await client.post("/")).text == "control" and (await client.get("/")).text == "control"
+
+    asyncio.run(check())

@@ -9,10 +9,14 @@ A pure ASGI middleware in front of every route and the WebSocket:
   handshake: a browser's `Sec-Fetch-Site`, `Origin` (or, without one, `Referer`) must say the
   request comes from the dashboard's own page. Requests with neither (curl, API clients)
   pass: no browser sent them on someone else's behalf.
-- Off loopback, control needs the token: a cookie set by the printed control link, or
-  `Authorization: Bearer` for the API. Without it a request gets the read-only audience
-  view (`scope["state"]["control"]` is False: the templates render no forms) and 403 on
-  every state-changing route.
+- Off loopback, every state-changing request needs the token in a header: `X-Connscope-Token`
+  from the page, `Authorization: Bearer` from API clients. Never in a cookie: browsers do not
+  keep cookies apart by port, so every other server on the same host name would receive it.
+  The printed control link answers with a page that puts the token in the tab's
+  sessionStorage (scoped to this origin, port included; static/js/token.js sends it) and a
+  view cookie that grants nothing: it only makes the pages render their forms
+  (`scope["state"]["control"]`). Without either a request gets the read-only audience view
+  (the templates render no forms), and without the header 403 on every state-changing route.
 - Headers on every response: nosniff, `Referrer-Policy: same-origin`, and on HTML a
   Content-Security-Policy with a nonce per response (`scope["state"]["csp_nonce"]`).
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 import secrets
 import socket
 from collections.abc import Iterable, Sequence
@@ -30,13 +35,18 @@ from urllib.parse import urlencode, urlsplit
 import psutil
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 TOKEN_ENV = "CONNSCOPE_TOKEN"
-TOKEN_COOKIE = "connscope_token"
-"""Suffixed with the dashboard's port: browsers share cookies across the ports of one host,
-so two dashboards on one machine would otherwise overwrite each other's token."""
+TOKEN_HEADER = "X-Connscope-Token"
+"""The page's header: not `Authorization`, which a reverse proxy's Basic auth may be using."""
+TOKEN_STORAGE_KEY = "connscope-token"
+"""The sessionStorage key static/js/token.js reads."""
+VIEW_COOKIE = "connscope_view"
+"""Says "render the forms" and nothing more: anyone may set it (any server on this host
+name can), so it grants nothing. Suffixed with the port: two dashboards on one machine."""
+VIEW_CONTROL = "control"
 TOKEN_PARAM = "token"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 WILDCARD = ("0.0.0.0", "::", "")
@@ -46,10 +56,10 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TRUSTED_FETCH_SITES = frozenset({"same-origin", "none"})
 
 
-def token_cookie(connection: HTTPConnection) -> str:
-    """The token cookie's name for the dashboard this request reached."""
+def view_cookie(connection: HTTPConnection) -> str:
+    """The view cookie's name for the dashboard this request reached."""
     port = connection.url.port or (443 if connection.url.scheme in ("https", "wss") else 80)
-    return f"{TOKEN_COOKIE}_{port}"
+    return f"{VIEW_COOKIE}_{port}"
 
 
 def is_loopback(host: str) -> bool:
@@ -170,17 +180,19 @@ class SecurityMiddleware:
         nonce = secrets.token_urlsafe(16)
         send = self._with_headers(send, nonce)
         connection = HTTPConnection(scope)
-        refusal = self._refusal(connection)
+        refusal = self._refusal(connection, nonce)
         if refusal is not None:
             await refusal(scope, receive, send)
             return
         state = scope.setdefault("state", {})
-        state["control"] = self.access.grants(self._credential(connection))
+        state["control"] = self.access.grants(_credential(connection)) or (
+            connection.cookies.get(view_cookie(connection)) == VIEW_CONTROL
+        )
         state["csp_nonce"] = nonce
         state["audience_url"] = self.access.audience_url
         await self.app(scope, receive, send)
 
-    def _refusal(self, connection: HTTPConnection) -> Response | None:
+    def _refusal(self, connection: HTTPConnection, nonce: str) -> Response | None:
         if not self.access.allows_host(connection.headers.get("host", "")):
             return _plain(
                 "This Host is not served here: open the dashboard by the address it printed, "
@@ -192,10 +204,11 @@ class SecurityMiddleware:
             why = _cross_origin(connection)
             if why is not None:
                 return _plain(f"Refused: {why}.", 403)
-        if method in STATE_CHANGING and not self.access.grants(self._credential(connection)):
+        if method in STATE_CHANGING and not self.access.grants(_credential(connection)):
             return _plain(
-                "Refused: this is the read-only audience view. Control needs the token "
-                "(open the control link printed at start, or send Authorization: Bearer).",
+                "Refused: this is the read-only audience view. To get control, open the control "
+                "link `connscope serve` printed at start (http://HOST:PORT/?token=...) in this tab; "
+                "API clients send Authorization: Bearer TOKEN.",
                 403,
             )
         if (
@@ -204,31 +217,34 @@ class SecurityMiddleware:
             and method in ("GET", "HEAD")
             and TOKEN_PARAM in connection.query_params
         ):
-            return self._token_link(connection)
+            return self._token_link(connection, nonce)
         return None
 
-    def _credential(self, connection: HTTPConnection) -> str | None:
-        scheme, _, value = connection.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and value:
-            return value.strip()
-        return connection.cookies.get(token_cookie(connection))
-
-    def _token_link(self, connection: HTTPConnection) -> Response:
-        """The control link: its token goes into a cookie, and out of the address bar."""
+    def _token_link(self, connection: HTTPConnection, nonce: str) -> Response:
+        """The control link: a page whose script puts the token in this tab's storage and
+        takes it out of the address bar (`location.replace`: out of the history too)."""
         if not self.access.grants(connection.query_params[TOKEN_PARAM]):
             return _plain(
-                "Refused: this link's token is not this dashboard's. "
-                "Without a token, open the link with no ?token= for the audience view.",
+                "Refused: this link's token is not this dashboard's. Open the control link "
+                "`connscope serve` printed at start, or the link with no ?token= for the audience view.",
                 403,
             )
         rest = [(k, v) for k, v in connection.query_params.multi_items() if k != TOKEN_PARAM]
         # One leading slash: "//name" would send the browser to another host.
         location = "/" + connection.url.path.lstrip("/") + (f"?{urlencode(rest)}" if rest else "")
-        response = RedirectResponse(location, status_code=303)
         assert self.access.token is not None
+        response = HTMLResponse(
+            TOKEN_PAGE.format(
+                nonce=nonce,
+                key=_script_literal(TOKEN_STORAGE_KEY),
+                token=_script_literal(self.access.token),
+                location=_script_literal(location),
+            ),
+            headers={"Cache-Control": "no-store"},
+        )
         response.set_cookie(
-            token_cookie(connection),
-            self.access.token,
+            view_cookie(connection),
+            VIEW_CONTROL,
             httponly=True,
             samesite="strict",
             secure=connection.url.scheme == "https",
@@ -248,6 +264,37 @@ class SecurityMiddleware:
             await send(message)
 
         return sender
+
+
+TOKEN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>connscope</title></head>
+<body><p id="taking">Taking control…</p>
+<noscript><p>Control needs JavaScript: the page keeps the token in this tab and sends it in a header.</p></noscript>
+<script nonce="{nonce}">
+try {{
+  sessionStorage.setItem({key}, {token});
+  location.replace({location});
+}} catch (e) {{
+  document.getElementById("taking").textContent =
+    "This browser keeps no storage for this page (" + e.name + "): control needs it.";
+}}
+</script>
+</body></html>
+"""
+
+
+def _script_literal(text: str) -> str:
+    """A string as a JavaScript literal inside <script>: no "</script>" can end it early."""
+    return json.dumps(text).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _credential(connection: HTTPConnection) -> str | None:
+    """The token a request presents: in a header only. A cookie would reach every server on
+    this host name, whatever its port."""
+    scheme, _, value = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value:
+        return value.strip()
+    return connection.headers.get(TOKEN_HEADER)
 
 
 def _cross_origin(connection: HTTPConnection) -> str | None:

@@ -7,7 +7,8 @@ const error = document.getElementById("delete-run-error");
 let pending = null;
 
 async function remove(runId) {
-  const response = await fetch(`/api/runs/${encodeURIComponent(runId)}`, { method: "DELETE" });
+  const url = `/api/runs/${encodeURIComponent(runId)}`;
+  const response = await fetch(url, { method: "DELETE", headers: window.connscopeToken?.headers(url) });
   if (response.ok || response.status === 404) return null; // gone either way
   const body = await response.json().catch(() => ({}));
   return typeof body.detail === "string" ? body.detail : `HTTP ${response.status}`;
