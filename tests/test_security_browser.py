@@ -260,8 +260,14 @@ def test_the_audience_view_follows_live_and_cannot_change_anything(room: str, pa
     assert _violations(page, problems) == []
 
 
+def _take_control(page: Any, room: str, path: str = "/") -> None:
+    """Opens the control link, as printed; its page stores the token and leaves for `path`."""
+    page.goto(f"{room}{path}{'&' if '?' in path else '?'}token={TOKEN}")
+    page.wait_for_url(f"{room}{path}", timeout=10_000)
+
+
 def test_presenter_mode_shows_the_audience_link_and_its_qr_code(room: str, page: Any) -> None:
-    page.goto(f"{room}/?token={TOKEN}")
+    _take_control(page, room)
     assert page.url == f"{room}/", "the token leaves the address bar"
     _ready(page)
     assert page.locator("#audience-link").is_hidden()
@@ -273,11 +279,13 @@ def test_presenter_mode_shows_the_audience_link_and_its_qr_code(room: str, page:
     assert box is not None and box["width"] >= 100 and box["width"] == pytest.approx(box["height"], abs=1)
 
 
-def test_the_control_link_gives_the_browser_control(room: str, page: Any) -> None:
-    page.goto(f"{room}/?token={TOKEN}")
-    assert page.url == f"{room}/"
+def test_the_control_link_gives_the_browser_control_and_no_cookie_carries_the_token(room: str, page: Any) -> None:
+    problems = _watch(page)
+    _take_control(page, room)
+    # about:blank, then the dashboard: the link's own entry was replaced, token and all.
+    assert page.evaluate("() => history.length") == 2
+    assert page.evaluate("() => sessionStorage.getItem('connscope-token')") == TOKEN
     _ready(page)
-    assert page.evaluate("() => document.cookie") == "", "the token cookie is HttpOnly"
     before = {t["id"] for t in httpx.get(f"{room}/api/targets", timeout=10).json()}
     page.click("#target-form button[type=submit]")
     # A target started by an earlier test may still show ready: wait for the one this click made.
@@ -290,3 +298,73 @@ def test_the_control_link_gives_the_browser_control(room: str, page: Any) -> Non
         time.sleep(0.1)
     assert state == "ready"
     page.wait_for_selector('#target-panel [data-target-state="ready"]', timeout=30_000)
+    assert _violations(page, problems) == []
+
+    # Whatever another server on this host name receives: no cookie carries the token ...
+    cookies = page.context.cookies()
+    assert cookies, "the view cookie renders the forms"
+    assert all(TOKEN not in f"{c['name']}={c['value']}" for c in cookies), cookies
+    # ... and replaying every one of them, as that server could, changes nothing.
+    jar = "; ".join(f"{c['name']}={c['value']}" for c in cookies)
+    for headers in ({"Cookie": jar}, {"Cookie": jar, "Origin": room}):
+        for path in ("/targets/current/stop", "/targets/current/restart"):
+            refused = httpx.post(room + path, headers=headers, timeout=10)
+            assert refused.status_code == 403 and "open the control link" in refused.text, (path, refused.text)
+    assert httpx.get(f"{room}/api/targets/{new[0]['id']}", timeout=10).json()["state"] == "ready"
+
+    # The page's own Stop, with the header, still works.
+    page.click('#target-panel button[hx-post="/targets/current/stop"]')
+    deadline = time.monotonic() + 30
+    while httpx.get(f"{room}/api/targets/{new[0]['id']}", timeout=10).json()["state"] == "ready":
+        assert time.monotonic() < deadline, "the page's Stop did not stop the target"
+        time.sleep(0.1)
+
+
+def test_a_second_tab_gets_control_from_the_first_and_a_new_browser_does_not(room: str, page: Any, browser: Any) -> None:
+    _take_control(page, room)
+    _ready(page)
+    second = page.context.new_page()
+    second.route(f"https://{CDN_HOST}/**", lambda route: route.abort())
+    second.goto(f"{room}/runs")
+    second.wait_for_function(f"() => sessionStorage.getItem('connscope-token') === {TOKEN!r}", timeout=10_000)
+    assert second.url == f"{room}/runs"
+
+    other = browser.new_context()
+    try:
+        stranger = other.new_page()
+        stranger.goto(f"{room}/runs")
+        stranger.wait_for_timeout(500)
+        assert stranger.evaluate("() => sessionStorage.getItem('connscope-token')") is None
+        assert stranger.locator("[data-delete-run]").count() == 0, "the audience view"
+    finally:
+        other.close()
+
+
+def test_the_pages_fetch_and_form_posts_carry_the_token(room: str, page: Any) -> None:
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    target = httpx.post(
+        f"{room}/api/targets", json={"loop": "asyncio", "handler_ms": 20}, headers=bearer, timeout=60
+    ).json()
+    burst = httpx.post(
+        f"{room}/api/targets/{target['id']}/bursts",
+        json={"connections": 3, "pattern": "rate", "rate": 30},
+        headers=bearer,
+        timeout=10,
+    ).json()
+    wait_burst(room, target["id"], burst["id"])
+    run_id = wait_run_id(room, target["id"])
+
+    # runs.js's DELETE.
+    _take_control(page, room, "/runs")
+    page.click(f'[data-delete-run="{run_id}"]')
+    page.click("#delete-run-confirm")
+    page.locator(f'tr[data-run="{run_id}"]').wait_for(state="detached", timeout=10_000)
+    assert httpx.get(f"{room}/api/runs/{run_id}", timeout=10).status_code == 404
+
+    # The sweep form, sent by fetch with the header: a bad value comes back inline, on the form's page.
+    page.goto(f"{room}/sweeps/new")
+    page.fill("#sweep-repeat", "0")
+    page.click("#start-sweep")
+    page.locator("#sweep-repeat-error").wait_for(timeout=10_000)
+    assert "whole number" in page.locator("#sweep-repeat-error").inner_text()
+    assert page.url == f"{room}/sweeps/new" and page.locator("#sweep-repeat").input_value() == "0"
