@@ -320,7 +320,9 @@ def test_the_control_link_gives_the_browser_control_and_no_cookie_carries_the_to
         time.sleep(0.1)
 
 
-def test_a_second_tab_gets_control_from_the_first_and_a_new_browser_does_not(room: str, page: Any, browser: Any) -> None:
+def test_a_second_tab_gets_control_from_the_first_and_a_new_browser_does_not(
+    room: str, page: Any, browser: Any
+) -> None:
     _take_control(page, room)
     _ready(page)
     second = page.context.new_page()
@@ -368,3 +370,11 @@ def test_the_pages_fetch_and_form_posts_carry_the_token(room: str, page: Any) ->
     page.locator("#sweep-repeat-error").wait_for(timeout=10_000)
     assert "whole number" in page.locator("#sweep-repeat-error").inner_text()
     assert page.url == f"{room}/sweeps/new" and page.locator("#sweep-repeat").input_value() == "0"
+
+    # A token that is not this dashboard's: refused, and the form says how to get control.
+    page.evaluate("() => sessionStorage.setItem('connscope-token', 'not-it')")
+    page.reload()
+    page.click("#start-sweep")
+    alert = page.locator("#sweep-form [data-token-post-error]")
+    alert.wait_for(timeout=10_000)
+    assert alert.inner_text().startswith("HTTP 403: Refused") and "open the control link" in alert.inner_text()

@@ -60,16 +60,11 @@
     if (token && sameOrigin(event.detail.path)) event.detail.headers[HEADER] = token;
   });
 
+  /* An answer that is no page (403 without the token, 413, 429): as text, in the form's own alert line. */
   function say(form, text) {
-    var line = form.parentElement.querySelector("[data-token-post-error]");
-    if (!line) {
-      line = document.createElement("p");
-      line.className = "error";
-      line.setAttribute("role", "alert");
-      line.setAttribute("data-token-post-error", "");
-      form.before(line);
-    }
+    var line = form.querySelector("[data-token-post-error]");
     line.textContent = text;
+    line.hidden = false;
   }
 
   /* What the browser would have shown after a native post: the page redirected to, or the
@@ -96,7 +91,7 @@
     var main = form.closest("main");
     if (fresh && main) {
       main.replaceWith(document.adoptNode(fresh));
-      var invalid = fresh.querySelector("[aria-invalid=true], .error[role=alert]");
+      var invalid = fresh.querySelector("[aria-invalid=true]") || fresh.querySelector(".error[role=alert]:not([hidden])");
       if (invalid) {
         invalid.scrollIntoView({ block: "center" });
         if (invalid.focus) invalid.focus();
