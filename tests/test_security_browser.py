@@ -4,6 +4,7 @@ every page runs under its CSP without a violation, and the room gets the read-on
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ import pytest
 from app.assets import PAGE_ASSETS
 from tests.support import CDN_HOST, serve_dashboard, wait_burst, wait_run_id
 from tests.test_security import PAYLOAD, SCENARIO, TOKEN, _children, _own_address, _serve
+from tests.test_sweep_dashboard import FORM as SWEEP_FORM
+from tests.test_sweep_dashboard import wait_sweep
 
 pytestmark = [pytest.mark.browser, pytest.mark.target]
 
@@ -378,3 +381,18 @@ def test_the_pages_fetch_and_form_posts_carry_the_token(room: str, page: Any) ->
     alert = page.locator("#sweep-form [data-token-post-error]")
     alert.wait_for(timeout=10_000)
     assert alert.inner_text().startswith("HTTP 403: Refused") and "open the control link" in alert.inner_text()
+
+
+def test_a_sweep_starts_and_stops_from_its_pages_with_the_token(room: str, page: Any) -> None:
+    """The sweep's two forms, sent by fetch with the header: the start follows its redirect
+    to the sweep's page, whose Stop stops it. Last here: a sweep replaces the live target."""
+    _take_control(page, room, "/sweeps/new")
+    for name, value in (SWEEP_FORM | {"handler_ms": "2000", "repeat": "3"}).items():
+        page.fill(f"#sweep-{name}", value)
+    page.click("#start-sweep")
+    page.wait_for_url(re.compile(r".*/sweeps/\d+$"), timeout=30_000)
+    sweep_id = int(page.url.rsplit("/", 1)[1])
+    assert httpx.get(f"{room}/api/sweeps/{sweep_id}", timeout=10).json()["progress"]["live"]
+    page.click("#sweep-stop button[type=submit]")
+    page.wait_for_function("() => document.body.dataset.sweepState === 'stopped'", timeout=30_000)
+    assert wait_sweep(room, sweep_id, 30)["sweep"]["state"] == "stopped"
