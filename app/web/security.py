@@ -206,9 +206,8 @@ class SecurityMiddleware:
                 return _plain(f"Refused: {why}.", 403)
         if method in STATE_CHANGING and not self.access.grants(_credential(connection)):
             return _plain(
-                "Refused: this is the read-only audience view. To get control, open the control "
-                "link `connscope serve` printed at start (http://HOST:PORT/?token=...) in this tab; "
-                "API clients send Authorization: Bearer TOKEN.",
+                "Refused: this is the read-only audience view. For control, open the control link "
+                "`connscope serve` printed (http://HOST:PORT/?token=...); the API takes Authorization: Bearer.",
                 403,
             )
         if (
