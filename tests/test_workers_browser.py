@@ -113,6 +113,13 @@ def test_the_run_page_shows_kernel_counters_beside_the_clients_dropped_syns(dash
     # The four that waited behind the blocked loop waited at least 100 ms.
     edges = run["queue_wait_ms"]["edges_ms"]
     assert sum(n for edge, n in zip(edges, bars, strict=True) if edge >= 100) >= 4
+    # Drawn as bars, the longest one widest (an unclosed rule in runs.css once left a bare
+    # numbered list).
+    widths = page.evaluate(
+        """() => [...document.querySelectorAll('[data-queue-wait] .queue-wait__bar')].map(
+             (bar) => parseFloat(getComputedStyle(bar, '::before').width) || 0)"""
+    )
+    assert max(widths) > 20 and widths.index(max(widths)) == bars.index(max(bars))
 
 
 def test_a_replacement_workers_dots_are_labelled_with_its_own_pid(dashboard: str, page: Any) -> None:
