@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.assets import ASSETS, PAGE_ASSETS, VENDOR_DIR
 from app.errors import CapExceeded, ConnscopeError, StoreError
@@ -68,6 +69,7 @@ def create_app(
         max_body_size=limits.request_bytes,
         exception_handlers={
             RequestValidationError: errors.validation_failed,
+            StarletteHTTPException: errors.http_error,
             CapExceeded: errors.over_cap,
             StoreError: errors.store_unavailable,
             ConnscopeError: errors.refused,

@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from app.assets import PAGE_ASSETS
@@ -16,6 +16,7 @@ from app.fields import form_fields, readable
 from app.sandbox.settings import TargetSettings
 from app.sweep import NOISE_NOTE, SweepValueError, plan, plot_data, table
 from app.traffic.spec import BurstSpec
+from app.web.errors import not_found
 from app.web.pages import BURST_FIELDS, TARGET_FIELDS, _render
 from app.web.registry import registry_of
 
@@ -147,7 +148,7 @@ def _view(request: Request, record: dict[str, Any]) -> dict[str, Any]:
 async def sweep_page(request: Request, sweep_id: int) -> Response:
     record = await _record(request, sweep_id)
     if record is None:
-        return PlainTextResponse(f"no sweep {sweep_id}", status_code=404)
+        return not_found(request, f"no sweep {sweep_id}")
     return _render(
         request, "sweep.html", view=_view(request, record), assets=_assets(), offline=request.app.state.offline
     )
