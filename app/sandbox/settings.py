@@ -127,7 +127,7 @@ class TargetSettings(BaseModel):
     )
     http1_keep_alive: bool | None = Field(
         None,
-        json_schema_extra={"empty": "on"},
+        json_schema_extra={"empty": "Granian's default, on"},
         description="Granian: keep HTTP/1.1 connections open between requests (empty: Granian's default, on).",
     )
     keep_alive_timeout: float | None = Field(
