@@ -170,8 +170,8 @@ class TargetSettings(BaseModel):
         ge=0,
         le=2**63 - 1,
         json_schema_extra={"empty": "a new one"},
-        description="Seed of the workload's random draws (hold times, handler mix); each worker draws the same "
-        "sequence (empty: a new one).",
+        description="Seed of the workload's random draws (hold times, handler mix): one reproducible sequence "
+        "per worker, the first worker's the seed's own (empty: a new one).",
     )
     app: str | None = Field(
         None,
