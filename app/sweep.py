@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from app.errors import TargetError
 from app.experiment import Experiment
 from app.limits import Limits
+from app.numbers import ms_text, percent_text
 from app.result import RunResult
 from app.sandbox.engines import setting_text
 from app.sandbox.settings import TargetSettings
@@ -402,8 +403,10 @@ def number(key: str, value: float | None) -> str:
     if value is None:
         return "–"
     if key == "rejected_rate":
-        return f"{value * 100:.1f}%"
-    if key.endswith("_ms") or key == "ok_per_s":
+        return percent_text(value * 100)
+    if key.endswith("_ms"):
+        return ms_text(value)
+    if key == "ok_per_s":
         return f"{value:.1f}"
     return f"{value:g}"
 

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.assets import ASSETS, PAGE_ASSETS, VENDOR_DIR
 from app.errors import CapExceeded, ConnscopeError, StoreError
 from app.limits import Limits
+from app.numbers import FILTERS
 from app.sandbox.apps import UserApp
 from app.sandbox.engines import settings_line
 from app.store import RunStore
@@ -113,6 +114,8 @@ def create_app(
     )
     app.state.templates = Jinja2Templates(directory=ROOT / "templates", context_processors=[_access_context])
     app.state.templates.env.globals["settings_line"] = settings_line
+    # One rounding rule per quantity on every page, as the reports write it (app/numbers.py).
+    app.state.templates.env.filters.update(FILTERS)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     VENDOR_DIR.mkdir(exist_ok=True)
     app.mount("/vendor", PageAssets(directory=VENDOR_DIR), name="vendor")
