@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from app.numbers import ms_text, percent
 from app.result import RunResult
 from app.sandbox.settings import TargetSettings
 from app.traffic.spec import BurstSpec
@@ -71,9 +72,9 @@ def burst_diff(a: BurstSpec, b: BurstSpec) -> list[SettingDiff]:
 
 
 def rejected_pct(result: RunResult) -> float | None:
-    """The share of finished requests uvicorn answered 503, in percent (one decimal)."""
+    """The share of finished requests uvicorn answered 503, in percent as shown (app/numbers.py)."""
     requests = result.totals.requests
-    return round(100 * result.totals.rejected / requests, 1) if requests else None
+    return percent(100 * result.totals.rejected / requests) if requests else None
 
 
 def _better(a: float | None, b: float | None, prefer: str | None, timed: bool) -> Better | None:
@@ -158,15 +159,11 @@ def traffic(spec: BurstSpec) -> str:
     return f"{spec.connections} connections at once"
 
 
-def _ms(value: float | None) -> str:
-    return "unknown" if value is None else f"{value:g} ms"
-
-
 def _side(label: str, result: RunResult) -> str:
     pct = rejected_pct(result)
     turned = "none" if not result.totals.rejected else f"{pct:g}% with 503"
     p99 = result.latency_ms.p99
-    return f"{label} turns away {turned} and p99 is {_ms(None if p99 is None else round(p99, 1))}"
+    return f"{label} turns away {turned} and p99 is {'unknown' if p99 is None else ms_text(p99) + ' ms'}"
 
 
 def _backlog(a: RunResult, b: RunResult, label_a: str, label_b: str) -> str:

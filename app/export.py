@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from app.assets import bundle_script, bundle_styles
 from app.comparison import ComparisonRecord
+from app.numbers import FILTERS
 from app.result import PERCENTILE_LABELS, LatencyPercentiles, RunResult
 from app.sandbox.engines import settings_line
 from app.timeline.histogram import PRECISION
@@ -149,6 +150,7 @@ def _templates() -> jinja2.Environment:
     env.globals["vocabulary"] = VOCABULARY
     env.globals["precision"] = PRECISION
     env.globals["settings_line"] = settings_line
+    env.filters.update(FILTERS)
     return env
 
 

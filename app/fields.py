@@ -25,6 +25,12 @@ class FormField:
     minimum: float | None = None
     empty: str = "no limit"
     """What an empty optional field means."""
+    labels: tuple[str, ...] = ()
+    """What a select shows for each of `choices`, where the value posted reads badly."""
+
+    def options(self) -> list[tuple[str, str]]:
+        """A select's (value posted, text shown) pairs."""
+        return list(zip(map(str, self.choices), self.labels or map(str, self.choices), strict=True))
 
 
 def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
@@ -42,12 +48,14 @@ def form_fields(model: type[BaseModel], names: tuple[str, ...]) -> list[FormFiel
         # `gt` bounds are exclusive: only an inclusive `ge` is a minimum the form can state.
         minimum = next((m.ge for m in info.metadata if getattr(m, "ge", None) is not None), None)
         choices: tuple[str, ...] = ()
+        labels: tuple[str, ...] = ()
         if typing.get_origin(annotation) is Literal:
             kind: Literal["select", "number", "text", "checkbox"] = "select"
             choices = tuple(typing.get_args(annotation))
         elif annotation is bool and optional:
-            # Three values, not a checkbox: not given (None) is a setting of its own.
-            kind, choices = "select", ("0", "1")
+            # Three values, not a checkbox: not given (None) is a setting of its own. The
+            # values posted stay 0 and 1, as share links and the CLI write them.
+            kind, choices, labels = "select", ("0", "1"), ("off", "on")
         elif annotation is bool:
             kind = "checkbox"
         elif annotation in (int, float):
@@ -64,6 +72,7 @@ def form_fields(model: type[BaseModel], names: tuple[str, ...]) -> list[FormFiel
                 default=info.default,
                 optional=optional,
                 choices=choices,
+                labels=labels,
                 step="1" if annotation is int else "any",
                 minimum=minimum,
                 empty=str(extra.get("empty", "no limit")) if isinstance(extra, dict) else "no limit",

@@ -70,6 +70,16 @@ class Limits:
         if runs > self.sweep_runs:
             raise self.refuse("sweep_runs", runs)
 
+    def check_sweep_list(self, name: str, values: int) -> None:
+        """A list longer than the sweep's runs cap cannot fit in a sweep: refused by its
+        length, before each of its values is checked (thousands take the loop a good part
+        of a second)."""
+        if values > self.sweep_runs:
+            message = (
+                f"{values} values for {name}: a sweep makes at most {self.sweep_runs} runs; --max-sweep-runs raises it."
+            )
+            raise CapExceeded("sweep_runs", "--max-sweep-runs", name, message)
+
 
 RUN_CAPS = ("requests_per_burst", "burst_seconds", "target_memory_mb", "response_bytes")
 """The caps that mean something to one headless run."""
@@ -109,4 +119,8 @@ def limits_from(args: argparse.Namespace) -> Limits:
 
 
 def _number(value: float) -> str:
-    return str(value) if isinstance(value, int) else f"{value:.3f}".rstrip("0").rstrip(".")
+    """Up to three decimals, and past a million in scientific notation (a rate of 1e-300
+    schedules a burst for 1e+302 seconds, not for a 300-digit number of them)."""
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.3f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:.3g}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from app.numbers import ms_text
 from app.result import Connection, RunResult
 from app.sandbox.settings import TargetSettings
 from app.timeline.model import Outcome, State
@@ -20,7 +21,7 @@ Result = RunResult
 
 
 def _ms(value: float) -> str:
-    return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
+    return f"{ms_text(value)} ms"
 
 
 def _measured(value: int | None) -> str:

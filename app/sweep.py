@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from app.errors import TargetError
 from app.experiment import Experiment
 from app.limits import Limits
+from app.numbers import ms_text, percent_text
 from app.result import RunResult
 from app.sandbox.engines import setting_text
 from app.sandbox.settings import TargetSettings
@@ -105,10 +106,13 @@ def plan(
     """The grid from each given setting's list of values (model input, e.g. form strings):
     a setting with two or more values is an axis. Every value is checked on its own first
     (SweepValueError names the first one refused, and the first of each other setting in
-    `also`), then every cell as a whole. With `limits`,
-    a grid over the sweep cap is refused (CapExceeded) before its cells are built: a few
-    long lists multiply into more cells than memory holds."""
+    `also`), then every cell as a whole. With `limits`, a list longer than the sweep cap is
+    refused before its values are checked, and a grid over the cap (CapExceeded) before its
+    cells are built: a few long lists multiply into more cells than memory holds."""
     given: dict[Kind, Mapping[str, Sequence[Any]]] = {"target": target, "burst": burst}
+    if limits is not None:
+        for name, values in (*target.items(), *burst.items()):
+            limits.check_sweep_list(name, len(values))
     bases: dict[Kind, dict[str, Any]] = {
         kind: ({**(base_target or {})} if kind == "target" else {})
         | {name: _input(MODELS[kind], name, values[0]) for name, values in given[kind].items()}
@@ -399,8 +403,10 @@ def number(key: str, value: float | None) -> str:
     if value is None:
         return "–"
     if key == "rejected_rate":
-        return f"{value * 100:.1f}%"
-    if key.endswith("_ms") or key == "ok_per_s":
+        return percent_text(value * 100)
+    if key.endswith("_ms"):
+        return ms_text(value)
+    if key == "ok_per_s":
         return f"{value:.1f}"
     return f"{value:g}"
 

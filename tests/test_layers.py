@@ -21,6 +21,7 @@ RANKS: dict[str, int] = {
     "app.sandbox.engines": 0,
     "app.assets": 0,
     "app.weights": 0,
+    "app.numbers": 0,
     "app.kernel": 1,
     "app.sandbox.settings": 1,
     "app.traffic.spec": 1,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.numbers import ms_text
 from tests.conftest import outcomes, run_burst, run_scenario, state_names, time_in
 
 pytestmark = [pytest.mark.target]
@@ -79,7 +80,7 @@ def test_sync_handler_thread_pool_is_a_hidden_limit() -> None:
     assert "the thread pool ran at most 40 def endpoints at a time." in finding
     peaks = result["peaks"]
     longest = max(time_in(c, "queued") for c in result["connections"])
-    shown = f"{longest:.0f} ms" if longest >= 10 else f"{longest:.1f} ms"
+    shown = f"{ms_text(longest)} ms"
     # Both witnesses of the backlog, each with its own figure from the run.
     assert finding.endswith(
         f"up to {peaks['queued']} connections were in the backlog at once, each for at most "

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from app.numbers import ms_text
 from app.report.run import finding
 from tests.support import ROOT, start_target, wait_burst, wait_run_id
 
@@ -89,9 +90,9 @@ def test_report_writes_markdown_with_its_plot_and_json(store: tuple[Path, int], 
     assert "40 connections opened at 50 new connections/s" in text
     assert "| ms | p50 | p90 | p99 | p99.9 | max |" in text
     latency_row = next(line for line in text.splitlines() if line.startswith("| latency"))
-    assert latency_row.split(" | ")[1:] == [str(result["latency_ms"][k]) for k in ("p50", "p90", "p99", "p99_9")] + [
-        f"{result['latency_ms']['max']} |"
-    ]
+    # Rounded as the finding and the replay page say them (app/numbers.py).
+    shown = [ms_text(result["latency_ms"][k]) for k in ("p50", "p90", "p99", "p99_9", "max")]
+    assert latency_row.split(" | ")[1:] == [*shown[:-1], f"{shown[-1]} |"]
     assert "](rollout.png)" in text
     # The figures are the run's, rounded as the finding says them.
     totals = result["totals"]

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
+from app.numbers import ms_text
 from app.sandbox.isolation import netns_unavailable_reason
 from app.scenarios import BY_ID, SCENARIOS
 from tests.conftest import time_in
@@ -145,7 +146,7 @@ def test_the_kernel_peak_on_the_page_is_the_runs_and_the_thread_pool_finding_nam
     )
     assert page.locator('[data-count="peak-accept-queue"]').get_attribute("data-value") == str(peaks["accept_queue"])
     longest = max(time_in(c, "queued") for c in run["connections"])
-    shown = f"{longest:.0f} ms" if longest >= 10 else f"{longest:.1f} ms"
+    shown = f"{ms_text(longest)} ms"
     assert (
         f"up to {peaks['queued']} connections were in the backlog at once, each for at most {shown} "
         f"({peaks['accept_queue']} in the kernel's samples"

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from app.numbers import ms_text
 from app.report.files import ReportFiles
 from app.report.sweep import render
 from app.store import RunStore
@@ -157,7 +158,7 @@ def test_report_finding_quotes_numbers_in_its_json(swept: tuple[dict[str, Any], 
     assert "limit_concurrency none turns away none with 503" in finding
     first = backing["cells"][0]["summary"]
     assert first["rejected_rate"]["median"] == pytest.approx(0.6667)
-    assert f"p99 is {first['p99_ms']['median']:.1f} ms" in finding
+    assert f"p99 is {ms_text(first['p99_ms']['median'])} ms" in finding
     assert "| limit_concurrency | ok | 503 rate |" in text
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.numbers import ms_text
 from tests.conftest import outcomes, run_burst, run_scenario, state_names, time_in
 
 pytestmark = [pytest.mark.target]
@@ -37,7 +38,7 @@ def test_q1_limit_reached_async_handler_rejects_at_once_nothing_waits_in_backlog
     assert longest > 0 and all(time_in(c, "queued") < 100 for c in result["connections"])
     assert (
         f"every connection passed through the backlog (at most {result['peaks']['queued']} at once, "
-        f"the longest for {longest:.1f} ms) and none waited there."
+        f"the longest for {ms_text(longest)} ms) and none waited there."
     ) in finding
     assert finding.endswith("4 were served, at most 4 at once.")
 

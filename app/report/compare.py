@@ -18,6 +18,7 @@ from app.comparison import (
     side_label,
     traffic,
 )
+from app.numbers import three_digits
 from app.report.files import ReportFiles
 from app.report.run import _md
 from app.result import RunResult
@@ -26,11 +27,11 @@ PERCENTILES = ("p50", "p90", "p99", "p99_9", "max")
 
 
 def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
+    return None if value is None else three_digits(value)
 
 
 def _side(result: RunResult, label: str) -> dict[str, Any]:
-    """One side's figures; times to 0.1 ms, as the finding says them."""
+    """One side's figures; times to 3 significant digits, as the finding says them."""
     return {
         "label": label,
         "run_id": result.run_id,

@@ -5,10 +5,11 @@ plain words. Every number the finding quotes is one of `figures(result)`, writte
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
+from app.numbers import ms_text, percent, three_digits
+from app.numbers import text as _n
 from app.report.files import ReportFiles
 from app.result import PERCENTILE_LABELS, LatencyPercentiles, RunResult
 from app.sandbox.engines import ENGINE_FIELDS, ENGINES
@@ -40,28 +41,9 @@ def render(result: RunResult, out: ReportFiles) -> Path:
     return out.markdown
 
 
-def _shown(value: float) -> float | int:
-    """A figure as the finding says it: 3 significant digits, whole above 100."""
-    if value == 0 or not math.isfinite(value):
-        return 0
-    digits = max(0, 2 - math.floor(math.log10(abs(value))))
-    rounded = round(value, digits)
-    return int(rounded) if digits == 0 or rounded == int(rounded) else rounded
-
-
 def _percent(part: int, whole: int) -> float | int | None:
     """part of whole in %, as said: never 0 when some, never 100 when not all."""
-    if whole == 0:
-        return None
-    if part in (0, whole):
-        return 100 * part // whole
-    share = 100 * part / whole
-    shown = round(share) if share >= 10 else round(share, 1)
-    if shown == 0:
-        shown = round(share, 2) or 0.01
-    if shown >= 100:
-        shown = 99.9
-    return int(shown) if shown == int(shown) else shown
+    return None if whole == 0 else percent(100 * part / whole)
 
 
 def figures(result: RunResult) -> dict[str, Any]:
@@ -72,9 +54,9 @@ def figures(result: RunResult) -> dict[str, Any]:
     return {
         "pattern": b.pattern,
         "connections": b.connections,
-        "rate_per_s": _shown(b.rate) if b.pattern == "rate" else None,
-        "ramp_s": _shown(b.ramp_s) if b.pattern == "ramp" else None,
-        "handler_ms": _shown(s.handler_ms),
+        "rate_per_s": three_digits(b.rate) if b.pattern == "rate" else None,
+        "ramp_s": three_digits(b.ramp_s) if b.pattern == "ramp" else None,
+        "handler_ms": three_digits(s.handler_ms),
         "handler_latency": s.latency,
         "limit_concurrency": s.limit_concurrency,
         "requests": t.requests,
@@ -83,8 +65,8 @@ def figures(result: RunResult) -> dict[str, Any]:
         "rejected_status": REJECTED_STATUS,
         "rejected_pct": _percent(t.rejected, t.requests),
         "others": {o.value: counts[o.value] for o in OTHER_OUTCOMES if counts[o.value]},
-        "p99_ms": None if latency.p99 is None else _shown(latency.p99),
-        "max_ms": None if latency.max is None else _shown(latency.max),
+        "p99_ms": None if latency.p99 is None else three_digits(latency.p99),
+        "max_ms": None if latency.max is None else three_digits(latency.max),
         "peak_active": result.peaks.active,
         "accept_queue_peak": result.peaks.accept_queue,
         "accept_queue_capacity": result.accept_queue_capacity,
@@ -95,10 +77,6 @@ def figures(result: RunResult) -> dict[str, Any]:
         ),
         "cut_short": result.cancelled is not None,
     }
-
-
-def _n(value: float) -> str:
-    return f"{value:,}" if isinstance(value, int) else f"{value:,g}"
 
 
 def finding(f: dict[str, Any]) -> str:
@@ -170,7 +148,7 @@ def traffic_words(result: RunResult) -> str:
 
 
 def _percentile_row(name: str, p: LatencyPercentiles) -> str:
-    return f"| {name} | " + " | ".join(_md(v) for v in p.model_dump().values()) + " |"
+    return f"| {name} | " + " | ".join(ms_text(v) for v in p.model_dump().values()) + " |"
 
 
 def markdown(result: RunResult, f: dict[str, Any], text: str, out: ReportFiles) -> str:

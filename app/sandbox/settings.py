@@ -127,7 +127,7 @@ class TargetSettings(BaseModel):
     )
     http1_keep_alive: bool | None = Field(
         None,
-        json_schema_extra={"empty": "on"},
+        json_schema_extra={"empty": "Granian's default, on"},
         description="Granian: keep HTTP/1.1 connections open between requests (empty: Granian's default, on).",
     )
     keep_alive_timeout: float | None = Field(
@@ -170,8 +170,8 @@ class TargetSettings(BaseModel):
         ge=0,
         le=2**63 - 1,
         json_schema_extra={"empty": "a new one"},
-        description="Seed of the workload's random draws (hold times, handler mix); each worker draws the same "
-        "sequence (empty: a new one).",
+        description="Seed of the workload's random draws (hold times, handler mix): one reproducible sequence "
+        "per worker, the first worker's the seed's own (empty: a new one).",
     )
     app: str | None = Field(
         None,

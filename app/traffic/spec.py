@@ -148,16 +148,19 @@ class BurstSpec(BaseModel):
         if self.pattern == "rate":
             return [round(i / self.rate * 1e9) for i in range(n)]
         if self.pattern == "poisson":
-            # The first arrives at the start; the gaps between arrivals are exponential.
-            rng = self._rng("arrivals")
-            t, out = 0.0, [0]
-            for _ in range(n - 1):
-                t += rng.expovariate(self.rate)
-                out.append(round(t * 1e9))
-            return out
+            return [round(t * 1e9) for t in self._poisson_times()]
         if self.pattern == "ramp-rate":
             return [round(t * 1e9) for t in self._ramp_rate_times()]
         return [0] * n
+
+    def _poisson_times(self) -> list[float]:
+        """The first arrives at the start; the gaps between arrivals are exponential."""
+        rng = self._rng("arrivals")
+        t, out = 0.0, [0.0]
+        for _ in range(self.connections - 1):
+            t += rng.expovariate(self.rate)
+            out.append(t)
+        return out
 
     def _ramp_rate_times(self) -> list[float]:
         """Arrival i at the time t where the rate, rising (or falling) linearly from `rate`
@@ -191,6 +194,10 @@ class BurstSpec(BaseModel):
             return self.ramp_s
         if self.pattern == "rate" or (self.pattern == "poisson" and self.seed is None):
             return (self.connections - 1) / self.rate
-        if self.pattern in ("poisson", "ramp-rate"):
-            return self.offsets_ns()[-1] / 1e9
+        # In seconds, not from offsets_ns: a tiny rate's span (1e+302 s) is past any cap,
+        # and past what nanoseconds can be rounded to.
+        if self.pattern == "poisson":
+            return self._poisson_times()[-1]
+        if self.pattern == "ramp-rate":
+            return self._ramp_rate_times()[-1]
         return 0.0

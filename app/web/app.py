@@ -14,10 +14,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.assets import ASSETS, PAGE_ASSETS, VENDOR_DIR
 from app.errors import CapExceeded, ConnscopeError, StoreError
 from app.limits import Limits
+from app.numbers import FILTERS
 from app.sandbox.apps import UserApp
 from app.sandbox.engines import settings_line
 from app.store import RunStore
@@ -68,6 +70,7 @@ def create_app(
         max_body_size=limits.request_bytes,
         exception_handlers={
             RequestValidationError: errors.validation_failed,
+            StarletteHTTPException: errors.http_error,
             CapExceeded: errors.over_cap,
             StoreError: errors.store_unavailable,
             ConnscopeError: errors.refused,
@@ -111,6 +114,8 @@ def create_app(
     )
     app.state.templates = Jinja2Templates(directory=ROOT / "templates", context_processors=[_access_context])
     app.state.templates.env.globals["settings_line"] = settings_line
+    # One rounding rule per quantity on every page, as the reports write it (app/numbers.py).
+    app.state.templates.env.filters.update(FILTERS)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     VENDOR_DIR.mkdir(exist_ok=True)
     app.mount("/vendor", PageAssets(directory=VENDOR_DIR), name="vendor")

@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from app.assets import PAGE_ASSETS
@@ -18,6 +18,7 @@ from app.sandbox.settings import TargetSettings
 from app.store import ComparisonStore
 from app.traffic.spec import BurstSpec
 from app.web.api import comparison_report
+from app.web.errors import not_found
 from app.web.forms import parse_form
 from app.web.pages import BURST_FIELDS, TARGET_FIELDS, runs_context
 from app.web.pages import _render as render
@@ -157,7 +158,7 @@ def _replay_page(request: Request, record: ComparisonRecord) -> HTMLResponse:
 async def recorded_comparison(request: Request, comparison_id: int) -> Response:
     record = await asyncio.to_thread(ComparisonStore(registry_of(request).store).record, comparison_id)
     if record is None:
-        return PlainTextResponse(f"no comparison {comparison_id} (or one of its runs is gone)", status_code=404)
+        return not_found(request, f"no comparison {comparison_id} (or one of its runs is gone)")
     return _replay_page(request, record)
 
 
@@ -180,5 +181,5 @@ async def compare_runs(request: Request) -> Response:
     b = await asyncio.to_thread(store.get, second)
     if a is None or b is None:
         missing = [p for p, run in zip(picked, (a, b), strict=True) if run is None]
-        return PlainTextResponse(f"no run {', '.join(missing)}", status_code=404)
+        return not_found(request, f"no run {', '.join(missing)}")
     return _replay_page(request, ComparisonRecord(a=a, b=b))

@@ -22,6 +22,7 @@ from app.store import ComparisonStore, RunStore
 from app.timeline.histogram import PRECISION
 from app.traffic.spec import BurstSpec
 from app.vocabulary import VOCABULARY
+from app.web.errors import missing_page, not_found, wants_page
 from app.web.forms import parse_form
 from app.web.registry import Session, registry_of
 from app.web.reports import Busy, busy_response, heavy_read, report_queue
@@ -377,7 +378,7 @@ async def runs(request: Request) -> HTMLResponse:
 async def replay(request: Request, run_id: int) -> Response:
     result = await asyncio.to_thread(registry_of(request).store.get, run_id)
     if result is None:
-        return PlainTextResponse(f"no run {run_id}", status_code=404)
+        return not_found(request, f"no run {run_id}")
     return _render(
         request,
         "replay.html",
@@ -396,6 +397,9 @@ async def run_report(request: Request, run_id: int) -> Response:
         async with report_queue(request).turn():
             result = await asyncio.to_thread(registry_of(request).store.get, run_id)
             if result is None:
+                # A download link: its 404 is text, but a page to a browser that followed it.
+                if wants_page(request):
+                    return missing_page(request, f"no run {run_id}")
                 return PlainTextResponse(f"no run {run_id}", status_code=404)
             archive = await asyncio.to_thread(zipped, "run", result)
     except Busy:

@@ -517,6 +517,10 @@ class Registry:
     def sweep_running(self) -> bool:
         return self.sweep is not None and self.sweep.task is not None and not self.sweep.task.done()
 
+    def refuse_second_sweep(self) -> None:
+        if self.sweep_running:
+            raise ConnscopeError(f"sweep {self.sweep.id} is running: one sweep at a time; stop it first")  # type: ignore[union-attr]
+
     def _refuse_beside_sweep(self) -> None:
         if self.sweep_running:
             raise TargetError(f"sweep {self.sweep.id} is running: stop it first (on /sweeps/{self.sweep.id})")  # type: ignore[union-attr]
@@ -532,9 +536,8 @@ class Registry:
             self.limits.check_target(cell.settings)
             self.limits.check_burst(cell.burst)
         async with self._lock:
-            # Checked under the lock: of two starts at once, the second is refused.
-            if self.sweep_running:
-                raise ConnscopeError(f"sweep {self.sweep.id} is running: one sweep at a time; stop it first")  # type: ignore[union-attr]
+            # Checked again under the lock: of two starts at once, the second is refused.
+            self.refuse_second_sweep()
             sweep = Sweep(plan)
             data = sweep.record()
             sweep_id = await asyncio.to_thread(self.store.save_sweep, describe(data), data)

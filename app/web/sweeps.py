@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from app.assets import PAGE_ASSETS
@@ -16,6 +16,7 @@ from app.fields import form_fields, readable
 from app.sandbox.settings import TargetSettings
 from app.sweep import NOISE_NOTE, SweepValueError, plan, plot_data, table
 from app.traffic.spec import BurstSpec
+from app.web.errors import not_found
 from app.web.pages import BURST_FIELDS, TARGET_FIELDS, _render
 from app.web.registry import registry_of
 
@@ -75,8 +76,14 @@ async def new_sweep(request: Request) -> HTMLResponse:
 async def start_sweep(request: Request) -> Response:
     """Starts a sweep from the form; a bad value is shown beside its field, and nothing
     running is touched until the whole grid is valid and within the caps."""
+    registry = registry_of(request)
     form = await request.form()
     values = {name: str(form.get(name, "")).strip() for name in (*TARGET_FIELDS, *BURST_FIELDS, "repeat")}
+    try:
+        # Said before the grid is planned: that is work for nothing while a sweep runs.
+        registry.refuse_second_sweep()
+    except ConnscopeError as exc:
+        return _render(request, "sweep_new.html", 409, **_form_context(values, {"__all__": str(exc)}))
     # A field left empty (or not sent) keeps its default, as the CLI's flag not given.
     lists = {
         name: [v.strip() for v in values[name].split(",")] for name in (*TARGET_FIELDS, *BURST_FIELDS) if values[name]
@@ -86,15 +93,18 @@ async def start_sweep(request: Request) -> Response:
     if not (repeat_text.isascii() and repeat_text.isdigit()) or not 1 <= int(repeat_text) <= MAX_REPEAT:
         errors["repeat"] = f"Enter a whole number from 1 to {MAX_REPEAT}."
     try:
-        grid = plan(
+        # Off the loop the live views and bursts run on: checking every value of long lists
+        # takes a while.
+        grid = await asyncio.to_thread(
+            plan,
             {n: lists[n] for n in TARGET_FIELDS if n in lists},
             {n: lists[n] for n in BURST_FIELDS if n in lists},
             1 if errors else int(repeat_text),
-            limits=registry_of(request).limits,
+            limits=registry.limits,
         )
         if errors:
             return _render(request, "sweep_new.html", 422, **_form_context(values, errors))
-        job = await registry_of(request).start_sweep(grid)
+        job = await registry.start_sweep(grid)
     except SweepValueError as exc:
         # Every refused setting at once, each beside its field: one round trip per typo
         # is what a long form must not cost.
@@ -147,7 +157,7 @@ def _view(request: Request, record: dict[str, Any]) -> dict[str, Any]:
 async def sweep_page(request: Request, sweep_id: int) -> Response:
     record = await _record(request, sweep_id)
     if record is None:
-        return PlainTextResponse(f"no sweep {sweep_id}", status_code=404)
+        return not_found(request, f"no sweep {sweep_id}")
     return _render(
         request, "sweep.html", view=_view(request, record), assets=_assets(), offline=request.app.state.offline
     )

@@ -29,12 +29,13 @@ export function setCount(name, value, text) {
   }
 }
 
+/** Milliseconds as every page and report shows them (app/numbers.py's ms_text): 3
+ * significant digits, whole from 100 up, thousands separated: 304.788 → "305". */
 export function formatMs(ms) {
   if (ms == null) return "–";
-  if (ms >= 10000) return (ms / 1000).toFixed(1) + " s";
-  if (ms >= 100) return ms.toFixed(0);
-  if (ms >= 10) return ms.toFixed(1);
-  return ms.toFixed(2);
+  if (ms === 0) return "0";
+  if (Math.abs(ms) >= 99.95) return Math.round(ms).toLocaleString("en-US");
+  return String(Number(ms.toPrecision(3)));
 }
 
 /* ---------------- what the numbers cover ---------------- */

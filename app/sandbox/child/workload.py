@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import multiprocessing
+import os
 import random
 import time
 from statistics import NormalDist
@@ -25,6 +27,7 @@ from app.sandbox.settings import TargetSettings
 from app.witness_protocol import APP_HEADER
 
 APP_FACTORY = "app.sandbox.child.workload:create_app"
+WORKER_ENV = "CONNSCOPE_WORKER"
 Z_99 = NormalDist().inv_cdf(0.99)
 
 
@@ -51,9 +54,31 @@ def _burn_cpu(seconds: float) -> None:
         pass
 
 
+def worker_number() -> int:
+    """This worker's number among the target's processes, from 1 in the order they were
+    started (a worker restarted later gets the next): gunicorn's worker age, which
+    app.sandbox.child.engines.gunicorn puts in WORKER_ENV, or the multiprocessing number
+    uvicorn's, Hypercorn's and Granian's spawned workers have. 1 in a single process."""
+    given = os.environ.get(WORKER_ENV, "")
+    if given.isdigit():
+        return int(given)
+    # `_identity` is the child's number in its parent's multiprocessing counter: () in a
+    # process not started by multiprocessing.
+    identity: tuple[int, ...] = getattr(multiprocessing.current_process(), "_identity", ())
+    return identity[-1] if identity else 1
+
+
+def worker_rng(seed: int | None, worker: int) -> random.Random:
+    """A seeded workload draws one reproducible sequence per worker: the first worker the
+    seed's own (a single-worker run's), the others their number's, so two workers do not
+    hold their requests in lockstep."""
+    if seed is None:
+        return random.Random()
+    return random.Random(seed if worker == 1 else f"{seed}:worker{worker}")
+
+
 def _build(settings: TargetSettings) -> Starlette:
-    # Seeded, each worker process draws the same reproducible sequence.
-    rng = random.Random(settings.handler_seed)
+    rng = worker_rng(settings.handler_seed, worker_number())
     body = b"x" * settings.response_bytes if settings.response_bytes <= 1 << 20 else b""
     headers = {APP_HEADER: "1"}
 

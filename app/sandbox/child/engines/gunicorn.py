@@ -4,6 +4,7 @@ instrumented protocols through a subclass's CONFIG_KWARGS."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -12,6 +13,7 @@ from uvicorn_worker import UvicornWorker
 
 from app.sandbox.child import userapp
 from app.sandbox.child.witness import PROTOCOLS
+from app.sandbox.child.workload import WORKER_ENV
 from app.sandbox.settings import TargetSettings
 
 GUNICORN_DEFAULT_TIMEOUT_S = 30
@@ -51,6 +53,12 @@ class Application(BaseApplication):  # type: ignore[misc]  # gunicorn is untyped
         return import_from_string(self.factory)()
 
 
+def _post_fork(server: Any, worker: Any) -> None:
+    # The worker's age is its number in the order the arbiter started workers: what the
+    # workload seeds its draws with (multiprocessing numbers no forked worker).
+    os.environ[WORKER_ENV] = str(worker.age)
+
+
 def run(settings: TargetSettings, fd: int) -> None:
     Application(
         {
@@ -65,5 +73,6 @@ def run(settings: TargetSettings, fd: int) -> None:
             "worker_class": worker_class(settings),
             "loglevel": "warning",
             "accesslog": None,
+            "post_fork": _post_fork,
         }
     ).run()

@@ -1,0 +1,82 @@
+"""Stale links and mistyped ids: a browser gets a page in the site's layout that says what
+is missing and links back; the API and clients asking for JSON keep their JSON errors. The
+app in-process through httpx's ASGI transport, its lifespan run as uvicorn would."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.store import RunStore
+from app.web.app import create_app
+
+BASE = "http://127.0.0.1:8000"
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+PAYLOAD = "<img src=x onerror=alert(1)>"
+
+
+def _get(tmp_path: Path, *requests: tuple[str, dict[str, str]]) -> list[httpx.Response]:
+    async def go() -> list[httpx.Response]:
+        app = create_app(store=RunStore(tmp_path / "runs.sqlite3"))
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+                return [await client.get(path, headers=headers) for path, headers in requests]
+
+    return asyncio.run(go())
+
+
+def _assert_page(response: httpx.Response, status: int, said: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    text = response.text
+    assert 'href="/static/css/base.css"' in text and 'class="topbar"' in text, "the site's layout"
+    assert said in text
+    assert 'id="missing-back"' in text and 'href="/runs"' in text and 'href="/"' in text, "a way back"
+
+
+@pytest.mark.parametrize(
+    ("path", "said"),
+    [
+        ("/runs/999", "no run 999"),
+        ("/compare/999", "no comparison 999 (or one of its runs is gone)"),
+        ("/sweeps/999", "no sweep 999"),
+        ("/runs/compare?run=998&run=999", "no run 998, 999"),
+        ("/runs/999/report", "no run 999"),
+        ("/runs/abc", "There is no run abc: a run&#39;s id is a whole number."),
+        ("/sweeps/1.5", "There is no sweep 1.5"),
+        ("/nowhere", "Nothing is at /nowhere."),
+    ],
+)
+def test_a_stale_link_in_a_browser_is_a_page_with_the_way_back(tmp_path: Path, path: str, said: str) -> None:
+    (response,) = _get(tmp_path, (path, BROWSER))
+    _assert_page(response, 404, said)
+
+
+def test_the_id_in_the_address_is_said_as_text_never_markup(tmp_path: Path) -> None:
+    for response in _get(tmp_path, (f"/runs/{PAYLOAD}", BROWSER), (f"/nowhere/{PAYLOAD}", BROWSER)):
+        assert response.status_code == 404
+        assert "<img" not in response.text
+        assert "&lt;img src=x onerror=alert(1)&gt;" in response.text
+
+
+def test_json_clients_keep_their_json_errors(tmp_path: Path) -> None:
+    api, asked_json, api_bad_id, script_bad_id, htmx, curl = _get(
+        tmp_path,
+        ("/api/runs/999", BROWSER),
+        ("/runs/999", {"Accept": "application/json"}),
+        ("/api/runs/abc", BROWSER),
+        ("/runs/abc", {"Accept": "*/*"}),
+        ("/sweeps/abc", BROWSER | {"HX-Request": "true"}),
+        ("/runs/999", {"Accept": "*/*"}),
+    )
+    assert (api.status_code, api.json()) == (404, {"detail": "no run 999"})
+    assert (asked_json.status_code, asked_json.json()) == (404, {"detail": "no run 999"})
+    for bad in (api_bad_id, script_bad_id, htmx):
+        assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/json")
+        (error,) = bad.json()["detail"]
+        assert error["input"] == "abc" and "integer" in error["msg"], error
+    # A page's route followed without a preference answers as the page it is.
+    _assert_page(curl, 404, "no run 999")
