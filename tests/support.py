@@ -89,10 +89,10 @@ def wait_burst(
 ) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        result: dict[str, Any] = httpx.get(
-            f"{url}/api/targets/{target_id}/bursts/{burst_id}", timeout=request_timeout_s
-        ).json()
-        if result["done"]:
+        response = httpx.get(f"{url}/api/targets/{target_id}/bursts/{burst_id}", timeout=request_timeout_s)
+        # 404 until it is fired: a scenario fires its burst once its target is ready.
+        result: dict[str, Any] = response.json()
+        if response.status_code != 404 and result["done"]:
             return result
         time.sleep(0.2)
     raise TimeoutError(f"burst {burst_id} not done in {seconds} s")

@@ -37,6 +37,17 @@ def _current(url: str) -> dict[str, Any]:
     return target
 
 
+def _first_burst(url: str) -> dict[str, Any]:
+    """The current target's first burst, once fired: the panels follow a scenario's target
+    from its start, before its burst goes out."""
+    deadline = time.monotonic() + 30
+    while not (bursts := _current(url)["bursts"]):
+        assert time.monotonic() < deadline, "the scenario's burst was never fired"
+        time.sleep(0.1)
+    burst: dict[str, Any] = bursts[0]
+    return burst
+
+
 def _run(url: str, run_id: int) -> dict[str, Any]:
     result: dict[str, Any] = httpx.get(f"{url}/api/runs/{run_id}", timeout=10).json()
     return result
@@ -91,7 +102,7 @@ def test_a_scenario_chosen_mid_run_takes_over_the_page_and_the_first_is_labelled
 
     # When the second one ends, its own finding, from its own run.
     page.wait_for_selector(f'[data-scenario-story="{second.id}"] [data-finding]', timeout=60_000)
-    burst = target["bursts"][0]
+    burst = _first_burst(dashboard)
     result = wait_burst(dashboard, target["id"], burst["id"])
     run = _run(dashboard, result["run_id"])
     assert run["scenario"] == second.id and run["cancelled"] is None
@@ -287,3 +298,8 @@ def test_the_tenth_scenario_runs_on_key_0_which_its_button_shows(dashboard: str,
         assert time.monotonic() < deadline, "the second target's burst never finished"
         time.sleep(0.2)
     assert second["bursts"][0]["finding"].startswith("The same ")
+    # Without a reload, the page moved to the second target and tells the finding.
+    assert tenth.versus is not None
+    page.wait_for_selector(f'#target-panel [data-server="{tenth.versus.server}"]', timeout=10_000)
+    finding = page.wait_for_selector("#scenario-panel [data-finding]", timeout=10_000)
+    assert finding is not None and second["bursts"][0]["finding"] in finding.inner_text()

@@ -331,9 +331,28 @@ def _scenario_context(session: Session | None) -> dict[str, Any]:
         "finding_cut_short": cut_short,
         "later_bursts": later,
         "interrupted": session.interrupted if session else None,
-        "scenario_running": bool(session and session.running),
+        "scenario_running": bool(session and (session.running or _scenario_pending(session))),
         "scenario_error": None,
     }
+
+
+def _scenario_pending(session: Session) -> bool:
+    """A scenario whose burst is still to come: its target starting (the first, or a
+    two-target scenario's second), or between a two-target scenario's halves. The panel
+    keeps following it until the finding is written."""
+    scenario = session.scenario
+    if scenario is None or session.error is not None:
+        return False
+    bursts = session.experiment.bursts
+    if not bursts:
+        return session.state in ("starting", "ready")
+    first = bursts[0]
+    return (
+        scenario.versus is not None
+        and session.versus_of is None
+        and first.cancelled is None
+        and first.id in session.run_ids
+    )
 
 
 @router.get("/partials/scenario", response_class=HTMLResponse)

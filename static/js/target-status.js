@@ -82,10 +82,24 @@ document.addEventListener("htmx:responseError", (event) => {
   announce(line ? `HTTP ${xhr.status}: ${line}` : `The dashboard answered HTTP ${xhr.status}.`);
 });
 
-/* The audience view's panels follow what the presenter does: a new target, its state, a burst done. */
+/*
+ * The audience view's panels follow what the presenter does: a new target, its state, a
+ * burst done. The presenter's own panels follow a target they did not start from this
+ * page's form (a two-target scenario's second, another tab): only then, so a form being
+ * typed in is never redrawn under the typing.
+ */
 let audienceSeen = "";
+let targetSeen;
 export function followPresenter(target) {
-  if (CONTROL || !window.htmx) return;
+  if (!window.htmx) return;
+  if (CONTROL) {
+    const id = target?.id ?? null;
+    if (targetSeen !== undefined && id !== null && id !== targetSeen) {
+      window.htmx.trigger(document.body, "connscope:reload-panels");
+    }
+    targetSeen = id;
+    return;
+  }
   const bursts = target?.bursts || [];
   const key = target ? `${target.id}|${target.state}|${bursts.length}|${bursts.filter((b) => b.done).length}` : "";
   if (key === audienceSeen) return;
