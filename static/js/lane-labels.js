@@ -103,6 +103,14 @@ export class LaneLabels extends LaneLayout {
       const column = this.columns[Math.min(k, FIRST_BIN)];
       head.style.transform = `translate(${column.x + 7}px, ${column.y + 5}px)`;
       head.style.width = `${column.w - 14}px`;
+      // A name wider than its lane (a 1024 px screen, a large default font) shrinks to fit
+      // rather than being cut ("conne…").
+      const name = head.firstChild;
+      name.style.fontSize = "";
+      if (name.scrollWidth > name.clientWidth + 0.5) {
+        const size = parseFloat(getComputedStyle(name).fontSize);
+        name.style.fontSize = `${Math.floor((size * name.clientWidth * 10) / name.scrollWidth) / 10}px`;
+      }
     });
     this.heads[BACKLOG].caption.textContent =
       this.backlogCapacity == null ? "kernel accept queue" : `accept queue: ${this.backlogCapacity} places + 1`;
