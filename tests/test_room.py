@@ -5,7 +5,7 @@ the page. Run with a target, a recorded run and a guided scenario's story, as in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -63,16 +63,17 @@ def _no_sideways_scroll(page: Any) -> None:
 
 def _rects(page: Any, selector: str) -> list[dict[str, Any]]:
     """Every rendered element's box and what names it."""
-    return page.eval_on_selector_all(
+    rects: list[dict[str, Any]] = page.eval_on_selector_all(
         selector,
         "els => els.filter(e => e.getClientRects().length).map(e => { const r = e.getBoundingClientRect();"
         " return {what: e.id || e.dataset.lane || e.textContent.trim(), left: r.left, top: r.top,"
         " right: r.right, bottom: r.bottom, cut: e.scrollWidth > e.clientWidth + 1} })",
     )
+    return rects
 
 
-def _inside(box: dict[str, Any], frame: dict[str, float]) -> bool:
-    return (
+def _inside(box: Mapping[str, Any], frame: Mapping[str, float]) -> bool:
+    return bool(
         box["left"] >= frame["left"] - 0.5
         and box["top"] >= frame["top"] - 0.5
         and box["right"] <= frame["right"] + 0.5
@@ -80,7 +81,7 @@ def _inside(box: dict[str, Any], frame: dict[str, float]) -> bool:
     )
 
 
-VIEWPORT_FRAME = {"left": 0, "top": 0, "right": PROJECTOR["width"], "bottom": PROJECTOR["height"]}
+VIEWPORT_FRAME: dict[str, float] = {"left": 0, "top": 0, "right": PROJECTOR["width"], "bottom": PROJECTOR["height"]}
 
 
 def _assert_top_bar_on_screen(page: Any) -> None:
