@@ -5,6 +5,7 @@ the page. Run with a target, a recorded run and a guided scenario's story, as in
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.target]
 PROJECTOR = {"width": 1024, "height": 768}
 DEFAULT_FONT = 16
 LARGE_FONT = 20  # a user's 125 % default font, as a room's back rows ask for
+MIN_NAME_PX = 12
 
 
 def _screen(browser: Any, font: int) -> tuple[Any, Any]:
@@ -51,6 +53,27 @@ def recorded(dashboard: str) -> int:
     return wait_run_id(dashboard, target["id"])
 
 
+@pytest.fixture(scope="module")
+def compared(dashboard: str) -> int:
+    """A recorded comparison: limit 1 against no limit."""
+    started = httpx.post(
+        f"{dashboard}/api/comparisons",
+        json={
+            "a": {"limit_concurrency": 1, "handler_ms": 200, "loop": "asyncio"},
+            "b": {"handler_ms": 200, "loop": "asyncio"},
+            "burst": {"connections": 4, "pattern": "rate", "rate": 20},
+        },
+        timeout=120,
+    ).json()
+    deadline = time.monotonic() + 60
+    while (live := httpx.get(f"{dashboard}/api/comparisons/live/{started['id']}", timeout=10).json())[
+        "record_id"
+    ] is None:
+        assert live["state"] != "failed" and time.monotonic() < deadline, live
+        time.sleep(0.2)
+    return int(live["record_id"])
+
+
 def _open(page: Any, url: str) -> None:
     page.goto(url)
     page.wait_for_function("() => document.fonts.status === 'loaded'", timeout=10_000)
@@ -67,7 +90,8 @@ def _rects(page: Any, selector: str) -> list[dict[str, Any]]:
         selector,
         "els => els.filter(e => e.getClientRects().length).map(e => { const r = e.getBoundingClientRect();"
         " return {what: e.id || e.dataset.lane || e.textContent.trim(), left: r.left, top: r.top,"
-        " right: r.right, bottom: r.bottom, cut: e.scrollWidth > e.clientWidth + 1} })",
+        " right: r.right, bottom: r.bottom, cut: e.scrollWidth > e.clientWidth + 1,"
+        " px: parseFloat(getComputedStyle(e).fontSize)} })",
     )
     return rects
 
@@ -84,11 +108,18 @@ def _inside(box: Mapping[str, Any], frame: Mapping[str, float]) -> bool:
 VIEWPORT_FRAME: dict[str, float] = {"left": 0, "top": 0, "right": PROJECTOR["width"], "bottom": PROJECTOR["height"]}
 
 
-def _assert_top_bar_on_screen(page: Any) -> None:
-    tools = _rects(page, ".topbar button, .topbar a")
-    assert len(tools) >= 6, tools
-    off = [t for t in tools if not _inside(t, VIEWPORT_FRAME)]
+def _assert_top_bar_on_screen(page: Any, tools: int = 6) -> None:
+    shown = _rects(page, ".topbar button, .topbar a:not(.brand__home)")
+    assert len(shown) >= tools, shown
+    off = [t for t in shown if not _inside(t, VIEWPORT_FRAME)]
     assert not off, f"top-bar tools off the screen: {off}"
+
+
+def _assert_names_readable(page: Any, views: int = 1) -> None:
+    """Every lane's name whole, and not shrunk past reading to fit."""
+    names = _rects(page, ".lane-name")
+    assert len(names) == 6 * views, names
+    assert not [n for n in names if n["cut"] or n["px"] < MIN_NAME_PX], f"lane names cut or tiny: {names}"
 
 
 def _assert_lanes_readable_and_bins_inside(page: Any) -> None:
@@ -97,8 +128,7 @@ def _assert_lanes_readable_and_bins_inside(page: Any) -> None:
         " return {left: r.left, top: r.top, right: r.right, bottom: r.bottom} }"
     )
     assert _inside(stage, VIEWPORT_FRAME), stage
-    names = _rects(page, ".lane-name")
-    assert len(names) == 6 and not [n for n in names if n["cut"]], f"lane names cut: {names}"
+    _assert_names_readable(page)
     bins = _rects(page, ".lane-label--bin")
     assert {"ok", "rejected", "error", "refused", "reset", "timeout"} <= {b["what"] for b in bins}, bins
     off = [b for b in bins if not _inside(b, stage)]
@@ -150,6 +180,15 @@ def test_runs_list_at_1024_fits_without_a_sideways_scroll(dashboard: str, record
     _no_sideways_scroll(page)
     scrolls = page.eval_on_selector_all(".runs__scroll", "els => els.map(e => [e.scrollWidth, e.clientWidth])")
     assert scrolls and all(width <= shown for width, shown in scrolls), scrolls
+
+
+def test_a_comparison_at_1024_shows_both_views_whole(dashboard: str, compared: int, projector: Any) -> None:
+    page = projector
+    _open(page, f"{dashboard}/compare/{compared}")
+    page.wait_for_function("() => document.querySelectorAll('.lane-name').length === 12", timeout=15_000)
+    _no_sideways_scroll(page)
+    _assert_top_bar_on_screen(page, tools=3)
+    _assert_names_readable(page, views=2)
 
 
 def test_the_browsers_default_font_size_scales_the_page(dashboard: str, browser: Any) -> None:
