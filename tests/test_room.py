@@ -89,8 +89,9 @@ def _rects(page: Any, selector: str) -> list[dict[str, Any]]:
     rects: list[dict[str, Any]] = page.eval_on_selector_all(
         selector,
         "els => els.filter(e => e.getClientRects().length).map(e => { const r = e.getBoundingClientRect();"
+        " const t = document.createRange(); t.selectNodeContents(e);"
         " return {what: e.id || e.dataset.lane || e.textContent.trim(), left: r.left, top: r.top,"
-        " right: r.right, bottom: r.bottom, cut: e.scrollWidth > e.clientWidth + 1,"
+        " right: r.right, bottom: r.bottom, cut: t.getBoundingClientRect().width > e.clientWidth,"
         " px: parseFloat(getComputedStyle(e).fontSize)} })",
     )
     return rects

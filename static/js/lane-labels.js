@@ -105,11 +105,15 @@ export class LaneLabels extends LaneLayout {
       head.style.width = `${column.w - 14}px`;
       // A name wider than its lane (a 1024 px screen, a large default font) shrinks to fit
       // rather than being cut ("conne…").
+      // The text's own width, to the fraction of a pixel an ellipsis is drawn for.
       const name = head.firstChild;
       name.style.fontSize = "";
-      if (name.scrollWidth > name.clientWidth + 0.5) {
+      const text = document.createRange();
+      text.selectNodeContents(name);
+      const wide = text.getBoundingClientRect().width;
+      if (wide > name.clientWidth) {
         const size = parseFloat(getComputedStyle(name).fontSize);
-        name.style.fontSize = `${Math.floor((size * name.clientWidth * 10) / name.scrollWidth) / 10}px`;
+        name.style.fontSize = `${Math.floor((size * name.clientWidth * 9.8) / wide) / 10}px`;
       }
     });
     this.heads[BACKLOG].caption.textContent =
