@@ -31,8 +31,10 @@ export class LaneDrawing extends LaneLabels {
       font: read("--font-ui", "system-ui, sans-serif"),
     };
     // Presenter mode enlarges the text drawn on the canvas, the dots and the band for the lane
-    // headers, and lets the places' boxes fill their lanes.
-    const scale = parseFloat(read("--canvas-text-scale", "1")) || 1;
+    // headers, and lets the places' boxes fill their lanes. The text follows the browser's
+    // default font size too (the canvas's own font-size is `medium`, lanes.css), as the page's does.
+    const medium = parseFloat(getComputedStyle(this.canvas).fontSize) || 16;
+    const scale = ((parseFloat(read("--canvas-text-scale", "1")) || 1) * medium) / 16;
     const dots = parseFloat(read("--canvas-dot-scale", "1")) || 1;
     const fill = read("--lane-fill", "0") === "1";
     const head = parseFloat(read("--lane-head", String(HEAD))) || HEAD;

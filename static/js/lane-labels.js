@@ -103,6 +103,18 @@ export class LaneLabels extends LaneLayout {
       const column = this.columns[Math.min(k, FIRST_BIN)];
       head.style.transform = `translate(${column.x + 7}px, ${column.y + 5}px)`;
       head.style.width = `${column.w - 14}px`;
+      // A name wider than its lane (a 1024 px screen, a large default font) shrinks to fit
+      // rather than being cut ("conne…").
+      // The text's own width, to the fraction of a pixel an ellipsis is drawn for.
+      const name = head.firstChild;
+      name.style.fontSize = "";
+      const text = document.createRange();
+      text.selectNodeContents(name);
+      const wide = text.getBoundingClientRect().width;
+      if (wide > name.clientWidth) {
+        const size = parseFloat(getComputedStyle(name).fontSize);
+        name.style.fontSize = `${Math.floor((size * name.clientWidth * 9.8) / wide) / 10}px`;
+      }
     });
     this.heads[BACKLOG].caption.textContent =
       this.backlogCapacity == null ? "kernel accept queue" : `accept queue: ${this.backlogCapacity} places + 1`;
