@@ -23,11 +23,11 @@ from app.timeline.timeline import Timeline
 
 FRAME_INTERVAL_S = 1 / 30
 BUSY_FRAME_INTERVAL_S = 1 / 15
-BUSY_LATE_S = 0.004
-"""A loop that wakes the stream this late (an idle one: well under 1 ms) is saturated..."""
+BUSY_SHARE = 0.5
+"""A loop thread on the CPU for this much of a frame interval is saturated (a burst's
+client shares it); serving 50 viewers alone takes well under it..."""
 BUSY_HOLD_S = 0.5
-"""...and is taken to be for this long after: a saturated loop also wakes it on time at
-times (when the timer falls between two callbacks)."""
+"""...and is taken to be for this long after, so the cadence does not flip every frame."""
 HISTORY_POINTS = 4000
 VIEWER_QUEUE_FRAMES = 30
 SUMMARY_INTERVAL_S = 0.5
@@ -297,16 +297,17 @@ class Stream:
         last_gauges: tuple[object, ...] = ()
         interval = FRAME_INTERVAL_S
         busy_until = 0.0
+        asleep, cpu = time.monotonic(), time.thread_time()
         while True:
-            asleep = time.monotonic()
             await asyncio.sleep(interval)
             # With 50 viewers a frame is 50 sends (and 50 wake-ups of their readers), paid
             # for by the burst that saturates the loop: frames then come half as often. A
             # change still waits at most one busy interval and the loop's lateness.
-            woke = time.monotonic()
-            if woke - asleep - interval > BUSY_LATE_S:
+            woke, cpu_now = time.monotonic(), time.thread_time()
+            if cpu_now - cpu > BUSY_SHARE * (woke - asleep):
                 busy_until = woke + BUSY_HOLD_S
             interval = BUSY_FRAME_INTERVAL_S if woke < busy_until else FRAME_INTERVAL_S
+            asleep, cpu = woke, cpu_now
             if not self.viewers:
                 self._apply()
                 self._latencies.clear()
