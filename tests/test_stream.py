@@ -190,11 +190,9 @@ def test_late_evidence_about_a_settled_record_is_folded_again() -> None:
     assert _exact(timeline)["peaks"]["queued"] == 1
 
 
-
-
 def test_frames_come_half_as_often_while_the_loop_is_saturated_and_carry_every_change() -> None:
     """A burst's client saturates the loop the stream shares: once the loop's thread is
-    seen on the CPU most of a frame interval, frames (a send per viewer each) come at most
+    seen on the CPU over half a frame interval, frames (a send per viewer each) come at most
     ~15 a second for a while; then ~30 again. Either way a viewer learns every connection."""
     import time
 
