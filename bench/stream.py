@@ -161,6 +161,7 @@ def _unwatched(
         "cpu_alike": round(alike, 3),
         "req_per_s": result["totals"]["requests"] / seconds,
         "dashboard_cpu_share": dashboard_cpu / seconds,
+        "dashboard_cpu_us_per_request": dashboard_cpu / result["totals"]["requests"] * 1e6,
     }
 
 
@@ -183,6 +184,7 @@ def _round(
         "viewers": viewers,
         "req_per_s": result["totals"]["requests"] / seconds,
         "dashboard_cpu_share": dashboard_cpu / seconds,
+        "dashboard_cpu_us_per_request": dashboard_cpu / result["totals"]["requests"] * 1e6,
         "viewers_cpu_share": audience.cpu_s / ((end - start) / 1e9 + 0.3),
         "rows_per_s": changes / ((end - start) / 1e9),
         "fps_mean": statistics.median(r[0] for r in rates),
@@ -230,6 +232,12 @@ def main() -> None:
         "dashboard_cpu_share_watched": spread([w["dashboard_cpu_share"] for w in watched]),
         "dashboard_cpu_share_alone": spread(
             [r["dashboard_cpu_share"] for r in rounds if r["viewers"] == 0 and not r["cpu_alike"]]
+        ),
+        # CPU per request is steadier than a rate on a shared machine: what the dashboard
+        # spends on the viewers, whatever else the cores were doing.
+        "dashboard_cpu_us_per_request_watched": spread([w["dashboard_cpu_us_per_request"] for w in watched]),
+        "dashboard_cpu_us_per_request_alone": spread(
+            [r["dashboard_cpu_us_per_request"] for r in rounds if r["viewers"] == 0 and not r["cpu_alike"]]
         ),
     }
     print(json.dumps(summary, indent=2))

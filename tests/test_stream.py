@@ -188,3 +188,70 @@ def test_late_evidence_about_a_settled_record_is_folded_again() -> None:
     timeline.changed(first)
     assert stream._walk() == _exact(timeline)
     assert _exact(timeline)["peaks"]["queued"] == 1
+
+
+def test_frames_come_half_as_often_while_the_loop_is_saturated_and_carry_every_change() -> None:
+    """A burst's client saturates the loop the stream shares: once the loop's thread is
+    seen on the CPU over half a frame interval, frames (a send per viewer each) come at most
+    ~15 a second for a while; then ~30 again. Either way a viewer learns every connection."""
+    import time
+
+    from app.web.stream import BUSY_FRAME_INTERVAL_S, BUSY_HOLD_S, FRAME_INTERVAL_S
+
+    async def scenario() -> None:
+        timeline = Timeline()
+        stream = Stream(timeline, status=lambda: {"id": 1})
+        stream.start()
+        viewer = stream.join()
+        frames: list[dict[str, object]] = []
+
+        async def drain() -> None:
+            while True:
+                frames.append(json.loads(await viewer.queue.get()))
+
+        reader = asyncio.create_task(drain())
+
+        async def changes(seconds: float) -> None:
+            # A new connection every ~10 ms, so every frame has a change.
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                record = ConnectionRecord(
+                    id=timeline.next_id(), port=20_000 + len(timeline.records), burst=1, index=0, intended_ns=0
+                )
+                record.connect_start_ns = 0
+                timeline.add(record)
+                await asyncio.sleep(0.01)
+
+        def now_ms() -> float:
+            return (time.monotonic_ns() - stream.origin_ns) / 1e6
+
+        await changes(0.3)
+        # One callback keeps the loop's thread busy longer than a frame interval, as a
+        # burst's callbacks back to back do.
+        spin_until = time.thread_time() + 3 * FRAME_INTERVAL_S
+        while time.thread_time() < spin_until:
+            pass
+        held_at = now_ms()
+        await changes(BUSY_HOLD_S * 0.8)
+        await changes(BUSY_HOLD_S + 0.5)
+        await asyncio.sleep(0.2)
+        reader.cancel()
+        await stream.close()
+
+        def gaps_ms(start_ms: float, end_ms: float) -> list[float]:
+            # When each frame was made (its t_ms), not when the reader got to it.
+            stamps = [f["t_ms"] for f in frames if f["type"] == "delta" and start_ms <= f["t_ms"] < end_ms]  # type: ignore[operator]
+            return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]  # type: ignore[operator]
+
+        # After the late wake-up no frame comes sooner than the busy interval after the
+        # last (a sleep never ends early)...
+        busy = gaps_ms(held_at, held_at + BUSY_HOLD_S * 800)
+        assert len(busy) >= 3 and min(busy) >= BUSY_FRAME_INTERVAL_S * 1000 * 0.99, busy
+        # ...and the idle cadence is back once the hold has passed.
+        idle = gaps_ms(held_at + BUSY_HOLD_S * 1000 + 200, held_at + 10_000)
+        assert idle and min(idle) < BUSY_FRAME_INTERVAL_S * 1000 * 0.75, idle
+        known = {row[0] for row in frames[0]["connections"]}  # type: ignore[union-attr]
+        known |= {row[0] for f in frames[1:] for row in f["changes"]}  # type: ignore[union-attr]
+        assert known == {r.id for r in timeline.records}, "every connection reaches the viewer"
+
+    asyncio.run(scenario())
