@@ -11,6 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal, NotRequired, TypedDict
 
+LATENCY_EDGES_MS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000)
+"""The live latency histogram's buckets, 1-2-5 steps from 0.1 ms to 100 s: a bucket holds
+latencies from its edge up to the next; below the first counts in the first. The frames
+carry counts per bucket, not every latency: a keep-alive burst answers thousands of
+requests a second, and each viewer would parse every one of them."""
+
 Row = tuple[int, int, str | None, str | None, float, int | None]
 """[connection id, burst id, state, outcome or null, t_ms of its last change, pid of the
 worker that took it or null]; the id is the record's own (`ConnectionRecord.id`), as in the
@@ -55,7 +61,9 @@ class Snapshot(Gauges):
 
     type: Literal["snapshot"]
     connections: list[Row]
-    latencies: list[float]
+    latency_edges_ms: list[float]
+    latency_counts: list[int]
+    """Every measured latency so far, per bucket of `latency_edges_ms`."""
     summary: Summary
     history: NotRequired[History]
 
@@ -65,6 +73,6 @@ class Delta(Gauges):
 
     type: Literal["delta"]
     changes: list[Row]
-    latencies: list[float]
-    """Measured since the last delta."""
+    latency_counts: list[int]
+    """Latencies measured since the last delta, per bucket; empty when there are none."""
     summary: Summary

@@ -255,3 +255,45 @@ def test_frames_come_half_as_often_while_the_loop_is_saturated_and_carry_every_c
         assert known == {r.id for r in timeline.records}, "every connection reaches the viewer"
 
     asyncio.run(scenario())
+
+
+def test_frames_carry_latency_counts_per_bucket_to_late_and_early_viewers() -> None:
+    """The histogram's counts come from the server's buckets: a viewer there from the start
+    (deltas) and one joining after (a snapshot) hold the same counts, each latency in the
+    bucket from its edge up to the next."""
+    from app.frames import LATENCY_EDGES_MS
+    from app.timeline.model import Outcome, RequestRecord
+
+    latencies_ms = [0.05, 0.1, 0.15, 1.5, 999.9, 1000.0, 150_000.0]
+    expected = [0] * len(LATENCY_EDGES_MS)
+    for ms, edge in zip(latencies_ms, [0.1, 0.1, 0.1, 1, 500, 1000, 100_000], strict=True):
+        expected[LATENCY_EDGES_MS.index(edge)] += 1
+
+    async def scenario() -> None:
+        timeline = Timeline()
+        stream = Stream(timeline, status=lambda: {"id": 1})
+        stream.start()
+        early = stream.join()
+        for i, ms in enumerate(latencies_ms):
+            record = ConnectionRecord(id=timeline.next_id(), port=20_000 + i, burst=1, index=i, intended_ns=0)
+            record.connect_start_ns, record.connected_ns = 0, 10
+            request = RequestRecord(index=0, start_ns=0, sent_ns=20, status=200, outcome=Outcome.OK)
+            request.first_byte_ns = request.done_ns = round(ms * 1e6)
+            record.requests.append(request)
+            timeline.add(record)
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
+        late = stream.join()
+        await asyncio.sleep(0.1)
+        frames = [json.loads(early.queue.get_nowait()) for _ in range(early.queue.qsize())]
+        assert frames[0]["type"] == "snapshot" and frames[0]["latency_edges_ms"] == list(LATENCY_EDGES_MS)
+        counts = list(frames[0]["latency_counts"]) or [0] * len(LATENCY_EDGES_MS)
+        for frame in frames[1:]:
+            for k, n in enumerate(frame["latency_counts"]):
+                counts[k] += n
+        assert counts == expected
+        snapshot = json.loads(late.queue.get_nowait())
+        assert snapshot["type"] == "snapshot" and snapshot["latency_counts"] == expected
+        await stream.close()
+
+    asyncio.run(scenario())

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from app.frames import Snapshot
+from app.frames import LATENCY_EDGES_MS, Snapshot
 from app.web.registry import Registry, Session
 
 router = APIRouter()
@@ -20,7 +20,8 @@ EMPTY: Snapshot = {
     "target": None,
     "queue": None,
     "connections": [],
-    "latencies": [],
+    "latency_edges_ms": list(LATENCY_EDGES_MS),
+    "latency_counts": [],
     "counts": {},
     "totals": {},
     "summary": {},

@@ -9,13 +9,14 @@ instead, so a slow browser never slows a burst nor makes memory grow.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from app.frames import Delta, Gauges, Row, Snapshot, Summary
+from app.frames import LATENCY_EDGES_MS, Delta, Gauges, Row, Snapshot, Summary
 from app.timeline import summary
 from app.timeline.histogram import RunningPercentiles
 from app.timeline.model import ConnectionRecord, Outcome, State
@@ -98,7 +99,10 @@ class Stream:
         self._requests_in: dict[int, int] = {}
         """How many of each record's requests (all finished, in order) the latency figures hold."""
         self._connected_in: set[int] = set()
-        self._latencies: list[float] = []
+        self._latency_counts = [0] * len(LATENCY_EDGES_MS)
+        """Measured latencies per bucket since the last delta."""
+        self._latency_totals = [0] * len(LATENCY_EDGES_MS)
+        """Every measured latency per bucket, for a snapshot."""
         self._summary: Summary = {}
         self._summary_at = 0.0
         self._summary_cost = 0.0
@@ -157,7 +161,9 @@ class Stream:
                 self.totals["requests"] += 1
                 self.totals[request.outcome.value] += 1
                 if request.latency_ns is not None and request.status is not None:
-                    self._latencies.append(round(request.latency_ns / 1e6, 3))
+                    bucket = max(0, bisect.bisect_right(LATENCY_EDGES_MS, request.latency_ns / 1e6) - 1)
+                    self._latency_counts[bucket] += 1
+                    self._latency_totals[bucket] += 1
             changes.append(self._change(cid, record, view))
         self._dirty.clear()
         if changes:
@@ -207,17 +213,12 @@ class Stream:
         self._apply()
         self._target_status(fresh=True)
         connections = [self._change(r.id, r, self._views[r.id]) for r in self.timeline.records]
-        latencies = [
-            round(q.latency_ns / 1e6, 3)
-            for r in self.timeline.records
-            for q in r.requests
-            if q.latency_ns is not None and q.status is not None
-        ]
         frame: Snapshot = {
             "type": "snapshot",
             **self._gauges(),
             "connections": connections,
-            "latencies": latencies,
+            "latency_edges_ms": list(LATENCY_EDGES_MS),
+            "latency_counts": list(self._latency_totals),
             "summary": self._refresh_summary(force=True),
             "history": {"states": [s.value for s in State], "points": self.history},
         }
@@ -310,7 +311,7 @@ class Stream:
             asleep, cpu = woke, cpu_now
             if not self.viewers:
                 self._apply()
-                self._latencies.clear()
+                self._latency_counts = [0] * len(LATENCY_EDGES_MS)
                 continue
             changes = self._apply()
             joining = [v for v in self.viewers if v.needs_snapshot]
@@ -337,11 +338,11 @@ class Stream:
                 "type": "delta",
                 **gauges,
                 "changes": changes,
-                "latencies": self._latencies,
+                "latency_counts": self._latency_counts if any(self._latency_counts) else [],
                 "summary": summary_now,
             }
             frame = json.dumps(delta)
-            self._latencies = []
+            self._latency_counts = [0] * len(LATENCY_EDGES_MS)
             for viewer in self.viewers.difference(joining):
                 self._offer(viewer, frame)
 

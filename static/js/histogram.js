@@ -6,9 +6,6 @@
 import { cssVar, live, ui } from "./live-page.js";
 import { isPresenting } from "./presenter.js";
 
-// 1-2-5 steps from 0.1 ms to 100 s: log-ish buckets that read as round numbers.
-const LATENCY_EDGES = [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000];
-
 /** The summary's figures, with the label and dash each marker is drawn with. */
 export const PERCENTILES = [
   { key: "p50", label: "p50", dash: [4, 3] },
@@ -18,7 +15,10 @@ export const PERCENTILES = [
   { key: "max", label: "max", dash: [] },
 ];
 
-const bins = new Uint32Array(LATENCY_EDGES.length);
+// The buckets' lower edges, ms, as the stream's snapshot gives them (LATENCY_EDGES_MS in
+// app/frames.py): the frames carry counts per bucket, not every latency.
+let edges = [];
+let bins = new Uint32Array(0);
 let count = 0;
 let dirty = true;
 
@@ -27,9 +27,10 @@ export function latencyCount() {
   return count;
 }
 
-/** Empties the histogram (a snapshot brings the latencies again). */
-export function clearLatencies() {
-  bins.fill(0);
+/** Empties the histogram, on the snapshot's buckets (a snapshot brings every count again). */
+export function clearLatencies(bucketEdges = edges) {
+  edges = bucketEdges;
+  bins = new Uint32Array(edges.length);
   count = 0;
   dirty = true;
 }
@@ -41,19 +42,22 @@ export function markHistogramDirty() {
 function bucketOf(ms) {
   // Binary search for the last edge <= ms; below the first edge counts in the first bucket.
   let lo = 0;
-  let hi = LATENCY_EDGES.length - 1;
+  let hi = edges.length - 1;
   while (lo < hi) {
     const mid = (lo + hi + 1) >> 1;
-    if (LATENCY_EDGES[mid] <= ms) lo = mid;
+    if (edges[mid] <= ms) lo = mid;
     else hi = mid - 1;
   }
   return lo;
 }
 
-export function addLatencies(values) {
-  for (const ms of values) bins[bucketOf(ms)]++;
-  count += values.length;
-  if (values.length) dirty = true;
+/** Adds a frame's counts per bucket (none: an empty list). */
+export function addLatencyCounts(counts) {
+  for (let k = 0; k < counts.length && k < bins.length; k++) {
+    bins[k] += counts[k];
+    count += counts[k];
+    if (counts[k]) dirty = true;
+  }
 }
 
 function bucketLabel(ms) {
@@ -115,8 +119,8 @@ function renderHistogram() {
   const xOf = (ms) => {
     // Position of a value along the log axis, for the percentile markers.
     const k = Math.min(hi, Math.max(lo, bucketOf(ms)));
-    const a = LATENCY_EDGES[k];
-    const b = LATENCY_EDGES[k + 1] ?? a * 2;
+    const a = edges[k];
+    const b = edges[k + 1] ?? a * 2;
     const within = Math.min(1, Math.max(0, Math.log(ms / a) / Math.log(b / a)));
     return left + (k - lo + within) * slot;
   };
@@ -193,7 +197,7 @@ function renderHistogram() {
     `Latency histogram of ${count} requests: ` +
       Array.from({ length: hi - lo + 1 }, (_, j) => lo + j)
         .filter((k) => bins[k])
-        .map((k) => `${bins[k]} from ${bucketLabel(LATENCY_EDGES[k])}`)
+        .map((k) => `${bins[k]} from ${bucketLabel(edges[k])}`)
         .join(", ") +
       markers.map((m) => `; ${m.label} ${m.value} ms`).join(""),
   );
@@ -206,14 +210,14 @@ function drawEdgeLabels(ctx, lo, hi, left, right, slot, y, { font, muted, text, 
   ctx.textAlign = "center";
   const taken = [];
   const fits = (a, b) => taken.every(([c, d]) => b + 8 < c || a - 8 > d);
-  const edges = [];
-  for (let k = lo; k <= hi + 1 && k < LATENCY_EDGES.length; k++) {
-    const edge = LATENCY_EDGES[k];
+  const marks = [];
+  for (let k = lo; k <= hi + 1 && k < edges.length; k++) {
+    const edge = edges[k];
     const decade = Math.abs(Math.log10(edge) - Math.round(Math.log10(edge))) < 1e-9;
-    edges.push({ k, edge, decade });
+    marks.push({ k, edge, decade });
   }
   for (const pass of [true, false]) {
-    for (const { k, edge, decade } of edges) {
+    for (const { k, edge, decade } of marks) {
       if (decade !== pass) continue;
       const label = bucketLabel(edge);
       const w = ctx.measureText(label).width;

@@ -8,7 +8,7 @@ import { onPresenterChange } from "./presenter.js";
 import { openStream } from "./stream.js";
 import { renderNumbers, updateScope } from "./numbers.js";
 import { appendChartPoint, buildChart, clearChart, loadChartHistory, rebuildChart, renderChart } from "./chart.js";
-import { addLatencies, clearLatencies, markHistogramDirty, renderHistogramIfDirty } from "./histogram.js";
+import { addLatencyCounts, clearLatencies, markHistogramDirty, renderHistogramIfDirty } from "./histogram.js";
 import { followTip, hideTip, refreshTipIfMoved, tip } from "./tooltip.js";
 import { followPresenter, updateEmptyState, updateReplayLink, updateTarget } from "./target-status.js";
 import { onRestart } from "./restart.js";
@@ -38,8 +38,8 @@ function applySnapshot(frame) {
   // A resync of the same stream keeps the connection being inspected.
   if (tip.cid != null && (!sameStream || view.laneKeyOf(tip.cid) === null)) hideTip();
   else if (tip.cid != null) view.select(tip.cid);
-  clearLatencies();
-  addLatencies(frame.latencies || []);
+  clearLatencies(frame.latency_edges_ms || []);
+  addLatencyCounts(frame.latency_counts || []);
   if (frame.target) appendChartPoint(frame);
   updateScope(frame.target);
   afterFrame();
@@ -52,7 +52,7 @@ function applyDelta(frame) {
   else updateReplayLink(frame.target);
   applyCapacities();
   if (frame.changes?.length) view.applyRows(frame.changes);
-  addLatencies(frame.latencies || []);
+  addLatencyCounts(frame.latency_counts || []);
   appendChartPoint(frame);
   updateScope(frame.target);
   afterFrame();

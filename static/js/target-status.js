@@ -90,13 +90,24 @@ document.addEventListener("htmx:responseError", (event) => {
  */
 let audienceSeen = "";
 let targetSeen;
+let ownStart = false;
+const STARTS = (path) => path === "/targets" || path === "/targets/current/restart" || path.startsWith("/scenarios/");
+document.addEventListener("htmx:afterRequest", (event) => {
+  const status = event.detail.xhr?.status || 0;
+  if (STARTS(event.detail.pathInfo?.requestPath || "") && status >= 200 && status < 300) ownStart = true;
+});
+
 export function followPresenter(target) {
   if (!window.htmx) return;
   if (CONTROL) {
     const id = target?.id ?? null;
-    if (targetSeen !== undefined && id !== null && id !== targetSeen) {
-      window.htmx.trigger(document.body, "connscope:reload-panels");
-    }
+    if (id === null || id === targetSeen) return;
+    // While this page's own request runs, a reload would replace the form it was sent
+    // from and its answer would land nowhere: a later frame looks again. A target this
+    // page started is already drawn by that request's answer.
+    if (document.querySelector(".htmx-request")) return;
+    if (targetSeen !== undefined && !ownStart) window.htmx.trigger(document.body, "connscope:reload-panels");
+    ownStart = false;
     targetSeen = id;
     return;
   }
