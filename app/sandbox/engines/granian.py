@@ -26,9 +26,9 @@ GRANIAN = Granian(
     distributions=("granian",),
     settings=(
         Setting("backlog"),
-        Setting("backpressure"),
+        Setting("backpressure", unset="backlog/workers"),
         Setting("workers"),
-        Setting("http1_keep_alive"),
+        Setting("http1_keep_alive", unset="on"),
         Setting("loop"),
         Setting("limit_concurrency", instead="has backpressure instead (excess requests wait, none get 503)"),
         Setting("timeout_keep_alive", instead="has http1_keep_alive (on/off) instead"),
