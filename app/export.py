@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from app.assets import bundle_script, bundle_styles
 from app.comparison import ComparisonRecord
 from app.result import PERCENTILE_LABELS, LatencyPercentiles, RunResult
-from app.sandbox.engines import settings_line
+from app.sandbox.engines import gate_each, settings_line
 from app.timeline.histogram import PRECISION
 from app.timeline.model import State
 from app.vocabulary import VOCABULARY
@@ -149,6 +149,7 @@ def _templates() -> jinja2.Environment:
     env.globals["vocabulary"] = VOCABULARY
     env.globals["precision"] = PRECISION
     env.globals["settings_line"] = settings_line
+    env.globals["gate_each"] = gate_each
     return env
 
 

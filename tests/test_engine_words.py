@@ -13,6 +13,7 @@ import pytest
 
 from app.cli.run import render_table
 from app.experiment import run_once
+from app.export import to_html
 from app.report.files import ReportFiles
 from app.report.run import render
 from app.result import RunResult
@@ -20,6 +21,7 @@ from app.sandbox.engines import ENGINES, setting_text
 from app.sandbox.settings import TargetSettings
 from app.traffic.spec import BurstSpec
 from tests.conftest import run_async
+from tests.support import start_target
 from tests.test_compare import BURST, SLOW, compare
 
 # Four 300 ms requests 100 ms apart on a pinned loop: no engine's gate of 2 or more turns one away.
@@ -63,6 +65,10 @@ def test_a_granian_run_is_described_by_its_backpressure_per_worker(tmp_path: Pat
     assert "limit\\_concurrency" not in markdown and "limit_concurrency" not in markdown
     assert "| `http1_keep_alive` | on |" in markdown
     assert "http1_keep_alive=on" in render_table(result)
+    # The replay (its export is the same page, self-contained) says the per-worker bound by its name.
+    replay = to_html(result)
+    assert "per worker <small>(backpressure 2 each)</small>" in replay
+    assert "limit_concurrency none" not in replay
 
 
 @pytest.mark.target
@@ -137,3 +143,40 @@ def test_queue_peaks_are_not_judged_when_one_side_turned_most_away(
     ).text
     assert 'data-metric="peak_queued" data-better=""' in html
     assert "latency and queue peaks are not judged when the 503 rates differ by more than 5 points" in html
+
+
+WORDS = """() => ({
+  accepted: document.querySelector('[data-for="accepted"] .lane-caption').textContent,
+  slotsLabel: document.querySelector('dd[data-count="slots"]').previousElementSibling.textContent,
+  slots: document.querySelector('dd[data-count="slots"]').textContent,
+  rejected: document.querySelector('.counter[data-outcome="rejected"] small').textContent,
+  acceptedTitle: document.querySelector('.counter[data-state="accepted"]').title,
+})"""
+
+
+@pytest.mark.target
+@pytest.mark.browser
+def test_the_live_page_says_the_targets_own_server_and_gate(dashboard: str, page: Any) -> None:
+    granian = start_target(dashboard, {"server": "granian", "backpressure": 2})
+    page.goto(dashboard)
+    page.wait_for_selector(f'#target-status[data-target-id="{granian["id"]}"]', timeout=15_000)
+    page.wait_for_function("() => document.querySelector('dd[data-count=\"slots\"]').textContent === '2'")
+    assert page.evaluate(WORDS) == {
+        "accepted": "Granian has it, not the app",
+        "slotsLabel": "slots (backpressure)",
+        "slots": "2",
+        "rejected": "503 from the app: Granian has no 503 gate",
+        "acceptedTitle": "Granian, not in app",
+    }
+    hypercorn = start_target(dashboard, {"server": "hypercorn"})
+    page.wait_for_selector(f'#target-status[data-target-id="{hypercorn["id"]}"]', timeout=15_000)
+    page.wait_for_function("() => document.querySelector('dd[data-count=\"slots\"]').textContent === 'no gate'")
+    said = page.evaluate(WORDS)
+    assert said["accepted"] == "Hypercorn has it, not the app" and said["slotsLabel"] == "slots (Hypercorn: no gate)"
+    assert said["rejected"] == "503 from the app: Hypercorn has no 503 gate"
+    uvicorn = start_target(dashboard, {"limit_concurrency": 3})
+    page.wait_for_selector(f'#target-status[data-target-id="{uvicorn["id"]}"]', timeout=15_000)
+    page.wait_for_function("() => document.querySelector('dd[data-count=\"slots\"]').textContent === '3'")
+    said = page.evaluate(WORDS)
+    assert said["accepted"] == "uvicorn has it, not the app" and said["slotsLabel"] == "slots (limit_concurrency)"
+    assert said["rejected"] == "503, limit reached"

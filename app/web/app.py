@@ -19,7 +19,7 @@ from app.assets import ASSETS, PAGE_ASSETS, VENDOR_DIR
 from app.errors import CapExceeded, ConnscopeError, StoreError
 from app.limits import Limits
 from app.sandbox.apps import UserApp
-from app.sandbox.engines import settings_line
+from app.sandbox.engines import gate_each, settings_line
 from app.store import RunStore
 from app.web import api, compare, errors, live, pages, sweeps
 from app.web.registry import Registry
@@ -111,6 +111,7 @@ def create_app(
     )
     app.state.templates = Jinja2Templates(directory=ROOT / "templates", context_processors=[_access_context])
     app.state.templates.env.globals["settings_line"] = settings_line
+    app.state.templates.env.globals["gate_each"] = gate_each
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     VENDOR_DIR.mkdir(exist_ok=True)
     app.mount("/vendor", PageAssets(directory=VENDOR_DIR), name="vendor")

@@ -48,6 +48,16 @@ def settings_line(values: Mapping[str, Any]) -> str:
     )
 
 
+def gate_each(values: Mapping[str, Any]) -> str:
+    """The bound on each worker's requests at once, under the server's own setting, as a run's
+    per-worker table says it: "limit_concurrency 3 each", "backpressure 2 each", or that the
+    server has no such bound (Hypercorn)."""
+    engine = ENGINES[values.get("server") or "uvicorn"]
+    if engine.gate is None:
+        return f"{engine.title} has no concurrency gate"
+    return f"{engine.gate[0]} {setting_text(engine.gate_value(values))} each"
+
+
 def own_settings(values: Mapping[str, Any]) -> dict[str, Any]:
     """A target's settings without the other engines' fields: its server's own and the
     workload's, as its run's report and each side of a comparison list them."""
@@ -69,4 +79,13 @@ def setting_text(value: Any, name: str = "") -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-__all__ = ["ENGINES", "ENGINE_FIELDS", "Engine", "own_settings", "refusals", "setting_text", "settings_line"]
+__all__ = [
+    "ENGINES",
+    "ENGINE_FIELDS",
+    "Engine",
+    "gate_each",
+    "own_settings",
+    "refusals",
+    "setting_text",
+    "settings_line",
+]
