@@ -5,6 +5,8 @@ uvicorn's limit_concurrency for a server that has none. Real targets, small burs
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +182,17 @@ def test_the_live_page_says_the_targets_own_server_and_gate(dashboard: str, page
     said = page.evaluate(WORDS)
     assert said["accepted"] == "uvicorn has it, not the app" and said["slotsLabel"] == "slots (limit_concurrency)"
     assert said["rejected"] == "503, limit reached"
+
+
+@pytest.mark.target
+def test_a_granian_sweeps_report_lists_only_granians_settings(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "sweep", "--server", "granian", "--backpressure", "1,2",
+         "--handler-ms", "100", "--connections", "2", "--no-record", "--report", str(tmp_path / "report")],
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    target = next(line for line in (tmp_path / "report" / "report.md").read_text().splitlines() if "target:" in line)
+    assert "server=granian" in target and "http1_keep_alive=on" in target
+    for foreign in ("limit_concurrency", "timeout_keep_alive", "limit_max_requests", "keep_alive_timeout", "http="):
+        assert foreign not in target, target
