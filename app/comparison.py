@@ -111,7 +111,7 @@ def burst_diff(a: BurstSpec, b: BurstSpec) -> list[SettingDiff]:
 
 
 def rejected_pct(result: RunResult) -> float | None:
-    """The share of finished requests uvicorn answered 503, in percent (one decimal)."""
+    """The share of finished requests answered 503, in percent (one decimal)."""
     requests = result.totals.requests
     return round(100 * result.totals.rejected / requests, 1) if requests else None
 
