@@ -14,6 +14,12 @@ MIN_BACKLOG = 128
 
 @dataclass(frozen=True, slots=True)
 class Granian(Engine):
+    def gate_value(self, values: Mapping[str, Any]) -> int | None:
+        """An empty backpressure is backlog / workers, as Granian takes it."""
+        if values.get("backpressure") is None:
+            return max(1, int(values.get("backlog", 1)) // max(1, int(values.get("workers") or 1)))
+        return int(values["backpressure"])
+
     def validate(self, values: Mapping[str, Any]) -> dict[str, str]:
         if values["backlog"] < MIN_BACKLOG:
             return {"backlog": f"Granian refuses a backlog below {MIN_BACKLOG}; give at least {MIN_BACKLOG}."}
