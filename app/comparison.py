@@ -4,12 +4,13 @@ the better side marked, and a finding in plain words, all computed from the two 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from app.numbers import ms_text, percent
 from app.result import RunResult
+from app.sandbox.engines import ENGINES, own_settings, setting_text
 from app.sandbox.settings import TargetSettings
 from app.traffic.spec import BurstSpec
 
@@ -45,6 +46,19 @@ class SettingDiff(BaseModel):
     name: str
     a: object
     b: object
+    only: Literal["a", "b"] | None = Field(
+        None, description="The one side whose server has this setting (A and B run different servers); null: both."
+    )
+
+
+class SettingRow(BaseModel):
+    """A row of the settings table: each side's value as its run's report writes it, or that
+    its server has no such setting."""
+
+    name: str
+    a: str
+    b: str
+    differs: bool
 
 
 class DiffRow(BaseModel):
@@ -56,14 +70,40 @@ class DiffRow(BaseModel):
     prefer: Literal["lower", "higher"] | None = Field(description="Which is better; null: neither.")
     better: Better | None = Field(
         description="The better side; `equal`; `within noise` (times within 1 ms or 5%); null: not comparable "
-        "(latency, when the 503 rates differ by more than 5 points: a 503 comes back at once)."
+        "(latency and queue peaks, when the 503 rates differ by more than 5 points: a 503 comes back at once, "
+        "and its connection leaves the queue at once)."
     )
 
 
 def settings_diff(a: TargetSettings, b: TargetSettings) -> list[SettingDiff]:
-    """The target settings that differ, in the model's order."""
-    da, db = a.model_dump(), b.model_dump()
-    return [SettingDiff(name=name, a=da[name], b=db[name]) for name in da if da[name] != db[name]]
+    """The target settings that differ, in the model's order, each side only its own server's
+    (a setting of one side's server alone is listed with `only`: the other has no such thing)."""
+    da, db = own_settings(a.model_dump()), own_settings(b.model_dump())
+    rows = []
+    for name in a.model_dump():
+        if name in da and name in db:
+            if da[name] != db[name]:
+                rows.append(SettingDiff(name=name, a=da[name], b=db[name]))
+        elif name in da or name in db:
+            rows.append(SettingDiff(name=name, a=da.get(name), b=db.get(name), only="a" if name in da else "b"))
+    return rows
+
+
+def settings_table(a: TargetSettings, b: TargetSettings) -> list[SettingRow]:
+    """Both sides' settings, each only its own server's and the workload's, in the model's order."""
+    da, db = own_settings(a.model_dump()), own_settings(b.model_dump())
+    differs = {d.name for d in settings_diff(a, b)}
+
+    def cell(values: dict[str, object], name: str) -> str:
+        if name not in values:
+            return f"not {ENGINES[str(values['server'])].title}'s"
+        return setting_text(values[name], name)
+
+    return [
+        SettingRow(name=name, a=cell(da, name), b=cell(db, name), differs=name in differs)
+        for name in TargetSettings.model_fields
+        if name in da or name in db
+    ]
 
 
 def burst_diff(a: BurstSpec, b: BurstSpec) -> list[SettingDiff]:
@@ -72,7 +112,7 @@ def burst_diff(a: BurstSpec, b: BurstSpec) -> list[SettingDiff]:
 
 
 def rejected_pct(result: RunResult) -> float | None:
-    """The share of finished requests uvicorn answered 503, in percent as shown (app/numbers.py)."""
+    """The share of finished requests answered 503, in percent as shown (app/numbers.py)."""
     requests = result.totals.requests
     return percent(100 * result.totals.rejected / requests) if requests else None
 
@@ -107,8 +147,9 @@ def _row(
 
 
 REJECTED_PCT_COMPARABLE = 5.0
-"""Latency is judged only between sides whose 503 rates are this close (percentage points):
-a 503 comes back at once, so the side that turns more away looks fast for it."""
+"""Latency and queue peaks are judged only between sides whose 503 rates are this close
+(percentage points): a 503 comes back at once, so the side that turns more away looks fast
+and keeps its queue short for it."""
 
 
 def diff_table(a: RunResult, b: RunResult) -> list[DiffRow]:
@@ -128,26 +169,51 @@ def diff_table(a: RunResult, b: RunResult) -> list[DiffRow]:
     for name in ("p99", "max"):
         va, vb = getattr(a.connect_ms, name, None), getattr(b.connect_ms, name, None)
         rows.append(_row(f"connect_{name}", f"connect time {name}", "ms", va, vb, "lower"))
-    rows.append(
-        _row("peak_accept_queue", "peak accept queue", "count", a.peaks.accept_queue, b.peaks.accept_queue, "lower")
-    )
-    rows.append(_row("peak_queued", "peak queued", "count", a.peaks.queued, b.peaks.queued, "lower"))
+    # A side that answers 503 at once keeps its queue short for it, as it looks fast for it.
+    queue_a, queue_b = a.peaks.accept_queue, b.peaks.accept_queue
+    rows.append(_row("peak_accept_queue", "peak accept queue", "count", queue_a, queue_b, "lower", judged))
+    rows.append(_row("peak_queued", "peak queued", "count", a.peaks.queued, b.peaks.queued, "lower", judged))
     rows.append(_row("peak_active", "peak active", "count", a.peaks.active, b.peaks.active, None))
     return rows
 
 
 def side_label(settings: TargetSettings, other: TargetSettings, fallback: str) -> str:
-    """What sets a side apart, in the settings' own words ("limit 50"), or its letter."""
-    differing = settings_diff(settings, other)
+    """What sets a side apart, in its server's own words ("limit 50"; "Granian with
+    backpressure 2 per worker" against uvicorn), or its letter."""
+    differing = [d for d in settings_diff(settings, other) if d.only in (None, "a")]
     if not differing:
         return fallback
-    return ", ".join(_setting(SHORT_NAMES.get(d.name, d.name), d.a) for d in differing[:3])
+    values = settings.model_dump()
+    engine = ENGINES[settings.server]
+    gate = engine.gate[0] if engine.gate is not None else None
+    said = []
+    if settings.server != other.server or any(d.name == gate for d in differing):
+        said.append(gate_label(values, named=settings.server != other.server))
+    skip = {"server", gate}
+    said += [_setting(d.name, d.a) for d in differing if d.name not in skip and d.only is None]
+    return ", ".join(said[:3])
+
+
+def gate_label(values: dict[str, Any], named: bool = False) -> str:
+    """A side's gate as its label says it: "limit 2", with the server's name when `named`
+    ("uvicorn with limit 2", "Hypercorn (no concurrency gate)")."""
+    engine = ENGINES[str(values["server"])]
+    if engine.gate is None:
+        return f"{engine.title} (no concurrency gate)"
+    value = engine.gate_value(values)
+    default = value is not None and values[engine.gate[0]] is None
+    said = engine.gate_words(value, int(values.get("workers") or 1), default)
+    if value is None:
+        return said if named else f"no {SHORT_NAMES.get(engine.gate[0], engine.gate[0])}"
+    if named and not said.startswith(engine.title):
+        return f"{engine.title} with {said}"
+    return said if named else said.removeprefix(f"{engine.title} with ")
 
 
 def _setting(name: str, value: object) -> str:
-    if value is None:
-        return f"no {name}"
-    return f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
+    short = SHORT_NAMES.get(name, name)
+    text = setting_text(value, name)
+    return f"no {short}" if text == "none" else f"{short} {text}"
 
 
 def traffic(spec: BurstSpec) -> str:

@@ -15,7 +15,7 @@ from app.assets import bundle_script, bundle_styles
 from app.comparison import ComparisonRecord
 from app.numbers import FILTERS
 from app.result import PERCENTILE_LABELS, LatencyPercentiles, RunResult
-from app.sandbox.engines import settings_line
+from app.sandbox.engines import gate_each, settings_line
 from app.timeline.histogram import PRECISION
 from app.timeline.model import State
 from app.vocabulary import VOCABULARY
@@ -151,6 +151,7 @@ def _templates() -> jinja2.Environment:
     env.globals["precision"] = PRECISION
     env.globals["settings_line"] = settings_line
     env.filters.update(FILTERS)
+    env.globals["gate_each"] = gate_each
     return env
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from app.sandbox.engines import ENGINES, Engine
 from app.timeline.model import Outcome, State
 
 
@@ -64,8 +65,9 @@ STATE_LOOKS: dict[State, Look] = {
     State.CONNECTING: Look("SYN sent", lane="connecting", caption="SYN sent, waiting", dash=(6, 4)),
     State.LIMBO: Look("SYN cookie, no socket", lane="limbo", caption="SYN cookie, no socket", dash=(2, 3)),
     State.QUEUED: Look("in the backlog", lane="backlog", caption="kernel accept queue", weight=3),
+    # The server's own name replaces "the server" once a target or run says which (ENGINE_WORDS).
     State.ACCEPTED: Look(
-        "uvicorn, not in app", lane="accepted", caption="uvicorn has it, not the app", dash=(10, 3, 2, 3)
+        "the server, not in app", lane="accepted", caption="the server has it, not the app", dash=(10, 3, 2, 3)
     ),
     State.ACTIVE: Look("in the app", lane="slots", caption="request in the app", weight=3),
     # Bins count connections; the counters count requests (a keep-alive connection has several).
@@ -111,7 +113,44 @@ class Vocabulary:
     by_key: dict[str, Term] = field(repr=False)
 
     def as_json(self) -> dict[str, Any]:
-        return {"states": [asdict(t) for t in self.states], "outcomes": [asdict(t) for t in self.outcomes]}
+        return {
+            "states": [asdict(t) for t in self.states],
+            "outcomes": [asdict(t) for t in self.outcomes],
+            "engines": {name: asdict(words) for name, words in ENGINE_WORDS.items()},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EngineWords:
+    """The words that depend on the server: what holds an accepted connection, the gate's
+    setting, and what a 503 means (only a server with a 503 gate answers one for load)."""
+
+    title: str
+    gate_setting: str | None
+    accepted_hint: str
+    accepted_caption: str
+    rejected_hint: str
+    slots_label: str
+    """The numbers card's slots row: the setting that bounds them, per worker."""
+
+
+def engine_words(engine: Engine) -> EngineWords:
+    gate = engine.gate[0] if engine.gate is not None else None
+    return EngineWords(
+        title=engine.title,
+        gate_setting=gate,
+        accepted_hint=f"{engine.title}, not in app",
+        accepted_caption=f"{engine.title} has it, not the app",
+        rejected_hint=(
+            OUTCOME_LOOKS[Outcome.REJECTED].hint
+            if engine.rejects
+            else f"503 from the app: {engine.title} has no 503 gate"
+        ),
+        slots_label=f"slots ({gate})" if gate else f"slots ({engine.title}: no gate)",
+    )
+
+
+ENGINE_WORDS: dict[str, EngineWords] = {name: engine_words(e) for name, e in ENGINES.items()}
 
 
 def build() -> Vocabulary:

@@ -88,7 +88,7 @@ def test_503s_only_on_the_limited_side_and_the_table_marks_the_other_better(
     assert rows["ok"]["better"] == "b" and rows["connections"]["better"] == "equal"
     assert rows["latency_p99"]["a"] == a["latency_ms"]["p99"] and rows["latency_p99"]["b"] == b["latency_ms"]["p99"]
     assert rows["peak_active"]["b"] == b["peaks"]["active"] >= 1
-    assert report["settings_diff"] == [{"name": "limit_concurrency", "a": 1, "b": None}]
+    assert report["settings_diff"] == [{"name": "limit_concurrency", "a": 1, "b": None, "only": None}]
     assert report["finding"].startswith("With 4 connections at 10 new connections/s and a 300 ms async handler")
     assert "limit 1 turns away 100% with 503" in report["finding"]
     assert "no limit turns away none" in report["finding"]
@@ -207,7 +207,8 @@ def test_the_report_quotes_numbers_present_in_its_json(dashboard: str, limited: 
     assert report["finding"] in markdown and "| 503 rate | 100% | 0% | B |" in markdown
     # A side that turns everyone away answers fast: its latency is not called better.
     assert all(row["better"] is None for row in report["diff"] if row["metric"].startswith("latency_"))
-    assert "| **limit_concurrency** | 1 | – |" in markdown
+    # Written as the run's own report and the compare page write it.
+    assert "| **limit_concurrency** | 1 | none |" in markdown
     # Every figure the finding says (not a name: "p99", "503" the status).
     numbers = set(re.findall(r"(?<![\w.])\d+(?:\.\d+)?(?![\w])", report["finding"].replace("with 503", "")))
     assert numbers >= {"4", "10", "300", "1", "100"}

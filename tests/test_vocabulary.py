@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.assets import STATIC_DIR, STYLESHEETS, bundle_script
+from app.sandbox.engines import ENGINES
 from app.timeline.model import Outcome, State
 from app.vocabulary import OUTCOME_LOOKS, STATE_LOOKS, VOCABULARY
 
@@ -98,3 +99,33 @@ def test_the_export_script_is_one_esbuild_bundle_of_the_replay() -> None:
         assert f"static/js/{module}" in bundle, module
     done = subprocess.run(["node", "--check", "-"], input=bundle, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_each_engine_has_its_own_words_built_from_its_gate() -> None:
+    """What holds an accepted connection, what a 503 means and what bounds the slots depend
+    on the server: the page gets them from the engines, not from a table of its own."""
+    words = VOCABULARY.as_json()["engines"]
+    assert set(words) == set(ENGINES)
+    for name, engine in ENGINES.items():
+        said = words[name]
+        assert said["accepted_caption"] == f"{engine.title} has it, not the app"
+        assert engine.title in said["accepted_hint"]
+        # Only a server whose gate answers 503 says a 503 means its limit was reached.
+        assert ("limit reached" in said["rejected_hint"]) == engine.rejects
+        assert said["gate_setting"] == (engine.gate[0] if engine.gate else None)
+    assert words["granian"]["slots_label"] == "slots (backpressure)"
+    assert words["granian"]["rejected_hint"] == "503 from the app: Granian has no 503 gate"
+    assert words["hypercorn"]["slots_label"] == "slots (Hypercorn: no gate)"
+    assert words["uvicorn"]["slots_label"] == "slots (limit_concurrency)"
+    assert "uvicorn" not in STATE_LOOKS[State.ACCEPTED].caption, "no server named before one is chosen"
+
+
+def test_no_script_spells_out_an_engine() -> None:
+    """The scripts pick a server's words by its settings' `server` from the vocabulary's engines."""
+    names = "|".join(name for name in ENGINES if name != "uvicorn")
+    found = [
+        f"{script.name}: {match.group(0)}"
+        for script in sorted((STATIC_DIR / "js").glob("*.js"))
+        for match in re.finditer(rf"([\"'`])({names})\1", _code(script.read_text()))
+    ]
+    assert found == []

@@ -16,7 +16,7 @@ from app.experiment import run_once
 from app.limits import limits_from
 from app.result import PERCENTILE_LABELS, LatencyPercentiles, RunResult
 from app.sandbox.apps import user_app
-from app.sandbox.engines import ENGINES
+from app.sandbox.engines import ENGINES, setting_text
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID, SCENARIOS
 from app.store import RunStore
@@ -70,9 +70,7 @@ def render_table(result: RunResult) -> str:
     s, b, t, target = result.settings, result.burst, result.totals, result.target
     values = s.model_dump()
     # The chosen engine's own settings only: another engine's would be its defaults, not in force.
-    engine = " ".join(
-        f"{name}={'none' if values[name] is None else values[name]}" for name in ENGINES[s.server].settings_fields
-    )
+    engine = " ".join(f"{name}={setting_text(values[name], name)}" for name in ENGINES[s.server].settings_fields)
     lines = [
         f"target   {target.server_version or s.server}: {engine} "
         + (f"app={s.app}" if s.app else f"handler={s.handler_mix or s.handler} {s.handler_ms:g} ms {s.latency}"),

@@ -57,7 +57,7 @@ def _cell_words(sweep: Sweep) -> str:
     cell = sweep.current_cell
     if cell is None:
         return ""
-    return " ".join(f"{k}={setting_text(v)}" for k, v in cell.swept.items()) or "the one cell"
+    return " ".join(f"{k}={setting_text(v, k)}" for k, v in cell.swept.items()) or "the one cell"
 
 
 def progress_line(sweep: Sweep) -> str:
@@ -181,7 +181,7 @@ def _done_line(sweep: Sweep) -> str:
     if last is None or not last.figures:
         what = "nothing run"
     else:
-        where = " ".join(f"{k}={setting_text(v)}" for k, v in last.cell.swept.items()) or "the one cell"
+        where = " ".join(f"{k}={setting_text(v, k)}" for k, v in last.cell.swept.items()) or "the one cell"
         what = f"{where}: {last.figures[-1]['ok']} ok, {last.figures[-1]['rejected']} 503"
     return (
         f"run {sweep.done}/{sweep.plan.runs} ({sweep.state}) {what} · "

@@ -15,6 +15,7 @@ from app.comparison import (
     finding,
     rejected_pct,
     settings_diff,
+    settings_table,
     side_label,
     traffic,
 )
@@ -22,6 +23,7 @@ from app.numbers import three_digits
 from app.report.files import ReportFiles
 from app.report.run import _md
 from app.result import RunResult
+from app.sandbox.engines import own_settings
 
 PERCENTILES = ("p50", "p90", "p99", "p99_9", "max")
 
@@ -35,7 +37,8 @@ def _side(result: RunResult, label: str) -> dict[str, Any]:
     return {
         "label": label,
         "run_id": result.run_id,
-        "settings": result.settings.model_dump(mode="json"),
+        # Its own server's settings only, as a run's report lists them.
+        "settings": own_settings(result.settings.model_dump(mode="json")),
         "totals": result.totals.model_dump(mode="json"),
         "rejected_pct": rejected_pct(result),
         "latency_ms": {name: _round(getattr(result.latency_ms, name, None)) for name in PERCENTILES},
@@ -61,6 +64,7 @@ def data(record: ComparisonRecord) -> dict[str, Any]:
         "burst_diff": [d.model_dump(mode="json") for d in burst_diff(a.burst, b.burst)],
         "a": _side(a, side_label(a.settings, b.settings, "A")),
         "b": _side(b, side_label(b.settings, a.settings, "B")),
+        "settings_table": [row.model_dump(mode="json") for row in settings_table(a.settings, b.settings)],
         "settings_diff": [d.model_dump(mode="json") for d in settings_diff(a.settings, b.settings)],
         "diff": [row.model_dump(mode="json") for row in diff_table(a, b)],
         "finding": finding(a, b),
@@ -87,9 +91,9 @@ def markdown(report: dict[str, Any], out: ReportFiles | None) -> str:
         lines += [f"The bursts differ: {changed}.", ""]
     differs = {d["name"] for d in report["settings_diff"]}
     lines += ["## Settings", "", f"| setting | A (run {a['run_id']}) | B (run {b['run_id']}) |", "| --- | --- | --- |"]
-    for name, value in a["settings"].items():
-        mark = "**" if name in differs else ""
-        lines.append(f"| {mark}{name}{mark} | {_cell(value)} | {_cell(b['settings'][name])} |")
+    for row in report["settings_table"]:
+        mark = "**" if row["name"] in differs else ""
+        lines.append(f"| {mark}{row['name']}{mark} | {_md(row['a'])} | {_md(row['b'])} |")
     lines += ["", "## Results", "", "| figure | A | B | better |", "| --- | --- | --- | --- |"]
     for row in report["diff"]:
         unit = {"ms": "ms", "%": "%"}.get(row["unit"], "")
@@ -98,8 +102,9 @@ def markdown(report: dict[str, Any], out: ReportFiles | None) -> str:
     lines += [
         "",
         "Times in ms from each request's intended start. Times within 1 ms or 5% of each other are marked "
-        "“within noise”: one run of each side says no more. Latency names no better side when the 503 rates "
-        "differ by more than 5 points (a 503 comes back at once). Counts are exact.",
+        "“within noise”: one run of each side says no more. Latency and queue peaks name no better side when "
+        "the 503 rates differ by more than 5 points (a 503 comes back at once and leaves the queue short). "
+        "Counts are exact.",
         "",
     ]
     if out is not None:

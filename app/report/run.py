@@ -12,7 +12,7 @@ from app.numbers import ms_text, percent, three_digits
 from app.numbers import text as _n
 from app.report.files import ReportFiles
 from app.result import PERCENTILE_LABELS, LatencyPercentiles, RunResult
-from app.sandbox.engines import ENGINE_FIELDS, ENGINES
+from app.sandbox.engines import ENGINE_FIELDS, ENGINES, setting_text
 from app.timeline.histogram import PRECISION
 from app.timeline.model import Outcome, State
 from app.vocabulary import VOCABULARY
@@ -59,6 +59,11 @@ def figures(result: RunResult) -> dict[str, Any]:
         "handler_ms": three_digits(s.handler_ms),
         "handler_latency": s.latency,
         "limit_concurrency": s.limit_concurrency,
+        "server": s.server,
+        "workers": s.workers,
+        # The engine's own gate (uvicorn's limit_concurrency, Granian's backpressure) per worker.
+        "gate": ENGINES[s.server].gate_value(s.model_dump()),
+        "gate_default": _gate_default(s.model_dump()),
         "requests": t.requests,
         "ok": t.ok,
         "rejected": t.rejected,
@@ -79,6 +84,12 @@ def figures(result: RunResult) -> dict[str, Any]:
     }
 
 
+def _gate_default(values: dict[str, Any]) -> bool:
+    """Whether the gate's bound is the engine's own default (Granian's empty backpressure)."""
+    engine = ENGINES[values["server"]]
+    return engine.gate is not None and values[engine.gate[0]] is None and engine.gate_value(values) is not None
+
+
 def finding(f: dict[str, Any]) -> str:
     """One sentence from `figures` alone, e.g. "at 300 new connections/s with a 200 ms handler,
     limit 50 turns away 12% (240 of 2,000) with 503 and p99 is 410 ms; the backlog never
@@ -92,10 +103,9 @@ def finding(f: dict[str, Any]) -> str:
     traffic += f" and a {_n(f['handler_ms'])} ms handler"
     if f.get("handler_latency", "fixed") != "fixed":
         traffic += f" ({f['handler_latency']} around it)"
-    limit = (
-        f"limit {_n(f['limit_concurrency'])}"
-        if f["limit_concurrency"] is not None
-        else "uvicorn without a concurrency limit"
+    # Figures written before engines had their own words carry only limit_concurrency.
+    limit = ENGINES[f.get("server", "uvicorn")].gate_words(
+        f.get("gate", f["limit_concurrency"]), f.get("workers", 1), f.get("gate_default", False)
     )
     if f["requests"] == 0:
         outcome = f"{limit} answers no request"
@@ -169,7 +179,9 @@ def markdown(result: RunResult, f: dict[str, Any], text: str, out: ReportFiles) 
     # The server's own settings and the workload's, not every other engine's at its default.
     others = set(ENGINE_FIELDS) - set(ENGINES[result.settings.server].settings_fields)
     lines += [
-        f"| `{name}` | {_md(value)} |" for name, value in result.settings.model_dump().items() if name not in others
+        f"| `{name}` | {_md(setting_text(value, name) if name in ENGINE_FIELDS else value)} |"
+        for name, value in result.settings.model_dump().items()
+        if name not in others
     ]
     lines += [
         f"| accept queue capacity (kernel: backlog capped by somaxconn) | {_md(result.accept_queue_capacity)} |",
@@ -204,7 +216,7 @@ def markdown(result: RunResult, f: dict[str, Any], text: str, out: ReportFiles) 
     lines += [
         f"| accept queue (kernel's samples) | {_md(result.peaks.accept_queue)} |",
         f"| accept queue capacity | {_md(result.accept_queue_capacity)} |",
-        f"| slots (`limit_concurrency`) | {_md(result.settings.limit_concurrency)} |",
+        _slots_row(result, f),
         "",
         "## Plot",
         "",
@@ -214,6 +226,14 @@ def markdown(result: RunResult, f: dict[str, Any], text: str, out: ReportFiles) 
         "",
     ]
     return "\n".join(lines)
+
+
+def _slots_row(result: RunResult, f: dict[str, Any]) -> str:
+    """The slots' bound under the engine's own setting, per worker, or that it has none."""
+    engine = ENGINES[result.settings.server]
+    if engine.gate is None:
+        return f"| slots ({engine.title} has no concurrency gate) | none |"
+    return f"| slots per worker (`{engine.gate[0]}`) | {_md(f['gate'])} |"
 
 
 def _series(result: RunResult) -> tuple[list[float], dict[State, list[int]]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from app.report.files import ReportFiles
 from app.report.sweep_plot import write_png
-from app.sandbox.engines import setting_text
+from app.sandbox.engines import own_settings, setting_text
 from app.sweep import FIGURES, NOISE_NOTE, describe, number, previous_on_line, table
 
 
@@ -36,7 +36,7 @@ def finding(record: Mapping[str, Any]) -> str:
     for cell in record["cells"]:
         if not cell["figures"]:
             continue
-        where = ", ".join(f"{k} {setting_text(v)}" for k, v in cell["swept"].items()) or "the one cell"
+        where = ", ".join(f"{k} {setting_text(v, k)}" for k, v in cell["swept"].items()) or "the one cell"
         rate = cell["summary"]["rejected_rate"]["median"]
         turned = "none" if not rate else number("rejected_rate", rate)
         p99 = cell["summary"]["p99_ms"]["median"]
@@ -62,8 +62,8 @@ def _noise_sentence(record: Mapping[str, Any]) -> str:
             continue
         figures = [FIGURES[k][0] for k in ("rejected_rate", "p99_ms", "ok_per_s") if noise.get(k)]
         if figures:
-            a = ", ".join(f"{k} {setting_text(v)}" for k, v in cells[before]["swept"].items())
-            b = ", ".join(f"{k} {setting_text(v)}" for k, v in cell["swept"].items())
+            a = ", ".join(f"{k} {setting_text(v, k)}" for k, v in cells[before]["swept"].items())
+            b = ", ".join(f"{k} {setting_text(v, k)}" for k, v in cell["swept"].items())
             same.append(f"{a} and {b} differ within the noise in {' and '.join(figures)}")
     if not same:
         return (
@@ -96,12 +96,12 @@ def render(record: Mapping[str, Any], out: ReportFiles) -> Path:
     out.json.write_text(json.dumps({**record, "finding": said}, indent=1))
     write_png(record, out.png)
     axes = "\n".join(
-        f"- `{a['name']}`: {_inert(', '.join(setting_text(v) for v in a['values']))}" for a in sweep["axes"]
+        f"- `{a['name']}`: {_inert(', '.join(setting_text(v, a['name']) for v in a['values']))}" for a in sweep["axes"]
     )
     swept = {a["name"] for a in sweep["axes"]}
 
     def fixed(values: Mapping[str, Any]) -> str:
-        return _inert(", ".join(f"{k}={setting_text(v)}" for k, v in values.items() if k not in swept))
+        return _inert(", ".join(f"{k}={setting_text(v, k)}" for k, v in values.items() if k not in swept))
 
     header, rows = table(record)
     runs = sorted(r for c in record["cells"] for r in c["run_ids"] if r)
@@ -127,7 +127,7 @@ def render(record: Mapping[str, Any], out: ReportFiles) -> Path:
                 else "."
             ),
             "",
-            f"- target: {fixed(sweep['settings'])}",
+            f"- target: {fixed(own_settings(sweep['settings']))}",
             f"- burst: {fixed(sweep['burst'])}",
             "",
             "## Results",

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app import report
-from app.comparison import ComparisonRecord, burst_diff, diff_table, finding, settings_diff
+from app.comparison import ComparisonRecord, burst_diff, diff_table, finding, settings_diff, settings_table
 from app.errors import TargetError
 from app.export import FORMATS, comparison_html
 from app.result import RunResult, connection
@@ -223,6 +223,7 @@ def comparison_report(record: ComparisonRecord) -> ComparisonReport:
         mode_label=record.mode_label,
         run_a=a.run_id,
         run_b=b.run_id,
+        settings=settings_table(a.settings, b.settings),
         settings_diff=settings_diff(a.settings, b.settings),
         burst_diff=burst_diff(a.burst, b.burst),
         diff=diff_table(a, b),

@@ -21,7 +21,7 @@ from app.errors import CapExceeded, ConnscopeError, StoreError
 from app.limits import Limits
 from app.numbers import FILTERS
 from app.sandbox.apps import UserApp
-from app.sandbox.engines import settings_line
+from app.sandbox.engines import gate_each, settings_line
 from app.store import RunStore
 from app.web import api, compare, errors, live, pages, sweeps
 from app.web.registry import Registry
@@ -116,6 +116,7 @@ def create_app(
     app.state.templates.env.globals["settings_line"] = settings_line
     # One rounding rule per quantity on every page, as the reports write it (app/numbers.py).
     app.state.templates.env.filters.update(FILTERS)
+    app.state.templates.env.globals["gate_each"] = gate_each
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     VENDOR_DIR.mkdir(exist_ok=True)
     app.mount("/vendor", PageAssets(directory=VENDOR_DIR), name="vendor")

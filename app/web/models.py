@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.comparison import DiffRow, SettingDiff
+from app.comparison import DiffRow, SettingDiff, SettingRow
 from app.result import Connection, RunResult
 from app.sandbox.settings import TargetSettings
 from app.sandbox.target import TargetState
@@ -146,6 +146,7 @@ class ComparisonReport(BaseModel):
     mode_label: str | None
     run_a: int
     run_b: int
+    settings: list[SettingRow] = Field(description="Each side's own server's settings and the workload's.")
     settings_diff: list[SettingDiff]
     burst_diff: list[SettingDiff]
     diff: list[DiffRow]

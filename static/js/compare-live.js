@@ -48,6 +48,7 @@ class SideView {
     const target = frame.target;
     if (frame.type === "snapshot") {
       const backlog = frame.queue?.capacity ?? target?.capacity ?? target?.settings?.backlog ?? null;
+      this.view.setServer(target?.settings);
       this.view.setCapacities(backlog, target ? slotCapacity(target.settings) : undefined);
       this.view.reset();
       this.view.applyRows(frame.connections || [], true);

@@ -2,9 +2,9 @@
  * The HTML lane headers over the canvas: names, counts ([data-lane]) and captions, kept
  * crisp, readable by screen readers and testable.
  */
-import { BACKLOG, CLOSED_CAPTION, FIRST_BIN, LANES, SLOTS } from "./lane-table.js";
+import { ACCEPTED, BACKLOG, CLOSED_CAPTION, FIRST_BIN, LANES, SLOTS } from "./lane-table.js";
 import { BIN_HEAD } from "./lane-geometry.js";
-import { STATE, term } from "./vocabulary.js";
+import { STATE, engineWords, term } from "./vocabulary.js";
 import { LaneLayout } from "./lane-layout.js";
 
 export class LaneLabels extends LaneLayout {
@@ -98,6 +98,14 @@ export class LaneLabels extends LaneLayout {
     this.binHead = Math.max(BIN_HEAD, Math.ceil(binLabel.offsetHeight) + 6);
   }
 
+  /** The server whose words the lanes say (its name on the accepted lane), from its settings. */
+  setServer(settings) {
+    const words = engineWords(settings);
+    if (words === this.engine) return;
+    this.engine = words;
+    if (this.columns?.length) this.positionHeads();
+  }
+
   positionHeads() {
     this.heads.forEach((head, k) => {
       const column = this.columns[Math.min(k, FIRST_BIN)];
@@ -116,6 +124,7 @@ export class LaneLabels extends LaneLayout {
         name.style.fontSize = `${Math.floor((size * name.clientWidth * 9.8) / wide) / 10}px`;
       }
     });
+    this.heads[ACCEPTED].caption.textContent = this.engine?.accepted_caption ?? LANES[ACCEPTED].caption;
     this.heads[BACKLOG].caption.textContent =
       this.backlogCapacity == null ? "kernel accept queue" : `accept queue: ${this.backlogCapacity} places + 1`;
     this.heads[SLOTS].caption.textContent =

@@ -30,6 +30,7 @@ export const LANES = [
 const LANE_OF_STATE = Object.fromEntries(stateLanes.map((lane, index) => [lane.state, index]));
 export const BACKLOG = LANE_OF_STATE[STATE.QUEUED];
 export const SLOTS = LANE_OF_STATE[STATE.ACTIVE];
+export const ACCEPTED = LANE_OF_STATE[STATE.ACCEPTED];
 export const CLOSED_CAPTION = term(STATE.CLOSED).caption;
 
 /** Which lane a stream row [cid, burst, state, outcome, t_ms] belongs in; -1: nowhere yet. */

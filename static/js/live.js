@@ -21,6 +21,7 @@ function applyCapacities() {
   const queue = live.frame && live.frame.queue;
   const backlog = queue?.capacity ?? target?.capacity ?? target?.settings?.backlog ?? null;
   const slots = target ? slotCapacity(target.settings) : undefined;
+  view.setServer(target?.settings);
   view.setCapacities(backlog, slots, target?.settings?.workers ?? 1, target?.worker_pids ?? []);
 }
 

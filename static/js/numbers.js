@@ -2,7 +2,7 @@
  * The numbers: counters per state and outcome, the accept-queue gauge and the peaks, the
  * percentiles, and what they cover. Written once per animation frame, only where changed.
  */
-import { OPEN_STATES, OUTCOMES, STATES } from "./vocabulary.js";
+import { OPEN_STATES, OUTCOME, OUTCOMES, STATE, STATES, engineWords } from "./vocabulary.js";
 import { live, ui, view } from "./live-page.js";
 import { latencyCount, PERCENTILES } from "./histogram.js";
 import { slotCapacity } from "./slots.js";
@@ -65,6 +65,25 @@ export function updateScope(target) {
 
 /* ---------------- counters, gauge, percentiles (once per animation frame) ---------------- */
 
+let shownWords = null;
+
+/** The counters' and the numbers card's words for the target's server: what holds an
+ * accepted connection, what a 503 means there, the setting that bounds the slots. */
+function showEngineWords(words) {
+  if (words === shownWords) return;
+  shownWords = words;
+  const accepted = document.querySelector(`.counter[data-state="${STATE.ACCEPTED}"]`);
+  if (accepted) accepted.title = words.accepted_hint;
+  const rejected = document.querySelector(`.counter[data-outcome="${OUTCOME.REJECTED}"]`);
+  if (rejected) {
+    rejected.title = words.rejected_hint;
+    const note = rejected.querySelector("small");
+    if (note) note.textContent = words.rejected_hint;
+  }
+  const slots = document.querySelector('dd[data-count="slots"]')?.previousElementSibling;
+  if (slots) slots.textContent = words.slots_label;
+}
+
 export function renderNumbers() {
   live.dirtyNumbers = false;
   const frame = live.frame || {};
@@ -100,7 +119,10 @@ export function renderNumbers() {
   const limit = live.target ? slotCapacity(live.target.settings) : null;
   const workers = live.target?.settings?.workers ?? 1;
   // uvicorn's limit is per process: with more workers, say so rather than show one pool.
-  const slotsText = limit == null ? "no limit" : workers > 1 ? `${limit} per worker × ${workers}` : String(limit);
+  const words = engineWords(live.target?.settings);
+  showEngineWords(words);
+  const none = words.gate_setting ? "no limit" : "no gate";
+  const slotsText = limit == null ? none : workers > 1 ? `${limit} per worker × ${workers}` : String(limit);
   setCount("slots", limit ?? null, live.target ? slotsText : "–");
 
   const latency = summary.latency_ms || {};

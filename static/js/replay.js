@@ -94,6 +94,7 @@ export function startReplay(run, root = document, prefix = "") {
       if (aggregated) note.textContent = `${connections} connections: above ${MAX_DOTS} the view shows counts per lane instead of dots.`;
     },
   });
+  view.setServer(run.settings);
   view.setCapacities(
     run.accept_queue_capacity ?? run.settings.backlog,
     slotCapacity(run.settings),

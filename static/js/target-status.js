@@ -5,6 +5,7 @@
  */
 import { $, CONTROL, live, ui, view } from "./live-page.js";
 import { announce, isPresenting, setPresenter } from "./presenter.js";
+import { engineWords } from "./vocabulary.js";
 
 export function updateTarget(target) {
   const replaced = live.target && target && live.target.id !== target.id;
@@ -138,9 +139,14 @@ document.addEventListener("htmx:afterSettle", (event) => {
   (field?.closest(".field") || message).scrollIntoView({ block: "center", behavior: "auto" });
 });
 
+/** The target's own server, booting: the engine's name from the vocabulary's engine words. */
+function booting(target) {
+  return `${engineWords(target.settings).title} is booting in its sandbox.`;
+}
+
 function audienceEmptyState(target) {
   if (!target) return ["no-target", "No target yet", "The presenter starts one; every connection will show here, live."];
-  if (target.state === "starting") return ["starting", "Starting the target…", "uvicorn is booting in its sandbox."];
+  if (target.state === "starting") return ["starting", "Starting the target…", booting(target)];
   if (target.state === "ready") return ["ready", "Target ready", "Waiting for the presenter to fire a burst."];
   if (target.state === "crashed") return ["crashed", "The target crashed", "Its exit status and output are above."];
   return [target.state, `The target has ${target.state}`, "Waiting for the presenter."];
@@ -165,7 +171,7 @@ export function updateEmptyState() {
   } else if (target.state === "starting") {
     reason = "starting";
     title = "Starting the target…";
-    hint = "uvicorn is booting in its sandbox.";
+    hint = booting(target);
   } else if (target.state === "ready") {
     reason = "ready";
     title = "Target ready: fire a burst";

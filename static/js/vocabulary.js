@@ -17,6 +17,18 @@ export const OUTCOMES = OUTCOME_TERMS.map((term) => term.key);
 export const STATE = Object.fromEntries(STATES.map((key) => [key.toUpperCase(), key]));
 export const OUTCOME = Object.fromEntries(OUTCOMES.map((key) => [key.toUpperCase(), key]));
 
+/**
+ * The words that depend on the server (app/vocabulary.py EngineWords, built from each
+ * engine's own gate): {title, gate_setting, accepted_hint, accepted_caption, rejected_hint,
+ * slots_label}.
+ */
+export const ENGINES = source.engines;
+
+/** The words for the server a target's or a run's settings name (uvicorn when they name none). */
+export function engineWords(settings) {
+  return ENGINES[settings?.server ?? "uvicorn"] ?? ENGINES.uvicorn;
+}
+
 /** The states a connection is in until it ends (each has a lane and a peak). */
 export const OPEN_STATES = STATE_TERMS.filter((term) => !term.final).map((term) => term.key);
 

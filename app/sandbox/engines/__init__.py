@@ -44,14 +44,48 @@ def settings_line(values: Mapping[str, Any]) -> str:
     "Granian: backlog=128, backpressure=3, …" (a Granian run is not uvicorn with no limit)."""
     engine = ENGINES[values.get("server") or "uvicorn"]
     return f"{engine.title}: " + ", ".join(
-        f"{name}={setting_text(values.get(name))}" for name in engine.settings_fields
+        f"{name}={setting_text(values.get(name), name)}" for name in engine.settings_fields
     )
 
 
-def setting_text(value: Any) -> str:
-    """A setting's value as runs, sweeps and reports write it: `none`, floats without a
-    trailing `.0`."""
-    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+def gate_each(values: Mapping[str, Any]) -> str:
+    """The bound on each worker's requests at once, under the server's own setting, as a run's
+    per-worker table says it: "limit_concurrency 3 each", "backpressure 2 each", or that the
+    server has no such bound (Hypercorn)."""
+    engine = ENGINES[values.get("server") or "uvicorn"]
+    if engine.gate is None:
+        return f"{engine.title} has no concurrency gate"
+    return f"{engine.gate[0]} {setting_text(engine.gate_value(values))} each"
 
 
-__all__ = ["ENGINES", "ENGINE_FIELDS", "Engine", "refusals", "setting_text", "settings_line"]
+def own_settings(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A target's settings without the other engines' fields: its server's own and the
+    workload's, as its run's report and each side of a comparison list them."""
+    return ENGINES[values.get("server") or "uvicorn"].own(values, ENGINE_FIELDS)
+
+
+_UNSET = {s.name: s.unset for e in ENGINES.values() for s in e.settings if s.unset is not None}
+_SWITCHES = {name for e in ENGINES.values() for name in e.settings_fields if name in _UNSET}
+
+
+def setting_text(value: Any, name: str = "") -> str:
+    """A setting's value as runs, sweeps, reports and the CLI write it: what the engine does
+    when left empty where the form says it (Granian's http1_keep_alive: `on`), else `none`;
+    an engine's on/off switch as `on`/`off`; floats without a trailing `.0`."""
+    if value is None:
+        return _UNSET.get(name, "none")
+    if isinstance(value, bool) and name in _SWITCHES:
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+__all__ = [
+    "ENGINES",
+    "ENGINE_FIELDS",
+    "Engine",
+    "gate_each",
+    "own_settings",
+    "refusals",
+    "setting_text",
+    "settings_line",
+]

@@ -14,6 +14,12 @@ MIN_BACKLOG = 128
 
 @dataclass(frozen=True, slots=True)
 class Granian(Engine):
+    def gate_value(self, values: Mapping[str, Any]) -> int | None:
+        """An empty backpressure is backlog / workers, as Granian takes it."""
+        if values.get("backpressure") is None:
+            return max(1, int(values.get("backlog", 1)) // max(1, int(values.get("workers") or 1)))
+        return int(values["backpressure"])
+
     def validate(self, values: Mapping[str, Any]) -> dict[str, str]:
         if values["backlog"] < MIN_BACKLOG:
             return {"backlog": f"Granian refuses a backlog below {MIN_BACKLOG}; give at least {MIN_BACKLOG}."}
@@ -26,9 +32,9 @@ GRANIAN = Granian(
     distributions=("granian",),
     settings=(
         Setting("backlog"),
-        Setting("backpressure"),
+        Setting("backpressure", unset="backlog/workers"),
         Setting("workers"),
-        Setting("http1_keep_alive"),
+        Setting("http1_keep_alive", unset="on"),
         Setting("loop"),
         Setting("limit_concurrency", instead="has backpressure instead (excess requests wait, none get 503)"),
         Setting("timeout_keep_alive", instead="has http1_keep_alive (on/off) instead"),

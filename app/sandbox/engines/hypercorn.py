@@ -11,7 +11,7 @@ HYPERCORN = Engine(
     settings=(
         Setting("backlog"),
         Setting("workers"),
-        Setting("keep_alive_timeout"),
+        Setting("keep_alive_timeout", unset="5 s"),
         Setting("max_requests"),
         Setting("loop"),
         Setting("limit_concurrency", instead="has no 503 gate: it never rejects a request for load"),
