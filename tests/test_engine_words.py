@@ -50,7 +50,10 @@ def test_a_setting_left_empty_reads_as_the_form_says_it() -> None:
         for setting in engine.settings:
             if setting.unset is not None:
                 extra = TargetSettings.model_fields[setting.name].json_schema_extra
-                assert isinstance(extra, dict) and extra["empty"].replace(" ", "") == setting.unset.replace(" ", "")
+                # The form may say whose default it is ("Granian's default, on"); the value is the engine's.
+                assert isinstance(extra, dict) and extra["empty"].replace(" ", "").endswith(
+                    setting.unset.replace(" ", "")
+                )
     assert setting_text(None, "http1_keep_alive") == setting_text(True, "http1_keep_alive") == "on"
     assert setting_text(False, "http1_keep_alive") == "off"
     assert setting_text(None, "limit_concurrency") == "none"
