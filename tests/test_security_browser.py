@@ -94,6 +94,22 @@ ws.onclose = (e) => {{ results.ws_close = e.code; }};
 </script>"""
 
 
+def _burst_with_bearer(room: str, connections: int, rate: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A target started and a burst fired through the API with the token, as a presenter's
+    script would: the target and the finished burst."""
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    target: dict[str, Any] = httpx.post(
+        f"{room}/api/targets", json={"loop": "asyncio", "handler_ms": 20}, headers=bearer, timeout=60
+    ).json()
+    burst = httpx.post(
+        f"{room}/api/targets/{target['id']}/bursts",
+        json={"connections": connections, "pattern": "rate", "rate": rate},
+        headers=bearer,
+        timeout=10,
+    ).json()
+    return target, wait_burst(room, target["id"], burst["id"])
+
+
 def test_a_page_from_another_origin_starts_nothing_reads_nothing_follows_nothing(page: Any) -> None:
     with serve_dashboard() as dash:
         children = _children(dash)
@@ -243,23 +259,13 @@ def test_the_audience_view_follows_live_and_cannot_change_anything(room: str, pa
     assert posts == []
 
     # The presenter starts a target and fires: the audience's lanes and numbers follow.
-    bearer = {"Authorization": f"Bearer {TOKEN}"}
-    target = httpx.post(
-        f"{room}/api/targets", json={"loop": "asyncio", "handler_ms": 20}, headers=bearer, timeout=60
-    ).json()
-    burst = httpx.post(
-        f"{room}/api/targets/{target['id']}/bursts",
-        json={"connections": 4, "pattern": "rate", "rate": 40},
-        headers=bearer,
-        timeout=10,
-    ).json()
-    result = wait_burst(room, target["id"], burst["id"])
+    target, result = _burst_with_bearer(room, connections=4, rate=40)
     page.wait_for_function(
         "n => document.querySelector('[data-count=\"requests\"]').dataset.value === String(n)",
         arg=result["totals"]["requests"],
         timeout=15_000,
     )
-    page.wait_for_selector(f'#burst-progress li[data-burst="{burst["id"]}"][data-done="true"]', timeout=15_000)
+    page.wait_for_selector(f'#burst-progress li[data-burst="{result["id"]}"][data-done="true"]', timeout=15_000)
     assert _violations(page, problems) == []
 
 
@@ -346,17 +352,7 @@ def test_a_second_tab_gets_control_from_the_first_and_a_new_browser_does_not(
 
 
 def test_the_pages_fetch_and_form_posts_carry_the_token(room: str, page: Any) -> None:
-    bearer = {"Authorization": f"Bearer {TOKEN}"}
-    target = httpx.post(
-        f"{room}/api/targets", json={"loop": "asyncio", "handler_ms": 20}, headers=bearer, timeout=60
-    ).json()
-    burst = httpx.post(
-        f"{room}/api/targets/{target['id']}/bursts",
-        json={"connections": 3, "pattern": "rate", "rate": 30},
-        headers=bearer,
-        timeout=10,
-    ).json()
-    wait_burst(room, target["id"], burst["id"])
+    target, _ = _burst_with_bearer(room, connections=3, rate=30)
     run_id = wait_run_id(room, target["id"])
 
     # runs.js's DELETE.
