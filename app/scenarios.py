@@ -109,12 +109,21 @@ def _idle_keep_alive(result: Result) -> str:
     )
 
 
+def _were(count: int) -> str:
+    return "was" if count == 1 else "were"
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _max_requests(result: Result) -> str:
     totals, target = result.totals, result.target
-    after = f"; {totals.reset} caught in the shutdown were reset" if totals.reset else ""
+    after = f"; {totals.reset} caught in the shutdown {_were(totals.reset)} reset" if totals.reset else ""
     return (
         f"uvicorn served {totals.ok} requests (limit_max_requests={result.settings.limit_max_requests}) "
-        f"and exited ({target.exit}); {totals.refused} later connections were refused{after}."
+        f"and exited ({target.exit}); {_count(totals.refused, 'later connection')} "
+        f"{_were(totals.refused)} refused{after}."
     )
 
 
@@ -143,7 +152,8 @@ def _kernel_knobs(result: Result) -> str:
         f"listen(backlog={settings.backlog}) got an accept queue of {result.accept_queue_capacity}: "
         f"net.core.somaxconn={settings.somaxconn} caps it (set in the experiment's own network namespace; "
         f"the host's settings are untouched). With tcp_abort_on_overflow={int(bool(settings.tcp_abort_on_overflow))}, "
-        f"{totals.reset} connections were reset, {limbo} sat in limbo and {len(dropped)} SYNs were dropped "
+        f"{_count(totals.reset, 'connection')} {_were(totals.reset)} reset, {limbo} sat in limbo and "
+        f"{len(dropped)} SYNs were dropped "
         f"and retried; {totals.ok} of {totals.requests} were served."
     )
 
@@ -185,7 +195,8 @@ def interrupted_finding(burst_id: int, scenario: Scenario | None, result: Result
     later = f", {unstarted} never started" if unstarted else ""
     return (
         f"{what} was interrupted after {_ms(result.duration_ms)}, {result.cancelled}: {finished} requests "
-        f"had finished ({totals.ok} ok, {totals.rejected} 503), {totals.cancelled} were cancelled{later}."
+        f"had finished ({totals.ok} ok, {totals.rejected} 503), "
+        f"{totals.cancelled} {_were(totals.cancelled)} cancelled{later}."
     )
 
 

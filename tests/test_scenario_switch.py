@@ -92,7 +92,8 @@ def test_a_scenario_chosen_mid_run_takes_over_the_page_and_the_first_is_labelled
     assert interrupted["summary"].startswith(f"interrupted (cancelled: {reason})")
     totals = cut["totals"]
     assert totals["cancelled"] >= 1, "slots were held when the second scenario started"
-    assert f"{totals['cancelled']} were cancelled" in cut["finding"]
+    cancelled = totals["cancelled"]
+    assert f"{cancelled} {'was' if cancelled == 1 else 'were'} cancelled" in cut["finding"]
     for connection in cut["connections"]:
         for request in connection["requests"]:
             assert request["outcome"] is not None, "every connection ends in a named outcome"

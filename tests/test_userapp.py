@@ -92,6 +92,10 @@ def test_the_dashboard_serves_only_apps_listed_at_start(app_dir: Path) -> None:
         assert failed.status_code == 409
         assert "the app missing.module:app" in failed.json()["detail"]
         assert "ModuleNotFoundError: No module named 'missing'" in failed.json()["detail"]
+        # Its panel says how it ended, with no empty fact between separators (it never got a sandbox line).
+        panel = httpx.get(f"{url}/partials/target", timeout=10).text
+        facts = " ".join(panel.split('class="target-facts">', 1)[1].split("</p>", 1)[0].split())
+        assert "exit status" in facts and "· ·" not in facts, facts
         target = start_target(url, {"app": APP})
         burst = httpx.post(
             f"{url}/api/targets/{target['id']}/bursts",
