@@ -253,3 +253,20 @@ def test_a_list_for_a_setting_the_burst_does_not_use_is_refused_not_dropped() ->
         plan({}, {"pattern": ["burst"], "rate": ["10", "50"]}, repeat=1)
     assert refused.value.name == "rate" and "not used" in str(refused.value)
     assert len(plan({}, {"pattern": ["rate"], "rate": ["10", "50"]}, repeat=1).cells) == 2
+
+
+def test_a_plot_folder_that_cannot_be_made_is_refused_before_the_sweep_runs(tmp_path: Path) -> None:
+    store = tmp_path / "runs.sqlite3"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    line = one_line_error(
+        connscope("sweep", "--limit-concurrency", "1,2", "--plot", str(blocker / "plots"), store=store)
+    )
+    assert line.startswith(f"connscope: error: --plot {blocker / 'plots'}: ")
+    assert RunStore(store).list() == [], "nothing ran"
+
+
+def test_a_sweep_with_no_list_says_it_is_one_cell(tmp_path: Path) -> None:
+    done = connscope("sweep", "--connections", "2", "--handler-ms", "0", store=tmp_path / "runs.sqlite3")
+    assert done.returncode == 0, done.stderr
+    assert "connscope: note: no setting has two or more values, so this sweep is one cell (1 run)" in done.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 
 from app.cli.parser import BURST_FLAGS, TARGET_FLAGS
@@ -103,6 +104,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except (CapExceeded, StoreError) as exc:
         print(f"connscope: error: {exc}", file=sys.stderr)
         return 2
+    # Where the plots and the report go is made (and found writable) before a sweep of
+    # minutes runs, not after it.
+    for flag, folder in (("--plot", args.plot), ("--report", args.report)):
+        if folder is None:
+            continue
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"connscope: error: {flag} {folder}: {exc.strerror}", file=sys.stderr)
+            return 2
+        if not os.access(folder, os.W_OK | os.X_OK):
+            print(f"connscope: error: {flag} {folder}: not writable", file=sys.stderr)
+            return 2
+    if not grid.axes:
+        print(
+            "connscope: note: no setting has two or more values, so this sweep is one cell "
+            f"({grid.repeat} run{'s' if grid.repeat != 1 else ''}); give a list like --limit-concurrency 2,4,none",
+            file=sys.stderr,
+        )
     raise_open_file_limit()
     sweep = Sweep(grid, keep_results=args.json)
     sweep_id = run_async(lambda: _run(sweep, store))
