@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.errors import TargetError
 from app.experiment import Experiment
+from app.fields import readable
 from app.limits import Limits
 from app.numbers import ms_text, percent_text
 from app.result import RunResult
@@ -96,6 +97,21 @@ def _input(model: type[BaseModel], name: str, value: Any) -> Any:
     return value
 
 
+def _across_servers(error: Mapping[str, Any]) -> dict[str, Any]:
+    """A list of servers meets another list's setting that one of them does not have: the
+    grid pairs every value with every other, which no second list can avoid."""
+    said = readable(error).rstrip(".")
+    return {
+        **error,
+        "type": "value_error",
+        "ctx": {
+            **(error.get("ctx") or {}),
+            "error": f"{said}. A sweep runs every combination of its lists, so two servers' own settings "
+            "cannot be swept together: compare the two with Compare instead.",
+        },
+    }
+
+
 def plan(
     target: Mapping[str, Sequence[Any]],
     burst: Mapping[str, Sequence[Any]],
@@ -130,6 +146,8 @@ def plan(
                     checked = model.model_validate(candidate)
                 except ValidationError as exc:
                     error = exc.errors()[0]
+                    if name == "server" and len(values) > 1:
+                        error = _across_servers(error)
                     where = str(error["loc"][0]) if error["loc"] else name
                     shown = value if where == name else candidate.get(where)
                     refused.setdefault(where, SweepValueError(kind, where, shown, error))
