@@ -313,6 +313,18 @@ def test_off_loopback_prints_the_control_and_audience_links(room: tuple[str, str
     assert f"audience link, read-only:   {url}/" in printed
 
 
+def test_a_token_with_url_characters_prints_a_link_that_works() -> None:
+    address = _own_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to bind to")
+    chosen = "a+b&c=d#e f"
+    with _serve(address, token=chosen) as (url, printed):
+        found = re.search(r"control link, for you only: (\S+)", printed)
+        assert found is not None
+        page = httpx.get(found.group(1), timeout=10)
+        assert page.status_code == 200 and "sessionStorage" in page.text, page.text[:200]
+
+
 def test_a_generated_token_is_printed_and_works() -> None:
     address = _own_address()
     if address is None:
@@ -482,6 +494,13 @@ def test_the_middleware_takes_the_token_from_a_header_only() -> None:
             assert (await client.get("/", headers=view)).text == "control"
             assert (await client.get("/", headers={"Cookie": "connscope_view_8123=yes"})).text == "audience"
             assert (await client.get("/", headers={"X-Connscope-Token": TOKEN})).text == "control"
+            # A page another site opens, even one on another port of this host, is the audience's.
+            for site in ("same-site", "cross-site"):
+                opened = await client.get("/", headers=view | {"Sec-Fetch-Site": site})
+                assert opened.text == "audience", site
+                assert opened.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+            for site in ("same-origin", "none"):
+                assert (await client.get("/", headers=view | {"Sec-Fetch-Site": site})).text == "control", site
         # On loopback nothing is needed.
         loopback = httpx.ASGITransport(app=SecurityMiddleware(app, Access.for_bind("127.0.0.1", 8123)))
         async with httpx.AsyncClient(transport=loopback, base_url="http://127.0.0.1:8123") as client:

@@ -8,6 +8,7 @@ import errno
 import os
 import socket
 import sys
+from urllib.parse import quote
 
 from app.cli.run import raise_open_file_limit
 from app.limits import limits_from
@@ -71,7 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if access.needs_token:
         print(
             f"Off loopback: control needs a token ({TOKEN_ENV} sets it).\n"
-            f"  control link, for you only: {access.audience_url}?token={access.token}\n"
+            f"  control link, for you only: {access.audience_url}?token={quote(access.token or '', safe='')}\n"
             f"  audience link, read-only:   {access.audience_url}",
             file=sys.stderr,
             flush=True,

@@ -17,7 +17,8 @@ A pure ASGI middleware in front of every route and the WebSocket:
   view cookie that grants nothing: it only makes the pages render their forms
   (`scope["state"]["control"]`). Without either a request gets the read-only audience view
   (the templates render no forms), and without the header 403 on every state-changing route.
-- Headers on every response: nosniff, `Referrer-Policy: same-origin`, and on HTML a
+- Headers on every response: nosniff, `Referrer-Policy: same-origin`,
+  `Cross-Origin-Opener-Policy: same-origin`, and on HTML a
   Content-Security-Policy with a nonce per response (`scope["state"]["csp_nonce"]`).
 """
 
@@ -185,8 +186,13 @@ class SecurityMiddleware:
             await refusal(scope, receive, send)
             return
         state = scope.setdefault("state", {})
+        # The view cookie renders the forms only on the dashboard's own navigations (or one
+        # the user typed): a page another site opens (a popup it keeps a handle on) is the
+        # audience view, so no control page of it loads token.js to ask the open tabs for
+        # the token.
         state["control"] = self.access.grants(_credential(connection)) or (
             connection.cookies.get(view_cookie(connection)) == VIEW_CONTROL
+            and connection.headers.get("sec-fetch-site", "none") in TRUSTED_FETCH_SITES
         )
         state["csp_nonce"] = nonce
         state["audience_url"] = self.access.audience_url
@@ -221,7 +227,7 @@ class SecurityMiddleware:
 
     def _token_link(self, connection: HTTPConnection, nonce: str) -> Response:
         """The control link: a page whose script puts the token in this tab's storage and
-        takes it out of the address bar (`location.replace`: out of the history too)."""
+        takes it out of the address bar (`location.replace`: not out of the browser's history)."""
         if not self.access.grants(connection.query_params[TOKEN_PARAM]):
             return _plain(
                 "Refused: this link's token is not this dashboard's. Open the control link "
@@ -256,6 +262,8 @@ class SecurityMiddleware:
                 headers = MutableHeaders(scope=message)
                 headers["X-Content-Type-Options"] = "nosniff"
                 headers["Referrer-Policy"] = "same-origin"
+                # A window another site opened keeps no handle on the dashboard's.
+                headers["Cross-Origin-Opener-Policy"] = "same-origin"
                 if headers.get("content-type", "").startswith("text/html"):
                     headers["Content-Security-Policy"] = content_security_policy(
                         nonce, self.cdn_scripts, self.cdn_styles
