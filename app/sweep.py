@@ -145,12 +145,12 @@ def plan(
                 try:
                     checked = model.model_validate(candidate)
                 except ValidationError as exc:
-                    error = exc.errors()[0]
+                    said: Mapping[str, Any] = exc.errors()[0]
                     if name == "server" and len(values) > 1:
-                        error = _across_servers(error)
-                    where = str(error["loc"][0]) if error["loc"] else name
+                        said = _across_servers(said)
+                    where = str(said["loc"][0]) if said["loc"] else name
                     shown = value if where == name else candidate.get(where)
-                    refused.setdefault(where, SweepValueError(kind, where, shown, error))
+                    refused.setdefault(where, SweepValueError(kind, where, shown, said))
                     break
                 typed.append(getattr(checked, name))
             else:

@@ -270,3 +270,9 @@ def test_a_sweep_with_no_list_says_it_is_one_cell(tmp_path: Path) -> None:
     done = connscope("sweep", "--connections", "2", "--handler-ms", "0", store=tmp_path / "runs.sqlite3")
     assert done.returncode == 0, done.stderr
     assert "connscope: note: no setting has two or more values, so this sweep is one cell (1 run)" in done.stderr
+
+
+def test_a_server_list_meeting_another_engines_setting_says_why_and_points_to_compare() -> None:
+    line = one_line_error(connscope("sweep", "--server", "uvicorn,granian", "--backpressure", "2,none"))
+    assert "backpressure is Granian's" in line
+    assert "every combination of its lists" in line and "Compare" in line
