@@ -167,7 +167,7 @@ export function updateEmptyState() {
     title = presenting ? "No target yet" : "Start a target on the left, then fire a burst";
     hint = presenting
       ? `${where}.`
-      : "Each connection becomes a dot that moves through the kernel's backlog and uvicorn's slots, and lands in its outcome.";
+      : "Each connection becomes a dot that moves through the kernel's backlog and the server's slots, and lands in its outcome.";
   } else if (target.state === "starting") {
     reason = "starting";
     title = "Starting the target…";
