@@ -27,6 +27,8 @@ class FormField:
     """What an empty optional field means."""
     labels: tuple[str, ...] = ()
     """What a select shows for each of `choices`, where the value posted reads badly."""
+    engines: tuple[str, ...] = ()
+    """The servers that read it, where not every one does (the form shows it for those only)."""
 
     def options(self) -> list[tuple[str, str]]:
         """A select's (value posted, text shown) pairs."""

@@ -128,6 +128,35 @@ def test_the_form_shows_the_refusal_next_to_the_field_as_a_422(tmp_path: Path) -
     assert '<option value="granian" selected>' in response.text
 
 
+def test_another_engines_field_left_empty_takes_its_default_and_one_typed_is_refused(tmp_path: Path) -> None:
+    """Without the script every field is sent: an empty one of another engine is not given."""
+
+    async def post(data: dict[str, str]) -> httpx.Response:
+        app = create_app(store=RunStore(tmp_path / "runs.sqlite3"))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+                return await client.post("/targets", data=data)
+
+    # Granian's own check answers (backlog), not "Required" for uvicorn's empty keep-alive.
+    emptied = {"server": "granian", "backlog": "5", "timeout_keep_alive": "", "limit_concurrency": ""}
+    response = asyncio.run(post(emptied))
+    assert response.status_code == 422
+    assert 'id="target-backlog-error"' in response.text
+    assert "Granian refuses a backlog below 128" in response.text
+    assert "Required" not in response.text
+    # Every field shows and is sent without the script; the engines that read one are named.
+    assert 'data-engines="uvicorn gunicorn"' in response.text
+    assert 'data-engines="granian"' in response.text
+    assert " hidden" not in response.text.split('id="target-form"')[1].split("</form>")[0]
+
+    typed = {"server": "granian", "timeout_keep_alive": "7"}
+    response = asyncio.run(post(typed))
+    assert response.status_code == 422
+    assert 'id="target-timeout_keep_alive-error"' in response.text
+    assert "timeout_keep_alive is uvicorn&#39;s; Granian has http1_keep_alive (on/off) instead." in response.text
+
+
 def test_every_engine_reports_its_version_and_its_witnesses() -> None:
     versions = {name: engine.version() for name, engine in ENGINES.items()}
     assert versions["gunicorn"].startswith("gunicorn 27.") and "uvicorn-worker 0.4." in versions["gunicorn"]

@@ -125,18 +125,37 @@ def _target_context(
 
 
 def _with_engines(fields: list[FormField]) -> list[FormField]:
-    """Each engine setting's hint names the engines that take it: the others refuse a value."""
+    """Each engine setting's hint names the engines that take it (the others refuse a value),
+    and the field carries their names for the script that shows the chosen server's only."""
     takes = {
-        name: [e.title for e in ENGINES.values() if name in e.settings_fields]
+        name: [e for e in ENGINES.values() if name in e.settings_fields]
         for e in ENGINES.values()
         for name in e.settings_fields
     }
     return [
-        replace(f, hint=f"{f.hint} [{', '.join(takes[f.name])}]")
+        replace(
+            f,
+            hint=f"{f.hint} [{', '.join(e.title for e in takes[f.name])}]",
+            engines=tuple(e.name for e in takes[f.name]),
+        )
         if f.name in takes and len(takes[f.name]) < len(ENGINES)
         else f
         for f in fields
     ]
+
+
+def _others_left_empty(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` without another engine's settings left empty: they take their defaults, as
+    when the form hides them and so does not send them. A value typed for one is kept, for
+    the engine's refusal to name it."""
+    engine = ENGINES.get(str(values.get("server") or "uvicorn"))
+    if engine is None:
+        return values
+    return {
+        name: value
+        for name, value in values.items()
+        if not (name in ENGINE_FIELDS and name not in engine.settings_fields and value in ("", None))
+    }
 
 
 def _burst_context(
@@ -205,7 +224,7 @@ def shared_form(
 @router.post("/targets", response_class=HTMLResponse)
 async def start_target(request: Request) -> HTMLResponse:
     registry = registry_of(request)
-    values = parse_form(TargetSettings, await request.form(), TARGET_FIELDS)
+    values = _others_left_empty(parse_form(TargetSettings, await request.form(), TARGET_FIELDS))
     try:
         settings = TargetSettings.model_validate(values)
     except ValidationError as exc:

@@ -134,7 +134,8 @@ export function shareUrl() {
     if (!form) continue;
     for (const name of names) {
       const control = form.elements.namedItem(name);
-      if (!control) continue;
+      // A disabled field (another engine's, see engine-fields.js) is not sent, nor shared.
+      if (!control || control.disabled) continue;
       if (control.type === "checkbox") {
         // The server reads a present checkbox field as checked, as a form post does.
         if (control.checked) params.set(prefix + name, "on");
