@@ -156,6 +156,17 @@ def test_another_engines_field_left_empty_takes_its_default_and_one_typed_is_ref
     assert 'id="target-timeout_keep_alive-error"' in response.text
     assert "timeout_keep_alive is uvicorn&#39;s; Granian has http1_keep_alive (on/off) instead." in response.text
 
+    # A share link that carries another engine's setting empty restores without an error.
+    async def shared(query: str) -> httpx.Response:
+        app = create_app(store=RunStore(tmp_path / "runs.sqlite3"))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+                return await client.get("/" + query)
+
+    page = asyncio.run(shared("?t.server=granian&t.backpressure=2&t.timeout_keep_alive="))
+    assert page.status_code == 200 and 'data-errors="0"' in page.text
+
 
 def test_every_engine_reports_its_version_and_its_witnesses() -> None:
     versions = {name: engine.version() for name, engine in ENGINES.items()}

@@ -213,6 +213,8 @@ def shared_form(
     if not present:
         return None
     values = parse_form(model, given, present)
+    if model is TargetSettings:
+        values = _others_left_empty(values)
     errors: dict[str, str] = {}
     try:
         model.model_validate(values)
