@@ -50,9 +50,6 @@ class Gauges(TypedDict):
     counts: dict[str, int]
     totals: dict[str, int]
     queue: Queue | None
-    target: Mapping[str, object] | None
-    """The target's status as `GET /api/targets/{id}` gives it, built at most 0.2 s before
-    the frame (a snapshot's is built for it)."""
 
 
 class Snapshot(Gauges):
@@ -60,6 +57,8 @@ class Snapshot(Gauges):
     before there is a target)."""
 
     type: Literal["snapshot"]
+    target: Mapping[str, object] | None
+    """The target's status as `GET /api/targets/{id}` gives it, built for the snapshot."""
     connections: list[Row]
     latency_edges_ms: list[float]
     latency_counts: list[int]
@@ -72,6 +71,9 @@ class Delta(Gauges):
     """Sent every 1/30 s when a row or a gauge changed: only what changed."""
 
     type: Literal["delta"]
+    target: NotRequired[Mapping[str, object] | None]
+    """The target's status, built at most 0.2 s before the frame: only when it changed
+    since the last delta (or the first delta after a snapshot); absent means unchanged."""
     changes: list[Row]
     latency_counts: list[int]
     """Latencies measured since the last delta, per bucket; empty when there are none."""

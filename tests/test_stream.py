@@ -299,3 +299,95 @@ def test_frames_carry_latency_counts_per_bucket_to_late_and_early_viewers() -> N
         await stream.close()
 
     asyncio.run(scenario())
+
+
+def test_deltas_carry_the_target_status_only_when_it_changed() -> None:
+    """The status (~1.7 KB) goes in a delta only when it differs from the last one sent:
+    a viewer keeping the last one it saw always has the status as it is now, whether it
+    was there from the start or joined later, and a change of the status alone is a frame."""
+    import time
+
+    from app.web.stream import STATUS_INTERVAL_S
+
+    current: dict[str, object] = {"id": 1, "state": "starting", "version": 0}
+
+    async def scenario() -> None:
+        timeline = Timeline()
+        stream = Stream(timeline, status=lambda: json.loads(json.dumps(current)))
+        stream.start()
+        early_frames: list[dict[str, object]] = []
+        late_frames: list[dict[str, object]] = []
+
+        async def drain(viewer: object, into: list[dict[str, object]]) -> None:
+            while True:
+                into.append(json.loads(await viewer.queue.get()))  # type: ignore[attr-defined]
+
+        async def connections() -> None:
+            # A new connection every ~30 ms, so nearly every frame goes out for its rows.
+            while True:
+                record = ConnectionRecord(
+                    id=timeline.next_id(), port=30_000 + len(timeline.records), burst=1, index=0, intended_ns=0
+                )
+                record.connect_start_ns = 0
+                timeline.add(record)
+                await asyncio.sleep(0.03)
+
+        def last_seen(frames: list[dict[str, object]]) -> object:
+            seen: object = None
+            for frame in frames:
+                if frame["type"] == "snapshot" or "target" in frame:
+                    seen = frame["target"]
+            return seen
+
+        async def change(into: list[dict[str, object]], quiet: bool = False, **status: object) -> None:
+            """Changes the status, then waits for a delta made once the stream must have
+            built it again (it keeps one for at most STATUS_INTERVAL_S), or when nothing
+            else moves, for the next frame."""
+            current.update(status, version=int(current["version"]) + 1)  # type: ignore[call-overload]
+            mark_ms = (time.monotonic_ns() - stream.origin_ns) / 1e6 + STATUS_INTERVAL_S * 1000 + 50
+            before = len(into)
+            for _ in range(500):
+                if quiet and len(into) > before:
+                    return
+                if any(f["type"] == "delta" and f["t_ms"] >= mark_ms for f in into):  # type: ignore[operator]
+                    return
+                await asyncio.sleep(0.01)
+            raise AssertionError("no delta came after the status changed")
+
+        early = stream.join()
+        tasks = [asyncio.create_task(drain(early, early_frames)), asyncio.create_task(connections())]
+        await asyncio.sleep(0.3)
+        await change(early_frames, state="ready")
+        assert last_seen(early_frames) == current
+        await change(early_frames, bursts=[{"id": 1, "done": False}])
+        assert last_seen(early_frames) == current
+        # Joins while the status stands still: its snapshot holds what the last delta did.
+        late = stream.join()
+        tasks.append(asyncio.create_task(drain(late, late_frames)))
+        await asyncio.sleep(0.3)
+        await change(early_frames, bursts=[{"id": 1, "done": True}])
+        assert last_seen(early_frames) == current and last_seen(late_frames) == current
+        # Nothing moves but the status: its change alone is a frame.
+        tasks[1].cancel()
+        await asyncio.sleep(0.8)
+        quiet = len(early_frames)
+        await change(early_frames, quiet=True, state="stopping")
+        assert [("target" in f, f["changes"]) for f in early_frames[quiet:]] == [(True, [])]
+        assert last_seen(early_frames) == current and last_seen(late_frames) == current
+        for task in tasks:
+            task.cancel()
+        await stream.close()
+
+        for frames, changes in ((early_frames, [1, 2, 3, 4]), (late_frames, [3, 4])):
+            assert frames[0]["type"] == "snapshot" and "target" in frames[0]
+            assert all(f["type"] == "delta" for f in frames[1:])
+            seen = frames[0]["target"]
+            for frame in frames[1:]:
+                if "target" in frame:
+                    assert frame["target"] != seen, frame["target"]
+                    seen = frame["target"]
+            # Each change once, in the first delta made after the stream built it again.
+            assert [f["target"]["version"] for f in frames[1:] if "target" in f] == changes  # type: ignore[index]
+        assert len(early_frames) > 30
+
+    asyncio.run(scenario())

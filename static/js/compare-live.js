@@ -18,6 +18,7 @@ class SideView {
     this.view = new LaneView({ stage: $("stage"), canvas: $("lanes"), overlay: $("lane-overlay") });
     this.socket = null;
     this.targetId = null;
+    this.target = null;
   }
 
   follow(targetId) {
@@ -45,7 +46,9 @@ class SideView {
   }
 
   onFrame(frame) {
-    const target = frame.target;
+    // A delta carries the target's status only when it changed: without one, the last holds.
+    if (frame.type === "snapshot" || "target" in frame) this.target = frame.target ?? null;
+    const target = this.target;
     if (frame.type === "snapshot") {
       const backlog = frame.queue?.capacity ?? target?.capacity ?? target?.settings?.backlog ?? null;
       this.view.setServer(target?.settings);

@@ -68,7 +68,13 @@ function afterFrame() {
 
 const slow = slowMotion(applyDelta);
 
+/** The target's status in the newest frame: slow motion may still hold the frames before it. */
+let latestTarget = null;
+
 function onFrame(frame) {
+  // A delta carries the target's status only when it changed: without one, the last holds.
+  if (frame.type === "delta" && !("target" in frame)) frame.target = latestTarget;
+  else latestTarget = frame.target ?? null;
   if (frame.type === "snapshot") {
     // A snapshot is the present: whatever slow motion still held is behind it.
     slow.queue.length = 0;
