@@ -259,7 +259,10 @@ def test_a_max_requests_restart_keeps_the_socket_open_and_later_connections_wait
     assert result["totals"]["refused"] == result["totals"]["reset"] == 0
     waited = [time_in(c, "queued") for c in result["connections"]]
     assert all(ms < 100 for ms in waited[:old_worker_took]), waited
-    assert all(ms > 150 for ms in waited[old_worker_took:]), waited
+    # The first to arrive after the old worker's last waits the whole replacement; later
+    # arrivals wait what is left of it, nothing once the new worker is up first (Hypercorn
+    # has spawned one in 220 ms: a CI run's last connection waited 116 ms).
+    assert waited[old_worker_took] > 150, waited
     assert result["peaks"]["accept_queue"] >= 1, "the kernel saw them waiting in the accept queue"
     assert result["target"]["state"] == "ready"
 
