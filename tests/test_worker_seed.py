@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.target]
 SEED = 7
 TARGET = {"handler": "async", "latency": "uniform", "handler_ms": 150, "handler_seed": SEED, "loop": "asyncio"}
 # Arrivals 125 ms apart, holds of 0-300 ms: a worker draws in the order requests reach it.
-BURST = {"connections": 24, "pattern": "rate", "rate": 8, "seed": 1}
+BURST = {"connections": 40, "pattern": "rate", "rate": 8, "seed": 1}
 SLACK_MS = (-2.0, 120.0)
 """A request's latency is its hold time plus the connect, the request and the loop's lag."""
 
@@ -55,7 +55,9 @@ def test_two_workers_draw_different_hold_times(server: str) -> None:
     assert len(held) == 2, f"one worker took every request: {held}"
     first, second = held.values()
     n = min(len(first), len(second))
-    assert n >= 3, f"too few requests on one worker to compare: {held}"
+    if n < 3:
+        # Which worker accept()s is the kernel's choice: a CI run gave one 2 of 24.
+        pytest.skip(f"the kernel gave one worker {n} of {BURST['connections']} connections: too few to compare")
     # The same draws would make each worker's k-th request take as long as the other's.
     apart = max(abs(a - b) for a, b in zip(first[:n], second[:n], strict=True))
     assert apart > 50, f"the workers held their requests in lockstep: {held}"
