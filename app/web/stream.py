@@ -162,8 +162,8 @@ class Stream:
                 seen.append(request.outcome)
                 self.totals["requests"] += 1
                 self.totals[request.outcome.value] += 1
-                if request.latency_ns is not None and request.status is not None:
-                    bucket = max(0, bisect.bisect_right(LATENCY_EDGES_MS, request.latency_ns / 1e6) - 1)
+                if (latency := summary.answered_ns(request)) is not None:
+                    bucket = max(0, bisect.bisect_right(LATENCY_EDGES_MS, latency / 1e6) - 1)
                     self._latency_counts[bucket] += 1
                     self._latency_totals[bucket] += 1
             changes.append(self._change(cid, record, view))
