@@ -26,7 +26,6 @@ class ServerEvent(NamedTuple):
     pid: int
     port: int
     t_ns: int
-    status: int | None = None
 
 
 KINDS = ("ready", "taken", "accepted", "enter", "leave", "closed")
@@ -34,25 +33,26 @@ CODES = {kind: code for code, kind in enumerate(KINDS)}
 # The codes by name, for the target's hot path: no lookup per event.
 READY, TAKEN, ACCEPTED, ENTER, LEAVE, CLOSED = range(len(KINDS))
 
-# kind code, client port, pid, CLOCK_MONOTONIC ns, status (-1: none).
-RECORD = struct.Struct("<BHIqh")
-NO_STATUS = -1
+# kind code, client port, CLOCK_MONOTONIC ns. No pid: each process reports on a connection
+# of its own, whose peer the kernel names (SO_PEERCRED), so a record need not say who sent it.
+RECORD = struct.Struct("<BHq")
 
 
-def encode(kind: str, pid: int, port: int, t_ns: int, status: int | None = None) -> bytes:
-    return RECORD.pack(CODES[kind], port, pid, t_ns, NO_STATUS if status is None else status)
+def encode(kind: str, port: int, t_ns: int) -> bytes:
+    return RECORD.pack(CODES[kind], port, t_ns)
 
 
-def decode(data: bytes | bytearray | memoryview) -> list[ServerEvent]:
-    """Every event in `data`, a whole number of records. A record of an unknown kind (a
-    bug, not a torn write: the stream carries whole records) is skipped, not fatal."""
+def decode(data: bytes | bytearray | memoryview, pid: int) -> list[ServerEvent]:
+    """Every event in `data`, a whole number of records sent by process `pid`. A record of
+    an unknown kind (a bug, not a torn write: the stream carries whole records) is skipped,
+    not fatal."""
     if len(data) % RECORD.size:
         raise ValueError(f"server events: {len(data)} bytes is not a whole number of records")
     count, kinds, new = len(KINDS), KINDS, tuple.__new__
     # tuple.__new__ straight, not the named tuple's own __new__: one Python call less per
     # event, a third of the decoding at tens of thousands of events a second.
     return [
-        new(ServerEvent, (kinds[code], pid, port, t_ns, None if status == NO_STATUS else status))
-        for code, port, pid, t_ns, status in RECORD.iter_unpack(data)
+        new(ServerEvent, (kinds[code], pid, port, t_ns))
+        for code, port, t_ns in RECORD.iter_unpack(data)
         if code < count
     ]

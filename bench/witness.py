@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import resource
+
+import psutil
 
 from app.cli import raise_open_file_limit, run_async
 from app.experiment import Experiment
@@ -40,9 +43,14 @@ async def _wrk(port: int, seconds: float) -> dict[str, float]:
     units = {"us": 1e-3, "ms": 1.0, "s": 1e3}
     p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)$", out, re.M)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if rate is None or p99 is None:
+    total = re.search(r"^\s*(\d+) requests in", out, re.M)
+    if rate is None or p99 is None or total is None:
         raise RuntimeError(f"wrk printed no figures:\n{out}")
-    return {"req_s": float(rate.group(1)), "p99_ms": float(p99.group(1)) * units[p99.group(2)]}
+    return {
+        "req_s": float(rate.group(1)),
+        "p99_ms": float(p99.group(1)) * units[p99.group(2)],
+        "requests": int(total.group(1)),
+    }
 
 
 async def measure(rounds: int, seconds: float) -> list[dict[str, float]]:
@@ -58,6 +66,7 @@ async def measure(rounds: int, seconds: float) -> list[dict[str, float]]:
     witnessed.target.on_event = count
     await plain.start()
     await witnessed.start()
+    _pin(plain, witnessed)
     try:
         for experiment in (plain, witnessed):
             await _wrk(experiment.target.port, 1)
@@ -67,10 +76,11 @@ async def measure(rounds: int, seconds: float) -> list[dict[str, float]]:
             figures = {}
             for experiment in order:
                 events_before, cpu_before = events, _cpu_s()
-                figures[experiment is witnessed] = await _wrk(experiment.target.port, seconds) | {
-                    "events": events - events_before,
-                    "control_cpu": (_cpu_s() - cpu_before) / seconds,
-                }
+                target_before = _target_cpu_s(experiment)
+                figures[experiment is witnessed] = ran = await _wrk(experiment.target.port, seconds)
+                ran["events"] = events - events_before
+                ran["control_cpu"] = (_cpu_s() - cpu_before) / seconds
+                ran["target_us"] = (_target_cpu_s(experiment) - target_before) / ran["requests"] * 1e6
             on, off = figures[True], figures[False]
             row = {
                 "instrumented_req_s": round(on["req_s"]),
@@ -79,6 +89,9 @@ async def measure(rounds: int, seconds: float) -> list[dict[str, float]]:
                 "instrumented_p99_ms": on["p99_ms"],
                 "plain_p99_ms": off["p99_ms"],
                 "p99_ratio": round(on["p99_ms"] / off["p99_ms"], 3),
+                "instrumented_target_us_per_request": round(on["target_us"], 2),
+                "plain_target_us_per_request": round(off["target_us"], 2),
+                "cpu_ratio": round(off["target_us"] / on["target_us"], 3),
                 "events_read": on["events"],
                 "control_app_cpu_share": round(on["control_cpu"], 3),
             }
@@ -87,13 +100,34 @@ async def measure(rounds: int, seconds: float) -> list[dict[str, float]]:
                 f"round {number + 1:>2}: instrumented {row['instrumented_req_s']:>7,} req/s p99 "
                 f"{on['p99_ms']:6.2f} ms ({on['events']:,} reports read, {on['control_cpu']:.0%} of a core)   "
                 f"plain {row['plain_req_s']:>7,} req/s "
-                f"p99 {off['p99_ms']:6.2f} ms   ratio {row['ratio']:.3f}",
+                f"p99 {off['p99_ms']:6.2f} ms   ratio {row['ratio']:.3f}   target CPU per request "
+                f"{on['target_us']:.1f} vs {off['target_us']:.1f} µs ({row['cpu_ratio']:.3f})",
                 flush=True,
             )
         return rows
     finally:
         await witnessed.stop()
         await plain.stop()
+
+
+def _pin(*experiments: Experiment) -> None:
+    """Each target on the last core, this process (the reports' reader) and wrk on the
+    others: on a two-core machine the targets' pace then depends on their own code, not on
+    where the scheduler put them beside wrk from one round to the next."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return
+    for experiment in experiments:
+        runner = psutil.Process(experiment.target.status.pid)
+        for process in [runner, *runner.children(recursive=True)]:
+            process.cpu_affinity(cores[-1:])
+    os.sched_setaffinity(0, cores[:-1])
+
+
+def _target_cpu_s(experiment: Experiment) -> float:
+    """CPU time of the target's server process and its workers."""
+    runner = psutil.Process(experiment.target.status.pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [runner, *runner.children(recursive=True)])
 
 
 def _cpu_s() -> float:
@@ -111,6 +145,7 @@ def main() -> None:
     rows = run_async(lambda: measure(args.rounds, args.seconds))
     ratio = spread([r["ratio"] for r in rows])
     p99 = spread([r["p99_ratio"] for r in rows])
+    cpu = spread([r["cpu_ratio"] for r in rows])
     print(
         f"instrumented / plain throughput: median {ratio['median']:.3f}× (range {ratio['min']:.3f}–"
         f"{ratio['max']:.3f}, {ratio['n']} pairs); goal ≥ {GOAL_RATIO}×"
@@ -118,6 +153,10 @@ def main() -> None:
     print(
         f"instrumented / plain p99 latency: median {p99['median']:.3f}× (range {p99['min']:.3f}–"
         f"{p99['max']:.3f}); goal ≤ {GOAL_P99}×"
+    )
+    print(
+        f"plain / instrumented target CPU per request: median {cpu['median']:.3f}× (range {cpu['min']:.3f}–"
+        f"{cpu['max']:.3f}): the pace a target held to its CPU would keep"
     )
     write(
         "witness",
@@ -129,6 +168,7 @@ def main() -> None:
             "rounds": rows,
             "ratio": ratio,
             "p99_ratio": p99,
+            "cpu_ratio": cpu,
             "instrumented_req_s": spread([r["instrumented_req_s"] for r in rows]),
             "plain_req_s": spread([r["plain_req_s"] for r in rows]),
         },

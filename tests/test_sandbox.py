@@ -153,14 +153,14 @@ def test_only_the_targets_own_processes_can_report_to_its_witness() -> None:
     """Every target runs as uid 65534, so another target could reach this one's events
     socket: what it says must not reach the timeline."""
 
-    async def scenario() -> list[ServerEvent]:
+    async def scenario() -> tuple[list[ServerEvent], int]:
         seen: list[ServerEvent] = []
         target = Target(TargetSettings(loop="asyncio", handler_ms=0), on_event=seen.append)
         await target.start()
         try:
             events = Path(target._tmp.name) / "events.sock"
             reader, writer = await asyncio.open_unix_connection(str(events))
-            writer.write(witness_protocol.encode("enter", 4242, 4242, time.monotonic_ns()))
+            writer.write(witness_protocol.encode("enter", 4242, time.monotonic_ns()))
             await writer.drain()
             try:
                 said = await asyncio.wait_for(reader.read(), 5)
@@ -176,10 +176,12 @@ def test_only_the_targets_own_processes_can_report_to_its_witness() -> None:
                 if any(e.kind == "closed" for e in seen):
                     break
                 await asyncio.sleep(0.05)
-            return seen
+            assert target.status.pid is not None
+            return seen, target.status.pid
         finally:
             await target.stop()
 
-    seen = asyncio.run(scenario())
+    seen, pid = asyncio.run(scenario())
     assert {"accepted", "enter", "leave", "closed"} <= {e.kind for e in seen}, "the target's own witness reports"
-    assert all(e.pid != 4242 for e in seen)
+    assert not any(e.port == 4242 for e in seen), "the stranger's record is not read"
+    assert {e.pid for e in seen} == {pid}, "each report names the process the kernel says sent it"

@@ -5,6 +5,7 @@ dumps every connection only when something can have changed."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 import time
@@ -21,18 +22,16 @@ from app.sandbox.child.channel import EventChannel
 
 
 def test_events_round_trip_and_an_unknown_kind_is_skipped() -> None:
-    data = witness_protocol.encode("enter", 4242, 50_001, 10**15) + witness_protocol.encode(
-        "leave", 4242, 50_001, 10**15 + 7, 503
-    )
-    garbled = bytearray(witness_protocol.encode("closed", 4242, 50_001, 10**15 + 9))
+    data = witness_protocol.encode("enter", 50_001, 10**15) + witness_protocol.encode("leave", 50_001, 10**15 + 7)
+    garbled = bytearray(witness_protocol.encode("closed", 50_001, 10**15 + 9))
     garbled[0] = 200
-    events = witness_protocol.decode(data + garbled)
-    assert [(e.kind, e.pid, e.port, e.t_ns, e.status) for e in events] == [
-        ("enter", 4242, 50_001, 10**15, None),
-        ("leave", 4242, 50_001, 10**15 + 7, 503),
+    events = witness_protocol.decode(data + garbled, 4242)
+    assert [(e.kind, e.pid, e.port, e.t_ns) for e in events] == [
+        ("enter", 4242, 50_001, 10**15),
+        ("leave", 4242, 50_001, 10**15 + 7),
     ]
     with pytest.raises(ValueError):
-        witness_protocol.decode(data[:-1])
+        witness_protocol.decode(data[:-1], 4242)
 
 
 @pytest.fixture
@@ -57,7 +56,7 @@ def reader(tmp_path: Path) -> Iterator[tuple[str, list[bytes]]]:
 
 
 def _events(chunks: list[bytes]) -> list[witness_protocol.ServerEvent]:
-    return witness_protocol.decode(b"".join(chunks))
+    return witness_protocol.decode(b"".join(chunks), os.getpid())
 
 
 def test_the_loop_sends_a_batch_and_a_blocked_loop_is_sent_for(reader: tuple[str, list[bytes]]) -> None:
@@ -66,11 +65,11 @@ def test_the_loop_sends_a_batch_and_a_blocked_loop_is_sent_for(reader: tuple[str
     async def main() -> float:
         channel = EventChannel(path)
         for port in range(50_000, 50_100):
-            channel.emit(witness_protocol.ENTER, port, time.monotonic_ns())
+            channel.emit(witness_protocol.ENTER, port)
         await asyncio.sleep(0.05)
         assert [e.port for e in _events(chunks)] == list(range(50_000, 50_100))
         # A handler that blocks the loop: its request's `enter` must not wait for it.
-        channel.emit(witness_protocol.ENTER, 60_000, time.monotonic_ns())
+        channel.emit(witness_protocol.ENTER, 60_000)
         blocked_at = time.monotonic()
         while not any(e.port == 60_000 for e in _events(chunks)):
             assert time.monotonic() - blocked_at < 1.0, "the blocked loop's event was never sent"
@@ -93,7 +92,7 @@ def test_records_stay_whole_and_in_order_when_the_loop_and_the_watchdog_both_sen
     async def main() -> None:
         channel = EventChannel(path)
         for index, port in enumerate(ports):
-            channel.emit(witness_protocol.ENTER, port, time.monotonic_ns())
+            channel.emit(witness_protocol.ENTER, port)
             if index % 2_000 == 0:
                 time.sleep(0.06)  # blocked past STUCK_AFTER_S: the watchdog sends meanwhile
             if index % 100 == 0:

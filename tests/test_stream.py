@@ -69,7 +69,7 @@ def test_a_long_keep_alive_connection_shows_where_its_full_history_ends() -> Non
         record.app_spans.append(span)
         assert record_view(record)[0] is State.ACTIVE == record.states()[-1][0]
         assert record_view(record)[2] == record.states()[-1][1]
-        span.leave_ns, span.status = t + 9, 200
+        span.leave_ns = t + 9
         request.first_byte_ns, request.done_ns, request.status = t + 10, t + 11, 200
         request.outcome = Outcome.OK if index < 39 else Outcome.REJECTED
         assert record_view(record)[::2] == record.states()[-1]
@@ -147,7 +147,7 @@ def test_the_live_summary_folds_settled_records_once_and_equals_the_results_figu
                     request.status = rng.choice([200, 200, 503])
                     request.outcome = Outcome.OK if request.status == 200 else Outcome.ERROR
             else:
-                timeline.server_event(ServerEvent("leave", pid, record.port, clock(), 200))
+                timeline.server_event(ServerEvent("leave", pid, record.port, clock()))
             timeline.changed(record)
             assert stream._walk() == _exact(timeline), (burst, step)
         for record in records:

@@ -25,7 +25,7 @@ def test_plain_connection_goes_through_every_state_in_order() -> None:
         connected_ns=1 * MS,
         accepted_ns=3 * MS,
         client_closed_ns=20 * MS,
-        app_spans=[AppSpan(enter_ns=4 * MS, leave_ns=14 * MS, status=200)],
+        app_spans=[AppSpan(enter_ns=4 * MS, leave_ns=14 * MS)],
     )
     assert rec.states() == [
         (State.CONNECTING, 0),
@@ -65,7 +65,7 @@ def test_app_still_running_after_the_client_gave_up_does_not_move_closed() -> No
         connected_ns=1 * MS,
         accepted_ns=2 * MS,
         client_closed_ns=10_000 * MS,
-        app_spans=[AppSpan(enter_ns=3 * MS, leave_ns=20_000 * MS, status=200)],
+        app_spans=[AppSpan(enter_ns=3 * MS, leave_ns=20_000 * MS)],
     )
     assert rec.states()[-2:] == [(State.ACTIVE, 3 * MS), (State.CLOSED, 10_000 * MS)]
 
@@ -87,7 +87,7 @@ def test_zero_length_states_vanish_without_repeating_their_neighbours() -> None:
         connected_ns=1 * MS,
         accepted_ns=2 * MS,
         client_closed_ns=9 * MS,
-        app_spans=[AppSpan(enter_ns=3 * MS, leave_ns=3 * MS, status=200)],
+        app_spans=[AppSpan(enter_ns=3 * MS, leave_ns=3 * MS)],
     )
     states = names(rec)
     assert all(a != b for a, b in zip(states, states[1:], strict=False)), states

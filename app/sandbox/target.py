@@ -83,23 +83,23 @@ class _ServerEvents(asyncio.Protocol):
 
     def __init__(self, target: Target) -> None:
         self._target = target
-        self._own = False
+        self._pid: int | None = None
         self._rest = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._own = self._target._is_own(transport.get_extra_info("socket"))
-        if not self._own:
+        self._pid = self._target._own_peer(transport.get_extra_info("socket"))
+        if self._pid is None:
             transport.close()
 
     def data_received(self, data: bytes) -> None:
-        if not self._own:
+        if self._pid is None:
             return
         if self._rest:
             data = self._rest + data
         # The stream carries whole records, but a read may end inside one.
         whole = len(data) - len(data) % witness_protocol.RECORD.size
         self._rest = data[whole:]
-        self._target._deliver(memoryview(data)[:whole])
+        self._target._deliver(memoryview(data)[:whole], self._pid)
 
 
 class Target:
@@ -314,26 +314,30 @@ class Target:
             self.status.state = "crashed"
         self._exited.set()
 
-    def _deliver(self, records: memoryview) -> None:
+    def _deliver(self, records: memoryview, pid: int) -> None:
         on_event = self.on_event
-        for event in witness_protocol.decode(records):
+        for event in witness_protocol.decode(records, pid):
             if event.kind == "ready":
                 self._workers_ready.add(event.pid)
             else:
                 on_event(event)
 
-    def _is_own(self, sock: socket.socket) -> bool:
-        """The events socket is reachable by every process of the sandbox's uid, other
-        targets included: only this target's own processes may report to it."""
+    def _own_peer(self, sock: socket.socket) -> int | None:
+        """The pid of the process at the other end of an events connection (as this
+        process's pid namespace numbers it: the one `ps` shows), if it is this target's.
+        The events socket is reachable by every process of the sandbox's uid, other targets
+        included: only this target's own processes may report to it."""
         peer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, PEERCRED.size)
-        pid = PEERCRED.unpack(peer)[0]
+        pid: int = PEERCRED.unpack(peer)[0]
         if self._proc is None:
-            return False
+            return None
         try:
             own = psutil.Process(self._proc.pid)
-            return pid == own.pid or any(child.pid == pid for child in own.children(recursive=True))
+            if pid == own.pid or any(child.pid == pid for child in own.children(recursive=True)):
+                return pid
         except psutil.Error:
-            return False
+            pass
+        return None
 
     def _report(self, what: str) -> str:
         tail = "\n".join(self.output_tail[-20:]) or "(no output)"

@@ -62,7 +62,6 @@ class RequestRecord:
 class AppSpan:
     enter_ns: int
     leave_ns: int | None = None
-    status: int | None = None
 
 
 @dataclass(slots=True)

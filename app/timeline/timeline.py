@@ -83,7 +83,6 @@ class Timeline:
             span = _first_open(record.app_spans)
             if span is not None:
                 span.leave_ns = event.t_ns
-                span.status = event.status
         elif event.kind == "closed":
             record.server_closed_ns = event.t_ns
         self.changed(record)

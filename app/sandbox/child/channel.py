@@ -18,8 +18,9 @@ import os
 import socket
 import threading
 import time
+from time import monotonic_ns
 
-from app.witness_protocol import NO_STATUS, RECORD
+from app.witness_protocol import RECORD
 
 EVENTS_PATH_ENV = "CONNSCOPE_EVENTS"
 FLUSH_INTERVAL_S = 0.002
@@ -55,9 +56,10 @@ class EventChannel:
         atexit.register(self._flush_at_exit)
         threading.Thread(target=self._watch, name="connscope-events", daemon=True).start()
 
-    def emit(self, code: int, port: int, t_ns: int, status: int = NO_STATUS) -> None:
-        """Reports one fact (`code` from app.witness_protocol) at `t_ns` (CLOCK_MONOTONIC)."""
-        self._append(self._pack(code, port, self.pid, t_ns, status))
+    def emit(self, code: int, port: int) -> None:
+        """Reports one fact (`code` from app.witness_protocol) about the connection from
+        client `port`, now (CLOCK_MONOTONIC)."""
+        self._append(self._pack(code, port, monotonic_ns()))
         if not self._scheduled:
             self._scheduled = True
             try:

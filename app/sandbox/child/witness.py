@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
-from collections.abc import Awaitable
 from multiprocessing import reduction
 from typing import Any
 
@@ -41,7 +39,7 @@ class _Reporting(asyncio.Protocol):
         if events is not None:
             # The peer uvicorn's connection_made read (its `client`): asking the transport
             # again costs a getpeername() under uvloop, twice per connection.
-            events.emit(code, self.client[1] if self.client else 0, time.monotonic_ns())
+            events.emit(code, self.client[1] if self.client else 0)
 
 
 class InstrumentedH11Protocol(_Reporting, H11Protocol):
@@ -61,7 +59,7 @@ class WitnessedListener(socket.socket):
         conn, address = super().accept()
         events = channel()
         if events is not None:
-            events.emit(TAKEN, int(address[1]), time.monotonic_ns())
+            events.emit(TAKEN, int(address[1]))
         return conn, address
 
 
@@ -86,10 +84,12 @@ PROTOCOLS: dict[str, type[asyncio.Protocol]] = {
 
 
 class AppWitness:
-    """ASGI wrapper: a request is `active` from entering the app until its response ends.
+    """ASGI wrapper: a request is `active` from entering the app until the app returns.
 
     uvicorn's admission-control 503 never reaches the configured app, so a request seen
-    here is by definition one that held a concurrency slot.
+    here is by definition one that held a concurrency slot. It runs on every request the
+    target serves, so it does no more than report: two records, no wrapped `send` (the
+    status the app answers is the client's to see).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -97,29 +97,19 @@ class AppWitness:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         events = channel()
-        if scope["type"] == "lifespan":
-            if events is not None:
-                events.emit(READY, 0, time.monotonic_ns())
+        if events is None:
             await self.app(scope, receive, send)
             return
-        if scope["type"] != "http" or events is None:
-            await self.app(scope, receive, send)
+        kind = scope["type"]
+        if kind == "http":
+            client = scope.get("client")
+            port = int(client[1]) if client else 0
+            events.emit(ENTER, port)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                events.emit(LEAVE, port)
             return
-        client = scope.get("client")
-        port = int(client[1]) if client else 0
-        # What uvicorn sends when the app fails before its response starts.
-        status = 500
-
-        def watched_send(message: dict[str, Any]) -> Awaitable[None]:
-            # A plain function handing back send's own awaitable: no coroutine of its own
-            # per message on the target's hottest path.
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            return send(message)  # type: ignore[no-any-return]
-
-        events.emit(ENTER, port, time.monotonic_ns())
-        try:
-            await self.app(scope, receive, watched_send)
-        finally:
-            events.emit(LEAVE, port, time.monotonic_ns(), status)
+        if kind == "lifespan":
+            events.emit(READY, 0)
+        await self.app(scope, receive, send)
