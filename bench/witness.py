@@ -1,5 +1,5 @@
 """What the server witness costs: an instrumented target against a plain one, both driven
-by wrk, alternating, in the same run.
+by wrk, alternating, in the same run, each pair on targets of its own.
 
 `python3 -m bench.witness [--rounds N] [--seconds S]`. Two targets with the issue's
 workload (async handler, 0 ms, uvloop, backlog 4096) run side by side, one with
@@ -54,6 +54,39 @@ async def _wrk(port: int, seconds: float) -> dict[str, float]:
 
 
 async def measure(rounds: int, seconds: float) -> list[dict[str, float]]:
+    rows = []
+    for number in range(rounds):
+        figures = await _round(seconds, instrumented_first=number % 2 == 1)
+        on, off = figures[True], figures[False]
+        row = {
+            "instrumented_req_s": round(on["req_s"]),
+            "plain_req_s": round(off["req_s"]),
+            "ratio": round(on["req_s"] / off["req_s"], 3),
+            "instrumented_p99_ms": on["p99_ms"],
+            "plain_p99_ms": off["p99_ms"],
+            "p99_ratio": round(on["p99_ms"] / off["p99_ms"], 3),
+            "instrumented_target_us_per_request": round(on["target_us"], 2),
+            "plain_target_us_per_request": round(off["target_us"], 2),
+            "cpu_ratio": round(off["target_us"] / on["target_us"], 3),
+            "events_read": on["events"],
+            "control_app_cpu_share": round(on["control_cpu"], 3),
+        }
+        rows.append(row)
+        print(
+            f"round {number + 1:>2}: instrumented {row['instrumented_req_s']:>7,} req/s p99 "
+            f"{on['p99_ms']:6.2f} ms ({on['events']:,} reports read, {on['control_cpu']:.0%} of a core)   "
+            f"plain {row['plain_req_s']:>7,} req/s "
+            f"p99 {off['p99_ms']:6.2f} ms   ratio {row['ratio']:.3f}   target CPU per request "
+            f"{on['target_us']:.1f} vs {off['target_us']:.1f} µs ({row['cpu_ratio']:.3f})",
+            flush=True,
+        )
+    return rows
+
+
+async def _round(seconds: float, instrumented_first: bool) -> dict[bool, dict[str, float]]:
+    """One pair, on targets of its own: a process keeps its own pace all its life (its hash
+    seed, where its memory landed), up to ±3% between two plain ones, so targets kept for
+    every round would tilt every ratio the same way."""
     plain = Experiment(TargetSettings(**workload(instrument=False)))
     witnessed = Experiment(TargetSettings(**workload(instrument=True)))
     events = 0
@@ -70,41 +103,15 @@ async def measure(rounds: int, seconds: float) -> list[dict[str, float]]:
     try:
         for experiment in (plain, witnessed):
             await _wrk(experiment.target.port, 1)
-        rows = []
-        for number in range(rounds):
-            order = [plain, witnessed] if number % 2 == 0 else [witnessed, plain]
-            figures = {}
-            for experiment in order:
-                events_before, cpu_before = events, _cpu_s()
-                target_before = _target_cpu_s(experiment)
-                figures[experiment is witnessed] = ran = await _wrk(experiment.target.port, seconds)
-                ran["events"] = events - events_before
-                ran["control_cpu"] = (_cpu_s() - cpu_before) / seconds
-                ran["target_us"] = (_target_cpu_s(experiment) - target_before) / ran["requests"] * 1e6
-            on, off = figures[True], figures[False]
-            row = {
-                "instrumented_req_s": round(on["req_s"]),
-                "plain_req_s": round(off["req_s"]),
-                "ratio": round(on["req_s"] / off["req_s"], 3),
-                "instrumented_p99_ms": on["p99_ms"],
-                "plain_p99_ms": off["p99_ms"],
-                "p99_ratio": round(on["p99_ms"] / off["p99_ms"], 3),
-                "instrumented_target_us_per_request": round(on["target_us"], 2),
-                "plain_target_us_per_request": round(off["target_us"], 2),
-                "cpu_ratio": round(off["target_us"] / on["target_us"], 3),
-                "events_read": on["events"],
-                "control_app_cpu_share": round(on["control_cpu"], 3),
-            }
-            rows.append(row)
-            print(
-                f"round {number + 1:>2}: instrumented {row['instrumented_req_s']:>7,} req/s p99 "
-                f"{on['p99_ms']:6.2f} ms ({on['events']:,} reports read, {on['control_cpu']:.0%} of a core)   "
-                f"plain {row['plain_req_s']:>7,} req/s "
-                f"p99 {off['p99_ms']:6.2f} ms   ratio {row['ratio']:.3f}   target CPU per request "
-                f"{on['target_us']:.1f} vs {off['target_us']:.1f} µs ({row['cpu_ratio']:.3f})",
-                flush=True,
-            )
-        return rows
+        figures = {}
+        for experiment in [witnessed, plain] if instrumented_first else [plain, witnessed]:
+            events_before, cpu_before = events, _cpu_s()
+            target_before = _target_cpu_s(experiment)
+            figures[experiment is witnessed] = ran = await _wrk(experiment.target.port, seconds)
+            ran["events"] = events - events_before
+            ran["control_cpu"] = (_cpu_s() - cpu_before) / seconds
+            ran["target_us"] = (_target_cpu_s(experiment) - target_before) / ran["requests"] * 1e6
+        return figures
     finally:
         await witnessed.stop()
         await plain.stop()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -104,7 +105,7 @@ def _render(request: Request, name: str, status_code: int = 200, **context: Any)
     return response
 
 
-def _listed_apps_field(fields: list[FormField], apps: list[str]) -> list[FormField]:
+def _listed_apps_field(fields: Sequence[FormField], apps: list[str]) -> list[FormField]:
     """The app field chooses among the apps the operator listed (never a typed import
     string); with none listed it is not shown, and the target serves the workload."""
     if not apps:
@@ -118,10 +119,16 @@ def _target_context(
     defaults = session.settings.model_dump() if session else TargetSettings().model_dump()
     return {
         "target": session.status() if session else None,
-        "target_fields": _with_engines(form_fields(TargetSettings, TARGET_FIELDS)),
+        "target_fields": _target_fields(),
         "target_values": {**defaults, **(values or {})},
         "target_errors": errors or {},
     }
+
+
+@functools.cache
+def _target_fields() -> tuple[FormField, ...]:
+    """The target form's fields: the same for every page, made once."""
+    return tuple(_with_engines(form_fields(TargetSettings, TARGET_FIELDS)))
 
 
 def _with_engines(fields: list[FormField]) -> list[FormField]:
@@ -148,7 +155,7 @@ def _others_left_empty(values: dict[str, Any]) -> dict[str, Any]:
     """`values` without another engine's settings left empty: they take their defaults, as
     when the form hides them and so does not send them. A value typed for one is kept, for
     the engine's refusal to name it."""
-    engine = ENGINES.get(str(values.get("server") or "uvicorn"))
+    engine = ENGINES.get(str(values.get("server") or TargetSettings.model_fields["server"].default))
     if engine is None:
         return values
     return {
