@@ -1,9 +1,10 @@
-"""`connscope run`: one-line errors for bad input, a summary table, or the JSON result."""
+"""`connscope run` and `compare`: one-line errors for bad input, a summary table, or the JSON result."""
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -134,3 +135,46 @@ def test_scenarios_list_and_a_recorded_scenario_run_exports(tmp_path: Path) -> N
     assert json.loads(as_json.stdout)["totals"] == result["totals"]
     missing = connscope("export", "999", "-o", "-", "--store", store)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+
+
+def test_compare_runs_one_burst_at_two_targets_and_says_which_did_better(tmp_path: Path) -> None:
+    """uvicorn's limit 3 against 10, five requests of 800 ms arriving 100 ms apart: A turns
+    away the three that find its gate full (two connections already held), B serves all."""
+    store, report = str(tmp_path / "runs.sqlite3"), tmp_path / "rollout.md"
+    burst = ["--connections", "5", "--pattern", "rate", "--rate", "10", "--handler-ms", "800", "--loop", "asyncio"]
+    done = connscope(
+        "compare", "--limit-concurrency", "3", "-b", "limit-concurrency=10", *burst,
+        "--record", "--store", store, "--report", str(report),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert out.startswith("A\ntarget   uvicorn") and "\n\nB\ntarget   uvicorn" in out
+    assert "A vs B   limit_concurrency 3 → 10" in out
+    rows = {line[:16].strip(): line[16:].split() for line in out.split("A vs B", 1)[1].splitlines()}
+    assert rows["ok"] == ["2", "5", "B"]
+    assert rows["rejected (503)"] == ["3", "0", "B"]
+    assert rows["503 rate"] == ["60%", "0%", "B"]
+    recorded = re.search(r"recorded as comparison (\d+) \(runs (\d+) and (\d+)\)", done.stderr)
+    assert recorded is not None, done.stderr
+    assert report.is_file() and report.with_suffix(".png").is_file()
+    assert "| rejected (503) | 3 | 0 | B |" in report.read_text()
+    # The recorded comparison is the one the report command writes again.
+    again = connscope("report", f"comparison:{recorded.group(1)}", "-o", str(tmp_path / "again.md"), "--store", store)
+    assert again.returncode == 0, again.stderr
+    assert "| rejected (503) | 3 | 0 | B |" in (tmp_path / "again.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["-b", "limit-concurrency"], "-b limit-concurrency: expected SETTING=VALUE"),
+        (["--set-a", "colour=red"], "-a colour=red: expected SETTING=VALUE"),
+        (["--limit-concurrency", "4"], "A and B have the same settings"),
+        (["-b", "limit-concurrency=0"], "-b limit-concurrency 0: Must be at least 1."),
+        (["-b", "backlog=8", "--report", "/nowhere/r.md"], "cannot write the report to /nowhere: no such directory"),
+    ],
+)
+def test_compare_refuses_bad_sides_in_one_line_before_starting_anything(args: list[str], says: str) -> None:
+    done = connscope("compare", *args)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and says in done.stderr, done.stderr

@@ -1,4 +1,5 @@
-"""`connscope [--port …]`: serve the dashboard; `connscope run …`: one burst, headless; `connscope report ID`."""
+"""`connscope [--port …]`: serve the dashboard; `connscope run …`: one burst, headless;
+`connscope compare …`: one burst at two targets; `connscope report ID`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from app.cli.compare import cmd_compare
 from app.cli.parser import SERVE_DEFAULTS, build_parser
 from app.cli.run import cmd_run, cmd_scenarios, raise_open_file_limit, run_async
 from app.cli.runs import cmd_export, cmd_runs
@@ -35,6 +37,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_run(args)
     if args.command == "sweep":
         return cmd_sweep(args)
+    if args.command == "compare":
+        return cmd_compare(args)
     if args.command == "scenarios":
         return cmd_scenarios()
     if args.command == "runs":

@@ -104,6 +104,44 @@ def _add_list_flags(parser: argparse._ActionsContainer, model: type[BaseModel], 
         )
 
 
+def _add_compare_parser(sub: Any) -> None:
+    compare = sub.add_parser(
+        "compare",
+        help="fire one burst at two targets, one after the other, and say what differs",
+        description="The target flags set both sides; -a and -b set one side's settings, by flag name "
+        "(connscope compare --limit-concurrency 4 -b limit-concurrency=8). Both bursts follow one seeded schedule.",
+    )
+    compare.add_argument(
+        "-a",
+        "--set-a",
+        dest="a",
+        action="append",
+        metavar="SETTING=VALUE",
+        help="a setting of target A only (repeat for more)",
+    )
+    compare.add_argument(
+        "-b",
+        "--set-b",
+        dest="b",
+        action="append",
+        metavar="SETTING=VALUE",
+        help="a setting of target B only (an empty VALUE: its default)",
+    )
+    targets = compare.add_argument_group("both targets (server engine settings and workload)")
+    _add_model_flags(targets, TargetSettings, TARGET_FLAGS)
+    targets.add_argument("--no-instrument", action="store_true", help="run both servers plain: no server witness")
+    targets.add_argument("--app-dir", metavar="DIR", help="the directory an --app is imported from")
+    bursts = compare.add_argument_group("burst (the same for both)")
+    _add_model_flags(bursts, BurstSpec, BURST_FLAGS)
+    compare.add_argument("--json", action="store_true", help="print both results, the table and the finding as JSON")
+    compare.add_argument("--record", action="store_true", help="store both runs and the comparison for the dashboard")
+    compare.add_argument(
+        "--report", metavar="FILE", help="write the comparison's Markdown report, its PNG and JSON beside it"
+    )
+    _add_store_flag(compare)
+    add_limit_flags(compare, RUN_CAPS)
+
+
 def _add_sweep_parser(sub: Any) -> None:
     sweep = sub.add_parser(
         "sweep",
@@ -155,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_flag(run)
     add_limit_flags(run, RUN_CAPS)
     _add_sweep_parser(sub)
+    _add_compare_parser(sub)
     sub.add_parser("scenarios", help="list the guided scenarios: id and title")
     runs = sub.add_parser("runs", help="list recorded runs (`runs delete ID` deletes one)")
     _add_store_flag(runs)

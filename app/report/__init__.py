@@ -80,21 +80,26 @@ def zipped(kind: str, record: Any) -> bytes:
         return buffer.getvalue()
 
 
+def check_output(output: Path) -> None:
+    """Refuses (ReportError) a report file that could not be written: asked before the work."""
+    if output.suffix.lower() in (".json", ".png"):
+        raise ReportError(
+            "the report is Markdown, with its .json and .png beside it: "
+            f"name it like rollout.md, not {output.name[:60]!r}"
+        )
+    out_dir = output.parent
+    if not out_dir.is_dir() or not os.access(out_dir, os.W_OK | os.X_OK):
+        why = "not writable" if out_dir.is_dir() else "not a directory" if out_dir.exists() else "no such directory"
+        raise ReportError(f"cannot write the report to {out_dir}: {why}")
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """`connscope report ID -o rollout.md`: the Markdown where asked, its PNG and JSON beside
     it under the same name, so reports written to one folder keep their own numbers."""
     try:
         kind, record_id = parse_id(args.record_id)
         output = Path(args.output)
-        if output.suffix.lower() in (".json", ".png"):
-            raise ReportError(
-                "the report is Markdown, with its .json and .png beside it: "
-                f"name it like rollout.md, not {output.name[:60]!r}"
-            )
-        out_dir = output.parent
-        if not out_dir.is_dir() or not os.access(out_dir, os.W_OK | os.X_OK):
-            why = "not writable" if out_dir.is_dir() else "not a directory" if out_dir.exists() else "no such directory"
-            raise ReportError(f"cannot write the report to {out_dir}: {why}")
+        check_output(output)
         where = args.store or default_path()
         if not where.is_file():
             raise ReportError(f"no run store at {where} (record runs with `connscope run --record`)")

@@ -1,0 +1,161 @@
+"""`connscope compare`: one burst against two targets, one after the other, and what differs.
+
+The target flags set both sides; `-a NAME=VALUE` and `-b NAME=VALUE` set one side's (NAME
+is a target flag's name without its dashes). Both bursts follow one seeded schedule, as the
+dashboard's Compare does, and the two run one after the other, never sharing the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+from pathlib import Path
+
+from app.cli.parser import BURST_FLAGS, TARGET_FLAGS, _model
+from app.cli.run import _progress, raise_open_file_limit, render_table, run_async
+from app.comparison import ComparisonRecord, diff_table, finding, settings_diff
+from app.errors import CapExceeded, StoreError, TargetError
+from app.experiment import run_once
+from app.limits import limits_from
+from app.numbers import ms_text, percent_text
+from app.report import ReportError, check_output, render
+from app.result import RunResult
+from app.sandbox.apps import UserApp, user_app
+from app.sandbox.settings import TargetSettings
+from app.store import ComparisonStore, RunStore
+from app.traffic.spec import BurstSpec
+
+SIDES = ("a", "b")
+
+
+class SideError(ValueError):
+    """A `-a`/`-b` value that names no target setting or gives it no value."""
+
+
+def side_values(pairs: list[str], side: str) -> dict[str, str | None]:
+    """`-a limit-concurrency=8` as {"limit_concurrency": "8"}; an empty value is None (the
+    setting not given: its default, as an empty form field)."""
+    values: dict[str, str | None] = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        flag = "--" + name.strip().lstrip("-").replace("_", "-")
+        if not equals or flag not in TARGET_FLAGS:
+            raise SideError(
+                f"-{side} {pair}: expected SETTING=VALUE with a target flag's name, e.g. -{side} limit-concurrency=8"
+            )
+        values[TARGET_FLAGS[flag]] = value.strip() or None
+    return values
+
+
+def _settings(args: argparse.Namespace, side: str, values: dict[str, str | None]) -> TargetSettings:
+    merged = argparse.Namespace(**(vars(args) | values))
+    # A refusal names where the value came from: `-b limit-concurrency` for one side's.
+    flags = {(f"-{side} {flag[2:]}" if name in values else flag): name for flag, name in TARGET_FLAGS.items()}
+    return _model(TargetSettings, flags, merged, {}, instrument=not args.no_instrument)
+
+
+def _value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    if unit == "ms":
+        return f"{ms_text(value)} ms"
+    if unit == "%":
+        return percent_text(value)
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def render_comparison(a: RunResult, b: RunResult) -> str:
+    """What differs and which side did better, as the dashboard's Compare shows it."""
+    differs = ", ".join(f"{d.name} {d.a} → {d.b}" for d in settings_diff(a.settings, b.settings))
+    rows = diff_table(a, b)
+    width = max(len(row.label) for row in rows)
+    lines = [f"A vs B   {differs or 'the same settings'}", "", f"{'':<{width}}  {'A':>12}  {'B':>12}  better"]
+    for row in rows:
+        better = {"a": "A", "b": "B"}.get(row.better or "", row.better or "–")
+        lines.append(f"{row.label:<{width}}  {_value(row.a, row.unit):>12}  {_value(row.b, row.unit):>12}  {better}")
+    lines += ["", finding(a, b)]
+    return "\n".join(lines)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    try:
+        values = {side: side_values(getattr(args, side) or [], side) for side in SIDES}
+    except SideError as exc:
+        print(f"connscope: error: {exc}", file=sys.stderr)
+        return 2
+    a, b = (_settings(args, side, values[side]) for side in SIDES)
+    if a == b:
+        print(
+            "connscope: error: A and B have the same settings: give -a or -b a setting that differs "
+            "(e.g. -b limit-concurrency=8)",
+            file=sys.stderr,
+        )
+        return 2
+    spec = _model(BurstSpec, BURST_FLAGS, args, {}).seeded()
+    apps: list[UserApp | None] = []
+    try:
+        for settings in (a, b):
+            apps.append(user_app(settings.app, args.app_dir) if settings.app is not None else None)
+    except ValueError as exc:
+        print(f"connscope: error: {exc}", file=sys.stderr)
+        return 2
+    limits = limits_from(args)
+    report = Path(args.report) if args.report else None
+    try:
+        for settings in (a, b):
+            limits.check_target(settings)
+        limits.check_burst(spec)
+        if report is not None:
+            check_output(report)
+        # Checked before anything starts: two bursts are never fired only to be lost at the end.
+        store = RunStore(args.store) if args.record else None
+    except (CapExceeded, StoreError, ReportError) as exc:
+        print(f"connscope: error: {exc}", file=sys.stderr)
+        return 2
+    raise_open_file_limit()
+    results: list[RunResult] = []
+    for side, settings, app in zip(SIDES, (a, b), apps, strict=True):
+        print(f"{side.upper()}: starting {settings.server}", file=sys.stderr)
+        try:
+            results.append(run_async(functools.partial(run_once, settings, spec, watch=_progress, app=app)))
+        except TargetError as exc:
+            print(f"connscope: error: {side.upper()}: {exc}", file=sys.stderr)
+            return 1
+    first, second = results
+    status = _record(store, first, second) if store is not None else 0
+    if report is not None:
+        try:
+            render("comparison", ComparisonRecord(first, second, mode="sequential"), report)
+        except OSError as exc:
+            print(f"connscope: error: cannot write the report to {report}: {exc.strerror}", file=sys.stderr)
+            status = 1
+        else:
+            print(f"wrote the comparison's report to {report}", file=sys.stderr)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "a": first.model_dump(mode="json"),
+                    "b": second.model_dump(mode="json"),
+                    "diff": [row.model_dump() for row in diff_table(first, second)],
+                    "finding": finding(first, second),
+                }
+            )
+        )
+    else:
+        tables = (f"{side.upper()}\n{render_table(result)}" for side, result in zip(SIDES, results, strict=True))
+        print("\n\n".join([*tables, render_comparison(first, second)]))
+    return status
+
+
+def _record(store: RunStore, a: RunResult, b: RunResult) -> int:
+    try:
+        run_a, run_b = store.save(a), store.save(b)
+        comparison = ComparisonStore(store).save(run_a, run_b, "sequential", finding(a, b))
+    except StoreError as exc:
+        print(f"connscope: error: the comparison was not recorded: {exc}", file=sys.stderr)
+        return 1
+    print(f"recorded as comparison {comparison} (runs {run_a} and {run_b})", file=sys.stderr)
+    return 0
