@@ -80,3 +80,25 @@ def test_json_clients_keep_their_json_errors(tmp_path: Path) -> None:
         assert error["input"] == "abc" and "integer" in error["msg"], error
     # A page's route followed without a preference answers as the page it is.
     _assert_page(curl, 404, "no run 999")
+
+
+def test_an_unreadable_store_is_a_page_in_a_browser_and_text_to_a_script(tmp_path: Path) -> None:
+    async def go() -> list[httpx.Response]:
+        app = create_app(store=RunStore(tmp_path / "runs.sqlite3"))
+        async with app.router.lifespan_context(app):
+            # The store's file deleted under the running dashboard: every read of it fails.
+            (tmp_path / "runs.sqlite3").unlink()
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+                return [
+                    await client.get("/runs", headers=BROWSER),
+                    await client.get("/runs", headers={"Accept": "*/*"}),
+                    await client.get("/api/runs", headers=BROWSER),
+                    await client.get("/", headers=BROWSER),
+                ]
+
+    page, text, api, live = asyncio.run(go())
+    _assert_page(page, 503, "Recorded runs cannot be shown until the store is back")
+    assert "The run store is unavailable" in page.text
+    assert text.status_code == 503 and text.headers["content-type"].startswith("text/plain")
+    assert api.status_code == 503 and "detail" in api.json()
+    assert live.status_code == 200, "the live dashboard still works"

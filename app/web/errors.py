@@ -128,7 +128,10 @@ async def store_unavailable(request: Request, exc: Exception) -> Response:
     """Recorded runs cannot be read; the live dashboard keeps working."""
     if request.url.path.startswith("/api/"):
         return JSONResponse({"detail": str(exc)}, status_code=503)
-    return PlainTextResponse(f"{exc}\nRecorded runs cannot be shown until the store is back.", status_code=503)
+    said = f"{exc}. Recorded runs cannot be shown until the store is back; the live dashboard still works."
+    if wants_page(request):
+        return missing_page(request, said, 503, "The run store is unavailable")
+    return PlainTextResponse(said, status_code=503)
 
 
 async def refused(request: Request, exc: Exception) -> Response:
@@ -136,4 +139,6 @@ async def refused(request: Request, exc: Exception) -> Response:
     understood but cannot be done now, and the message says why."""
     if request.url.path.startswith("/api/"):
         return JSONResponse({"detail": str(exc)}, status_code=409)
+    if wants_page(request):
+        return missing_page(request, str(exc), 409, "This cannot be done now")
     return PlainTextResponse(str(exc), status_code=409)
