@@ -493,6 +493,8 @@ def plot_data(record: Mapping[str, Any]) -> dict[str, Any]:
                 {
                     "name": line_name or name,
                     **{part: [_scaled(s[part], scale) for s in spreads] for part in ("median", "min", "max")},
+                    # The legend's words for each median, as the table writes it.
+                    "shown": [number(key, s["median"]) for s in spreads],
                 }
             )
         plotted.append({"key": key, "label": name, "unit": "%" if scale == 100 else unit, "lines": series})

@@ -19,7 +19,7 @@ from app.numbers import ms_text
 from app.report.files import ReportFiles
 from app.report.sweep import render
 from app.store import RunStore
-from app.sweep import FIGURES, Sweep, SweepValueError, plan
+from app.sweep import FIGURES, Sweep, SweepValueError, number, plan
 from tests.support import ROOT
 
 pytestmark = [pytest.mark.target]
@@ -166,7 +166,7 @@ def test_report_finding_quotes_numbers_in_its_json(swept: tuple[dict[str, Any], 
 def test_sweep_html_opens_offline_in_chromium_without_errors(
     swept: tuple[dict[str, Any], Path, Path], page: Any
 ) -> None:
-    _, plots, _ = swept
+    data, plots, _ = swept
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -175,7 +175,15 @@ def test_sweep_html_opens_offline_in_chromium_without_errors(
     page.goto((plots / "sweep.html").as_uri())
     page.wait_for_selector(".sweep-plot__chart canvas", timeout=10_000)
     assert page.locator(".sweep-plot__chart").count() == 3
-    assert page.locator(".sweep-plot__chart[data-figure=rejected_rate] .u-legend").inner_text().count("%") >= 0
+    # The cursor on the first cell (limit 3): each legend says its point as the table does.
+    first = data["cells"][0]["summary"]
+    p99 = f"{number('p99_ms', first['p99_ms']['median'])} ms"
+    for figure, said in (("rejected_rate", "66.7%"), ("p99_ms", p99)):
+        chart = page.locator(f".sweep-plot__chart[data-figure={figure}]")
+        box = chart.locator(".u-over").bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + 3, box["y"] + box["height"] / 2)
+        assert chart.locator(".u-legend .u-series").nth(1).locator(".u-value").inner_text() == said
     assert errors == []
     assert [u for u in requests if not u.startswith("file:")] == []
 

@@ -32,9 +32,15 @@
     container.appendChild(box);
     var series = [{ label: data.x_name }];
     var columns = [data.x];
+    var suffix = figure.unit === "%" ? "" : " " + figure.unit;
     figure.lines.forEach(function (line, i) {
       series.push({
         label: line.name,
+        // The legend says each point as the sweep's table does (3 significant digits for
+        // ms, one decimal for %), not the plotted float.
+        value: function (u, v, si, idx) {
+          return idx == null || v == null || !line.shown ? "–" : line.shown[idx] + (line.shown[idx] === "–" ? "" : suffix);
+        },
         stroke: COLOURS[i % COLOURS.length],
         width: 2,
         points: { show: true, size: 7 },
