@@ -54,7 +54,9 @@ class Connection(_Frozen):
     requests: list[Request]
     client: str = Field("normal", description="The client's kind: normal, or slow (dribbles its request headers).")
     worker_pid: int | None = Field(
-        None, description="The uvicorn process that took it, as its pid namespace numbers it (null: none did)."
+        None,
+        description="The server process that took it, by the pid the host gives it (the control app's pid "
+        "namespace: what `ps` shows; not the pid inside the target's own namespace). Null: none did.",
     )
     taken_ms: float | None = Field(
         None, description="When a worker's accept() took it off the queue (null with uvloop, which accepts in C)."

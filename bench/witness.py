@@ -117,11 +117,15 @@ async def _round(seconds: float, instrumented_first: bool) -> dict[bool, dict[st
         await plain.stop()
 
 
+CORES = sorted(os.sched_getaffinity(0))
+"""The cores at the start: `_pin` narrows this process's own set, and every round pins again."""
+
+
 def _pin(*experiments: Experiment) -> None:
     """Each target on the last core, this process (the reports' reader) and wrk on the
     others: on a two-core machine the targets' pace then depends on their own code, not on
     where the scheduler put them beside wrk from one round to the next."""
-    cores = sorted(os.sched_getaffinity(0))
+    cores = CORES
     if len(cores) < 2:
         return
     for experiment in experiments:

@@ -150,7 +150,8 @@ def test_compare_runs_one_burst_at_two_targets_and_says_which_did_better(tmp_pat
     out = done.stdout
     assert out.startswith("A\ntarget   uvicorn") and "\n\nB\ntarget   uvicorn" in out
     assert "A vs B   limit_concurrency 3 → 10" in out
-    rows = {line[:16].strip(): line[16:].split() for line in out.split("A vs B", 1)[1].splitlines()}
+    table = [re.split(r"\s{2,}", line.strip()) for line in out.split("A vs B", 1)[1].splitlines()]
+    rows = {row[0]: row[1:] for row in table if len(row) == 4}
     assert rows["ok"] == ["2", "5", "B"]
     assert rows["rejected (503)"] == ["3", "0", "B"]
     assert rows["503 rate"] == ["60%", "0%", "B"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.errors import ConnscopeError
 from app.store import RunStore
 from app.web.app import create_app
 
@@ -97,8 +98,32 @@ def test_an_unreadable_store_is_a_page_in_a_browser_and_text_to_a_script(tmp_pat
                 ]
 
     page, text, api, live = asyncio.run(go())
-    _assert_page(page, 503, "Recorded runs cannot be shown until the store is back")
-    assert "The run store is unavailable" in page.text
+    assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
+    assert "Recorded runs cannot be shown until the store is back" in page.text
+    assert "The run store is unavailable" in page.text and 'class="topbar"' in page.text
+    # The runs pages fail too: the way back is the live page, and no link leads to /runs.
+    assert 'id="missing-back"' in page.text and 'href="/runs"' not in page.text
     assert text.status_code == 503 and text.headers["content-type"].startswith("text/plain")
     assert api.status_code == 503 and "detail" in api.json()
     assert live.status_code == 200, "the live dashboard still works"
+
+
+def test_a_refusal_followed_in_a_browser_is_a_page_that_says_why(tmp_path: Path) -> None:
+    """What every route's ConnscopeError meets (409): a page for a browser's navigation,
+    the message as text, never markup; text for a script. The refusing route is the test's
+    own, the handler and the middleware in front of it the app's."""
+
+    def refuse() -> None:
+        raise ConnscopeError(f"cannot start: {PAYLOAD}")
+
+    async def go() -> list[httpx.Response]:
+        app = create_app(store=RunStore(tmp_path / "runs.sqlite3"))
+        app.add_api_route("/refusing", refuse)
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+                return [await client.get("/refusing", headers=h) for h in (BROWSER, {"Accept": "*/*"})]
+
+    page, text = asyncio.run(go())
+    _assert_page(page, 409, "cannot start: &lt;img src=x onerror=alert(1)&gt;")
+    assert "This cannot be done now" in page.text and "<img" not in page.text
+    assert text.status_code == 409 and text.text == f"cannot start: {PAYLOAD}"

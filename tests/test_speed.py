@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from app import witness_protocol
 from app.kernel import PeerState, SockDiag, TcpState
 from app.kernel.accept_queue import AcceptQueueSample
 from app.kernel.sampler import KernelSampler
-from app.sandbox.child.channel import EventChannel
+from app.sandbox.child.channel import BUSY_FLUSH_INTERVAL_S, FLUSH_INTERVAL_S, EventChannel
 
 
 def test_events_round_trip_and_an_unknown_kind_is_skipped() -> None:
@@ -79,6 +80,52 @@ def test_the_loop_sends_a_batch_and_a_blocked_loop_is_sent_for(reader: tuple[str
     waited = asyncio.run(main())
     assert waited < 0.3
     assert len(_events(chunks)) == 101
+
+
+def test_while_events_flow_the_target_sends_at_most_every_half_frame(reader: tuple[str, list[bytes]]) -> None:
+    """Each send wakes the control app at the target's cost: a steady flow of events (one a
+    millisecond for 150 ms) goes out in few sends, all of it, in order."""
+    path, chunks = reader
+    ports = list(range(40_000, 40_150))
+
+    async def main() -> None:
+        channel = EventChannel(path)
+        for port in ports:
+            channel.emit(witness_protocol.ENTER, port)
+            await asyncio.sleep(0.001)
+        deadline = time.monotonic() + 5
+        while len(b"".join(chunks)) < len(ports) * witness_protocol.RECORD.size:
+            assert time.monotonic() < deadline, "records went missing"
+            await asyncio.sleep(0.01)
+
+    asyncio.run(main())
+    assert [e.port for e in _events(chunks)] == ports
+    # 150 ms or more of events: every 2 ms would be 75 sends, every 15 ms at most 11. A
+    # slow reader may join sends, never split one.
+    assert len(chunks) <= 150 * 0.001 / BUSY_FLUSH_INTERVAL_S + 2, len(chunks)
+
+
+def test_the_first_report_after_a_quiet_spell_waits_only_the_short_flush(reader: tuple[str, list[bytes]]) -> None:
+    path, _ = reader
+    delays: list[float] = []
+
+    class Recording(asyncio.SelectorEventLoop):
+        def call_later(self, delay: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+            if getattr(callback, "__name__", "") == "_flush":
+                delays.append(delay)
+            return super().call_later(delay, callback, *args, **kwargs)
+
+    async def main() -> None:
+        channel = EventChannel(path)
+        channel.emit(witness_protocol.ENTER, 1)  # a fresh channel
+        await asyncio.sleep(BUSY_FLUSH_INTERVAL_S * 2)
+        channel.emit(witness_protocol.ENTER, 2)  # after a quiet spell
+        await asyncio.sleep(0.001)
+        channel.emit(witness_protocol.ENTER, 3)  # joins the batch already waiting
+
+    with asyncio.Runner(loop_factory=Recording) as runner:
+        runner.run(main())
+    assert delays == [FLUSH_INTERVAL_S, FLUSH_INTERVAL_S], "one flush each, 2 ms after its first event"
 
 
 def test_records_stay_whole_and_in_order_when_the_loop_and_the_watchdog_both_send(

@@ -13,8 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-from app.cli.parser import BURST_FLAGS, TARGET_FLAGS, _model
-from app.cli.run import _progress, raise_open_file_limit, render_table, run_async
+from app.cli.parser import BURST_FLAGS, TARGET_FLAGS, model_from_flags
+from app.cli.run import raise_open_file_limit, render_table, run_async, show_progress
 from app.comparison import ComparisonRecord, diff_table, finding, settings_diff
 from app.errors import CapExceeded, StoreError, TargetError
 from app.experiment import run_once
@@ -53,7 +53,7 @@ def _settings(args: argparse.Namespace, side: str, values: dict[str, str | None]
     merged = argparse.Namespace(**(vars(args) | values))
     # A refusal names where the value came from: `-b limit-concurrency` for one side's.
     flags = {(f"-{side} {flag[2:]}" if name in values else flag): name for flag, name in TARGET_FLAGS.items()}
-    return _model(TargetSettings, flags, merged, {}, instrument=not args.no_instrument)
+    return model_from_flags(TargetSettings, flags, merged, {}, instrument=not args.no_instrument)
 
 
 def _value(value: float | None, unit: str) -> str:
@@ -93,14 +93,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    spec = _model(BurstSpec, BURST_FLAGS, args, {}).seeded()
+    spec = model_from_flags(BurstSpec, BURST_FLAGS, args, {}).seeded()
     apps: list[UserApp | None] = []
-    try:
-        for settings in (a, b):
+    for side, settings in zip(SIDES, (a, b), strict=True):
+        try:
             apps.append(user_app(settings.app, args.app_dir) if settings.app is not None else None)
-    except ValueError as exc:
-        print(f"connscope: error: {exc}", file=sys.stderr)
-        return 2
+        except ValueError as exc:
+            print(f"connscope: error: {side.upper()}: {exc}", file=sys.stderr)
+            return 2
     limits = limits_from(args)
     report = Path(args.report) if args.report else None
     try:
@@ -119,8 +119,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for side, settings, app in zip(SIDES, (a, b), apps, strict=True):
         print(f"{side.upper()}: starting {settings.server}", file=sys.stderr)
         try:
-            results.append(run_async(functools.partial(run_once, settings, spec, watch=_progress, app=app)))
+            results.append(run_async(functools.partial(run_once, settings, spec, watch=show_progress, app=app)))
         except TargetError as exc:
+            # A's burst is not lost with B's start: what it did is printed all the same.
+            done = (f"{s.upper()}\n{render_table(r)}" for s, r in zip(SIDES, results, strict=False))
+            print("\n\n".join(done), end="\n" if results else "")
             print(f"connscope: error: {side.upper()}: {exc}", file=sys.stderr)
             return 1
     first, second = results

@@ -117,7 +117,7 @@ def _add_compare_parser(sub: Any) -> None:
         dest="a",
         action="append",
         metavar="SETTING=VALUE",
-        help="a setting of target A only (repeat for more)",
+        help="a setting of target A only (repeat for more; an empty VALUE: its default)",
     )
     compare.add_argument(
         "-b",
@@ -125,7 +125,7 @@ def _add_compare_parser(sub: Any) -> None:
         dest="b",
         action="append",
         metavar="SETTING=VALUE",
-        help="a setting of target B only (an empty VALUE: its default)",
+        help="a setting of target B only (repeat for more; an empty VALUE: its default)",
     )
     targets = compare.add_argument_group("both targets (server engine settings and workload)")
     _add_model_flags(targets, TargetSettings, TARGET_FLAGS)
@@ -235,7 +235,9 @@ def _add_store_flag(parser: argparse._ActionsContainer, default: Any = None) -> 
     )
 
 
-def _model(model: type[T], flags: dict[str, str], args: argparse.Namespace, base: dict[str, Any], **extra: Any) -> T:
+def model_from_flags(
+    model: type[T], flags: dict[str, str], args: argparse.Namespace, base: dict[str, Any], **extra: Any
+) -> T:
     given = {name: getattr(args, name) for name in flags.values() if getattr(args, name) is not None}
     try:
         # The flags typed by name: another engine's is refused even at its default value.

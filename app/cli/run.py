@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from app.cli.parser import BURST_FLAGS, TARGET_FLAGS, _model
+from app.cli.parser import BURST_FLAGS, TARGET_FLAGS, model_from_flags
 from app.errors import CapExceeded, StoreError, TargetError
 from app.experiment import run_once
 from app.limits import limits_from
@@ -52,7 +52,7 @@ def progress_line(burst: Burst) -> str:
     return f"{burst.finished_connections}/{burst.spec.connections} done · {live}"
 
 
-async def _progress(burst: Burst) -> None:
+async def show_progress(burst: Burst) -> None:
     tty = sys.stderr.isatty()
     try:
         while True:
@@ -137,7 +137,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         else [scenario.settings if scenario else None]
     )
     targets = [
-        _model(
+        model_from_flags(
             TargetSettings,
             scenario_target_flags(base) if len(bases) > 1 and base is not None else TARGET_FLAGS,
             args,
@@ -147,7 +147,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for base in bases
     ]
     # Seeded once: a two-target scenario fires the identical schedule at both.
-    spec = _model(BurstSpec, BURST_FLAGS, args, scenario.burst.model_dump() if scenario else {}).seeded()
+    spec = model_from_flags(BurstSpec, BURST_FLAGS, args, scenario.burst.model_dump() if scenario else {}).seeded()
     try:
         chosen = targets[0].app
         app = user_app(chosen, args.app_dir) if chosen is not None else None
@@ -172,7 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # One target after the other: the second's burst never shares the machine with the first.
     for settings in targets:
         try:
-            results.append(run_async(functools.partial(run_once, settings, spec, watch=_progress, app=app)))
+            results.append(run_async(functools.partial(run_once, settings, spec, watch=show_progress, app=app)))
         except TargetError as exc:
             print(f"connscope: error: {exc}", file=sys.stderr)
             return 1

@@ -65,8 +65,9 @@ def wants_json(request: Request) -> bool:
 
 
 def missing_page(request: Request, message: str, status_code: int = 404, heading: str = "Not found") -> HTMLResponse:
-    """A readable page for a link that leads nowhere (a run deleted, an id mistyped), with
-    the way back. `message` may carry the requester's own input: the template escapes it."""
+    """A readable page for what a browser's navigation could not get (a run deleted, an id
+    mistyped, the store unreadable, a refusal), with the way back. `message` may carry the
+    requester's own input: the template escapes it."""
     response: HTMLResponse = request.app.state.templates.TemplateResponse(
         request,
         "missing.html",

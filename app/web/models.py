@@ -67,7 +67,8 @@ class TargetView(BaseModel):
     server_version: str = Field("", description="The server engine's distributions and versions.")
     witnesses: str = Field("", description="What the server witness sees inside this engine.")
     worker_pids: list[int] = Field(
-        default_factory=list, description="Its uvicorn processes (pids in its namespace); each has its own slots."
+        default_factory=list,
+        description="Its server processes, by the pids the host gives them (what `ps` shows); each has its own slots.",
     )
 
 

@@ -36,10 +36,12 @@
     figure.lines.forEach(function (line, i) {
       series.push({
         label: line.name,
-        // The legend says each point as the sweep's table does (3 significant digits for
-        // ms, one decimal for %), not the plotted float.
+        // The legend says each point's median as the sweep's table writes it (3 significant
+        // digits for ms, one decimal for %), not the plotted float.
         value: function (u, v, si, idx) {
-          return idx == null || v == null || !line.shown ? "–" : line.shown[idx] + (line.shown[idx] === "–" ? "" : suffix);
+          if (idx == null || v == null) return "–";
+          var shown = line.shown ? line.shown[idx] : String(v);
+          return shown === "–" ? shown : shown + suffix;
         },
         stroke: COLOURS[i % COLOURS.length],
         width: 2,

@@ -55,7 +55,8 @@ class EventChannel:
         self._unsent = bytearray()
         self._lock = threading.Lock()
         self._scheduled = False
-        self._sent_at = time.monotonic()
+        # As if the last send were long ago: the first report waits only the 2 ms.
+        self._sent_at = time.monotonic() - BUSY_FLUSH_INTERVAL_S
         self._open = True
         self._pack = RECORD.pack
         atexit.register(self._flush_at_exit)
@@ -80,8 +81,10 @@ class EventChannel:
         self._scheduled = False
         self._send()
         if (self._queue or self._unsent) and self._open:
+            # The control app is behind (a partial send, a full buffer): not sooner than while
+            # events flow, or the target would pay a wake-up every 2 ms just when it is busiest.
             self._scheduled = True
-            asyncio.get_running_loop().call_later(FLUSH_INTERVAL_S, self._flush)
+            asyncio.get_running_loop().call_later(BUSY_FLUSH_INTERVAL_S, self._flush)
 
     def _take(self) -> None:
         """Moves the queued records to the unsent buffer, in order (under the lock)."""
