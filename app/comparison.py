@@ -226,8 +226,18 @@ def traffic(spec: BurstSpec) -> str:
 
 
 def _side(label: str, result: RunResult) -> str:
+    t = result.totals
     pct = rejected_pct(result)
-    turned = "none" if not result.totals.rejected else f"{pct:g}% with 503"
+    turned = "none" if not t.rejected else f"{pct:g}% with 503"
+    # A request that timed out or failed is neither served nor turned away: said, or a side
+    # whose every request timed out would read as turning away none.
+    failed = [
+        f"{n} {word}"
+        for n, word in ((t.timeout, "timed out"), (t.refused, "refused"), (t.reset, "reset"), (t.error, "failed"))
+        if n
+    ]
+    if failed:
+        turned += f" ({', '.join(failed)})"
     p99 = result.latency_ms.p99
     return f"{label} turns away {turned} and p99 is {'unknown' if p99 is None else ms_text(p99) + ' ms'}"
 
@@ -245,6 +255,13 @@ def _backlog(a: RunResult, b: RunResult, label_a: str, label_b: str) -> str:
     return "the backlog filled on " + " and on ".join(filled)
 
 
+def article(number: str) -> str:
+    """ "a" or "an" before a number said aloud: an 8, an 11, an 18, an 800, an 18000, a 1100."""
+    digits = number.replace(",", "").split(".")[0]
+    vowel = digits.startswith("8") or (digits[:2] in ("11", "18") and len(digits) % 3 == 2)
+    return "an" if vowel else "a"
+
+
 def finding(a: RunResult, b: RunResult) -> str:
     """E.g. "with 20 connections at 300 new connections/s, limit 50 turns away 12% with 503 and
     p99 is 410 ms; limit 100 turns away none and p99 is 230 ms; the backlog never filled"."""
@@ -254,6 +271,7 @@ def finding(a: RunResult, b: RunResult) -> str:
         label_a, label_b = f"A ({label_a})", f"B ({label_b})"
     handler = ""
     if (a.settings.handler, a.settings.handler_ms) == (b.settings.handler, b.settings.handler_ms):
-        handler = f" and a {a.settings.handler_ms:g} ms {a.settings.handler} handler"
+        ms = f"{a.settings.handler_ms:g}"
+        handler = f" and {article(ms)} {ms} ms {a.settings.handler} handler"
     bursts = traffic(a.burst) if a.burst == b.burst else f"different bursts ({traffic(a.burst)}; {traffic(b.burst)})"
     return f"With {bursts}{handler}, {_side(label_a, a)}; {_side(label_b, b)}; {_backlog(a, b, label_a, label_b)}."

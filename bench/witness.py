@@ -1,5 +1,5 @@
 """What the server witness costs: an instrumented target against a plain one, both driven
-by wrk, alternating, in the same run, each pair on targets of its own.
+by wrk, alternating, in the same run, each pair on targets of its own; wrk has a core to itself.
 
 `python3 -m bench.witness [--rounds N] [--seconds S]`. Two targets with the issue's
 workload (async handler, 0 ms, uvloop, backlog 4096) run side by side, one with
@@ -38,6 +38,7 @@ async def _wrk(port: int, seconds: float) -> dict[str, float]:
         "--latency",
         f"http://127.0.0.1:{port}/",
         stdout=asyncio.subprocess.PIPE,
+        preexec_fn=_wrk_cores,
     )
     out = (await proc.communicate())[0].decode()
     units = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -122,17 +123,25 @@ CORES = sorted(os.sched_getaffinity(0))
 
 
 def _pin(*experiments: Experiment) -> None:
-    """Each target on the last core, this process (the reports' reader) and wrk on the
-    others: on a two-core machine the targets' pace then depends on their own code, not on
-    where the scheduler put them beside wrk from one round to the next."""
-    cores = CORES
-    if len(cores) < 2:
+    """The targets and this process (the reports' reader, as the dashboard would be) on the
+    last core, wrk alone on the others. The witness's whole cost, the target's reporting
+    and the control app's reading, then lands on the side measured, and the reference
+    instrument runs undisturbed (with the reader on wrk's core, a wrk slowed a little hands
+    the instrumented target smaller batches); the scheduler's placement no longer varies by
+    round."""
+    if len(CORES) < 2:
         return
     for experiment in experiments:
         runner = psutil.Process(experiment.target.status.pid)
         for process in [runner, *runner.children(recursive=True)]:
-            process.cpu_affinity(cores[-1:])
-    os.sched_setaffinity(0, cores[:-1])
+            process.cpu_affinity(CORES[-1:])
+    os.sched_setaffinity(0, CORES[-1:])
+
+
+def _wrk_cores() -> None:
+    """In wrk's process before it runs: every core but the targets'."""
+    if len(CORES) >= 2:
+        os.sched_setaffinity(0, CORES[:-1])
 
 
 def _target_cpu_s(experiment: Experiment) -> float:

@@ -157,8 +157,14 @@ def test_compare_runs_one_burst_at_two_targets_and_says_which_did_better(tmp_pat
     assert rows["503 rate"] == ["60%", "0%", "B"]
     recorded = re.search(r"recorded as comparison (\d+) \(runs (\d+) and (\d+)\)", done.stderr)
     assert recorded is not None, done.stderr
+    comparison, run_a, run_b = recorded.groups()
     assert report.is_file() and report.with_suffix(".png").is_file()
-    assert "| rejected (503) | 3 | 0 | B |" in report.read_text()
+    written = report.read_text()
+    assert "| rejected (503) | 3 | 0 | B |" in written
+    # Recorded before the report is written: it names the ids the store gave.
+    assert written.startswith(f"# Comparison {comparison}") and f"| A (run {run_a}) | B (run {run_b}) |" in written
+    listed = connscope("runs", "--store", store).stdout.splitlines()
+    assert f"comparison:{comparison}" in [line.split("\t")[0] for line in listed]
     # The recorded comparison is the one the report command writes again.
     again = connscope("report", f"comparison:{recorded.group(1)}", "-o", str(tmp_path / "again.md"), "--store", store)
     assert again.returncode == 0, again.stderr
@@ -172,6 +178,10 @@ def test_compare_runs_one_burst_at_two_targets_and_says_which_did_better(tmp_pat
         (["--set-a", "colour=red"], "-a colour=red: expected SETTING=VALUE"),
         (["--limit-concurrency", "4"], "A and B have the same settings"),
         (["-b", "limit-concurrency=0"], "-b limit-concurrency 0: Must be at least 1."),
+        (["-b", "limt-concurrency=8"], "did you mean -b limit-concurrency=…?"),
+        (["-a", "backlog=8", "-a", "backlog=16"], "-a backlog=16: backlog is given twice for A"),
+        (["-b", "connections=8"], "the burst is the same for both sides: give --connections instead"),
+        (["--connections", "0"], "--connections 0: Must be at least 1."),
         (["-b", "backlog=8", "--report", "/nowhere/r.md"], "cannot write the report to /nowhere: no such directory"),
     ],
 )

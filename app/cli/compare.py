@@ -8,6 +8,7 @@ dashboard's Compare does, and the two run one after the other, never sharing the
 from __future__ import annotations
 
 import argparse
+import difflib
 import functools
 import json
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from app.cli.parser import BURST_FLAGS, TARGET_FLAGS, model_from_flags
 from app.cli.run import raise_open_file_limit, render_table, run_async, show_progress
-from app.comparison import ComparisonRecord, diff_table, finding, settings_diff
+from app.comparison import ComparisonRecord, diff_table, finding, settings_table
 from app.errors import CapExceeded, StoreError, TargetError
 from app.experiment import run_once
 from app.limits import limits_from
@@ -41,10 +42,14 @@ def side_values(pairs: list[str], side: str) -> dict[str, str | None]:
     for pair in pairs:
         name, equals, value = pair.partition("=")
         flag = "--" + name.strip().lstrip("-").replace("_", "-")
+        if flag in BURST_FLAGS:
+            raise SideError(f"-{side} {pair}: the burst is the same for both sides: give {flag} instead")
         if not equals or flag not in TARGET_FLAGS:
-            raise SideError(
-                f"-{side} {pair}: expected SETTING=VALUE with a target flag's name, e.g. -{side} limit-concurrency=8"
-            )
+            close = difflib.get_close_matches(flag, TARGET_FLAGS, n=1)
+            hint = f"did you mean -{side} {close[0][2:]}=…?" if close else f"e.g. -{side} limit-concurrency=8"
+            raise SideError(f"-{side} {pair}: expected SETTING=VALUE with a target flag's name ({hint})")
+        if TARGET_FLAGS[flag] in values:
+            raise SideError(f"-{side} {pair}: {flag[2:]} is given twice for {side.upper()}")
         values[TARGET_FLAGS[flag]] = value.strip() or None
     return values
 
@@ -68,7 +73,8 @@ def _value(value: float | None, unit: str) -> str:
 
 def render_comparison(a: RunResult, b: RunResult) -> str:
     """What differs and which side did better, as the dashboard's Compare shows it."""
-    differs = ", ".join(f"{d.name} {d.a} → {d.b}" for d in settings_diff(a.settings, b.settings))
+    # Each side's own settings, as the report words them ("not Granian's"), never a repr.
+    differs = ", ".join(f"{r.name} {r.a} → {r.b}" for r in settings_table(a.settings, b.settings) if r.differs)
     rows = diff_table(a, b)
     width = max(len(row.label) for row in rows)
     lines = [f"A vs B   {differs or 'the same settings'}", "", f"{'':<{width}}  {'A':>12}  {'B':>12}  better"]
@@ -85,6 +91,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     except SideError as exc:
         print(f"connscope: error: {exc}", file=sys.stderr)
         return 2
+    spec = model_from_flags(BurstSpec, BURST_FLAGS, args, {}).seeded()
     a, b = (_settings(args, side, values[side]) for side in SIDES)
     if a == b:
         print(
@@ -93,7 +100,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    spec = model_from_flags(BurstSpec, BURST_FLAGS, args, {}).seeded()
     apps: list[UserApp | None] = []
     for side, settings in zip(SIDES, (a, b), strict=True):
         try:
@@ -127,10 +133,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(f"connscope: error: {side.upper()}: {exc}", file=sys.stderr)
             return 1
     first, second = results
-    status = _record(store, first, second) if store is not None else 0
+    status, comparison_id = 0, None
+    if store is not None:
+        # Recorded first: the report and the JSON then carry the ids it was recorded under.
+        recorded = _record(store, first, second)
+        if recorded is None:
+            status = 1
+        else:
+            comparison_id, first, second = recorded
     if report is not None:
         try:
-            render("comparison", ComparisonRecord(first, second, mode="sequential"), report)
+            render("comparison", ComparisonRecord(first, second, id=comparison_id, mode="sequential"), report)
         except OSError as exc:
             print(f"connscope: error: cannot write the report to {report}: {exc.strerror}", file=sys.stderr)
             status = 1
@@ -140,6 +153,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(
             json.dumps(
                 {
+                    "comparison_id": comparison_id,
                     "a": first.model_dump(mode="json"),
                     "b": second.model_dump(mode="json"),
                     "diff": [row.model_dump() for row in diff_table(first, second)],
@@ -153,12 +167,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return status
 
 
-def _record(store: RunStore, a: RunResult, b: RunResult) -> int:
+def _record(store: RunStore, a: RunResult, b: RunResult) -> tuple[int, RunResult, RunResult] | None:
+    """The comparison's id and both results with their run ids, or None (said) when the
+    store refused them."""
     try:
         run_a, run_b = store.save(a), store.save(b)
         comparison = ComparisonStore(store).save(run_a, run_b, "sequential", finding(a, b))
     except StoreError as exc:
         print(f"connscope: error: the comparison was not recorded: {exc}", file=sys.stderr)
-        return 1
+        return None
     print(f"recorded as comparison {comparison} (runs {run_a} and {run_b})", file=sys.stderr)
-    return 0
+    return comparison, a.model_copy(update={"run_id": run_a}), b.model_copy(update={"run_id": run_b})

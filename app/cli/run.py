@@ -14,6 +14,7 @@ from app.cli.parser import BURST_FLAGS, TARGET_FLAGS, model_from_flags
 from app.errors import CapExceeded, StoreError, TargetError
 from app.experiment import run_once
 from app.limits import limits_from
+from app.numbers import ms_text
 from app.result import PERCENTILE_LABELS, LatencyPercentiles, RunResult
 from app.sandbox.apps import user_app
 from app.sandbox.engines import ENGINES, setting_text
@@ -126,7 +127,7 @@ def scenario_target_flags(base: TargetSettings) -> dict[str, str]:
 
 
 def percentile_line(figures: LatencyPercentiles) -> str:
-    return "  ".join(f"{PERCENTILE_LABELS[k]} {v}" for k, v in figures.model_dump().items())
+    return "  ".join(f"{PERCENTILE_LABELS[k]} {ms_text(v)}" for k, v in figures.model_dump().items())
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""`connscope runs` and `connscope export`: the run store from the command line."""
+"""`connscope runs` and `connscope export`: the run store from the command line (`runs` lists
+the comparisons and sweeps too, by the ids `connscope report` takes)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from app.errors import StoreError
 from app.export import FORMATS
-from app.store import RunStore, default_path
+from app.store import ComparisonStore, RunStore, default_path
 
 
 def _existing_store(path: Path | None) -> RunStore | None:
@@ -36,11 +37,19 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     try:
         runs = store.list()
+        comparisons = ComparisonStore(store).list()
+        sweeps = store.list_sweeps()
     except StoreError as exc:
         print(f"connscope: error: {exc}", file=sys.stderr)
         return 2
     for run in runs:
         print(f"{run.id}\t{run.recorded_at}\t{run.scenario or '-'}\t{run.summary}")
+    # After the runs, under the ids `connscope report` takes: the runs' lines stay as they were.
+    for comparison in comparisons:
+        runs_of = f"runs {comparison.run_a} (A) and {comparison.run_b} (B)"
+        print(f"comparison:{comparison.id}\t{comparison.recorded_at}\t{runs_of}\t{comparison.summary}")
+    for sweep in sweeps:
+        print(f"sweep:{sweep.id}\t{sweep.recorded_at}\t{len(sweep.run_ids)} runs\t{sweep.summary}")
     return 0
 
 

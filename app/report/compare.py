@@ -79,9 +79,19 @@ def _cell(value: object, unit: str = "") -> str:
     return f"{value} {unit}".strip() if unit in ("ms",) else f"{value}{unit}"
 
 
+def _column(side: str, run_id: int | None) -> str:
+    return side if run_id is None else f"{side} (run {run_id})"
+
+
 def markdown(report: dict[str, Any], out: ReportFiles | None) -> str:
     a, b = report["a"], report["b"]
-    title = f"Comparison {report['id']}" if report["id"] is not None else f"Runs {a['run_id']} and {b['run_id']}"
+    if report["id"] is not None:
+        title = f"Comparison {report['id']}"
+    elif a["run_id"] is not None and b["run_id"] is not None:
+        title = f"Runs {a['run_id']} and {b['run_id']}"
+    else:
+        # `connscope compare --report` without --record: nothing in the store to name.
+        title = "Comparison (not recorded)"
     lines = [f"# {title}: {a['label']} against {b['label']}", "", f"**Finding:** {report['finding']}", ""]
     if report["mode_label"]:
         lines += [f"Ran {report['mode_label']}." if report["mode"] == "sequential" else f"{report['mode_label']}.", ""]
@@ -90,7 +100,8 @@ def markdown(report: dict[str, Any], out: ReportFiles | None) -> str:
         changed = ", ".join(f"{d['name']} {_md(d['a'])} / {_md(d['b'])}" for d in report["burst_diff"])
         lines += [f"The bursts differ: {changed}.", ""]
     differs = {d["name"] for d in report["settings_diff"]}
-    lines += ["## Settings", "", f"| setting | A (run {a['run_id']}) | B (run {b['run_id']}) |", "| --- | --- | --- |"]
+    header = f"| setting | {_column('A', a['run_id'])} | {_column('B', b['run_id'])} |"
+    lines += ["## Settings", "", header, "| --- | --- | --- |"]
     for row in report["settings_table"]:
         mark = "**" if row["name"] in differs else ""
         lines.append(f"| {mark}{row['name']}{mark} | {_md(row['a'])} | {_md(row['b'])} |")

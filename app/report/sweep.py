@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from app.comparison import article
 from app.report.files import ReportFiles
 from app.report.sweep_plot import write_png
 from app.sandbox.engines import own_settings, setting_text
@@ -25,8 +26,10 @@ def _traffic(record: Mapping[str, Any]) -> str:
         arrivals = f"with {burst['connections']} connections arriving over {burst['ramp_s']:g} s"
     else:
         arrivals = f"with {burst['connections']} connections ({burst['pattern']})"
-    handler = "" if "handler_ms" in swept else f" with a {settings['handler_ms']:g} ms {settings['handler']} handler"
-    return arrivals + handler
+    if "handler_ms" in swept:
+        return arrivals
+    ms = f"{settings['handler_ms']:g}"
+    return f"{arrivals} with {article(ms)} {ms} ms {settings['handler']} handler"
 
 
 def finding(record: Mapping[str, Any]) -> str:
