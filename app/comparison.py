@@ -256,7 +256,7 @@ def _backlog(a: RunResult, b: RunResult, label_a: str, label_b: str) -> str:
 
 
 def article(number: str) -> str:
-    """ "a" or "an" before a number said aloud: an 8, an 11, an 18, an 800, an 18000, a 1100."""
+    """The article before a number said aloud: an 8, an 11, an 18, an 800, an 18000, a 1100."""
     digits = number.replace(",", "").split(".")[0]
     vowel = digits.startswith("8") or (digits[:2] in ("11", "18") and len(digits) % 3 == 2)
     return "an" if vowel else "a"
