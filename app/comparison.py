@@ -71,7 +71,8 @@ class DiffRow(BaseModel):
     better: Better | None = Field(
         description="The better side; `equal`; `within noise` (times within 1 ms or 5%); null: not comparable "
         "(latency and queue peaks, when the 503 rates differ by more than 5 points: a 503 comes back at once, "
-        "and its connection leaves the queue at once)."
+        "and its connection leaves the queue at once; queue peaks, when either side's queue overflowed: it "
+        "stayed short by dropping connections)."
     )
 
 
@@ -117,6 +118,18 @@ def rejected_pct(result: RunResult) -> float | None:
     return percent(100 * result.totals.rejected / requests) if requests else None
 
 
+def syn_dropped(result: RunResult) -> int:
+    """Clients whose SYN the server's kernel dropped (their TCP_INFO counts a retransmission):
+    a full accept queue turning connections away without a word."""
+    return sum(1 for c in result.connections if c.syn_retransmits)
+
+
+def overflowed(result: RunResult) -> bool:
+    """The accept queue filled (its peak reached its capacity) or a SYN was dropped."""
+    peak, capacity = result.peaks.accept_queue, result.accept_queue_capacity
+    return bool(syn_dropped(result)) or (peak is not None and capacity is not None and peak >= capacity)
+
+
 def _better(a: float | None, b: float | None, prefer: str | None, timed: bool) -> Better | None:
     if a is None or b is None:
         return None
@@ -153,7 +166,7 @@ and keeps its queue short for it."""
 
 
 def diff_table(a: RunResult, b: RunResult) -> list[DiffRow]:
-    """Outcomes, 503 rate, latency percentiles, connect-time tail, peaks: A against B."""
+    """Outcomes, 503 rate, latency percentiles, connect-time tail, SYNs dropped, peaks: A against B."""
     rows = [_row("connections", "connections", "count", a.totals.connections, b.totals.connections, None)]
     rows.append(_row("ok", "ok", "count", a.totals.ok, b.totals.ok, "higher"))
     for outcome in ("rejected", "error", "refused", "reset", "timeout", "cancelled"):
@@ -169,10 +182,13 @@ def diff_table(a: RunResult, b: RunResult) -> list[DiffRow]:
     for name in ("p99", "max"):
         va, vb = getattr(a.connect_ms, name, None), getattr(b.connect_ms, name, None)
         rows.append(_row(f"connect_{name}", f"connect time {name}", "ms", va, vb, "lower"))
-    # A side that answers 503 at once keeps its queue short for it, as it looks fast for it.
+    rows.append(_row("syn_dropped", "clients with a SYN dropped", "count", syn_dropped(a), syn_dropped(b), "lower"))
+    # A side that answers 503 at once keeps its queue short for it, as it looks fast for it;
+    # a side whose queue overflowed kept it short by dropping connections at the door.
+    queue_judged = judged and not overflowed(a) and not overflowed(b)
     queue_a, queue_b = a.peaks.accept_queue, b.peaks.accept_queue
-    rows.append(_row("peak_accept_queue", "peak accept queue", "count", queue_a, queue_b, "lower", judged))
-    rows.append(_row("peak_queued", "peak queued", "count", a.peaks.queued, b.peaks.queued, "lower", judged))
+    rows.append(_row("peak_accept_queue", "peak accept queue", "count", queue_a, queue_b, "lower", queue_judged))
+    rows.append(_row("peak_queued", "peak queued", "count", a.peaks.queued, b.peaks.queued, "lower", queue_judged))
     rows.append(_row("peak_active", "peak active", "count", a.peaks.active, b.peaks.active, None))
     return rows
 

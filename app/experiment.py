@@ -139,7 +139,8 @@ class Experiment:
         scope = (
             "the experiment's private network namespace"
             if self.network is not None
-            else "the host's network namespace, shared with every other listener on it"
+            else "the host's network namespace, where the listening socket was made (the target's "
+            "process may have its own), shared with every other listener on it"
         )
         return counters.delta(before, after), scope
 

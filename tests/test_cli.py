@@ -160,7 +160,11 @@ def test_compare_runs_one_burst_at_two_targets_and_says_which_did_better(tmp_pat
     comparison, run_a, run_b = recorded.groups()
     assert report.is_file() and report.with_suffix(".png").is_file()
     written = report.read_text()
-    assert "| rejected (503) | 3 | 0 | B |" in written
+    assert "| rejected (503) | 3 | 0 | B |" in written and "| 503 rate | 60% | 0% | B |" in written
+    # Times as every page writes them: 3 significant digits, whole from 100 ms up.
+    for shown in re.findall(r"\| ([\d,.]+) ms ", written):
+        digits = shown.replace(",", "")
+        assert "." not in digits or len(digits.replace(".", "").lstrip("0")) <= 3, shown
     # Recorded before the report is written: it names the ids the store gave.
     assert written.startswith(f"# Comparison {comparison}") and f"| A (run {run_a}) | B (run {run_b}) |" in written
     listed = connscope("runs", "--store", store).stdout.splitlines()
@@ -189,3 +193,22 @@ def test_compare_refuses_bad_sides_in_one_line_before_starting_anything(args: li
     done = connscope("compare", *args)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and says in done.stderr, done.stderr
+
+
+def test_compare_counts_dropped_syns_and_does_not_praise_a_queue_kept_short_by_overflowing() -> None:
+    """backlog 2 against 64 with a loop-blocking handler (the backlog-full scenario's
+    burst): A's queue fills and its kernel drops SYNs, B's holds every connection. A's
+    lower queue peak is not a merit: it stayed low by turning connections away."""
+    done = connscope(
+        "compare", "--backlog", "2", "-b", "backlog=64", "--handler", "blocking", "--handler-ms", "500",
+        "--loop", "asyncio", "--connections", "6", "--pattern", "rate", "--rate", "20", "--client-timeout", "20",
+        "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    compared = json.loads(done.stdout)
+    rows = {row["metric"]: row for row in compared["diff"]}
+    dropped = sum(1 for c in compared["a"]["connections"] if c["syn_retransmits"])
+    assert dropped > 0, "backlog 2 overflowed: the kernel dropped SYNs"
+    assert (rows["syn_dropped"]["a"], rows["syn_dropped"]["b"], rows["syn_dropped"]["better"]) == (dropped, 0, "b")
+    assert rows["peak_accept_queue"]["better"] is None and rows["peak_queued"]["better"] is None
+    assert compared["comparison_id"] is None, "not recorded"

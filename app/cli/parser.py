@@ -84,7 +84,8 @@ def _add_model_flags(parser: argparse._ActionsContainer, model: type[BaseModel],
             default=None,
             choices=choices,
             metavar=None if choices else name.upper(),
-            help=f"{field.hint} (default: {field.default})",
+            # An empty default's meaning is in the hint already ("not given: no limit").
+            help=field.hint if field.default in (None, "") else f"{field.hint} (default: {field.default})",
         )
 
 

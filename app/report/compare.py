@@ -19,7 +19,7 @@ from app.comparison import (
     side_label,
     traffic,
 )
-from app.numbers import three_digits
+from app.numbers import ms_text, percent_text, three_digits
 from app.report.files import ReportFiles
 from app.report.run import _md
 from app.result import RunResult
@@ -72,11 +72,16 @@ def data(record: ComparisonRecord) -> dict[str, Any]:
 
 
 def _cell(value: object, unit: str = "") -> str:
+    """A figure as every page and report writes it (app/numbers.py): 1,206 ms, 62.5%."""
     if value is None:
         return "–"
+    if unit == "ms" and isinstance(value, int | float):
+        return f"{ms_text(value)} ms"
+    if unit == "%" and isinstance(value, int | float):
+        return percent_text(value)
     if isinstance(value, float):
         value = f"{value:g}"
-    return f"{value} {unit}".strip() if unit in ("ms",) else f"{value}{unit}"
+    return f"{value}{unit}"
 
 
 def _column(side: str, run_id: int | None) -> str:
@@ -144,7 +149,11 @@ def plot(report: dict[str, Any], path: Path) -> None:
     latency.set_xticks(range(len(names)), [n.replace("_", ".") for n in names])
     latency.set_ylabel("latency (ms)")
     latency.legend(fontsize="small")
-    rejected.bar(["A", "B"], [report["a"]["rejected_pct"] or 0, report["b"]["rejected_pct"] or 0], color=["C0", "C1"])
+    rates = [report["a"]["rejected_pct"] or 0, report["b"]["rejected_pct"] or 0]
+    rejected.bar(["A", "B"], rates, color=["C0", "C1"])
+    # From 0, and to 100 when neither side turned anyone away: two empty bars on an axis of
+    # ±0.04 read as a broken chart; on 0–100 they read as none.
+    rejected.set_ylim(0, max(rates) * 1.1 if max(rates) > 0 else 100)
     rejected.set_ylabel("503 rate (%)")
     figure.tight_layout()
     figure.savefig(path, dpi=110)

@@ -65,16 +65,15 @@ def own_settings(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _UNSET = {s.name: s.unset for e in ENGINES.values() for s in e.settings if s.unset is not None}
-_SWITCHES = {name for e in ENGINES.values() for name in e.settings_fields if name in _UNSET}
 
 
 def setting_text(value: Any, name: str = "") -> str:
     """A setting's value as runs, sweeps, reports and the CLI write it: what the engine does
     when left empty where the form says it (Granian's http1_keep_alive: `on`), else `none`;
-    an engine's on/off switch as `on`/`off`; floats without a trailing `.0`."""
+    a switch (an engine's, or `instrument`) as `on`/`off`; floats without a trailing `.0`."""
     if value is None:
         return _UNSET.get(name, "none")
-    if isinstance(value, bool) and name in _SWITCHES:
+    if isinstance(value, bool):
         return "on" if value else "off"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
