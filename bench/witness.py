@@ -1,12 +1,13 @@
 """What the server witness costs: an instrumented target against a plain one, both driven
 by wrk, alternating, in the same run, each pair on targets of its own; wrk has a core to itself.
 
-`python3 -m bench.witness [--rounds N] [--seconds S]`. Two targets with the issue's
-workload (async handler, 0 ms, uvloop, backlog 4096) run side by side, one with
-`instrument` true (uvicorn's protocol subclass and the ASGI wrapper reporting every
+`python3 -m bench.witness [--rounds N] [--seconds S] [--fixed-load-pairs N]`. Two targets
+with the issue's workload (async handler, 0 ms, uvloop, backlog 4096) run side by side, one
+with `instrument` true (uvicorn's protocol subclass and the ASGI wrapper reporting every
 accepted/enter/leave/closed to this process, which reads and decodes them as the
 dashboard does) and one without. `wrk -t1 -c50` drives each in turn, the order swapped
-every round; the ratio is taken per pair.
+every round; the ratio is taken per pair. Then pairs at a fixed offered load from
+connscope's own client compare the targets' CPU per request.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import psutil
 from app.cli import raise_open_file_limit, run_async
 from app.experiment import Experiment
 from app.sandbox.settings import TargetSettings
+from app.traffic.spec import BurstSpec
 from bench.common import WRK, spread, workload, write
 
 GOAL_RATIO = 0.95
@@ -144,6 +146,53 @@ def _wrk_cores() -> None:
         os.sched_setaffinity(0, CORES[:-1])
 
 
+FIXED_LOAD = BurstSpec(connections=40, pattern="burst", requests_per_connection=300, pause_ms=8, client_timeout_s=30)
+"""connscope's own client, each of 40 keep-alive connections sending a request every ~8 ms
+(about 4,500 a second on this machine, well under either target's pace): both targets get
+the same offered load, so their CPU per request compares their own work at the same batch
+sizes, which wrk's saturation does not hold equal."""
+
+
+async def fixed_load(pairs: int) -> list[dict[str, float]]:
+    rows = []
+    for number in range(pairs):
+        order = [False, True] if number % 2 == 0 else [True, False]
+        per_request = {instrument: await _fixed_load_run(instrument) for instrument in order}
+        row = {
+            "plain_target_us_per_request": round(per_request[False], 2),
+            "instrumented_target_us_per_request": round(per_request[True], 2),
+            "cpu_ratio": round(per_request[False] / per_request[True], 3),
+        }
+        rows.append(row)
+        print(
+            f"fixed load {number + 1:>2}: target CPU per request instrumented "
+            f"{row['instrumented_target_us_per_request']:.1f} vs plain {row['plain_target_us_per_request']:.1f} µs "
+            f"({row['cpu_ratio']:.3f})",
+            flush=True,
+        )
+    return rows
+
+
+async def _fixed_load_run(instrument: bool) -> float:
+    """The target's CPU per request (µs) over one FIXED_LOAD burst, after a short warm-up."""
+    experiment = Experiment(TargetSettings(**workload(instrument=instrument)))
+    await experiment.start()
+    try:
+        # The client and the reader here, the target alone on its core.
+        runner = psutil.Process(experiment.target.status.pid)
+        for process in [runner, *runner.children(recursive=True)]:
+            process.cpu_affinity(CORES[-1:])
+        os.sched_setaffinity(0, CORES[:-1] or CORES)
+        await experiment.fire(experiment.add_burst(FIXED_LOAD.model_copy(update={"requests_per_connection": 20})))
+        before = _target_cpu_s(experiment)
+        burst = experiment.add_burst(FIXED_LOAD)
+        await experiment.fire(burst)
+        requests = experiment.result(burst).totals.requests
+        return (_target_cpu_s(experiment) - before) / requests * 1e6
+    finally:
+        await experiment.stop()
+
+
 def _target_cpu_s(experiment: Experiment) -> float:
     """CPU time of the target's server process and its workers."""
     runner = psutil.Process(experiment.target.status.pid)
@@ -160,9 +209,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--fixed-load-pairs", type=int, default=8, metavar="N", help="pairs at a fixed offered load (0: none)"
+    )
     args = parser.parse_args()
     raise_open_file_limit()
     rows = run_async(lambda: measure(args.rounds, args.seconds))
+    fixed = run_async(lambda: fixed_load(args.fixed_load_pairs)) if args.fixed_load_pairs else []
     ratio = spread([r["ratio"] for r in rows])
     p99 = spread([r["p99_ratio"] for r in rows])
     cpu = spread([r["cpu_ratio"] for r in rows])
@@ -178,6 +231,12 @@ def main() -> None:
         f"plain / instrumented target CPU per request: median {cpu['median']:.3f}× (range {cpu['min']:.3f}–"
         f"{cpu['max']:.3f}): the pace a target held to its CPU would keep"
     )
+    fixed_cpu = spread([r["cpu_ratio"] for r in fixed]) if fixed else None
+    if fixed_cpu is not None:
+        print(
+            f"plain / instrumented target CPU per request at a fixed load: median {fixed_cpu['median']:.3f}× "
+            f"(range {fixed_cpu['min']:.3f}–{fixed_cpu['max']:.3f}, {fixed_cpu['n']} pairs)"
+        )
     write(
         "witness",
         {
@@ -189,6 +248,7 @@ def main() -> None:
             "ratio": ratio,
             "p99_ratio": p99,
             "cpu_ratio": cpu,
+            "fixed_load": {"burst": FIXED_LOAD.model_dump(mode="json"), "pairs": fixed, "cpu_ratio": fixed_cpu},
             "instrumented_req_s": spread([r["instrumented_req_s"] for r in rows]),
             "plain_req_s": spread([r["plain_req_s"] for r in rows]),
         },
