@@ -134,10 +134,13 @@ def _pin(*experiments: Experiment) -> None:
     if len(CORES) < 2:
         return
     for experiment in experiments:
-        runner = psutil.Process(experiment.target.status.pid)
-        for process in [runner, *runner.children(recursive=True)]:
-            process.cpu_affinity(CORES[-1:])
+        _pin_target(experiment)
     os.sched_setaffinity(0, CORES[-1:])
+
+
+def _pin_target(experiment: Experiment) -> None:
+    for process in _processes(experiment):
+        process.cpu_affinity(CORES[-1:])
 
 
 def _wrk_cores() -> None:
@@ -179,9 +182,7 @@ async def _fixed_load_run(instrument: bool) -> float:
     await experiment.start()
     try:
         # The client and the reader here, the target alone on its core.
-        runner = psutil.Process(experiment.target.status.pid)
-        for process in [runner, *runner.children(recursive=True)]:
-            process.cpu_affinity(CORES[-1:])
+        _pin_target(experiment)
         os.sched_setaffinity(0, CORES[:-1] or CORES)
         await experiment.fire(experiment.add_burst(FIXED_LOAD.model_copy(update={"requests_per_connection": 20})))
         before = _target_cpu_s(experiment)
@@ -193,10 +194,15 @@ async def _fixed_load_run(instrument: bool) -> float:
         await experiment.stop()
 
 
+def _processes(experiment: Experiment) -> list[psutil.Process]:
+    """The target's server process and its workers."""
+    runner = psutil.Process(experiment.target.status.pid)
+    return [runner, *runner.children(recursive=True)]
+
+
 def _target_cpu_s(experiment: Experiment) -> float:
     """CPU time of the target's server process and its workers."""
-    runner = psutil.Process(experiment.target.status.pid)
-    return sum(sum(p.cpu_times()[:2]) for p in [runner, *runner.children(recursive=True)])
+    return sum(sum(p.cpu_times()[:2]) for p in _processes(experiment))
 
 
 def _cpu_s() -> float:
