@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from app.numbers import ms_text, percent
+from app.numbers import article, ms_text, percent
 from app.result import RunResult
 from app.sandbox.engines import ENGINES, own_settings, setting_text
 from app.sandbox.settings import TargetSettings
@@ -269,13 +269,6 @@ def _backlog(a: RunResult, b: RunResult, label_a: str, label_b: str) -> str:
     if not filled:
         return "the backlog never filled"
     return "the backlog filled on " + " and on ".join(filled)
-
-
-def article(number: str) -> str:
-    """The article before a number said aloud: an 8, an 11, an 18, an 800, an 18000, a 1100."""
-    digits = number.replace(",", "").split(".")[0]
-    vowel = digits.startswith("8") or (digits[:2] in ("11", "18") and len(digits) % 3 == 2)
-    return "an" if vowel else "a"
 
 
 def finding(a: RunResult, b: RunResult) -> str:

@@ -50,3 +50,10 @@ def percent_text(share: float | None) -> str:
 
 FILTERS = {"ms": ms_text, "percent": percent_text}
 """The templates' filters (`{{ v | ms }}`), in the dashboard's environment and the export's."""
+
+
+def article(number: str) -> str:
+    """The article before a number said aloud: an 8, an 11, an 18, an 800, an 18000, a 1100."""
+    digits = number.replace(",", "").split(".")[0]
+    vowel = digits.startswith("8") or (digits[:2] in ("11", "18") and len(digits) % 3 == 2)
+    return "an" if vowel else "a"

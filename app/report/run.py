@@ -8,8 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from app.comparison import article
-from app.numbers import ms_text, percent, three_digits
+from app.numbers import article, ms_text, percent, three_digits
 from app.numbers import text as _n
 from app.report.files import ReportFiles
 from app.result import PERCENTILE_LABELS, LatencyPercentiles, RunResult
@@ -101,7 +100,8 @@ def finding(f: dict[str, Any]) -> str:
         traffic = f"with {_n(f['connections'])} connections spread over {_n(f['ramp_s'])} s"
     else:
         traffic = f"with {_n(f['connections'])} connections arriving at once"
-    traffic += f" and {article(str(_n(f['handler_ms'])))} {_n(f['handler_ms'])} ms handler"
+    ms = _n(f["handler_ms"])
+    traffic += f" and {article(ms)} {ms} ms handler"
     if f.get("handler_latency", "fixed") != "fixed":
         traffic += f" ({f['handler_latency']} around it)"
     # Figures written before engines had their own words carry only limit_concurrency.

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from app.comparison import article
+from app.numbers import article
 from app.report.files import ReportFiles
 from app.report.sweep_plot import write_png
 from app.sandbox.engines import own_settings, setting_text
