@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from app.numbers import article, ms_text, percent
+from app.numbers import article, ms_text, percent, percent_text
 from app.result import RunResult
 from app.sandbox.engines import ENGINES, own_settings, setting_text
 from app.sandbox.settings import TargetSettings
@@ -163,6 +163,23 @@ REJECTED_PCT_COMPARABLE = 5.0
 """Latency and queue peaks are judged only between sides whose 503 rates are this close
 (percentage points): a 503 comes back at once, so the side that turns more away looks fast
 and keeps its queue short for it."""
+
+
+def figure_text(value: float | None, unit: str) -> str:
+    """A row's figure as the page, the report and the CLI write it (app/numbers.py's rules):
+    1,206 ms, 62.5%, 3."""
+    if value is None:
+        return "–"
+    if unit == "ms":
+        return f"{ms_text(value)} ms"
+    if unit == "%":
+        return percent_text(value)
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def better_text(better: Better | None) -> str:
+    """The better side as a table says it: A, B, equal, within noise, or – (not judged)."""
+    return {"a": "A", "b": "B"}.get(better or "", better or "–")
 
 
 def diff_table(a: RunResult, b: RunResult) -> list[DiffRow]:

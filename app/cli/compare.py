@@ -16,11 +16,10 @@ from pathlib import Path
 
 from app.cli.parser import BURST_FLAGS, TARGET_FLAGS, model_from_flags
 from app.cli.run import raise_open_file_limit, render_table, run_async, show_progress
-from app.comparison import ComparisonRecord, diff_table, finding, settings_table
+from app.comparison import ComparisonRecord, better_text, diff_table, figure_text, finding, settings_table
 from app.errors import CapExceeded, StoreError, TargetError
 from app.experiment import run_once
 from app.limits import limits_from
-from app.numbers import ms_text, percent_text
 from app.report import ReportError, check_output, render
 from app.result import RunResult
 from app.sandbox.apps import UserApp, user_app
@@ -61,16 +60,6 @@ def _settings(args: argparse.Namespace, side: str, values: dict[str, str | None]
     return model_from_flags(TargetSettings, flags, merged, {}, instrument=not args.no_instrument)
 
 
-def _value(value: float | None, unit: str) -> str:
-    if value is None:
-        return "–"
-    if unit == "ms":
-        return f"{ms_text(value)} ms"
-    if unit == "%":
-        return percent_text(value)
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
 def render_comparison(a: RunResult, b: RunResult) -> str:
     """What differs and which side did better, as the dashboard's Compare shows it."""
     # Each side's own settings, as the report words them ("not Granian's"), never a repr.
@@ -79,8 +68,8 @@ def render_comparison(a: RunResult, b: RunResult) -> str:
     width = max(len(row.label) for row in rows)
     lines = [f"A vs B   {differs or 'the same settings'}", "", f"{'':<{width}}  {'A':>12}  {'B':>12}  better"]
     for row in rows:
-        better = {"a": "A", "b": "B"}.get(row.better or "", row.better or "–")
-        lines.append(f"{row.label:<{width}}  {_value(row.a, row.unit):>12}  {_value(row.b, row.unit):>12}  {better}")
+        a_text, b_text = figure_text(row.a, row.unit), figure_text(row.b, row.unit)
+        lines.append(f"{row.label:<{width}}  {a_text:>12}  {b_text:>12}  {better_text(row.better)}")
     lines += ["", finding(a, b)]
     return "\n".join(lines)
 

@@ -10,8 +10,10 @@ from typing import Any
 
 from app.comparison import (
     ComparisonRecord,
+    better_text,
     burst_diff,
     diff_table,
+    figure_text,
     finding,
     rejected_pct,
     settings_diff,
@@ -19,7 +21,7 @@ from app.comparison import (
     side_label,
     traffic,
 )
-from app.numbers import ms_text, percent_text, three_digits
+from app.numbers import three_digits
 from app.report.files import ReportFiles
 from app.report.run import _md
 from app.result import RunResult
@@ -71,19 +73,6 @@ def data(record: ComparisonRecord) -> dict[str, Any]:
     }
 
 
-def _cell(value: object, unit: str = "") -> str:
-    """A figure as every page and report writes it (app/numbers.py): 1,206 ms, 62.5%."""
-    if value is None:
-        return "–"
-    if unit == "ms" and isinstance(value, int | float):
-        return f"{ms_text(value)} ms"
-    if unit == "%" and isinstance(value, int | float):
-        return percent_text(value)
-    if isinstance(value, float):
-        value = f"{value:g}"
-    return f"{value}{unit}"
-
-
 def _column(side: str, run_id: int | None) -> str:
     return side if run_id is None else f"{side} (run {run_id})"
 
@@ -112,9 +101,8 @@ def markdown(report: dict[str, Any], out: ReportFiles | None) -> str:
         lines.append(f"| {mark}{row['name']}{mark} | {_md(row['a'])} | {_md(row['b'])} |")
     lines += ["", "## Results", "", "| figure | A | B | better |", "| --- | --- | --- | --- |"]
     for row in report["diff"]:
-        unit = {"ms": "ms", "%": "%"}.get(row["unit"], "")
-        better = {"a": "A", "b": "B"}.get(row["better"] or "", row["better"] or "–")
-        lines.append(f"| {row['label']} | {_cell(row['a'], unit)} | {_cell(row['b'], unit)} | {better} |")
+        a_text, b_text = figure_text(row["a"], row["unit"]), figure_text(row["b"], row["unit"])
+        lines.append(f"| {row['label']} | {a_text} | {b_text} | {better_text(row['better'])} |")
     lines += [
         "",
         "Times in ms from each request's intended start. Times within 1 ms or 5% of each other are marked "
