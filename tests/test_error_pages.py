@@ -5,10 +5,12 @@ app in-process through httpx's ASGI transport, its lifespan run as uvicorn would
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from app.errors import ConnscopeError
 from app.store import RunStore
@@ -19,10 +21,16 @@ BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;
 PAYLOAD = "<img src=x onerror=alert(1)>"
 
 
-def _get(tmp_path: Path, *requests: tuple[str, dict[str, str]]) -> list[httpx.Response]:
+def _get(
+    tmp_path: Path, *requests: tuple[str, dict[str, str]], prepare: Callable[[FastAPI], None] | None = None
+) -> list[httpx.Response]:
+    """Each request's response from the app, its lifespan running; `prepare` runs first, inside it."""
+
     async def go() -> list[httpx.Response]:
         app = create_app(store=RunStore(tmp_path / "runs.sqlite3"))
         async with app.router.lifespan_context(app):
+            if prepare is not None:
+                prepare(app)
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
                 return [await client.get(path, headers=headers) for path, headers in requests]
 
@@ -84,20 +92,18 @@ def test_json_clients_keep_their_json_errors(tmp_path: Path) -> None:
 
 
 def test_an_unreadable_store_is_a_page_in_a_browser_and_text_to_a_script(tmp_path: Path) -> None:
-    async def go() -> list[httpx.Response]:
-        app = create_app(store=RunStore(tmp_path / "runs.sqlite3"))
-        async with app.router.lifespan_context(app):
-            # The store's file deleted under the running dashboard: every read of it fails.
-            (tmp_path / "runs.sqlite3").unlink()
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
-                return [
-                    await client.get("/runs", headers=BROWSER),
-                    await client.get("/runs", headers={"Accept": "*/*"}),
-                    await client.get("/api/runs", headers=BROWSER),
-                    await client.get("/", headers=BROWSER),
-                ]
+    def delete_store(_app: FastAPI) -> None:
+        # The store's file deleted under the running dashboard: every read of it fails.
+        (tmp_path / "runs.sqlite3").unlink()
 
-    page, text, api, live = asyncio.run(go())
+    page, text, api, live = _get(
+        tmp_path,
+        ("/runs", BROWSER),
+        ("/runs", {"Accept": "*/*"}),
+        ("/api/runs", BROWSER),
+        ("/", BROWSER),
+        prepare=delete_store,
+    )
     assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
     assert "Recorded runs cannot be shown until the store is back" in page.text
     assert "The run store is unavailable" in page.text and 'class="topbar"' in page.text
@@ -116,14 +122,10 @@ def test_a_refusal_followed_in_a_browser_is_a_page_that_says_why(tmp_path: Path)
     def refuse() -> None:
         raise ConnscopeError(f"cannot start: {PAYLOAD}")
 
-    async def go() -> list[httpx.Response]:
-        app = create_app(store=RunStore(tmp_path / "runs.sqlite3"))
+    def add_refusing_route(app: FastAPI) -> None:
         app.add_api_route("/refusing", refuse)
-        async with app.router.lifespan_context(app):
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
-                return [await client.get("/refusing", headers=h) for h in (BROWSER, {"Accept": "*/*"})]
 
-    page, text = asyncio.run(go())
+    page, text = _get(tmp_path, ("/refusing", BROWSER), ("/refusing", {"Accept": "*/*"}), prepare=add_refusing_route)
     _assert_page(page, 409, "cannot start: &lt;img src=x onerror=alert(1)&gt;")
     assert "This cannot be done now" in page.text and "<img" not in page.text
     assert text.status_code == 409 and text.text == f"cannot start: {PAYLOAD}"
