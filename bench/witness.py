@@ -24,7 +24,7 @@ from app.cli import raise_open_file_limit, run_async
 from app.experiment import Experiment
 from app.sandbox.settings import TargetSettings
 from app.traffic.spec import BurstSpec
-from bench.common import WRK, spread, workload, write
+from bench.common import WRK, interval_text, spread, workload, write
 
 GOAL_RATIO = 0.95
 GOAL_P99 = 1.10
@@ -149,6 +149,65 @@ def _wrk_cores() -> None:
         os.sched_setaffinity(0, CORES[:-1])
 
 
+async def side_by_side(rounds: int, seconds: float) -> list[dict[str, float]]:
+    """Both targets at once on the one core, each saturated by a wrk of its own on the other.
+
+    The scheduler gives two busy processes on a core equal CPU time, so the ratio of their
+    paces is the ratio of their CPU per request, the witness's cost to the target, and
+    whatever slows the machine in a round (another guest's steal, the host's clock) slows
+    both alike: alternating runs cannot cancel that, which is most of their spread. The
+    reports' reader sits with the wrks; its CPU is a figure of its own."""
+    rows = []
+    for number in range(rounds):
+        plain = Experiment(TargetSettings(**workload(instrument=False)))
+        witnessed = Experiment(TargetSettings(**workload(instrument=True)))
+        events = 0
+
+        def count(_event: object) -> None:
+            nonlocal events
+            events += 1
+
+        witnessed.target.on_event = count
+        await plain.start()
+        await witnessed.start()
+        try:
+            for experiment in (plain, witnessed):
+                _pin_target(experiment)
+            os.sched_setaffinity(0, CORES[:-1] or CORES)
+            await asyncio.gather(_wrk(plain.target.port, 1), _wrk(witnessed.target.port, 1))
+            events, cpu_before = 0, _cpu_s()
+            before = {id(e): _target_cpu_s(e) for e in (plain, witnessed)}
+            off, on = await asyncio.gather(_wrk(plain.target.port, seconds), _wrk(witnessed.target.port, seconds))
+            for ran, experiment in ((off, plain), (on, witnessed)):
+                ran["target_us"] = (_target_cpu_s(experiment) - before[id(experiment)]) / ran["requests"] * 1e6
+                ran["target_cores"] = (_target_cpu_s(experiment) - before[id(experiment)]) / seconds
+        finally:
+            await witnessed.stop()
+            await plain.stop()
+        row = {
+            "instrumented_req_s": round(on["req_s"]),
+            "plain_req_s": round(off["req_s"]),
+            "ratio": round(on["req_s"] / off["req_s"], 3),
+            "instrumented_target_us_per_request": round(on["target_us"], 2),
+            "plain_target_us_per_request": round(off["target_us"], 2),
+            "cpu_ratio": round(off["target_us"] / on["target_us"], 3),
+            "instrumented_target_cores": round(on["target_cores"], 3),
+            "plain_target_cores": round(off["target_cores"], 3),
+            "events_read": events,
+            "reader_cpu_share": round((_cpu_s() - cpu_before) / seconds, 3),
+        }
+        rows.append(row)
+        print(
+            f"side by side {number + 1:>2}: instrumented {row['instrumented_req_s']:>7,} req/s "
+            f"({on['target_cores']:.0%} of the core)   plain {row['plain_req_s']:>7,} req/s "
+            f"({off['target_cores']:.0%})   ratio {row['ratio']:.3f}   CPU per request "
+            f"{on['target_us']:.1f} vs {off['target_us']:.1f} µs ({row['cpu_ratio']:.3f})   "
+            f"{events:,} reports read, {row['reader_cpu_share']:.0%} of a core",
+            flush=True,
+        )
+    return rows
+
+
 FIXED_LOAD = BurstSpec(connections=40, pattern="burst", requests_per_connection=300, pause_ms=8, client_timeout_s=30)
 """connscope's own client, each of 40 keep-alive connections sending a request every ~8 ms
 (about 4,500 a second on this machine, well under either target's pace): both targets get
@@ -211,52 +270,68 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _summary(label: str, figures: dict[str, float], unit: str = "pairs") -> str:
+    return (
+        f"{label}: median {figures['median']:.3f}× (range {figures['min']:.3f}–{figures['max']:.3f}, "
+        f"{figures['n']} {unit}{interval_text(figures)})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=12, help="alternating pairs")
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--side-by-side-rounds", type=int, default=12, metavar="N", help="rounds with both targets at once (0: none)"
+    )
     parser.add_argument(
         "--fixed-load-pairs", type=int, default=8, metavar="N", help="pairs at a fixed offered load (0: none)"
     )
     args = parser.parse_args()
     raise_open_file_limit()
-    rows = run_async(lambda: measure(args.rounds, args.seconds))
+    both = run_async(lambda: side_by_side(args.side_by_side_rounds, args.seconds)) if args.side_by_side_rounds else []
+    rows = run_async(lambda: measure(args.rounds, args.seconds)) if args.rounds else []
     fixed = run_async(lambda: fixed_load(args.fixed_load_pairs)) if args.fixed_load_pairs else []
-    ratio = spread([r["ratio"] for r in rows])
-    p99 = spread([r["p99_ratio"] for r in rows])
-    cpu = spread([r["cpu_ratio"] for r in rows])
-    print(
-        f"instrumented / plain throughput: median {ratio['median']:.3f}× (range {ratio['min']:.3f}–"
-        f"{ratio['max']:.3f}, {ratio['n']} pairs); goal ≥ {GOAL_RATIO}×"
-    )
-    print(
-        f"instrumented / plain p99 latency: median {p99['median']:.3f}× (range {p99['min']:.3f}–"
-        f"{p99['max']:.3f}); goal ≤ {GOAL_P99}×"
-    )
-    print(
-        f"plain / instrumented target CPU per request: median {cpu['median']:.3f}× (range {cpu['min']:.3f}–"
-        f"{cpu['max']:.3f}): the pace a target held to its CPU would keep"
-    )
+    together = spread([r["ratio"] for r in both]) if both else None
+    ratio = spread([r["ratio"] for r in rows]) if rows else None
+    p99 = spread([r["p99_ratio"] for r in rows]) if rows else None
+    cpu = spread([r["cpu_ratio"] for r in rows]) if rows else None
     fixed_cpu = spread([r["cpu_ratio"] for r in fixed]) if fixed else None
-    if fixed_cpu is not None:
+    if together is not None:
+        reader = spread([r["reader_cpu_share"] for r in both])
         print(
-            f"plain / instrumented target CPU per request at a fixed load: median {fixed_cpu['median']:.3f}× "
-            f"(range {fixed_cpu['min']:.3f}–{fixed_cpu['max']:.3f}, {fixed_cpu['n']} pairs)"
+            _summary(
+                "side by side, instrumented / plain throughput (= plain / instrumented CPU per request)",
+                together,
+                "rounds",
+            )
         )
+        print(f"  the reports' reader: {reader['median']:.1%} of a core (median)")
+    if ratio is not None and p99 is not None and cpu is not None:
+        print(_summary("alternating, instrumented / plain throughput", ratio))
+        print(_summary("alternating, instrumented / plain p99 latency", p99) + f"; goal ≤ {GOAL_P99}×")
+        print(_summary("alternating, plain / instrumented target CPU per request", cpu))
+    if fixed_cpu is not None:
+        print(_summary("plain / instrumented target CPU per request at a fixed load", fixed_cpu))
+    print(f"goal: instrumented / plain ≥ {GOAL_RATIO}×")
     write(
         "witness",
         {
-            "what": f"wrk -t1 -c50 -d{args.seconds:g}s on an instrumented and a plain target, alternating",
+            "what": (
+                f"wrk -t1 -c50 -d{args.seconds:g}s on an instrumented and a plain target: side by side on one "
+                "core, then alternating, then the targets' CPU per request at a fixed offered load"
+            ),
             "target": workload(),
             "goal_ratio": GOAL_RATIO,
             "goal_p99_ratio": GOAL_P99,
+            "side_by_side": {"rounds": both, "ratio": together},
             "rounds": rows,
             "ratio": ratio,
             "p99_ratio": p99,
             "cpu_ratio": cpu,
             "fixed_load": {"burst": FIXED_LOAD.model_dump(mode="json"), "pairs": fixed, "cpu_ratio": fixed_cpu},
-            "instrumented_req_s": spread([r["instrumented_req_s"] for r in rows]),
-            "plain_req_s": spread([r["plain_req_s"] for r in rows]),
+            "instrumented_req_s": spread([r["instrumented_req_s"] for r in rows]) if rows else None,
+            "plain_req_s": spread([r["plain_req_s"] for r in rows]) if rows else None,
         },
     )
 

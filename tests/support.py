@@ -4,6 +4,7 @@ pytest (`bench/` and `docs/` scripts run from the repository root)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -16,6 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from app.sandbox.apps import UserApp
+from app.sandbox.settings import TargetSettings
+from app.sandbox.target import Target
+from app.witness_protocol import ServerEvent
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM: str | None = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
@@ -107,3 +113,38 @@ def wait_run_id(url: str, target_id: int, seconds: float = 30) -> int:
             raise TimeoutError(f"the last burst of target {target_id} was not recorded in {seconds} s")
         time.sleep(0.1)
     return int(run_id)
+
+
+def enter_and_answer_delays(
+    settings: TargetSettings, path: str = "/", app: UserApp | None = None
+) -> tuple[float, float]:
+    """One request to a real target: seconds from sending it to its `enter` report reaching
+    the control app, and to its response. What the live view can show of a request that
+    holds its slot depends on the first."""
+
+    async def scenario() -> tuple[float, float]:
+        entered: list[float] = []
+
+        def on_event(event: ServerEvent) -> None:
+            if event.kind == "enter" and not entered:
+                entered.append(time.monotonic())
+
+        target = Target(settings, on_event=on_event, app=app)
+        await target.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", target.port)
+            sent = time.monotonic()
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+            response = await asyncio.wait_for(reader.read(), 30)
+            answered = time.monotonic()
+            writer.close()
+            assert response.startswith(b"HTTP/1.1 200"), response[:100]
+            deadline = time.monotonic() + 5
+            while not entered and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            assert entered, "no enter was reported"
+            return entered[0] - sent, answered - sent
+        finally:
+            await target.stop()
+
+    return asyncio.run(scenario())

@@ -64,7 +64,7 @@ def test_the_loop_sends_a_batch_and_a_blocked_loop_is_sent_for(reader: tuple[str
     path, chunks = reader
 
     async def main() -> float:
-        channel = EventChannel(path)
+        channel = EventChannel(path, watch=True)
         for port in range(50_000, 50_100):
             channel.emit(witness_protocol.ENTER, port)
         await asyncio.sleep(0.05)
@@ -80,6 +80,31 @@ def test_the_loop_sends_a_batch_and_a_blocked_loop_is_sent_for(reader: tuple[str
     waited = asyncio.run(main())
     assert waited < 0.3
     assert len(_events(chunks)) == 101
+
+
+def test_without_a_watchdog_no_thread_runs_and_a_handler_sends_before_it_blocks(
+    reader: tuple[str, list[bytes]],
+) -> None:
+    """The workload's channel has no watchdog (its wake-ups cost a busy target its pace):
+    its handlers that hold the loop send what has gathered first."""
+    path, chunks = reader
+
+    def watchdogs() -> int:
+        return sum(thread.name == "connscope-events" for thread in threading.enumerate())
+
+    async def main() -> None:
+        before = watchdogs()
+        channel = EventChannel(path)
+        channel.emit(witness_protocol.ENTER, 7_000)
+        assert watchdogs() == before, "no thread wakes in this target"
+        channel.send_now()  # as `before_blocking` does, for a handler about to hold the loop
+        blocked_at = time.monotonic()
+        while not _events(chunks):
+            assert time.monotonic() - blocked_at < 1.0, "the report waited for the blocked loop"
+            time.sleep(0.005)
+
+    asyncio.run(main())
+    assert [e.port for e in _events(chunks)] == [7_000]
 
 
 def test_while_events_flow_the_target_sends_at_most_every_half_frame(reader: tuple[str, list[bytes]]) -> None:
@@ -141,7 +166,7 @@ def test_records_stay_whole_and_in_order_when_the_loop_and_the_watchdog_both_sen
     ports = list(range(1_000, 31_000))
 
     async def main() -> None:
-        channel = EventChannel(path)
+        channel = EventChannel(path, watch=True)
         for index, port in enumerate(ports):
             channel.emit(witness_protocol.ENTER, port)
             if index % 2_000 == 0:

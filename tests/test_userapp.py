@@ -15,8 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
+from app.sandbox.apps import user_app
+from app.sandbox.settings import TargetSettings
 from tests.conftest import state_names
-from tests.support import ROOT, serve_dashboard, start_target, wait_burst
+from tests.support import ROOT, enter_and_answer_delays, serve_dashboard, start_target, wait_burst
 
 pytestmark = [pytest.mark.target]
 
@@ -104,3 +106,12 @@ def test_the_dashboard_serves_only_apps_listed_at_start(app_dir: Path) -> None:
         ).json()
         result = wait_burst(url, target["id"], burst["id"])
         _served_as_instrumented(result, 200)
+
+
+def test_a_users_handler_that_blocks_the_loop_is_still_seen_entering(app_dir: Path) -> None:
+    """A user's app does not say when it blocks its loop (the fixture's /block sleeps 1 s
+    on it): the witness's watchdog sends the request's `enter` for the stuck loop."""
+    settings = TargetSettings(app=APP, loop="asyncio")
+    entered, answered = enter_and_answer_delays(settings, "/block", user_app(APP, str(app_dir)))
+    assert answered >= 1.0
+    assert entered < 0.3, f"enter reached the control app {entered:.3f} s after the request, answered {answered:.3f}"

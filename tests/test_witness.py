@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.sandbox.settings import TargetSettings
 from tests.conftest import outcomes, run_burst
+from tests.support import enter_and_answer_delays
 
 pytestmark = [pytest.mark.target]
 
@@ -42,3 +44,13 @@ def test_server_witness_reports_every_accepted_connection() -> None:
         assert names[-1] == "closed"
         if connection["requests"][0]["outcome"] == "ok":
             assert "active" in names
+
+
+@pytest.mark.parametrize("handler", ["blocking", "cpu"])
+def test_a_handler_holding_the_loop_is_reported_entering_before_it_ends(handler: str) -> None:
+    """The workload's handlers that hold the loop send its reports first: the live view
+    shows the request in its slot for the second it holds it, not after."""
+    settings = TargetSettings(handler=handler, handler_ms=1000, loop="asyncio")
+    entered, answered = enter_and_answer_delays(settings)
+    assert answered >= 1.0
+    assert entered < 0.3, f"enter reached the control app {entered:.3f} s after the request, answered {answered:.3f}"

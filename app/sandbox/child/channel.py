@@ -3,11 +3,16 @@
 An event is packed where it happens (on the loop's thread) and queued without a lock, and
 the loop itself sends what has gathered, in one non-blocking send, a clock tick after the
 first event of a batch (while events flow, no sooner than half a frame after its last send).
-A reporting thread woken on a 2 ms clock took the GIL from the loop on every wake-up and
-encoded in Python what one `struct.pack` now does; now a thread only stands by, waking
-every 50 ms to send for a loop that a blocking handler holds. The socket is
-found by path, not inherited, because uvicorn's worker processes are spawned fresh and a
-path works across network namespaces.
+
+A loop that is blocked sends nothing, so its request would show in no slot until it ends.
+The workload blocks its loop only on purpose, and says so first (`before_blocking`, which
+sends at once). A user's own app can block it without a word: only for those does a
+watchdog thread wake every 50 ms to send for a stuck loop. That thread is not free even
+when it finds nothing to do: each wake-up takes the GIL from a busy loop, and side by side
+on one core a target with it ran 8-10% slower than without (`python3 -m bench.witness`).
+
+The socket is found by path, not inherited, because uvicorn's worker processes are spawned
+fresh and a path works across network namespaces.
 """
 
 from __future__ import annotations
@@ -31,15 +36,16 @@ BUSY_FLUSH_INTERVAL_S = 0.015
 send wakes the control app, and on a virtual machine that wake-up costs the target tens of
 microseconds: at one send per 2 ms under load, a few percent of its pace."""
 STUCK_AFTER_S = 0.04
-"""A loop that has not sent for this long is blocked (a blocking handler, a CPU burn):
-the watchdog thread sends for it, so the live view still sees the request it runs."""
+"""A loop that has not sent for this long is blocked (a handler that sleeps or burns CPU on
+it): the watchdog thread, where one runs, sends for it, so the live view still sees the
+request it runs."""
 WATCHDOG_INTERVAL_S = 0.05
 SEND_BUFFER_BYTES = 1 << 20
 """Room in the kernel for a burst of reports while the control app's loop is busy."""
 
 
 class EventChannel:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, watch: bool = False) -> None:
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.connect(path)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
@@ -59,8 +65,10 @@ class EventChannel:
         self._sent_at = time.monotonic() - BUSY_FLUSH_INTERVAL_S
         self._open = True
         self._pack = RECORD.pack
+        self._watching = False
         atexit.register(self._flush_at_exit)
-        threading.Thread(target=self._watch, name="connscope-events", daemon=True).start()
+        if watch:
+            self.watch()
 
     def emit(self, code: int, port: int) -> None:
         """Reports one fact (`code` from app.witness_protocol) about the connection from
@@ -72,8 +80,22 @@ class EventChannel:
             try:
                 asyncio.get_running_loop().call_later(delay, self._flush)
             except RuntimeError:
-                # No loop runs on this thread: the watchdog sends it.
+                # No loop runs on this thread to send it: the watchdog will.
                 self._scheduled = False
+                self.watch()
+
+    def watch(self) -> None:
+        """Starts the watchdog thread (once): from now on a loop stuck for STUCK_AFTER_S is
+        sent for."""
+        if not self._watching:
+            self._watching = True
+            threading.Thread(target=self._watch, name="connscope-events", daemon=True).start()
+
+    def send_now(self) -> None:
+        """Sends what has gathered, at once: for code about to block the loop that would
+        send it."""
+        if self._open:
+            self._send()
 
     def _flush(self) -> None:
         if not self._open:
@@ -145,6 +167,7 @@ def _discard(_record: bytes) -> None:
 # One per process by nature: each uvicorn worker is its own process with its own socket.
 _channel: EventChannel | None = None
 _opened = False
+_loop_may_block = False
 
 
 def channel() -> EventChannel | None:
@@ -152,9 +175,26 @@ def channel() -> EventChannel | None:
     global _channel, _opened
     if not _opened:
         path = os.environ.get(EVENTS_PATH_ENV)
-        _channel = EventChannel(path) if path else None
+        _channel = EventChannel(path, watch=_loop_may_block) if path else None
         _opened = True
     return _channel
+
+
+def watch_for_a_blocked_loop() -> None:
+    """This process serves an app that may block its loop without saying so (a user's own):
+    its channel gets the watchdog."""
+    global _loop_may_block
+    _loop_may_block = True
+    if _channel is not None:
+        _channel.watch()
+
+
+def before_blocking(seconds: float) -> None:
+    """Called by a handler about to hold the loop for `seconds`: what the loop has gathered
+    (this request's `enter`) goes out now, not after the handler. A hold shorter than the
+    loop's first flush delay (2 ms) costs no send: it delays a report by no more than itself."""
+    if seconds >= FLUSH_INTERVAL_S and (events := channel()) is not None:
+        events.send_now()
 
 
 def _forget_after_fork() -> None:

@@ -9,6 +9,7 @@ import os
 import sys
 from typing import Any, Literal
 
+from app.sandbox.child.channel import watch_for_a_blocked_loop
 from app.sandbox.child.containment import arm_worker
 from app.sandbox.child.fsview import APP_DIR_ENV
 from app.sandbox.child.witness import AppWitness
@@ -84,4 +85,8 @@ def create_app() -> ASGIApp:
     arm_worker()
     settings = TargetSettings.from_env()
     app = _load()
-    return AppWitness(Marked(app)) if settings.instrument else app
+    if not settings.instrument:
+        return app
+    # Any handler of it may hold the loop, and none will say so.
+    watch_for_a_blocked_loop()
+    return AppWitness(Marked(app))

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.sandbox.child.channel import before_blocking
 from app.sandbox.child.containment import arm_worker
 from app.sandbox.child.witness import AppWitness
 from app.sandbox.settings import TargetSettings
@@ -90,12 +91,18 @@ def _build(settings: TargetSettings) -> Starlette:
         await asyncio.sleep(_hold_seconds(settings, rng))
         return Response(payload(), headers=headers)
 
+    # The two that hold the loop say so first: a blocked loop sends no reports, and this
+    # process runs no watchdog to send them for it.
     async def blocking_endpoint(request: Request) -> Response:
-        time.sleep(_hold_seconds(settings, rng))
+        seconds = _hold_seconds(settings, rng)
+        before_blocking(seconds)
+        time.sleep(seconds)
         return Response(payload(), headers=headers)
 
     async def cpu_endpoint(request: Request) -> Response:
-        _burn_cpu(_hold_seconds(settings, rng))
+        seconds = _hold_seconds(settings, rng)
+        before_blocking(seconds)
+        _burn_cpu(seconds)
         return Response(payload(), headers=headers)
 
     def sync_endpoint(request: Request) -> Response:
