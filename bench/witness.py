@@ -1,13 +1,15 @@
-"""What the server witness costs: an instrumented target against a plain one, both driven
-by wrk, alternating, in the same run, each pair on targets of its own; wrk has a core to itself.
+"""What the server witness costs: an instrumented target against a plain one, both with the
+issue's workload (async handler, 0 ms, uvloop, backlog 4096), on targets of their own each round.
 
-`python3 -m bench.witness [--rounds N] [--seconds S] [--fixed-load-pairs N]`. Two targets
-with the issue's workload (async handler, 0 ms, uvloop, backlog 4096) run side by side, one
-with `instrument` true (uvicorn's protocol subclass and the ASGI wrapper reporting every
-accepted/enter/leave/closed to this process, which reads and decodes them as the
-dashboard does) and one without. `wrk -t1 -c50` drives each in turn, the order swapped
-every round; the ratio is taken per pair. Then pairs at a fixed offered load from
-connscope's own client compare the targets' CPU per request.
+`python3 -m bench.witness [--side-by-side-rounds N] [--rounds N] [--seconds S] [--fixed-load-pairs N]`.
+The instrumented one has `instrument` true: uvicorn's protocol subclass and the ASGI wrapper
+report every accepted/enter/leave/closed to this process, which reads and decodes them as
+the dashboard does. Three measures, each a ratio per round:
+- side by side (the steadiest): both targets at once on one core, each saturated by a
+  `wrk -t1 -c50` of its own on the other; the core's noise lands on both alike;
+- alternating: `wrk -t1 -c50` on each in turn, the order swapped every round, wrk alone on
+  its core (the issue's method, and the p99 latency);
+- at a fixed offered load from connscope's own client: the targets' CPU per request.
 """
 
 from __future__ import annotations
@@ -293,19 +295,15 @@ def main() -> None:
     rows = run_async(lambda: measure(args.rounds, args.seconds)) if args.rounds else []
     fixed = run_async(lambda: fixed_load(args.fixed_load_pairs)) if args.fixed_load_pairs else []
     together = spread([r["ratio"] for r in both]) if both else None
+    together_cpu = spread([r["cpu_ratio"] for r in both]) if both else None
     ratio = spread([r["ratio"] for r in rows]) if rows else None
     p99 = spread([r["p99_ratio"] for r in rows]) if rows else None
     cpu = spread([r["cpu_ratio"] for r in rows]) if rows else None
     fixed_cpu = spread([r["cpu_ratio"] for r in fixed]) if fixed else None
-    if together is not None:
+    if together is not None and together_cpu is not None:
         reader = spread([r["reader_cpu_share"] for r in both])
-        print(
-            _summary(
-                "side by side, instrumented / plain throughput (= plain / instrumented CPU per request)",
-                together,
-                "rounds",
-            )
-        )
+        print(_summary("side by side, instrumented / plain throughput", together, "rounds"))
+        print(_summary("side by side, plain / instrumented target CPU per request", together_cpu, "rounds"))
         print(f"  the reports' reader: {reader['median']:.1%} of a core (median)")
     if ratio is not None and p99 is not None and cpu is not None:
         print(_summary("alternating, instrumented / plain throughput", ratio))
@@ -324,7 +322,7 @@ def main() -> None:
             "target": workload(),
             "goal_ratio": GOAL_RATIO,
             "goal_p99_ratio": GOAL_P99,
-            "side_by_side": {"rounds": both, "ratio": together},
+            "side_by_side": {"rounds": both, "ratio": together, "cpu_ratio": together_cpu},
             "rounds": rows,
             "ratio": ratio,
             "p99_ratio": p99,
