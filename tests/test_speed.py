@@ -19,6 +19,7 @@ from app import witness_protocol
 from app.kernel import PeerState, SockDiag, TcpState
 from app.kernel.accept_queue import AcceptQueueSample
 from app.kernel.sampler import KernelSampler
+from app.sandbox.child import channel as events_channel
 from app.sandbox.child.channel import BUSY_FLUSH_INTERVAL_S, FLUSH_INTERVAL_S, EventChannel
 
 
@@ -82,29 +83,54 @@ def test_the_loop_sends_a_batch_and_a_blocked_loop_is_sent_for(reader: tuple[str
     assert len(_events(chunks)) == 101
 
 
-def test_without_a_watchdog_no_thread_runs_and_a_handler_sends_before_it_blocks(
-    reader: tuple[str, list[bytes]],
-) -> None:
+def test_without_a_watchdog_a_handler_sends_before_it_blocks(reader: tuple[str, list[bytes]]) -> None:
     """The workload's channel has no watchdog (its wake-ups cost a busy target its pace):
-    its handlers that hold the loop send what has gathered first."""
+    its handlers that hold the loop send what has gathered first, a hold too short to
+    matter only once the busy spacing is reached."""
     path, chunks = reader
 
-    def watchdogs() -> int:
-        return sum(thread.name == "connscope-events" for thread in threading.enumerate())
-
-    async def main() -> None:
-        before = watchdogs()
-        channel = EventChannel(path)
-        channel.emit(witness_protocol.ENTER, 7_000)
-        assert watchdogs() == before, "no thread wakes in this target"
-        channel.send_now()  # as `before_blocking` does, for a handler about to hold the loop
-        blocked_at = time.monotonic()
-        while not _events(chunks):
-            assert time.monotonic() - blocked_at < 1.0, "the report waited for the blocked loop"
+    def wait_for(count: int) -> None:
+        began = time.monotonic()
+        while len(_events(chunks)) < count:
+            assert time.monotonic() - began < 1.0, "the report waited for the blocked loop"
             time.sleep(0.005)
 
+    async def main() -> None:
+        channel = EventChannel(path)
+        channel.emit(witness_protocol.ENTER, 7_000)
+        sent_at = time.monotonic()
+        channel.before_blocking(1.0)
+        channel.emit(witness_protocol.ENTER, 7_001)
+        channel.before_blocking(0.001)  # 1 ms, just after a send: the loop's own flush will do
+        soon = time.monotonic() - sent_at < BUSY_FLUSH_INTERVAL_S - 0.002
+        wait_for(1)  # the loop is held here: only before_blocking can have sent it
+        assert not channel.watching, "no thread wakes in this target"
+        time.sleep(0.003)
+        if soon:  # a machine that stalled this thread for 13 ms has passed the spacing
+            assert len(_events(chunks)) == 1
+        time.sleep(BUSY_FLUSH_INTERVAL_S)
+        channel.emit(witness_protocol.ENTER, 7_002)
+        channel.before_blocking(0.001)  # short holds add up: past the spacing, it sends
+        wait_for(3)
+
     asyncio.run(main())
-    assert [e.port for e in _events(chunks)] == [7_000]
+    assert [e.port for e in _events(chunks)] == [7_000, 7_001, 7_002]
+
+
+def test_only_a_users_app_gets_the_watchdog(reader: tuple[str, list[bytes]], monkeypatch: pytest.MonkeyPatch) -> None:
+    path, _ = reader
+    monkeypatch.setenv(events_channel.EVENTS_PATH_ENV, path)
+    monkeypatch.setattr(events_channel, "_channel", None)
+    monkeypatch.setattr(events_channel, "_opened", False)
+    monkeypatch.setattr(events_channel, "_loop_may_block", False)
+    opened = events_channel.channel()
+    assert opened is not None and not opened.watching, "the workload's channel"
+    events_channel.watch_for_a_blocked_loop()  # what userapp.create_app does in each worker
+    assert opened.watching, "a channel already open starts it"
+    monkeypatch.setattr(events_channel, "_channel", None)
+    monkeypatch.setattr(events_channel, "_opened", False)
+    reopened = events_channel.channel()
+    assert reopened is not None and reopened.watching, "a channel opened later has it from the start"
 
 
 def test_while_events_flow_the_target_sends_at_most_every_half_frame(reader: tuple[str, list[bytes]]) -> None:

@@ -91,11 +91,23 @@ class EventChannel:
             self._watching = True
             threading.Thread(target=self._watch, name="connscope-events", daemon=True).start()
 
-    def send_now(self) -> None:
-        """Sends what has gathered, at once: for code about to block the loop that would
-        send it."""
-        if self._open:
-            self._send()
+    @property
+    def watching(self) -> bool:
+        return self._watching
+
+    def before_blocking(self, seconds: float) -> None:
+        """Code about to hold the loop for `seconds` (which then sends nothing) sends what has
+        gathered now, if waiting for the loop would hold a report past the busy spacing.
+        Shorter holds add up (asyncio runs every ready step before a flush that has come
+        due), so the test is on the time since the last send, not on one hold alone."""
+        if not self._open or not (self._queue or self._unsent):
+            return
+        if time.monotonic() + seconds - self._sent_at < BUSY_FLUSH_INTERVAL_S:
+            return
+        if self._send():
+            # The control app is behind and the kernel took nothing: only a thread can
+            # send while the loop is held.
+            self.watch()
 
     def _flush(self) -> None:
         if not self._open:
@@ -115,22 +127,26 @@ class EventChannel:
             popleft = queue.popleft
             self._unsent += b"".join([popleft() for _ in range(len(queue))])
 
-    def _send(self) -> None:
+    def _send(self) -> bool:
+        """Sends what has gathered; True if some of it is still waiting for the kernel."""
         with self._lock:
-            self._sent_at = time.monotonic()
             self._take()
             if not self._unsent:
-                return
+                return False
             try:
                 sent = self._sock.send(self._unsent)
             except BlockingIOError:
-                return
+                return True
             except OSError:
                 # The control app is gone: stop gathering what nobody will read.
                 self._close()
-                return
+                return False
+            # Only a send that went out spaces the next: a flush that found nothing must not
+            # hold back the report that follows it.
+            self._sent_at = time.monotonic()
             # A partial send leaves the rest of a record first in line: the stream stays whole.
             del self._unsent[:sent]
+            return bool(self._unsent)
 
     def _close(self) -> None:
         self._open = False
@@ -191,10 +207,10 @@ def watch_for_a_blocked_loop() -> None:
 
 def before_blocking(seconds: float) -> None:
     """Called by a handler about to hold the loop for `seconds`: what the loop has gathered
-    (this request's `enter`) goes out now, not after the handler. A hold shorter than the
-    loop's first flush delay (2 ms) costs no send: it delays a report by no more than itself."""
-    if seconds >= FLUSH_INTERVAL_S and (events := channel()) is not None:
-        events.send_now()
+    (this request's `enter`) goes out now rather than after the handler, unless it would go
+    out within the busy spacing anyway (EventChannel.before_blocking)."""
+    if (events := channel()) is not None:
+        events.before_blocking(seconds)
 
 
 def _forget_after_fork() -> None:
