@@ -108,10 +108,12 @@ def test_the_dashboard_serves_only_apps_listed_at_start(app_dir: Path) -> None:
         _served_as_instrumented(result, 200)
 
 
-def test_a_users_handler_that_blocks_the_loop_is_still_seen_entering(app_dir: Path) -> None:
+@pytest.mark.parametrize(("loop", "workers"), [("asyncio", 1), ("uvloop", 2)])
+def test_a_users_handler_that_blocks_the_loop_is_still_seen_entering(app_dir: Path, loop: str, workers: int) -> None:
     """A user's app does not say when it blocks its loop (the fixture's /block sleeps 1 s
-    on it): the witness's watchdog sends the request's `enter` for the stuck loop."""
-    settings = TargetSettings(app=APP, loop="asyncio")
+    on it): the witness's watchdog sends the request's `enter` for the stuck loop, in
+    uvicorn's spawned workers too."""
+    settings = TargetSettings(app=APP, loop=loop, workers=workers)  # type: ignore[arg-type]
     entered, answered = enter_and_answer_delays(settings, "/block", user_app(APP, str(app_dir)))
     assert answered >= 1.0
     assert entered < 0.3, f"enter reached the control app {entered:.3f} s after the request, answered {answered:.3f}"
