@@ -20,7 +20,13 @@ from app.kernel import PeerState, SockDiag, TcpState
 from app.kernel.accept_queue import AcceptQueueSample
 from app.kernel.sampler import KernelSampler
 from app.sandbox.child import channel as events_channel
-from app.sandbox.child.channel import BUSY_FLUSH_INTERVAL_S, FLUSH_INTERVAL_S, EventChannel
+from app.sandbox.child.channel import (
+    BUSY_FLUSH_INTERVAL_S,
+    FLUSH_INTERVAL_S,
+    STUCK_AFTER_S,
+    WATCHDOG_MAX_INTERVAL_S,
+    EventChannel,
+)
 
 
 def test_events_round_trip_and_an_unknown_kind_is_skipped() -> None:
@@ -131,6 +137,30 @@ def test_only_a_users_app_gets_the_watchdog(reader: tuple[str, list[bytes]], mon
     monkeypatch.setattr(events_channel, "_opened", False)
     reopened = events_channel.channel()
     assert reopened is not None and reopened.watching, "a channel opened later has it from the start"
+
+
+def test_a_loop_burning_cpu_is_still_sent_for(reader: tuple[str, list[bytes]]) -> None:
+    """The watchdog backs off while the loop keeps the GIL busy (its wake-ups cost the loop
+    its pace), but no further than WATCHDOG_MAX_INTERVAL_S: a handler burning CPU on the loop
+    after a busy spell still has its `enter` sent within about half a second."""
+    path, chunks = reader
+
+    async def main() -> float:
+        channel = EventChannel(path, watch=True)
+        for port in range(20_000, 20_400):  # a busy spell: the loop holds the GIL
+            channel.emit(witness_protocol.ENTER, port)
+            deadline = time.monotonic() + 0.002
+            while time.monotonic() < deadline:
+                pass
+            await asyncio.sleep(0)
+        channel.emit(witness_protocol.ENTER, 30_000)
+        burning = time.monotonic()
+        while not any(e.port == 30_000 for e in _events(chunks)):  # CPU on the loop, GIL held
+            assert time.monotonic() - burning < 3.0, "the burning loop's event was never sent"
+        return time.monotonic() - burning
+
+    waited = asyncio.run(main())
+    assert waited < WATCHDOG_MAX_INTERVAL_S + STUCK_AFTER_S + 0.25, waited
 
 
 def test_while_events_flow_the_target_sends_at_most_every_half_frame(reader: tuple[str, list[bytes]]) -> None:
