@@ -36,6 +36,7 @@ from app.timeline import summary
 from app.timeline.histogram import percentiles_ms
 from app.timeline.timeline import Timeline
 from app.traffic.burst import Burst, fire
+from app.traffic.collector import full_collections_held
 from app.traffic.spec import BurstSpec
 
 DRAIN_LIMIT_S = 2.0
@@ -115,8 +116,9 @@ class Experiment:
             self._sampler.start(asyncio.get_running_loop())
         before = self._read_counters()
         try:
-            await fire(burst, self.timeline)
-            await self._drain(burst)
+            with full_collections_held():
+                await fire(burst, self.timeline)
+                await self._drain(burst)
         finally:
             if before is not None:
                 self._counters[burst.id] = (before, self._read_counters())
