@@ -216,6 +216,13 @@ class Experiment:
         )
 
 
+async def check_start(settings: TargetSettings, app: UserApp | None = None) -> None:
+    """Starts a target and stops it at once; TargetError says why it cannot start. The
+    control app never imports a user's app itself: starting it is how to know it loads."""
+    async with Experiment(settings, app=app):
+        pass
+
+
 async def run_once(
     settings: TargetSettings,
     spec: BurstSpec,

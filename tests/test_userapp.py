@@ -117,3 +117,22 @@ def test_a_users_handler_that_blocks_the_loop_is_still_seen_entering(app_dir: Pa
     entered, answered = enter_and_answer_delays(settings, "/block", user_app(APP, str(app_dir)))
     assert answered >= 1.0
     assert entered < 0.3, f"enter reached the control app {entered:.3f} s after the request, answered {answered:.3f}"
+
+
+def test_compare_tries_the_b_sides_app_before_running_a_burst(app_dir: Path) -> None:
+    """The control app never imports user code: an app of B's that cannot be loaded is found
+    by starting it, before A's burst is fired only to be left without its other half."""
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "app.cli", "compare", "--app", APP, "--app-dir", str(app_dir),
+            "-b", "app=shopapp.main:nope", "--connections", "2",
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stdout == "", "no burst ran"
+    assert "A: starting" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"connscope: error: B: target failed to start: the app shopapp.main:nope (from {app_dir}) cannot be loaded: "
+        'ImportFromStringError: Attribute "nope" not found in module "shopapp.main".'
+    )

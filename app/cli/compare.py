@@ -18,7 +18,7 @@ from app.cli.parser import BURST_FLAGS, TARGET_FLAGS, model_from_flags
 from app.cli.run import raise_open_file_limit, render_table, run_async, show_progress
 from app.comparison import ComparisonRecord, better_text, diff_table, figure_text, finding, settings_table
 from app.errors import CapExceeded, StoreError, TargetError
-from app.experiment import run_once
+from app.experiment import check_start, run_once
 from app.limits import limits_from
 from app.report import ReportError, check_output, render
 from app.result import RunResult
@@ -110,6 +110,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"connscope: error: {exc}", file=sys.stderr)
         return 2
     raise_open_file_limit()
+    if apps[1] is not None and apps[1] != apps[0]:
+        # A's start tries A's app, nothing tries B's before A's burst has run: tried first,
+        # an app that cannot be imported does not cost the other side's burst.
+        print(f"B: checking that {apps[1].name} loads", file=sys.stderr)
+        try:
+            run_async(functools.partial(check_start, b, apps[1]))
+        except TargetError as exc:
+            print(f"connscope: error: B: {exc}", file=sys.stderr)
+            return 1
     results: list[RunResult] = []
     for side, settings, app in zip(SIDES, (a, b), apps, strict=True):
         print(f"{side.upper()}: starting {settings.server}", file=sys.stderr)
