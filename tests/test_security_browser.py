@@ -379,6 +379,31 @@ def test_the_pages_fetch_and_form_posts_carry_the_token(room: str, page: Any) ->
     assert alert.inner_text().startswith("HTTP 403: Refused") and "open the control link" in alert.inner_text()
 
 
+def _try_it_out(page: Any, method: str, path: str, values: dict[str, str]) -> str:
+    """Swagger UI's "Try it out" on one operation, as a user clicks it: the status it shows."""
+    operation = page.locator(f".opblock-{method}", has=page.locator(".opblock-summary-path", has_text=path))
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    for name, value in values.items():
+        operation.locator(f"input[placeholder='{name}']").fill(value)
+    operation.get_by_role("button", name="Execute").click()
+    status = operation.locator(".live-responses-table tbody .response-col_status").first
+    status.wait_for(timeout=10_000)
+    return str(status.inner_text()).split()[0]
+
+
+def test_the_api_docs_try_it_out_sends_the_token(room: str, page: Any) -> None:
+    """Off loopback, "Try it out" on /docs carries the control token as the dashboard's
+    pages do; without it the same request is refused."""
+    _take_control(page, room, "/docs")
+    assert _try_it_out(page, "delete", "/api/runs/{run_id}", {"run_id": "999999999"}) == "404", (
+        "authorised: there is simply no such run"
+    )
+    page.evaluate("() => sessionStorage.removeItem('connscope-token')")
+    page.goto(f"{room}/docs")  # not reload(): the deep link would open the operation already
+    assert _try_it_out(page, "delete", "/api/runs/{run_id}", {"run_id": "999999999"}) == "403"
+
+
 def test_a_sweep_starts_and_stops_from_its_pages_with_the_token(room: str, page: Any) -> None:
     """The sweep's two forms, sent by fetch with the header: the start follows its redirect
     to the sweep's page, whose Stop stops it. Last here: a sweep replaces the live target."""
