@@ -288,6 +288,12 @@ def _backlog(a: RunResult, b: RunResult, label_a: str, label_b: str) -> str:
     return "the backlog filled on " + " and on ".join(filled)
 
 
+def _same_handler(a: TargetSettings, b: TargetSettings) -> bool:
+    """Both sides serve the workload with the same handler: the finding can name it once.
+    A user's app has no handler settings (they do not apply to it)."""
+    return (a.handler, a.handler_mix, a.handler_ms) == (b.handler, b.handler_mix, b.handler_ms)
+
+
 def finding(a: RunResult, b: RunResult) -> str:
     """E.g. "with 20 connections at 300 new connections/s, limit 50 turns away 12% with 503 and
     p99 is 410 ms; limit 100 turns away none and p99 is 230 ms; the backlog never filled"."""
@@ -296,8 +302,11 @@ def finding(a: RunResult, b: RunResult) -> str:
     if label_a == label_b:
         label_a, label_b = f"A ({label_a})", f"B ({label_b})"
     handler = ""
-    if (a.settings.handler, a.settings.handler_ms) == (b.settings.handler, b.settings.handler_ms):
+    if a.settings.app is not None and a.settings.app == b.settings.app:
+        handler = f" and the app {a.settings.app}"
+    elif a.settings.app is None and b.settings.app is None and _same_handler(a.settings, b.settings):
         ms = f"{a.settings.handler_ms:g}"
-        handler = f" and {article(ms)} {ms} ms {a.settings.handler} handler"
+        kind = f"{a.settings.handler} " if a.settings.handler_mix is None else ""
+        handler = f" and {article(ms)} {ms} ms {kind}handler"
     bursts = traffic(a.burst) if a.burst == b.burst else f"different bursts ({traffic(a.burst)}; {traffic(b.burst)})"
     return f"With {bursts}{handler}, {_side(label_a, a)}; {_side(label_b, b)}; {_backlog(a, b, label_a, label_b)}."

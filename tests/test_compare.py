@@ -244,3 +244,21 @@ def test_a_comparison_supersedes_the_live_target_the_recorded_way(dashboard: str
     assert cut["cancelled"] == f"superseded by comparison {done['id']}" and cut["run_id"] is not None
     assert run(dashboard, cut["run_id"])["cancelled"] == cut["cancelled"]
     assert httpx.get(f"{dashboard}/api/targets/{target['id']}", timeout=10).json()["state"] in ("stopped", "exited")
+
+
+def test_the_finding_names_a_users_app_not_handler_settings_that_do_not_apply(
+    dashboard: str, limited: dict[str, Any]
+) -> None:
+    from app.comparison import finding
+    from app.result import RunResult
+
+    a = RunResult.model_validate(run(dashboard, limited["run_a"]))
+    b = RunResult.model_validate(run(dashboard, limited["run_b"]))
+    assert "and a 300 ms async handler," in finding(a, b)
+
+    def serving(result: RunResult, app: str) -> RunResult:
+        return result.model_copy(update={"settings": result.settings.model_copy(update={"app": app})})
+
+    same = finding(serving(a, "shop.main:app"), serving(b, "shop.main:app"))
+    assert "and the app shop.main:app," in same and "handler" not in same
+    assert "handler" not in finding(serving(a, "shop.main:app"), serving(b, "other.main:app"))

@@ -165,6 +165,10 @@ def test_the_finding_says_the_numbers_in_plain_words() -> None:
         "At 300 new connections/s and a 200 ms handler, limit 50 turns away 12% (240 of 2,000) with 503 and "
         "p99 is 410 ms (max 432 ms); the backlog never filled (peak 37 of 128)."
     )
+    # A user's app: the handler settings do not apply to it, so the sentence names the app.
+    assert finding(figures | {"app": "shop.main:app"}).startswith(
+        "At 300 new connections/s and the app shop.main:app, limit 50 turns away 12%"
+    )
     no_limit = figures | {"limit_concurrency": None, "rejected": 0, "rejected_pct": 0, "others": {"timeout": 7}}
     assert finding(no_limit | {"backlog_filled": True, "accept_queue_peak": 128}) == (
         "At 300 new connections/s and a 200 ms handler, uvicorn without a concurrency limit turns away none and p99 "

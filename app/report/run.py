@@ -58,6 +58,7 @@ def figures(result: RunResult) -> dict[str, Any]:
         "ramp_s": three_digits(b.ramp_s) if b.pattern == "ramp" else None,
         "handler_ms": three_digits(s.handler_ms),
         "handler_latency": s.latency,
+        "app": s.app,
         "limit_concurrency": s.limit_concurrency,
         "server": s.server,
         "workers": s.workers,
@@ -100,10 +101,14 @@ def finding(f: dict[str, Any]) -> str:
         traffic = f"with {_n(f['connections'])} connections spread over {_n(f['ramp_s'])} s"
     else:
         traffic = f"with {_n(f['connections'])} connections arriving at once"
-    ms = _n(f["handler_ms"])
-    traffic += f" and {article(ms)} {ms} ms handler"
-    if f.get("handler_latency", "fixed") != "fixed":
-        traffic += f" ({f['handler_latency']} around it)"
+    if f.get("app"):
+        # A user's app: the handler settings do not apply to it.
+        traffic += f" and the app {f['app']}"
+    else:
+        ms = _n(f["handler_ms"])
+        traffic += f" and {article(ms)} {ms} ms handler"
+        if f.get("handler_latency", "fixed") != "fixed":
+            traffic += f" ({f['handler_latency']} around it)"
     # Figures written before engines had their own words carry only limit_concurrency.
     limit = ENGINES[f.get("server", "uvicorn")].gate_words(
         f.get("gate", f["limit_concurrency"]), f.get("workers", 1), f.get("gate_default", False)

@@ -26,6 +26,8 @@ def _traffic(record: Mapping[str, Any]) -> str:
         arrivals = f"with {burst['connections']} connections arriving over {burst['ramp_s']:g} s"
     else:
         arrivals = f"with {burst['connections']} connections ({burst['pattern']})"
+    if settings.get("app"):
+        return f"{arrivals} with the app {settings['app']}"
     if "handler_ms" in swept:
         return arrivals
     ms = f"{settings['handler_ms']:g}"
