@@ -138,3 +138,25 @@ def test_a_version_1_run_still_loads_lists_exports_and_replays(
         page.evaluate("t => window.connscopeReplay.show(t)", end)
         lanes = page.evaluate("() => window.connscopeReplay.view.describe().lanes")
         assert (lanes["ok"]["count"], lanes["rejected"]["count"]) == (2, 4), "the old run replays to its end"
+
+
+def test_the_api_docs_example_bodies_run_as_they_stand() -> None:
+    """Swagger UI's "Try it out" sends an operation's first example unchanged: each one the
+    docs offer is accepted, and starts what it says."""
+    with serve_dashboard() as url:
+        paths = httpx.get(f"{url}/openapi.json", timeout=10).json()["paths"]
+
+        def examples(path: str) -> list[Any]:
+            content = paths[path]["post"]["requestBody"]["content"]["application/json"]
+            return [example["value"] for example in content["examples"].values()]
+
+        for body in examples("/api/targets"):
+            started = httpx.post(f"{url}/api/targets", json=body, timeout=60)
+            assert started.status_code == 201, started.text
+        target = started.json()["id"]
+        for body in examples("/api/targets/{target_id}/bursts"):
+            fired = httpx.post(f"{url}/api/targets/{target}/bursts", json=body, timeout=30)
+            assert fired.status_code == 202, fired.text
+        for body in examples("/api/comparisons"):
+            compared = httpx.post(f"{url}/api/comparisons", json=body, timeout=120)
+            assert compared.status_code == 202, compared.text

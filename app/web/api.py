@@ -8,9 +8,9 @@ import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -60,6 +60,39 @@ async def list_targets(request: Request) -> list[TargetView]:
     return [s.view() for s in registry_of(request).sessions.values()]
 
 
+# What Swagger UI's "Try it out" fills the bodies with: requests that run as they stand.
+# Without them it built a body from the schema, which the API refused (a handler mix of
+# "string", a seed past 2**63 once the browser rounded it) or which started a server that
+# exits after one request.
+TARGET_EXAMPLES: dict[str, Any] = {
+    "limit": {
+        "summary": "uvicorn with a concurrency limit, a 500 ms async handler",
+        "value": {"limit_concurrency": 5, "handler": "async", "handler_ms": 500},
+    },
+    "blocking": {
+        "summary": "a handler that blocks the event loop, a short backlog",
+        "value": {"handler": "blocking", "handler_ms": 300, "backlog": 16},
+    },
+}
+BURST_EXAMPLES: dict[str, Any] = {
+    "at once": {"summary": "20 connections at once", "value": {"connections": 20, "pattern": "burst"}},
+    "rate": {
+        "summary": "50 connections, 20 new ones a second",
+        "value": {"connections": 50, "pattern": "rate", "rate": 20},
+    },
+}
+COMPARISON_EXAMPLES: dict[str, Any] = {
+    "limit": {
+        "summary": "limit_concurrency 3 against 10, one burst at each",
+        "value": {
+            "a": {"limit_concurrency": 3, "handler_ms": 800},
+            "b": {"limit_concurrency": 10, "handler_ms": 800},
+            "burst": {"connections": 8, "pattern": "rate", "rate": 10},
+        },
+    },
+}
+
+
 @router.post(
     "/targets",
     status_code=status.HTTP_201_CREATED,
@@ -72,7 +105,9 @@ async def list_targets(request: Request) -> list[TargetView]:
         422: {"description": "Invalid settings, or settings over a cap (`--max-…` raises it)."},
     },
 )
-async def create_target(request: Request, settings: TargetSettings) -> TargetView | JSONResponse:
+async def create_target(
+    request: Request, settings: Annotated[TargetSettings, Body(openapi_examples=TARGET_EXAMPLES)]
+) -> TargetView | JSONResponse:
     """Starts a target (replacing the current one) and returns its status once it is ready.
     A target that failed to start answers 409 with its reason and output tail."""
     try:
@@ -109,7 +144,9 @@ async def stop_target(request: Request, target_id: int) -> TargetView:
         422: {"description": "An invalid burst, or one over a cap (`--max-…` raises it)."},
     },
 )
-async def fire_burst(request: Request, target_id: int, spec: BurstSpec) -> BurstAccepted:
+async def fire_burst(
+    request: Request, target_id: int, spec: Annotated[BurstSpec, Body(openapi_examples=BURST_EXAMPLES)]
+) -> BurstAccepted:
     session = _session(request, target_id)
     if not session.ready:
         raise HTTPException(status.HTTP_409_CONFLICT, f"target {target_id} is {session.state}, not ready")
@@ -240,7 +277,9 @@ def comparison_report(record: ComparisonRecord) -> ComparisonReport:
         422: {"description": "Invalid settings or burst, or over a cap (a comparison counts as two target starts)."},
     },
 )
-async def create_comparison(request: Request, body: CompareRequest) -> ComparisonView:
+async def create_comparison(
+    request: Request, body: Annotated[CompareRequest, Body(openapi_examples=COMPARISON_EXAMPLES)]
+) -> ComparisonView:
     """Replaces the live target with two, A and B, and fires the same burst (the same arrival
     schedule) at each: one after the other, or at the same time with `concurrent`. Answers
     once both are up; poll `GET /api/comparisons/live/{id}` until `state` is `done`."""
