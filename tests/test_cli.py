@@ -185,6 +185,7 @@ def test_compare_runs_one_burst_at_two_targets_and_says_which_did_better(tmp_pat
         (["-b", "limt-concurrency=8"], "did you mean -b limit-concurrency=…?"),
         (["-a", "backlog=8", "-a", "backlog=16"], "-a backlog=16: backlog is given twice for A"),
         (["-b", "connections=8"], "the burst is the same for both sides: give --connections instead"),
+        (["-b", "app-dir=/srv/b"], "one --app-dir serves both sides: give it once"),
         (["--connections", "0"], "--connections 0: Must be at least 1."),
         (["-b", "backlog=8", "--report", "/nowhere/r.md"], "cannot write the report to /nowhere: no such directory"),
     ],

@@ -43,6 +43,10 @@ def side_values(pairs: list[str], side: str) -> dict[str, str | None]:
         flag = "--" + name.strip().lstrip("-").replace("_", "-")
         if flag in BURST_FLAGS:
             raise SideError(f"-{side} {pair}: the burst is the same for both sides: give {flag} instead")
+        if flag == "--app-dir":
+            raise SideError(
+                f"-{side} {pair}: one --app-dir serves both sides: give it once, a directory both apps import from"
+            )
         if not equals or flag not in TARGET_FLAGS:
             close = difflib.get_close_matches(flag, TARGET_FLAGS, n=1)
             hint = f"did you mean -{side} {close[0][2:]}=…?" if close else f"e.g. -{side} limit-concurrency=8"
