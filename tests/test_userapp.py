@@ -69,6 +69,9 @@ def test_run_with_an_app_that_cannot_be_imported_says_why_in_one_line(app_dir: P
         f"connscope: error: target failed to start: the app shopapp.main:nope (from {app_dir}) cannot be loaded: "
         'ImportFromStringError: Attribute "nope" not found in module "shopapp.main".'
     ]
+    done = _cli("--app", "shopapp.main:app", "--connections", "1")
+    assert done.returncode == 1
+    assert "the app shopapp.main:app (no --app-dir: from installed packages only) cannot be loaded" in done.stderr
     done = _cli("--app", "not an import string")
     assert done.returncode == 2
     assert done.stderr == "connscope: error: --app not an import string: write module:attribute, e.g. mypkg.main:app\n"

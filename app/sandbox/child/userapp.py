@@ -52,7 +52,9 @@ def _load() -> ASGIApp:
     try:
         return import_from_string(target)
     except Exception as exc:
-        where = f" (from {directory})" if directory else ""
+        # Without --app-dir only installed packages can be imported: say so, since a module
+        # beside the user is what they will have expected (uvicorn looks in its own directory).
+        where = f" (from {directory})" if directory else " (no --app-dir: from installed packages only)"
         print(
             f"{LOAD_FAILED}{target}{where} cannot be loaded: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True
         )
