@@ -213,3 +213,19 @@ def test_compare_counts_dropped_syns_and_does_not_praise_a_queue_kept_short_by_o
     assert (rows["syn_dropped"]["a"], rows["syn_dropped"]["b"], rows["syn_dropped"]["better"]) == (dropped, 0, "b")
     assert rows["peak_accept_queue"]["better"] is None and rows["peak_queued"]["better"] is None
     assert compared["comparison_id"] is None, "not recorded"
+
+
+def test_run_over_several_paths_prints_each_paths_requests_and_latency() -> None:
+    """Which path was slow shows in the table, not only in --json (a user's app answers its
+    paths differently; the workload answers them alike). --paths splits exactly by weight."""
+    done = connscope(
+        "run", "--connections", "4", "--pattern", "rate", "--rate", "10", "--paths", "/:50,/b:50",
+        "--handler-ms", "50", "--loop", "asyncio",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    table = done.stdout.split("\npath ", 1)[1].splitlines()
+    assert table[0].split() == ["requests", "ok", "503", "other", "latency", "ms"]
+    rows = {row.split()[0]: row.split() for row in table[1:]}
+    assert set(rows) == {"/", "/b"}
+    assert [rows[path][1:5] for path in ("/", "/b")] == [["2", "2", "0", "0"], ["2", "2", "0", "0"]]
+    assert all("p50" in row for row in rows.values())

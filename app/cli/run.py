@@ -15,13 +15,14 @@ from app.errors import CapExceeded, StoreError, TargetError
 from app.experiment import run_once
 from app.limits import limits_from
 from app.numbers import ms_text
-from app.result import PERCENTILE_LABELS, LatencyPercentiles, RunResult
+from app.result import PERCENTILE_LABELS, LatencyPercentiles, Request, RunResult
 from app.sandbox.apps import user_app
 from app.sandbox.engines import ENGINES, setting_text
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID, SCENARIOS
 from app.store import RunStore
 from app.timeline import summary
+from app.timeline.histogram import percentiles_ms
 from app.timeline.model import Outcome, State
 from app.traffic.burst import Burst
 from app.traffic.spec import BurstSpec
@@ -115,7 +116,30 @@ def render_table(result: RunResult) -> str:
         "latency ms   " + percentile_line(result.latency_ms),
         "connect ms   " + percentile_line(result.connect_ms),
     ]
+    if b.paths:
+        lines += ["", *path_lines(result)]
     return "\n".join(lines)
+
+
+def path_lines(result: RunResult) -> list[str]:
+    """Requests and their latency per path, for a burst over several: which path was slow
+    shows here, not only in --json."""
+    by_path: dict[str, list[Request]] = {}
+    for conn in result.connections:
+        for request in conn.requests:
+            by_path.setdefault(request.path or "?", []).append(request)
+    width = max(len("path"), *(len(path) for path in by_path))
+    lines = [f"{'path':<{width}}  {'requests':>8}  {'ok':>5}  {'503':>5}  {'other':>5}   latency ms"]
+    for path, requests in sorted(by_path.items()):
+        outcomes = [r.outcome for r in requests]
+        ok, rejected = outcomes.count(Outcome.OK), outcomes.count(Outcome.REJECTED)
+        answered = (round(r.latency_ms * 1e6) for r in requests if r.status is not None and r.latency_ms is not None)
+        figures = LatencyPercentiles.model_validate(percentiles_ms(answered))
+        lines.append(
+            f"{path:<{width}}  {len(requests):>8}  {ok:>5}  {rejected:>5}  {len(requests) - ok - rejected:>5}   "
+            + percentile_line(figures)
+        )
+    return lines
 
 
 def scenario_target_flags(base: TargetSettings) -> dict[str, str]:
