@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import psutil
@@ -26,10 +27,13 @@ def test_somaxconn_caps_backlog_in_a_private_namespace_and_the_host_is_untouched
     result, finding = run_scenario("kernel-knobs")
     assert _host() == before
     assert int(before["net/core/somaxconn"]) > 100, "the cap seen below comes from the private namespace"
-    # listen(100) under somaxconn=8: the kernel reports a capacity of 8 and never holds more
-    # than 9 (how full it gets depends on when the blocked loop accepts).
+    # listen(100) under somaxconn=8: the kernel reports a capacity of 8. It admits a handshake
+    # while the queue holds no more than 8 (`sk_acceptq_is_full` is `>`), and the check is
+    # not under the lock that adds: handshakes completing at once on several cores can each
+    # pass it at 8, so the queue reaches 9, plus one per other core (10 seen in CI on 2).
+    # How full it gets depends on when the blocked loop accepts.
     assert result["accept_queue_capacity"] == 8
-    assert result["peaks"]["accept_queue"] <= 9
+    assert result["peaks"]["accept_queue"] <= 8 + (os.cpu_count() or 1)
     totals = result["totals"]
     assert sum(totals[k] for k in ("ok", "rejected", "error", "refused", "reset", "timeout")) == 30
     assert "net.core.somaxconn=8" in result["target"]["isolation"]

@@ -415,5 +415,5 @@ def test_a_sweep_starts_and_stops_from_its_pages_with_the_token(room: str, page:
     sweep_id = int(page.url.rsplit("/", 1)[1])
     assert httpx.get(f"{room}/api/sweeps/{sweep_id}", timeout=10).json()["progress"]["live"]
     page.click("#sweep-stop button[type=submit]")
-    page.wait_for_function("() => document.body.dataset.sweepState === 'stopped'", timeout=30_000)
+    page.wait_for_function("() => document.body?.dataset.sweepState === 'stopped'", timeout=30_000)
     assert wait_sweep(room, sweep_id, 30)["sweep"]["state"] == "stopped"

@@ -72,7 +72,7 @@ def test_a_sweep_from_the_page_fills_in_and_is_listed(dashboard: str, page: Any)
     sweep_id = int(page.url.rsplit("/", 1)[1])
     # The page fills in as cells end: the plot is drawn, then the sweep is done.
     page.wait_for_selector(".sweep-plot__chart canvas", timeout=30_000)
-    page.wait_for_function("() => document.body.dataset.sweepState === 'done'", timeout=90_000)
+    page.wait_for_function("() => document.body?.dataset.sweepState === 'done'", timeout=90_000)
     rows = page.locator("#sweep-table tbody tr")
     assert rows.count() == 2
     assert rows.nth(0).locator("td").nth(0).inner_text() == "3"
