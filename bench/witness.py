@@ -24,6 +24,7 @@ import psutil
 
 from app.cli import raise_open_file_limit, run_async
 from app.experiment import Experiment
+from app.sandbox.apps import UserApp, user_app
 from app.sandbox.settings import TargetSettings
 from app.traffic.spec import BurstSpec
 from bench.common import WRK, interval_text, spread, workload, write
@@ -58,10 +59,10 @@ async def _wrk(port: int, seconds: float) -> dict[str, float]:
     }
 
 
-async def measure(rounds: int, seconds: float) -> list[dict[str, float]]:
+async def measure(rounds: int, seconds: float, app: UserApp | None = None) -> list[dict[str, float]]:
     rows = []
     for number in range(rounds):
-        figures = await _round(seconds, instrumented_first=number % 2 == 1)
+        figures = await _round(seconds, number % 2 == 1, app)
         on, off = figures[True], figures[False]
         row = {
             "instrumented_req_s": round(on["req_s"]),
@@ -88,12 +89,11 @@ async def measure(rounds: int, seconds: float) -> list[dict[str, float]]:
     return rows
 
 
-async def _round(seconds: float, instrumented_first: bool) -> dict[bool, dict[str, float]]:
+async def _round(seconds: float, instrumented_first: bool, app: UserApp | None) -> dict[bool, dict[str, float]]:
     """One pair, on targets of its own: a process keeps its own pace all its life (its hash
     seed, where its memory landed), up to ±3% between two plain ones, so targets kept for
     every round would tilt every ratio the same way."""
-    plain = Experiment(TargetSettings(**workload(instrument=False)))
-    witnessed = Experiment(TargetSettings(**workload(instrument=True)))
+    plain, witnessed = _experiment(False, app), _experiment(True, app)
     events = 0
 
     def count(_event: object) -> None:
@@ -151,7 +151,7 @@ def _wrk_cores() -> None:
         os.sched_setaffinity(0, CORES[:-1])
 
 
-async def side_by_side(rounds: int, seconds: float) -> list[dict[str, float]]:
+async def side_by_side(rounds: int, seconds: float, app: UserApp | None = None) -> list[dict[str, float]]:
     """Both targets at once on the one core, each saturated by a wrk of its own on the other.
 
     The scheduler gives two busy processes on a core equal CPU time, so the ratio of their
@@ -161,8 +161,7 @@ async def side_by_side(rounds: int, seconds: float) -> list[dict[str, float]]:
     reports' reader sits with the wrks; its CPU is a figure of its own."""
     rows = []
     for number in range(rounds):
-        plain = Experiment(TargetSettings(**workload(instrument=False)))
-        witnessed = Experiment(TargetSettings(**workload(instrument=True)))
+        plain, witnessed = _experiment(False, app), _experiment(True, app)
         events = 0
 
         def count(_event: object) -> None:
@@ -217,11 +216,11 @@ the same offered load, so their CPU per request compares their own work at the s
 sizes, which wrk's saturation does not hold equal."""
 
 
-async def fixed_load(pairs: int) -> list[dict[str, float]]:
+async def fixed_load(pairs: int, app: UserApp | None = None) -> list[dict[str, float]]:
     rows = []
     for number in range(pairs):
         order = [False, True] if number % 2 == 0 else [True, False]
-        per_request = {instrument: await _fixed_load_run(instrument) for instrument in order}
+        per_request = {instrument: await _fixed_load_run(instrument, app) for instrument in order}
         row = {
             "plain_target_us_per_request": round(per_request[False], 2),
             "instrumented_target_us_per_request": round(per_request[True], 2),
@@ -237,9 +236,9 @@ async def fixed_load(pairs: int) -> list[dict[str, float]]:
     return rows
 
 
-async def _fixed_load_run(instrument: bool) -> float:
+async def _fixed_load_run(instrument: bool, app: UserApp | None) -> float:
     """The target's CPU per request (µs) over one FIXED_LOAD burst, after a short warm-up."""
-    experiment = Experiment(TargetSettings(**workload(instrument=instrument)))
+    experiment = _experiment(instrument, app)
     await experiment.start()
     try:
         # The client and the reader here, the target alone on its core.
@@ -253,6 +252,17 @@ async def _fixed_load_run(instrument: bool) -> float:
         return (_target_cpu_s(experiment) - before) / requests * 1e6
     finally:
         await experiment.stop()
+
+
+HELLO = user_app("bench.apps.hello:app")
+"""`--app`: a user's own app that answers at once (installed with the repository, so no
+--app-dir): its instrumented targets run what a user's app gets, the watchdog included."""
+
+
+def _experiment(instrument: bool, app: UserApp | None) -> Experiment:
+    """A target with the issue's settings serving the workload, or `app`."""
+    settings = TargetSettings(**workload(instrument=instrument, app=app.name if app else None))
+    return Experiment(settings, app=app)
 
 
 def _processes(experiment: Experiment) -> list[psutil.Process]:
@@ -289,11 +299,20 @@ def main() -> None:
     parser.add_argument(
         "--fixed-load-pairs", type=int, default=8, metavar="N", help="pairs at a fixed offered load (0: none)"
     )
+    parser.add_argument(
+        "--app",
+        action="store_true",
+        help="a user's own app (bench/apps/hello.py, answers at once) instead of the workload: its targets "
+        "run the watchdog a user's app gets",
+    )
     args = parser.parse_args()
+    app = HELLO if args.app else None
     raise_open_file_limit()
-    both = run_async(lambda: side_by_side(args.side_by_side_rounds, args.seconds)) if args.side_by_side_rounds else []
-    rows = run_async(lambda: measure(args.rounds, args.seconds)) if args.rounds else []
-    fixed = run_async(lambda: fixed_load(args.fixed_load_pairs)) if args.fixed_load_pairs else []
+    both = (
+        run_async(lambda: side_by_side(args.side_by_side_rounds, args.seconds, app)) if args.side_by_side_rounds else []
+    )
+    rows = run_async(lambda: measure(args.rounds, args.seconds, app)) if args.rounds else []
+    fixed = run_async(lambda: fixed_load(args.fixed_load_pairs, app)) if args.fixed_load_pairs else []
     together = spread([r["ratio"] for r in both]) if both else None
     together_cpu = spread([r["cpu_ratio"] for r in both]) if both else None
     ratio = spread([r["ratio"] for r in rows]) if rows else None
@@ -319,7 +338,7 @@ def main() -> None:
                 f"wrk -t1 -c50 -d{args.seconds:g}s on an instrumented and a plain target: side by side on one "
                 "core, then alternating, then the targets' CPU per request at a fixed offered load"
             ),
-            "target": workload(),
+            "target": workload(app=app.name if app else None),
             "goal_ratio": GOAL_RATIO,
             "goal_p99_ratio": GOAL_P99,
             "side_by_side": {"rounds": both, "ratio": together, "cpu_ratio": together_cpu},

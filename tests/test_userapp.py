@@ -139,3 +139,18 @@ def test_compare_tries_the_b_sides_app_before_running_a_burst(app_dir: Path) -> 
         f"connscope: error: B: target failed to start: the app shopapp.main:nope (from {app_dir}) cannot be loaded: "
         'ImportFromStringError: Attribute "nope" not found in module "shopapp.main".'
     )
+
+
+def test_the_apps_own_503_is_its_error_not_a_rejection(app_dir: Path) -> None:
+    """uvicorn's admission-control 503 never reaches the app; a 503 the app answers itself
+    is marked as the app's, so it counts as an error and never as turned away."""
+    done = _cli(
+        "--app", APP, "--app-dir", str(app_dir), "--connections", "4", "--pattern", "rate", "--rate", "20",
+        "--paths", "/:50,/unavailable:50", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    outcomes = {c["requests"][0]["path"]: c["requests"][0] for c in result["connections"]}
+    assert outcomes["/unavailable"]["status"] == 503 and outcomes["/unavailable"]["outcome"] == "error"
+    assert outcomes["/"]["outcome"] == "ok"
+    assert result["totals"]["rejected"] == 0 and result["totals"]["error"] == 2
