@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import resource
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import psutil
 
@@ -93,32 +96,46 @@ async def _round(seconds: float, instrumented_first: bool, app: UserApp | None) 
     """One pair, on targets of its own: a process keeps its own pace all its life (its hash
     seed, where its memory landed), up to ±3% between two plain ones, so targets kept for
     every round would tilt every ratio the same way."""
-    plain, witnessed = _experiment(False, app), _experiment(True, app)
-    events = 0
-
-    def count(_event: object) -> None:
-        nonlocal events
-        events += 1
-
-    # The dashboard's timeline reads every report; counting them keeps the reading honest.
-    witnessed.target.on_event = count
-    await plain.start()
-    await witnessed.start()
-    _pin(plain, witnessed)
-    try:
+    async with _pair(app) as (plain, witnessed, reports):
+        _pin(plain, witnessed)
         for experiment in (plain, witnessed):
             await _wrk(experiment.target.port, 1)
         figures = {}
         for experiment in [witnessed, plain] if instrumented_first else [plain, witnessed]:
-            events_before, cpu_before = events, _cpu_s()
+            events_before, cpu_before = reports.read, _cpu_s()
             target_before = _target_cpu_s(experiment)
             figures[experiment is witnessed] = ran = await _wrk(experiment.target.port, seconds)
-            ran["events"] = events - events_before
+            ran["events"] = reports.read - events_before
             ran["control_cpu"] = (_cpu_s() - cpu_before) / seconds
             ran["target_us"] = (_target_cpu_s(experiment) - target_before) / ran["requests"] * 1e6
         return figures
+
+
+@dataclass
+class _Reports:
+    """The instrumented target's reports, counted as they are read: the dashboard's timeline
+    reads every one, and counting them keeps the reading honest."""
+
+    read: int = 0
+
+    def count(self, _event: object) -> None:
+        self.read += 1
+
+
+@contextlib.asynccontextmanager
+async def _pair(app: UserApp | None) -> AsyncIterator[tuple[Experiment, Experiment, _Reports]]:
+    """A plain target and an instrumented one, fresh and started, stopped at the end."""
+    plain, witnessed = _experiment(False, app), _experiment(True, app)
+    reports = _Reports()
+    witnessed.target.on_event = reports.count
+    await plain.start()
+    try:
+        await witnessed.start()
+        try:
+            yield plain, witnessed, reports
+        finally:
+            await witnessed.stop()
     finally:
-        await witnessed.stop()
         await plain.stop()
 
 
@@ -161,30 +178,19 @@ async def side_by_side(rounds: int, seconds: float, app: UserApp | None = None) 
     reports' reader sits with the wrks; its CPU is a figure of its own."""
     rows = []
     for number in range(rounds):
-        plain, witnessed = _experiment(False, app), _experiment(True, app)
-        events = 0
-
-        def count(_event: object) -> None:
-            nonlocal events
-            events += 1
-
-        witnessed.target.on_event = count
-        await plain.start()
-        await witnessed.start()
-        try:
+        async with _pair(app) as (plain, witnessed, reports):
             for experiment in (plain, witnessed):
                 _pin_target(experiment)
             os.sched_setaffinity(0, CORES[:-1] or CORES)
             await asyncio.gather(_wrk(plain.target.port, 1), _wrk(witnessed.target.port, 1))
-            events, cpu_before = 0, _cpu_s()
+            events_before, cpu_before = reports.read, _cpu_s()
             before = {id(e): _target_cpu_s(e) for e in (plain, witnessed)}
             off, on = await asyncio.gather(_wrk(plain.target.port, seconds), _wrk(witnessed.target.port, seconds))
             for ran, experiment in ((off, plain), (on, witnessed)):
-                ran["target_us"] = (_target_cpu_s(experiment) - before[id(experiment)]) / ran["requests"] * 1e6
-                ran["target_cores"] = (_target_cpu_s(experiment) - before[id(experiment)]) / seconds
-        finally:
-            await witnessed.stop()
-            await plain.stop()
+                used = _target_cpu_s(experiment) - before[id(experiment)]
+                ran["target_us"] = used / ran["requests"] * 1e6
+                ran["target_cores"] = used / seconds
+            events = reports.read - events_before
         row = {
             "instrumented_req_s": round(on["req_s"]),
             "plain_req_s": round(off["req_s"]),
