@@ -30,6 +30,7 @@ def connscope(*args: str) -> subprocess.CompletedProcess[str]:
         (["--connections", "many"], "--connections many: Enter a whole number."),
         (["--limit-concurrency", "-3"], "--limit-concurrency -3"),
         (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--backlog", "4", "--backlog", "8"], "--backlog is given twice (4, then 8): give it once"),
     ],
 )
 def test_bad_flags_get_one_line_and_exit_2(args: list[str], says: str) -> None:
@@ -184,6 +185,8 @@ def test_compare_runs_one_burst_at_two_targets_and_says_which_did_better(tmp_pat
         (["-b", "limit-concurrency=0"], "-b limit-concurrency 0: Must be at least 1."),
         (["-b", "limt-concurrency=8"], "did you mean -b limit-concurrency=…?"),
         (["-a", "backlog=8", "-a", "backlog=16"], "-a backlog=16: backlog is given twice for A"),
+        # argparse keeps a flag's last value: both sides would have served the second app.
+        (["--app", "a:app", "--app", "b:app"], "--app is given twice (a:app, then b:app): for one side only"),
         (["-b", "connections=8"], "the burst is the same for both sides: give --connections instead"),
         (["-b", "app-dir=/srv/b"], "one --app-dir serves both sides: give it once"),
         (["--connections", "0"], "--connections 0: Must be at least 1."),
@@ -212,6 +215,7 @@ def test_compare_counts_dropped_syns_and_does_not_praise_a_queue_kept_short_by_o
     assert dropped > 0, "backlog 2 overflowed: the kernel dropped SYNs"
     assert (rows["syn_dropped"]["a"], rows["syn_dropped"]["b"], rows["syn_dropped"]["better"]) == (dropped, 0, "b")
     assert rows["peak_accept_queue"]["better"] is None and rows["peak_queued"]["better"] is None
+    assert rows["peak_accept_queue"]["unjudged"] == rows["peak_queued"]["unjudged"] == "queue overflowed"
     assert compared["comparison_id"] is None, "not recorded"
 
 

@@ -73,7 +73,31 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"connscope: error: {message} (see --help)\n")
 
 
-def _add_model_flags(parser: argparse._ActionsContainer, model: type[BaseModel], flags: dict[str, str]) -> None:
+class _Once(argparse.Action):
+    """A setting's flag, refused when given twice: argparse would keep the last value and
+    silently drop the first (`compare --app a:app --app b:app` then served b's app on both
+    sides). `side_hint` says how to give a different value to one side."""
+
+    def __init__(self, *args: Any, side_hint: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.side_hint = side_hint
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None
+    ) -> None:
+        given = getattr(namespace, self.dest, None)
+        if given is not None and given != values:
+            flag = option or self.option_strings[0]
+            hint = (
+                f": for one side only, give -a {flag[2:]}=… or -b {flag[2:]}=…" if self.side_hint else ": give it once"
+            )
+            parser.error(f"{flag} is given twice ({given}, then {values}){hint}")
+        setattr(namespace, self.dest, values)
+
+
+def _add_model_flags(
+    parser: argparse._ActionsContainer, model: type[BaseModel], flags: dict[str, str], side_hint: bool = False
+) -> None:
     fields = {f.name: f for f in form_fields(model, tuple(flags.values()))}
     for flag, name in flags.items():
         field = fields[name]
@@ -81,6 +105,8 @@ def _add_model_flags(parser: argparse._ActionsContainer, model: type[BaseModel],
         parser.add_argument(
             flag,
             dest=name,
+            action=_Once,
+            side_hint=side_hint,
             default=None,
             choices=choices,
             metavar=None if choices else name.upper(),
@@ -129,7 +155,7 @@ def _add_compare_parser(sub: Any) -> None:
         help="a setting of target B only (repeat for more; an empty VALUE: its default)",
     )
     targets = compare.add_argument_group("both targets (server engine settings and workload)")
-    _add_model_flags(targets, TargetSettings, TARGET_FLAGS)
+    _add_model_flags(targets, TargetSettings, TARGET_FLAGS, side_hint=True)
     targets.add_argument("--no-instrument", action="store_true", help="run both servers plain: no server witness")
     targets.add_argument("--app-dir", metavar="DIR", help="the directory an --app is imported from")
     bursts = compare.add_argument_group("burst (the same for both)")
