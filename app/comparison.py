@@ -20,6 +20,7 @@ NOISE_RELATIVE = 0.05
 more than that (scheduling on a shared machine moves a time by that much). Counts are exact."""
 
 Better = Literal["a", "b", "equal", "within noise"]
+Unjudged = Literal["503 rates differ", "queue overflowed"]
 SHORT_NAMES = {"limit_concurrency": "limit", "timeout_keep_alive": "keep-alive timeout"}
 MODES = {
     "sequential": "one after the other",
@@ -73,6 +74,12 @@ class DiffRow(BaseModel):
         "(latency and queue peaks, when the 503 rates differ by more than 5 points: a 503 comes back at once, "
         "and its connection leaves the queue at once; queue peaks, when either side's queue overflowed: it "
         "stayed short by dropping connections)."
+    )
+    unjudged: Unjudged | None = Field(
+        None,
+        description="Why a row that has a better side by nature names none (`better` is null): the 503 rates "
+        "differ by more than 5 points, or a queue overflowed. Null when the row was judged, or when there is "
+        "nothing to judge (a figure missing, or a row like `connections` with no better side).",
     )
 
 
@@ -144,7 +151,13 @@ def _better(a: float | None, b: float | None, prefer: str | None, timed: bool) -
 
 
 def _row(
-    metric: str, label: str, unit: str, a: float | None, b: float | None, prefer: str | None, judged: bool = True
+    metric: str,
+    label: str,
+    unit: str,
+    a: float | None,
+    b: float | None,
+    prefer: str | None,
+    unjudged: Unjudged | None = None,
 ) -> DiffRow:
     return DiffRow.model_validate(
         {
@@ -154,7 +167,9 @@ def _row(
             "a": a,
             "b": b,
             "prefer": prefer,
-            "better": _better(a, b, prefer, unit == "ms") if judged else None,
+            "better": None if unjudged else _better(a, b, prefer, unit == "ms"),
+            # Said only where a figure was there to judge: a missing one needs no reason.
+            "unjudged": unjudged if a is not None and b is not None else None,
         }
     )
 
@@ -177,8 +192,11 @@ def figure_text(value: float | None, unit: str) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def better_text(better: Better | None) -> str:
-    """The better side as a table says it: A, B, equal, within noise, or – (not judged)."""
+def better_text(better: Better | None, unjudged: Unjudged | None = None) -> str:
+    """The better side as a table says it: A, B, equal, within noise, "not judged (why)", or
+    – (nothing to judge: a figure missing, or a row with no better side)."""
+    if unjudged is not None:
+        return f"not judged ({unjudged})"
     return {"a": "A", "b": "B"}.get(better or "", better or "–")
 
 
@@ -192,20 +210,21 @@ def diff_table(a: RunResult, b: RunResult) -> list[DiffRow]:
     pct_a, pct_b = rejected_pct(a), rejected_pct(b)
     rows.append(_row("rejected_pct", "503 rate", "%", pct_a, pct_b, "lower"))
     judged = pct_a is None or pct_b is None or abs(pct_a - pct_b) <= REJECTED_PCT_COMPARABLE
+    rates: Unjudged | None = None if judged else "503 rates differ"
     for name in ("p50", "p90", "p99", "p99_9", "max"):
         label = "p99.9" if name == "p99_9" else name
         va, vb = getattr(a.latency_ms, name, None), getattr(b.latency_ms, name, None)
-        rows.append(_row(f"latency_{name}", f"latency {label}", "ms", va, vb, "lower", judged))
+        rows.append(_row(f"latency_{name}", f"latency {label}", "ms", va, vb, "lower", rates))
     for name in ("p99", "max"):
         va, vb = getattr(a.connect_ms, name, None), getattr(b.connect_ms, name, None)
         rows.append(_row(f"connect_{name}", f"connect time {name}", "ms", va, vb, "lower"))
     rows.append(_row("syn_dropped", "clients with a SYN dropped", "count", syn_dropped(a), syn_dropped(b), "lower"))
     # A side that answers 503 at once keeps its queue short for it, as it looks fast for it;
     # a side whose queue overflowed kept it short by dropping connections at the door.
-    queue_judged = judged and not overflowed(a) and not overflowed(b)
+    queue_unjudged: Unjudged | None = rates or ("queue overflowed" if overflowed(a) or overflowed(b) else None)
     queue_a, queue_b = a.peaks.accept_queue, b.peaks.accept_queue
-    rows.append(_row("peak_accept_queue", "peak accept queue", "count", queue_a, queue_b, "lower", queue_judged))
-    rows.append(_row("peak_queued", "peak queued", "count", a.peaks.queued, b.peaks.queued, "lower", queue_judged))
+    rows.append(_row("peak_accept_queue", "peak accept queue", "count", queue_a, queue_b, "lower", queue_unjudged))
+    rows.append(_row("peak_queued", "peak queued", "count", a.peaks.queued, b.peaks.queued, "lower", queue_unjudged))
     rows.append(_row("peak_active", "peak active", "count", a.peaks.active, b.peaks.active, None))
     return rows
 

@@ -206,7 +206,14 @@ def test_the_report_quotes_numbers_present_in_its_json(dashboard: str, limited: 
     markdown = path.read_text()
     assert report["finding"] in markdown and "| 503 rate | 100% | 0% | B |" in markdown
     # A side that turns everyone away answers fast: its latency is not called better.
-    assert all(row["better"] is None for row in report["diff"] if row["metric"].startswith("latency_"))
+    latency = [row for row in report["diff"] if row["metric"].startswith("latency_")]
+    assert all(row["better"] is None for row in latency)
+    # ...and says why, where "–" would read as "nothing to compare".
+    judged = [row for row in latency if row["a"] is not None and row["b"] is not None]
+    assert judged and all(row["unjudged"] == "503 rates differ" for row in judged)
+    assert "| latency p99 |" in markdown and "| not judged (503 rates differ) |" in markdown
+    connections = next(row for row in report["diff"] if row["metric"] == "connections")
+    assert connections["unjudged"] is None and connections["better"] == "equal"
     # Written as the run's own report and the compare page write it.
     assert "| **limit_concurrency** | 1 | none |" in markdown
     # Every figure the finding says (not a name: "p99", "503" the status).

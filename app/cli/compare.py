@@ -73,7 +73,7 @@ def render_comparison(a: RunResult, b: RunResult) -> str:
     lines = [f"A vs B   {differs or 'the same settings'}", "", f"{'':<{width}}  {'A':>12}  {'B':>12}  better"]
     for row in rows:
         a_text, b_text = figure_text(row.a, row.unit), figure_text(row.b, row.unit)
-        lines.append(f"{row.label:<{width}}  {a_text:>12}  {b_text:>12}  {better_text(row.better)}")
+        lines.append(f"{row.label:<{width}}  {a_text:>12}  {b_text:>12}  {better_text(row.better, row.unjudged)}")
     lines += ["", finding(a, b)]
     return "\n".join(lines)
 

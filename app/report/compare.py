@@ -102,12 +102,14 @@ def markdown(report: dict[str, Any], out: ReportFiles | None) -> str:
     lines += ["", "## Results", "", "| figure | A | B | better |", "| --- | --- | --- | --- |"]
     for row in report["diff"]:
         a_text, b_text = figure_text(row["a"], row["unit"]), figure_text(row["b"], row["unit"])
-        lines.append(f"| {row['label']} | {a_text} | {b_text} | {better_text(row['better'])} |")
+        lines.append(f"| {row['label']} | {a_text} | {b_text} | {better_text(row['better'], row.get('unjudged'))} |")
     lines += [
         "",
         "Times in ms from each request's intended start. Times within 1 ms or 5% of each other are marked "
-        "“within noise”: one run of each side says no more. Latency and queue peaks name no better side when "
-        "the 503 rates differ by more than 5 points (a 503 comes back at once and leaves the queue short). "
+        "“within noise”: one run of each side says no more. Latency and queue peaks are “not judged” when "
+        "the 503 rates differ by more than 5 points (a 503 comes back at once and leaves the queue short), "
+        "queue peaks also when a queue overflowed (it stayed short by dropping connections); – marks a row "
+        "with nothing to judge. "
         "Counts are exact.",
         "",
     ]
