@@ -151,7 +151,7 @@ def test_cli_run_checks_the_same_caps() -> None:
 # ---- nothing leaks ----
 
 
-def test_30_start_stop_cycles_return_fds_and_sessions_to_baseline() -> None:
+def test_start_stop_cycles_return_fds_and_sessions_to_baseline() -> None:
     with serve_dashboard() as url:
         pid = server_pid(url)
 
@@ -166,7 +166,8 @@ def test_30_start_stop_cycles_return_fds_and_sessions_to_baseline() -> None:
         for _ in range(6):
             cycle()
         fds, sessions = open_fds(pid), len(httpx.get(f"{url}/api/targets", timeout=10).json())
-        for _ in range(30):
+        # A descriptor or a session kept per cycle shows as 12 past the tolerance of 2.
+        for _ in range(12):
             cycle()
         time.sleep(0.5)
         assert abs(open_fds(pid) - fds) <= 2, (fds, open_fds(pid))
