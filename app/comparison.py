@@ -159,6 +159,8 @@ def _row(
     prefer: str | None,
     unjudged: Unjudged | None = None,
 ) -> DiffRow:
+    # Equal figures are equal whatever the 503 rates; a missing figure needs no reason.
+    judged = unjudged is None or a == b or a is None or b is None
     return DiffRow.model_validate(
         {
             "metric": metric,
@@ -167,9 +169,8 @@ def _row(
             "a": a,
             "b": b,
             "prefer": prefer,
-            "better": None if unjudged else _better(a, b, prefer, unit == "ms"),
-            # Said only where a figure was there to judge: a missing one needs no reason.
-            "unjudged": unjudged if a is not None and b is not None else None,
+            "better": _better(a, b, prefer, unit == "ms") if judged else None,
+            "unjudged": None if judged else unjudged,
         }
     )
 

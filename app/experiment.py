@@ -63,6 +63,10 @@ class Experiment:
     """The user's app the target serves (its name is settings.app), instead of the workload."""
 
     def __post_init__(self) -> None:
+        if (self.app.name if self.app is not None else None) != self.settings.app:
+            # The target would serve the workload under the app's name: every figure of the
+            # run would be the workload's.
+            raise ValueError(f"settings name the app {self.settings.app!r}, the target was given {self.app!r}")
         self.network = PrivateNetwork(self.settings.sysctls) if self.settings.sysctls else None
         self.target = Target(self.settings, on_event=self.timeline.server_event, network=self.network, app=self.app)
         self._sampler: KernelSampler | None = None

@@ -21,6 +21,7 @@ from app.fields import readable
 from app.limits import Limits
 from app.numbers import ms_text, percent_text
 from app.result import RunResult
+from app.sandbox.apps import UserApp
 from app.sandbox.engines import setting_text
 from app.sandbox.settings import TargetSettings
 from app.traffic.burst import Burst
@@ -255,6 +256,8 @@ class Sweep:
 
     plan: Plan
     keep_results: bool = False
+    apps: dict[str, UserApp] = field(default_factory=dict)
+    """The user's apps the cells name (TargetSettings.app), by name."""
     state: Literal["running", "done", "stopped", "failed"] = "running"
     error: str | None = None
     started: float = field(default_factory=time.monotonic)
@@ -322,7 +325,8 @@ class Sweep:
                 await on_change()
 
     async def _one(self, cell: Cell) -> RunResult:
-        async with Experiment(cell.settings) as experiment:
+        app = self.apps[cell.settings.app] if cell.settings.app is not None else None
+        async with Experiment(cell.settings, app=app) as experiment:
             burst = experiment.add_burst(cell.burst)
             self.current = burst
             try:

@@ -214,6 +214,14 @@ def test_the_report_quotes_numbers_present_in_its_json(dashboard: str, limited: 
     assert "| latency p99 |" in markdown and "| not judged (503 rates differ) |" in markdown
     connections = next(row for row in report["diff"] if row["metric"] == "connections")
     assert connections["unjudged"] is None and connections["better"] == "equal"
+    # The same queue peaks on both sides are equal, 503 rates or not: "not judged" would
+    # suggest a difference hidden.
+    from app.comparison import diff_table
+
+    same_peaks = b.model_copy(update={"peaks": a.peaks})
+    rows = {row.metric: row for row in diff_table(a, same_peaks)}
+    assert rows["rejected_pct"].a != rows["rejected_pct"].b
+    assert (rows["peak_queued"].better, rows["peak_queued"].unjudged) == ("equal", None)
     # Written as the run's own report and the compare page write it.
     assert "| **limit_concurrency** | 1 | none |" in markdown
     # Every figure the finding says (not a name: "p99", "503" the status).

@@ -77,6 +77,36 @@ def test_run_with_an_app_that_cannot_be_imported_says_why_in_one_line(app_dir: P
     assert done.stderr == "connscope: error: --app not an import string: write module:attribute, e.g. mypkg.main:app\n"
 
 
+def test_a_sweep_serves_the_users_app_in_every_cell_and_refuses_one_that_cannot_load(app_dir: Path) -> None:
+    """The sweep's cells once ran the workload under the app's name: p99 of its 100 ms
+    handler, for an app whose module did not even exist."""
+
+    def sweep(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "app.cli", "sweep", "--no-record", *args]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    done = sweep(
+        "--app", APP, "--app-dir", str(app_dir), "--limit-concurrency", "2,none", "--connections", "2",
+        "--pattern", "rate", "--rate", "10", "--path", "/slow", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    runs = [run for cell in json.loads(done.stdout)["cells"] for run in cell["runs"]]
+    assert len(runs) == 2
+    for run in runs:
+        assert run["settings"]["app"] == APP
+        # The fixture's /slow holds 300 ms; the workload's default handler holds 100 ms.
+        answered = [c["requests"][0] for c in run["connections"]]
+        assert all(r["latency_ms"] >= 300 for r in answered if r["outcome"] == "ok")
+    # uvicorn counts the connection itself against the limit: limit 2 is one slot, and the
+    # second arrival (100 ms into the first's 300 ms) is turned away.
+    assert [run["totals"]["ok"] for run in runs] == [1, 2]
+    done = sweep("--app", "nosuch:thing", "--limit-concurrency", "3,none", "--connections", "2")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines()[-1].startswith("connscope: error: target failed to start: the app nosuch:thing")
+    done = sweep("--app-dir", str(app_dir), "--limit-concurrency", "3,none")
+    assert (done.returncode, done.stderr) == (2, f"connscope: error: --app-dir {app_dir}: no --app to import from it\n")
+
+
 def test_the_dashboard_serves_only_apps_listed_at_start(app_dir: Path) -> None:
     with serve_dashboard("--app", APP, "--app", "missing.module:app", "--app-dir", str(app_dir)) as url:
         page = httpx.get(url + "/", timeout=10).text

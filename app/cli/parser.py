@@ -177,6 +177,7 @@ def _add_sweep_parser(sub: Any) -> None:
     targets = sweep.add_argument_group("target (uvicorn settings and workload; a list sweeps the setting)")
     _add_list_flags(targets, TargetSettings, TARGET_FLAGS)
     targets.add_argument("--no-instrument", action="store_true", help="run plain uvicorn: no server witness")
+    targets.add_argument("--app-dir", metavar="DIR", help="the directory every --app is imported from")
     bursts = sweep.add_argument_group("burst (a list sweeps the setting)")
     _add_list_flags(bursts, BurstSpec, BURST_FLAGS)
     sweep.add_argument("--repeat", type=int, default=1, metavar="N", help="run every cell N times (default: 1)")

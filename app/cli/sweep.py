@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import sys
 
 from app.cli.parser import BURST_FLAGS, TARGET_FLAGS
 from app.cli.run import raise_open_file_limit, run_async
-from app.errors import CapExceeded, StoreError
+from app.errors import CapExceeded, StoreError, TargetError
+from app.experiment import check_start
 from app.fields import readable
 from app.limits import Limits, limits_from
 from app.result import RunResult
+from app.sandbox.apps import UserApp, user_app
 from app.sandbox.engines import setting_text
 from app.store import RunStore
 from app.sweep import Plan, Sweep, SweepValueError, describe, plan, text_table
@@ -45,6 +48,37 @@ def _plan(args: argparse.Namespace, limits: Limits) -> Plan | None:
         flag = next((f for f, n in flags.items() if n == exc.name), exc.name)
         print(f"connscope: error: {flag} {exc.value}: {readable(exc.error)}", file=sys.stderr)
         return None
+
+
+def _apps(grid: Plan, directory: str | None) -> dict[str, UserApp] | None:
+    """The user's apps the cells serve, by name; None after saying which is refused."""
+    apps: dict[str, UserApp] = {}
+    for cell in grid.cells:
+        name = cell.settings.app
+        if name is not None and name not in apps:
+            try:
+                apps[name] = user_app(name, directory)
+            except ValueError as exc:
+                print(f"connscope: error: {exc}", file=sys.stderr)
+                return None
+    if directory is not None and not apps:
+        print(f"connscope: error: --app-dir {directory}: no --app to import from it", file=sys.stderr)
+        return None
+    return apps
+
+
+def _apps_load(grid: Plan, apps: dict[str, UserApp]) -> bool:
+    """Each app started once before the first run: one that cannot be imported is refused
+    in a line, not found by the runs of a sweep that then fail one by one."""
+    for name, app in apps.items():
+        settings = next(cell.settings for cell in grid.cells if cell.settings.app == name)
+        print(f"checking that {name} loads", file=sys.stderr)
+        try:
+            run_async(functools.partial(check_start, settings, app))
+        except TargetError as exc:
+            print(f"connscope: error: {exc}", file=sys.stderr)
+            return False
+    return True
 
 
 def _clock(seconds: float | None) -> str:
@@ -117,6 +151,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if not os.access(folder, os.W_OK | os.X_OK):
             print(f"connscope: error: {flag} {folder}: not writable", file=sys.stderr)
             return 2
+    apps = _apps(grid, args.app_dir)
+    if apps is None:
+        return 2
+    if not _apps_load(grid, apps):
+        return 1
     if not grid.axes:
         print(
             "connscope: note: no setting has two or more values, so this sweep is one cell "
@@ -124,7 +163,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     raise_open_file_limit()
-    sweep = Sweep(grid, keep_results=args.json)
+    sweep = Sweep(grid, keep_results=args.json, apps=apps)
     sweep_id = run_async(lambda: _run(sweep, store))
     record = sweep.record(with_runs=args.json)
     record["sweep"]["id"] = sweep_id

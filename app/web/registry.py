@@ -530,15 +530,14 @@ class Registry:
         burst it cuts short is recorded, saying why. Raises CapExceeded for a grid over the
         caps, ConnscopeError while another sweep runs, both before anything is stopped."""
         self.limits.check_sweep(plan.runs)
-        if any(cell.settings.app is not None for cell in plan.cells):
-            raise CapExceeded("apps", "--app", "app", "a sweep from the dashboard runs the workload, not a listed app.")
         for cell in plan.cells:
+            self._check_app(cell.settings)
             self.limits.check_target(cell.settings)
             self.limits.check_burst(cell.burst)
         async with self._lock:
             # Checked again under the lock: of two starts at once, the second is refused.
             self.refuse_second_sweep()
-            sweep = Sweep(plan)
+            sweep = Sweep(plan, apps=self.apps)
             data = sweep.record()
             sweep_id = await asyncio.to_thread(self.store.save_sweep, describe(data), data)
             job = SweepJob(sweep_id, sweep)
