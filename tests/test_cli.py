@@ -191,6 +191,8 @@ def test_compare_runs_one_burst_at_two_targets_and_says_which_did_better(tmp_pat
         (["-b", "app-dir=/srv/b"], "one --app-dir serves both sides: give it once"),
         (["--connections", "0"], "--connections 0: Must be at least 1."),
         (["-b", "backlog=8", "--report", "/nowhere/r.md"], "cannot write the report to /nowhere: no such directory"),
+        # A folder: its .json and .png went beside it, after both bursts, and the Markdown failed.
+        (["-b", "backlog=8", "--report", "/tmp"], "/tmp is a directory: name the report file in it"),
     ],
 )
 def test_compare_refuses_bad_sides_in_one_line_before_starting_anything(args: list[str], says: str) -> None:

@@ -57,6 +57,13 @@ def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
         (["--loop", "asyncio,tokio"], "--loop tokio: Choose one of"),
         (["--connections", "5,many"], "--connections many: Enter a whole number."),
         (["--repeat", "0"], "--repeat 0: Must be at least 1."),
+        # Once: one cell of the last value, and nothing said.
+        (
+            ["--limit-concurrency", "3", "--limit-concurrency", "4"],
+            "to sweep both, give a list: --limit-concurrency 3,4",
+        ),
+        # Once: 3 and "not given".
+        (["--limit-concurrency", "3,,"], "--limit-concurrency 3,,: an empty value in the list (write none"),
     ],
 )
 def test_a_bad_value_in_a_list_is_one_line_naming_flag_and_value(args: list[str], says: str, tmp_path: Path) -> None:

@@ -76,11 +76,11 @@ class OneLineParser(argparse.ArgumentParser):
 class _Once(argparse.Action):
     """A setting's flag, refused when given twice: argparse would keep the last value and
     silently drop the first (`compare --app a:app --app b:app` then served b's app on both
-    sides). `side_hint` says how to give a different value to one side."""
+    sides). `hint` says what was likely meant ({flag} stands for the flag's name)."""
 
-    def __init__(self, *args: Any, side_hint: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, hint: str = "give it once", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.side_hint = side_hint
+        self.hint = hint
 
     def __call__(
         self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None
@@ -88,15 +88,13 @@ class _Once(argparse.Action):
         given = getattr(namespace, self.dest, None)
         if given is not None and given != values:
             flag = option or self.option_strings[0]
-            hint = (
-                f": for one side only, give -a {flag[2:]}=… or -b {flag[2:]}=…" if self.side_hint else ": give it once"
-            )
-            parser.error(f"{flag} is given twice ({given}, then {values}){hint}")
+            hint = self.hint.format(flag=flag, name=flag[2:], values=f"{given},{values}")
+            parser.error(f"{flag} is given twice ({given}, then {values}): {hint}")
         setattr(namespace, self.dest, values)
 
 
 def _add_model_flags(
-    parser: argparse._ActionsContainer, model: type[BaseModel], flags: dict[str, str], side_hint: bool = False
+    parser: argparse._ActionsContainer, model: type[BaseModel], flags: dict[str, str], hint: str = "give it once"
 ) -> None:
     fields = {f.name: f for f in form_fields(model, tuple(flags.values()))}
     for flag, name in flags.items():
@@ -106,7 +104,7 @@ def _add_model_flags(
             flag,
             dest=name,
             action=_Once,
-            side_hint=side_hint,
+            hint=hint,
             default=None,
             choices=choices,
             metavar=None if choices else name.upper(),
@@ -125,6 +123,8 @@ def _add_list_flags(parser: argparse._ActionsContainer, model: type[BaseModel], 
         parser.add_argument(
             flag,
             dest=name,
+            action=_Once,
+            hint="to sweep both, give a list: {flag} {values}",
             default=None,
             metavar=name.upper() + "[,…]",
             help=f"{field.hint} (default: {field.default}{choices}{none})",
@@ -155,7 +155,7 @@ def _add_compare_parser(sub: Any) -> None:
         help="a setting of target B only (repeat for more; an empty VALUE: its default)",
     )
     targets = compare.add_argument_group("both targets (server engine settings and workload)")
-    _add_model_flags(targets, TargetSettings, TARGET_FLAGS, side_hint=True)
+    _add_model_flags(targets, TargetSettings, TARGET_FLAGS, hint="for one side only, give -a {name}=… or -b {name}=…")
     targets.add_argument("--no-instrument", action="store_true", help="run both servers plain: no server witness")
     targets.add_argument("--app-dir", metavar="DIR", help="the directory an --app is imported from")
     bursts = compare.add_argument_group("burst (the same for both)")

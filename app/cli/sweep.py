@@ -32,6 +32,15 @@ def _lists(args: argparse.Namespace, flags: dict[str, str]) -> dict[str, list[st
 def _plan(args: argparse.Namespace, limits: Limits) -> Plan | None:
     """The grid from the flags, or None after saying (as `connscope run` does) which value
     of which flag is refused."""
+    for flag, name in (TARGET_FLAGS | BURST_FLAGS).items():
+        raw = getattr(args, name)
+        if raw and any(not v.strip() for v in raw.split(",")):
+            # `3,,` would sweep 3 and "not given" without a word: `none` says that on purpose.
+            print(
+                f"connscope: error: {flag} {raw}: an empty value in the list (write none for not given)",
+                file=sys.stderr,
+            )
+            return None
     try:
         return plan(
             _lists(args, TARGET_FLAGS),

@@ -87,6 +87,9 @@ def check_output(output: Path) -> None:
             "the report is Markdown, with its .json and .png beside it: "
             f"name it like rollout.md, not {output.name[:60]!r}"
         )
+    if output.is_dir():
+        # Its .json and .png would be written beside the folder, and the Markdown refused.
+        raise ReportError(f"{output} is a directory: name the report file in it, e.g. {output / 'report.md'}")
     out_dir = output.parent
     if not out_dir.is_dir() or not os.access(out_dir, os.W_OK | os.X_OK):
         why = "not writable" if out_dir.is_dir() else "not a directory" if out_dir.exists() else "no such directory"
