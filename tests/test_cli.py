@@ -230,7 +230,7 @@ def test_run_over_several_paths_prints_each_paths_requests_and_latency() -> None
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     table = done.stdout.split("\npath ", 1)[1].splitlines()
-    assert table[0].split() == ["requests", "ok", "503", "other", "latency", "ms"]
+    assert table[0].split() == ["requests", "ok", "rejected", "other", "latency", "ms"]
     rows = {row.split()[0]: row.split() for row in table[1:]}
     assert set(rows) == {"/", "/b"}
     assert [rows[path][1:5] for path in ("/", "/b")] == [["2", "2", "0", "0"], ["2", "2", "0", "0"]]

@@ -122,6 +122,17 @@ def test_json_has_the_sweep_and_every_cell_with_its_runs(swept: tuple[dict[str, 
     assert first["within_noise"] is None
     # 3 vs none: the 503 counts never overlap; p99 (the 800 ms handler either way) does.
     assert second["within_noise"]["rejected_rate"] is False
+    # The finding names them after a lead-in, never a capitalised setting ("Limit_concurrency").
+    from app.report.sweep import finding
+
+    noisy = " and ".join(n for k, n in (("p99_ms", "p99"), ("ok_per_s", "ok throughput")) if second["within_noise"][k])
+    said = finding(data)
+    assert "Limit_" not in said
+    if noisy:
+        lead = "Within the noise (their ranges over 3 runs overlap): "
+        assert f"{lead}limit_concurrency 3 and limit_concurrency none in {noisy}." in said
+    else:
+        assert "every neighbouring difference in 503 rate, p99 and throughput is larger than the noise" in said
     # Every run and the sweep were recorded.
     recorded = RunStore(store)
     stored = recorded.get_sweep(sweep["id"])

@@ -129,14 +129,14 @@ def path_lines(result: RunResult) -> list[str]:
         for request in conn.requests:
             by_path.setdefault(request.path or "?", []).append(request)
     width = max(len("path"), *(len(path) for path in by_path))
-    lines = [f"{'path':<{width}}  {'requests':>8}  {'ok':>5}  {'503':>5}  {'other':>5}   latency ms"]
+    lines = [f"{'path':<{width}}  {'requests':>8}  {'ok':>5}  {'rejected':>8}  {'other':>5}   latency ms"]
     for path, requests in sorted(by_path.items()):
         outcomes = [r.outcome for r in requests]
         ok, rejected = outcomes.count(Outcome.OK), outcomes.count(Outcome.REJECTED)
         answered = (round(r.latency_ms * 1e6) for r in requests if r.status is not None and r.latency_ms is not None)
         figures = LatencyPercentiles.model_validate(percentiles_ms(answered))
         lines.append(
-            f"{path:<{width}}  {len(requests):>8}  {ok:>5}  {rejected:>5}  {len(requests) - ok - rejected:>5}   "
+            f"{path:<{width}}  {len(requests):>8}  {ok:>5}  {rejected:>8}  {len(requests) - ok - rejected:>5}   "
             + percentile_line(figures)
         )
     return lines

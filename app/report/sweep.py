@@ -69,14 +69,16 @@ def _noise_sentence(record: Mapping[str, Any]) -> str:
         if figures:
             a = ", ".join(f"{k} {setting_text(v, k)}" for k, v in cells[before]["swept"].items())
             b = ", ".join(f"{k} {setting_text(v, k)}" for k, v in cell["swept"].items())
-            same.append(f"{a} and {b} differ within the noise in {' and '.join(figures)}")
+            same.append(f"{a} and {b} in {' and '.join(figures)}")
     if not same:
         return (
             f" Over {record['sweep']['repeat']} runs per cell, every neighbouring difference in 503 rate, p99 "
             "and throughput is larger than the noise."
         )
-    joined = "; ".join(same)
-    return " " + joined[:1].upper() + joined[1:] + f" (their ranges over {record['sweep']['repeat']} runs overlap)."
+    # Said after a lead-in: a sentence that began with a setting's name capitalised it
+    # ("Limit_concurrency 6 and …").
+    repeat = record["sweep"]["repeat"]
+    return f" Within the noise (their ranges over {repeat} runs overlap): {'; '.join(same)}."
 
 
 def _inert(text: str) -> str:
