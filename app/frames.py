@@ -52,6 +52,13 @@ class Gauges(TypedDict):
     queue: Queue | None
 
 
+class Elsewhere(TypedDict):
+    """Where the dashboard's experiment is watched while no live target has it."""
+
+    what: Literal["comparison", "sweep"]
+    href: str
+
+
 class Snapshot(Gauges):
     """Sent to a viewer that joins or is resynced: every row and the chart's history (none
     before there is a target)."""
@@ -65,6 +72,12 @@ class Snapshot(Gauges):
     """Every measured latency so far, per bucket of `latency_edges_ms`."""
     summary: Summary
     history: NotRequired[History]
+
+
+class ElsewhereSnapshot(Snapshot):
+    """The snapshot with no target while a comparison or a sweep has the dashboard."""
+
+    elsewhere: Elsewhere
 
 
 class Delta(Gauges):

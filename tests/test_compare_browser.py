@@ -58,6 +58,17 @@ def test_the_compare_page_shows_two_live_views_and_the_table(dashboard: str, pag
     page.click("#compare-start")
     page.wait_for_selector('#compare-status[data-state="done"]', timeout=90_000)
     page.wait_for_selector("#diff-table", timeout=10_000)
+    # The live page, where an audience follows along, says where the comparison is watched:
+    # it had shown "No target yet" through the whole comparison.
+    home = page.context.new_page()
+    home.goto(f"{dashboard}/")
+    home.wait_for_selector('#empty-state[data-reason="elsewhere"]', timeout=15_000)
+    assert home.locator("#empty-title").inner_text() == "The dashboard is running a comparison"
+    link = home.locator("#empty-link")
+    assert link.is_visible() and link.inner_text() == "Watch the comparison →"
+    link.click()
+    home.wait_for_url(f"{dashboard}/compare", timeout=10_000)
+    home.close()
 
     status = page.locator("#compare-status")
     target_a, target_b = status.get_attribute("data-target-a"), status.get_attribute("data-target-b")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from app.frames import LATENCY_EDGES_MS, Snapshot
+from app.frames import LATENCY_EDGES_MS, Elsewhere, ElsewhereSnapshot, Snapshot
 from app.web.registry import Registry, Session
 
 router = APIRouter()
@@ -70,7 +70,7 @@ async def _send_frames(websocket: WebSocket, registry: Registry) -> None:
     while True:
         session = registry.current
         if session is None:
-            await websocket.send_text(EMPTY_SNAPSHOT)
+            await websocket.send_text(_empty(registry))
             async with registry.changed:
                 await registry.changed.wait()
             continue
@@ -79,6 +79,21 @@ async def _send_frames(websocket: WebSocket, registry: Registry) -> None:
             await _follow(websocket, registry, viewer.queue)
         finally:
             session.stream.leave(viewer)
+
+
+def _empty(registry: Registry) -> str:
+    """The view with no target. While a comparison or a sweep has the dashboard instead, it
+    says where that is watched: an audience following `/` would otherwise wait on an empty
+    view through the whole comparison."""
+    elsewhere: Elsewhere
+    if registry.comparison is not None:
+        elsewhere = {"what": "comparison", "href": "/compare"}
+    elif registry.sweep is not None and registry.sweep_running:
+        elsewhere = {"what": "sweep", "href": f"/sweeps/{registry.sweep.id}"}
+    else:
+        return EMPTY_SNAPSHOT
+    snapshot: ElsewhereSnapshot = {**EMPTY, "elsewhere": elsewhere}
+    return json.dumps(snapshot)
 
 
 async def _send_one(websocket: WebSocket, registry: Registry, session: Session | None) -> None:

@@ -16,6 +16,7 @@ export const ui = {
   empty: $("#empty-state"),
   emptyTitle: $("#empty-title"),
   emptyHint: $("#empty-hint"),
+  emptyLink: $("#empty-link"),
   aggregateNote: $("#aggregate-note"),
   tip: $("#dot-tip"),
   badge: $("#target-badge"),

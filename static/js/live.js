@@ -32,6 +32,7 @@ function applySnapshot(frame) {
   loadChartHistory(frame.history);
   live.frame = frame;
   live.t = frame.t_ms || 0;
+  live.elsewhere = frame.elsewhere ?? null;
   updateTarget(frame.target);
   applyCapacities();
   view.reset();

@@ -152,6 +152,16 @@ function audienceEmptyState(target) {
   return [target.state, `The target has ${target.state}`, "Waiting for the presenter."];
 }
 
+/** A comparison or a sweep has the dashboard instead of a live target: where to watch it. */
+function elsewhereState(elsewhere) {
+  const what = elsewhere.what === "sweep" ? "a sweep" : "a comparison";
+  const how =
+    elsewhere.what === "sweep"
+      ? "Each cell runs on a target of its own; its page fills in as they end."
+      : "Both targets run the same burst; its page shows them side by side.";
+  return ["elsewhere", `${CONTROL ? "The dashboard" : "The presenter"} is running ${what}`, how];
+}
+
 export function updateEmptyState() {
   const target = live.target;
   // In presenter mode the settings are hidden: point at the keys instead of "on the left".
@@ -160,7 +170,9 @@ export function updateEmptyState() {
   let reason = "";
   let title = "";
   let hint = "";
+  const elsewhere = !target ? live.elsewhere : null;
   if (view.connections > 0) reason = "";
+  else if (elsewhere) [reason, title, hint] = elsewhereState(elsewhere);
   else if (!CONTROL) [reason, title, hint] = audienceEmptyState(target);
   else if (!target) {
     reason = "no-target";
@@ -190,11 +202,16 @@ export function updateEmptyState() {
     hint = presenting ? "Press r to start it again with the same settings." : "Start a target on the left, then fire a burst.";
   }
   ui.empty.hidden = reason === "";
-  const shownKey = `${reason}|${presenting}|${target?.port ?? ""}`;
+  const shownKey = `${reason}|${presenting}|${target?.port ?? ""}|${elsewhere?.href ?? ""}`;
   if (ui.empty.dataset.shown !== shownKey) {
     ui.empty.dataset.shown = shownKey;
     ui.empty.dataset.reason = reason;
     ui.emptyTitle.textContent = title;
     ui.emptyHint.textContent = hint;
+    ui.emptyLink.hidden = !elsewhere;
+    if (elsewhere) {
+      ui.emptyLink.href = elsewhere.href;
+      ui.emptyLink.textContent = `Watch the ${elsewhere.what} →`;
+    }
   }
 }
