@@ -169,6 +169,8 @@ def test_question_mark_shows_the_keys_with_p_r_and_f(dashboard: str, page: Any) 
     page.keyboard.press("?")
     help_dialog = page.locator("#key-help")
     help_dialog.wait_for(state="visible", timeout=5_000)
+    # It opens at its heading: its autofocused Close, at the bottom, had scrolled it past.
+    assert help_dialog.evaluate("e => [e.scrollHeight > e.clientHeight, e.scrollTop]") == [True, 0]
     keys = page.eval_on_selector_all("#key-help dt kbd", "els => els.map(e => e.textContent.trim())")
     for key in ("?", "p", "space", "r", "f", "1", "9", "←", "→"):
         assert key in keys, f"{key} missing from the help: {keys}"

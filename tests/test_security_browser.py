@@ -286,6 +286,18 @@ def test_presenter_mode_shows_the_audience_link_and_its_qr_code(room: str, page:
     assert link.locator("a").inner_text() == f"{room}/"
     box = link.locator("svg.audience__qr").bounding_box()
     assert box is not None and box["width"] >= 100 and box["width"] == pytest.approx(box["height"], abs=1)
+    # Beside a guided scenario's story on a 1024 x 768 projector, the code steps aside: the
+    # story's "what happened" had scrolled inside its strip, cut off at the screen's edge.
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.keyboard.press("1")
+    page.locator(".scenario-story [data-finding]").wait_for(state="visible", timeout=60_000)
+    page.wait_for_timeout(300)
+    strip = page.locator(".controls").evaluate("e => [e.scrollHeight, e.clientHeight]")
+    assert strip[0] <= strip[1] + 1, f"the story scrolls in its strip: {strip}"
+    story = page.locator(".scenario-story").bounding_box()
+    assert story is not None and story["y"] + story["height"] <= 768 + 0.5
+    box = link.locator("svg.audience__qr").bounding_box()
+    assert box is not None and box["width"] >= 100, "the code stays big enough to scan from a seat"
 
 
 def test_the_control_link_gives_the_browser_control_and_no_cookie_carries_the_token(room: str, page: Any) -> None:

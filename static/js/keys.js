@@ -23,7 +23,11 @@ function focusFirstField(panelSelector) {
 
 function toggleHelp() {
   if (ui.help.open) ui.help.close();
-  else ui.help.showModal();
+  else {
+    ui.help.showModal();
+    // Close (at the bottom, autofocused for Enter) scrolled a short screen's dialog past its heading.
+    ui.help.scrollTop = 0;
+  }
 }
 
 /** Listens for the keys; `slow` is the page's slow motion (`s`). */

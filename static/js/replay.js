@@ -164,7 +164,11 @@ export function startReplay(run, root = document, prefix = "") {
   function toggleHelp() {
     if (!help) return;
     if (help.open) help.close();
-    else help.showModal();
+    else {
+      help.showModal();
+      // Close (at the bottom, autofocused for Enter) scrolled a short screen's dialog past its heading.
+      help.scrollTop = 0;
+    }
   }
   $("#help-button")?.addEventListener("click", toggleHelp);
   help?.addEventListener("click", (event) => {
