@@ -55,7 +55,16 @@ def test_the_compare_page_shows_two_live_views_and_the_table(dashboard: str, pag
     page.fill("#burst-connections", str(BURST["connections"]))
     page.select_option("#burst-pattern", BURST["pattern"])
     page.fill("#burst-rate", str(BURST["rate"]))
+    # The two live views come up as it starts: on a projector they had stayed a long scroll
+    # under the form.
+    page.set_viewport_size({"width": 1024, "height": 768})
     page.click("#compare-start")
+    page.wait_for_function(
+        "() => { const top = document.querySelector('.compare-sides').getBoundingClientRect().top;"
+        " return scrollY > 0 && top > -2 && top < innerHeight / 3 }",
+        timeout=15_000,
+    )
+    page.set_viewport_size({"width": 1600, "height": 1000})
     page.wait_for_selector('#compare-status[data-state="done"]', timeout=90_000)
     page.wait_for_selector("#diff-table", timeout=10_000)
     # The live page, where an audience follows along, says where the comparison is watched:

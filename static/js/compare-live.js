@@ -108,5 +108,11 @@ document.body.addEventListener("htmx:afterSettle", () => {
 followStatus();
 markDifferences();
 
+// The form fills a 1024 x 768 screen: a comparison it started brings the two live views up,
+// rather than leaving them a scroll below while they run.
+document.body.addEventListener("connscope:compare-started", () => {
+  document.querySelector(".compare-sides")?.scrollIntoView({ block: "start" });
+});
+
 // For tests and the curious: each side's view and the target it follows.
 window.connscopeCompare = { sides };
