@@ -101,6 +101,10 @@ def test_the_compare_page_shows_two_live_views_and_the_table(dashboard: str, pag
     assert page.locator('#b-live-view [data-lane="ok"]').inner_text().strip() == "4"
     assert page.locator('#diff-table tr[data-metric="rejected_pct"]').get_attribute("data-better") == "b"
     assert page.locator("#settings-diff tr[data-differs]").count() == 1
+    # Both targets stop once the comparison is recorded: their views no longer show a live dot.
+    for side in ("a", "b"):
+        page.wait_for_selector(f'#{side}-stream-status[data-state="ended"]', timeout=15_000)
+        assert page.locator(f"#{side}-stream-status").inner_text().endswith("· stopped")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
     assert problems + page.evaluate("() => window.__csp") == []

@@ -62,7 +62,9 @@ class SideView {
       if (frame.changes?.length) this.view.applyRows(frame.changes);
     }
     this.root.dataset.target = String(target?.id ?? "");
-    this.setStatus("live", target ? `target ${target.id} · ${target.state}` : "no target");
+    // Green only while the target can still move: a stopped side's view is its last word.
+    const running = target && (target.state === "ready" || target.state === "starting");
+    this.setStatus(running ? "live" : "ended", target ? `target ${target.id} · ${target.state}` : "no target");
     for (const [name, value] of Object.entries({ ...frame.counts, ...frame.totals })) {
       const el = this.root.querySelector(`[data-count="${name}"]`);
       if (el) {
