@@ -3,9 +3,11 @@ table, the recorded comparison, and two recorded runs side by side."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -244,6 +246,13 @@ def test_the_report_quotes_numbers_present_in_its_json(dashboard: str, limited: 
     assert served.status_code == 200 and report["finding"] in served.text
     served_json = httpx.get(f"{dashboard}/api/comparisons/{limited['record_id']}/report?format=json", timeout=30)
     assert served_json.json()["finding"] == report["finding"]
+    # The page's download: the Markdown with the plot its image link names, and the JSON.
+    served_zip = httpx.get(f"{dashboard}/api/comparisons/{limited['record_id']}/report?format=zip", timeout=30)
+    assert served_zip.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(served_zip.content)) as archive:
+        assert sorted(archive.namelist()) == ["report.json", "report.md", "report.png"]
+        assert "](report.png)" in archive.read("report.md").decode()
+        assert json.loads(archive.read("report.json"))["finding"] == report["finding"]
 
 
 def test_a_comparison_supersedes_the_live_target_the_recorded_way(dashboard: str) -> None:

@@ -335,32 +335,41 @@ async def export_comparison(request: Request, comparison_id: int) -> Response:
     response_class=Response,
     responses={
         200: {
-            "description": "The rollout report as Markdown, or the JSON behind it.",
+            "description": "The rollout report as Markdown, the JSON behind it, or both with its plot in a zip.",
             "content": {
                 "text/markdown": {"schema": {"type": "string"}},
                 "application/json": {"schema": {"type": "object"}},
+                "application/zip": {"schema": {"type": "string", "format": "binary"}},
             },
         }
     },
 )
 async def comparison_report_file(
-    request: Request, comparison_id: int, format: Literal["md", "json"] = "md"
+    request: Request, comparison_id: int, format: Literal["md", "json", "zip"] = "md"
 ) -> Response:
     """The comparison's report (app/report/compare.py): Markdown with the settings, the
-    traffic, the table and the finding, or `format=json`, the numbers it is written from."""
+    traffic, the table and the finding; `format=json`, the numbers it is written from;
+    `format=zip`, report.md, report.png and report.json together (the Markdown's plot is
+    the PNG beside it, which the Markdown alone leaves a broken link)."""
     record = await recorded_comparison(request, comparison_id)
+    body: str | bytes
     try:
         async with report_queue(request).turn():
-            with tempfile.TemporaryDirectory(prefix="connscope-report-") as out:
-                path = await asyncio.to_thread(report.render, "comparison", record, Path(out) / "report.md")
-                body = (path.with_suffix(".json") if format == "json" else path).read_text()
+            if format == "zip":
+                body = await asyncio.to_thread(report.zipped, "comparison", record)
+            else:
+                with tempfile.TemporaryDirectory(prefix="connscope-report-") as out:
+                    path = await asyncio.to_thread(report.render, "comparison", record, Path(out) / "report.md")
+                    body = (path.with_suffix(".json") if format == "json" else path).read_text()
     except Busy:
         return busy_response()
-    return Response(
-        body,
-        media_type="application/json" if format == "json" else "text/markdown",
-        headers={"content-disposition": f'attachment; filename="connscope-comparison-{comparison_id}.{format}"'},
+    media = {"md": "text/markdown", "json": "application/json", "zip": "application/zip"}[format]
+    name = (
+        f"connscope-comparison-{comparison_id}-report.zip"
+        if format == "zip"
+        else f"connscope-comparison-{comparison_id}.{format}"
     )
+    return Response(body, media_type=media, headers={"content-disposition": f'attachment; filename="{name}"'})
 
 
 @router.get("/runs/compare/{run_a}/{run_b}", response_model=ComparisonReport, dependencies=[Depends(heavy_read)])
