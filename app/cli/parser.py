@@ -68,6 +68,12 @@ BURST_FLAGS = {
 }
 
 
+CLI_HINTS = {
+    "app": "serve your ASGI app (module:attribute, imported from --app-dir) instead of the workload",
+}
+"""A setting's help where the form's hint speaks of the dashboard ("one the operator listed")."""
+
+
 class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"connscope: error: {message} (see --help)\n")
@@ -99,6 +105,7 @@ def _add_model_flags(
     fields = {f.name: f for f in form_fields(model, tuple(flags.values()))}
     for flag, name in flags.items():
         field = fields[name]
+        said = CLI_HINTS.get(name, field.hint)
         choices = [str(c) for c in field.choices] or None
         parser.add_argument(
             flag,
@@ -109,7 +116,7 @@ def _add_model_flags(
             choices=choices,
             metavar=None if choices else name.upper(),
             # An empty default's meaning is in the hint already ("not given: no limit").
-            help=field.hint if field.default in (None, "") else f"{field.hint} (default: {field.default})",
+            help=said if field.default in (None, "") else f"{said} (default: {field.default})",
         )
 
 
@@ -119,6 +126,7 @@ def _add_list_flags(parser: argparse._ActionsContainer, model: type[BaseModel], 
     for flag, name in flags.items():
         field = fields[name]
         choices = f"; one or more of {','.join(str(c) for c in field.choices)}" if field.choices else ""
+        said = CLI_HINTS.get(name, field.hint)
         none = "; `none` for not given" if field.optional else ""
         parser.add_argument(
             flag,
@@ -127,7 +135,7 @@ def _add_list_flags(parser: argparse._ActionsContainer, model: type[BaseModel], 
             hint="to sweep both, give a list: {flag} {values}",
             default=None,
             metavar=name.upper() + "[,…]",
-            help=f"{field.hint} (default: {field.default}{choices}{none})",
+            help=f"{said} (default: {field.default}{choices}{none})",
         )
 
 
