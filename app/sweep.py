@@ -217,13 +217,19 @@ def figures(result: RunResult) -> dict[str, float | None]:
     }
 
 
-def spread(samples: Sequence[float | None]) -> dict[str, float | None]:
+COUNTS = frozenset(key for key, (_, unit) in FIGURES.items() if unit.startswith(("requests", "connections")))
+"""The figures that count things: their median is a run's own count, never half a connection."""
+
+
+def spread(samples: Sequence[float | None], count: bool = False) -> dict[str, float | None]:
     """Median and min–max of the samples measured (a run without the figure, e.g. no
-    latency when nothing answered, is left out)."""
+    latency when nothing answered, is left out). A `count`'s median of an even number of
+    runs is the lower middle one (a peak of 0 and 1 is 0, not 0.5)."""
     values = [v for v in samples if v is not None]
     if not values:
         return {"median": None, "min": None, "max": None}
-    return {"median": round(statistics.median(values), 4), "min": min(values), "max": max(values)}
+    middle = statistics.median_low(values) if count else statistics.median(values)
+    return {"median": round(middle, 4), "min": min(values), "max": max(values)}
 
 
 def overlap(a: Mapping[str, float | None], b: Mapping[str, float | None]) -> bool | None:
@@ -365,7 +371,7 @@ class Sweep:
         axes = [{"kind": a.kind, "name": a.name, "values": list(a.values)} for a in self.plan.axes]
         cells: list[dict[str, Any]] = []
         for state in self.cells:
-            summary = {key: spread([f[key] for f in state.figures]) for key in FIGURES}
+            summary = {key: spread([f[key] for f in state.figures], key in COUNTS) for key in FIGURES}
             cell: dict[str, Any] = {
                 "index": state.cell.index,
                 "swept": state.cell.swept,

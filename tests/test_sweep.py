@@ -302,3 +302,14 @@ def test_a_server_list_meeting_another_engines_setting_says_why_and_points_to_co
     line = one_line_error(connscope("sweep", "--server", "uvicorn,granian", "--backpressure", "2,none"))
     assert "backpressure is Granian's" in line
     assert "every combination of its lists" in line and "Compare" in line
+
+
+def test_a_counts_median_over_an_even_number_of_runs_is_a_count_a_run_had() -> None:
+    """Two runs' peak queues of 0 and 1 read "0.5 [0–1]" in the table: half a connection."""
+    from app.sweep import COUNTS, spread
+
+    assert {"ok", "rejected", "peak_queue", "peak_active"} <= COUNTS and "p99_ms" not in COUNTS
+    assert spread([1, 0], count=True) == {"median": 0, "min": 0, "max": 1}
+    assert spread([3, 9, 4, 8], count=True)["median"] == 4
+    # A time or a rate keeps the mean of the middle two.
+    assert spread([10.0, 12.0])["median"] == 11.0
