@@ -159,8 +159,9 @@ def _row(
     prefer: str | None,
     unjudged: Unjudged | None = None,
 ) -> DiffRow:
-    # Equal figures are equal whatever the 503 rates; a missing figure needs no reason.
-    judged = unjudged is None or a == b or a is None or b is None
+    # Equal figures are equal whatever the 503 rates, but not past an overflow: a full queue's
+    # peak is its capacity, whatever else was turned away. A missing figure needs no reason.
+    judged = unjudged is None or a is None or b is None or (a == b and unjudged == "503 rates differ")
     return DiffRow.model_validate(
         {
             "metric": metric,
@@ -222,7 +223,7 @@ def diff_table(a: RunResult, b: RunResult) -> list[DiffRow]:
     rows.append(_row("syn_dropped", "clients with a SYN dropped", "count", syn_dropped(a), syn_dropped(b), "lower"))
     # A side that answers 503 at once keeps its queue short for it, as it looks fast for it;
     # a side whose queue overflowed kept it short by dropping connections at the door.
-    queue_unjudged: Unjudged | None = rates or ("queue overflowed" if overflowed(a) or overflowed(b) else None)
+    queue_unjudged: Unjudged | None = "queue overflowed" if overflowed(a) or overflowed(b) else rates
     queue_a, queue_b = a.peaks.accept_queue, b.peaks.accept_queue
     rows.append(_row("peak_accept_queue", "peak accept queue", "count", queue_a, queue_b, "lower", queue_unjudged))
     rows.append(_row("peak_queued", "peak queued", "count", a.peaks.queued, b.peaks.queued, "lower", queue_unjudged))

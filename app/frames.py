@@ -57,6 +57,8 @@ class Elsewhere(TypedDict):
 
     what: Literal["comparison", "sweep"]
     href: str
+    running: bool
+    """False once it has ended: an audience is pointed at its results, a presenter is not held."""
 
 
 class Snapshot(Gauges):

@@ -217,7 +217,7 @@ def figures(result: RunResult) -> dict[str, float | None]:
     }
 
 
-COUNTS = frozenset(key for key, (_, unit) in FIGURES.items() if unit.startswith(("requests", "connections")))
+COUNTS = frozenset({"ok", "rejected", "refused", "reset", "timeout", "peak_queue", "peak_active"})
 """The figures that count things: their median is a run's own count, never half a connection."""
 
 
@@ -331,7 +331,8 @@ class Sweep:
                 await on_change()
 
     async def _one(self, cell: Cell) -> RunResult:
-        app = self.apps[cell.settings.app] if cell.settings.app is not None else None
+        # A name without its app is refused, readably, by Experiment.
+        app = self.apps.get(cell.settings.app) if cell.settings.app is not None else None
         async with Experiment(cell.settings, app=app) as experiment:
             burst = experiment.add_burst(cell.burst)
             self.current = burst
@@ -423,6 +424,7 @@ def describe(record: Mapping[str, Any]) -> str:
 TABLE_FIGURES = ("ok", "rejected_rate", "p50_ms", "p99_ms", "p99_9_ms", "ok_per_s", "peak_queue", "peak_active")
 FAILURES = ("refused", "reset", "timeout")
 NOISE_MARK = "≈"
+MEDIAN_NOTE = "each figure's on its own (a row's figures may come from different runs)"
 NOISE_NOTE = f"{NOISE_MARK}: within the noise of the row above (their min–max ranges over the repeats overlap)"
 
 
@@ -473,7 +475,7 @@ def text_table(record: Mapping[str, Any]) -> str:
     widths = [max(len(r[i]) if i < len(r) else 0 for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.rjust(widths[i]) for i, cell in enumerate(row)) for row in [header, *rows]]
     if record["sweep"]["repeat"] > 1:
-        lines += ["", f"median [min–max] of {record['sweep']['repeat']} runs per cell; {NOISE_NOTE}"]
+        lines += ["", f"median [min–max] of {record['sweep']['repeat']} runs per cell, {MEDIAN_NOTE}; {NOISE_NOTE}"]
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,21 @@ def test_the_dashboard_serves_only_apps_listed_at_start(app_dir: Path) -> None:
         ).json()
         result = wait_burst(url, target["id"], burst["id"])
         _served_as_instrumented(result, 200)
+        # A sweep from its page serves a listed app too (it was refused), and only a listed one.
+        form = {"app": APP, "connections": "2", "pattern": "rate", "rate": "10", "path": "/slow", "repeat": "1"}
+        refused = httpx.post(f"{url}/sweeps", data=form | {"app": "os:system"}, timeout=30)
+        assert refused.status_code == 422 and "is not an app this dashboard was started with" in refused.text
+        started = httpx.post(f"{url}/sweeps", data=form, timeout=30)
+        assert started.status_code == 303, started.text
+        sweep_id = int(started.headers["location"].rsplit("/", 1)[1])
+        deadline = time.monotonic() + 60
+        while (swept := httpx.get(f"{url}/api/sweeps/{sweep_id}", timeout=10).json())["progress"]["live"]:
+            assert time.monotonic() < deadline, swept["progress"]
+            time.sleep(0.3)
+        (cell,) = swept["cells"]
+        assert cell["settings"]["app"] == APP and cell["summary"]["ok"]["median"] == 2
+        # The fixture's /slow holds 300 ms; the workload would have answered in 100.
+        assert cell["summary"]["p50_ms"]["median"] >= 300
 
 
 @pytest.mark.parametrize(("loop", "workers"), [("asyncio", 1), ("uvloop", 2)])

@@ -12,7 +12,7 @@ from app.numbers import article
 from app.report.files import ReportFiles
 from app.report.sweep_plot import write_png
 from app.sandbox.engines import own_settings, setting_text
-from app.sweep import FIGURES, NOISE_NOTE, describe, number, previous_on_line, table
+from app.sweep import FIGURES, MEDIAN_NOTE, NOISE_NOTE, describe, number, previous_on_line, table
 
 
 def _traffic(record: Mapping[str, Any]) -> str:
@@ -142,7 +142,7 @@ def render(record: Mapping[str, Any], out: ReportFiles) -> Path:
             _markdown_table(header, rows),
             "",
             (
-                f"Median [min–max] of {sweep['repeat']} runs per cell. {NOISE_NOTE}."
+                f"Median [min–max] of {sweep['repeat']} runs per cell, {MEDIAN_NOTE}. {NOISE_NOTE}."
                 if sweep["repeat"] > 1
                 else "One run per cell: no spread measured."
             ),

@@ -87,9 +87,11 @@ def _empty(registry: Registry) -> str:
     view through the whole comparison."""
     elsewhere: Elsewhere
     if registry.comparison is not None:
-        elsewhere = {"what": "comparison", "href": "/compare"}
+        # It stays the registry's until something replaces it, ended or not.
+        running = registry.comparison.state in ("starting", "running")
+        elsewhere = {"what": "comparison", "href": "/compare", "running": running}
     elif registry.sweep is not None and registry.sweep_running:
-        elsewhere = {"what": "sweep", "href": f"/sweeps/{registry.sweep.id}"}
+        elsewhere = {"what": "sweep", "href": f"/sweeps/{registry.sweep.id}", "running": True}
     else:
         return EMPTY_SNAPSHOT
     snapshot: ElsewhereSnapshot = {**EMPTY, "elsewhere": elsewhere}

@@ -154,6 +154,9 @@ function audienceEmptyState(target) {
 
 /** A comparison or a sweep has the dashboard instead of a live target: where to watch it. */
 function elsewhereState(elsewhere) {
+  if (!elsewhere.running) {
+    return ["elsewhere", "The presenter's comparison has ended", "Its page has both sides' results and what differed."];
+  }
   const what = elsewhere.what === "sweep" ? "a sweep" : "a comparison";
   const how =
     elsewhere.what === "sweep"
@@ -170,7 +173,8 @@ export function updateEmptyState() {
   let reason = "";
   let title = "";
   let hint = "";
-  const elsewhere = !target ? live.elsewhere : null;
+  // An ended comparison points an audience at its results; the presenter starts what is next.
+  const elsewhere = !target && live.elsewhere && (live.elsewhere.running || !CONTROL) ? live.elsewhere : null;
   if (view.connections > 0) reason = "";
   else if (elsewhere) [reason, title, hint] = elsewhereState(elsewhere);
   else if (!CONTROL) [reason, title, hint] = audienceEmptyState(target);
@@ -202,7 +206,7 @@ export function updateEmptyState() {
     hint = presenting ? "Press r to start it again with the same settings." : "Start a target on the left, then fire a burst.";
   }
   ui.empty.hidden = reason === "";
-  const shownKey = `${reason}|${presenting}|${target?.port ?? ""}|${elsewhere?.href ?? ""}`;
+  const shownKey = `${reason}|${presenting}|${target?.port ?? ""}|${elsewhere?.href ?? ""}|${elsewhere?.running ?? ""}`;
   if (ui.empty.dataset.shown !== shownKey) {
     ui.empty.dataset.shown = shownKey;
     ui.empty.dataset.reason = reason;
@@ -211,7 +215,7 @@ export function updateEmptyState() {
     ui.emptyLink.hidden = !elsewhere;
     if (elsewhere) {
       ui.emptyLink.href = elsewhere.href;
-      ui.emptyLink.textContent = `Watch the ${elsewhere.what} →`;
+      ui.emptyLink.textContent = elsewhere.running ? `Watch the ${elsewhere.what} →` : "See its results →";
     }
   }
 }
