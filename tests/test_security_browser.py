@@ -266,6 +266,22 @@ def test_the_audience_view_follows_live_and_cannot_change_anything(room: str, pa
         timeout=15_000,
     )
     page.wait_for_selector(f'#burst-progress li[data-burst="{result["id"]}"][data-done="true"]', timeout=15_000)
+
+    # The presenter runs a comparison: the audience is told where it is watched (it saw "No
+    # target yet" throughout), then, once it has ended, where its results are.
+    slow = {"handler_ms": 800, "loop": "asyncio"}
+    started = httpx.post(
+        f"{room}/api/comparisons",
+        json={"a": slow | {"limit_concurrency": 2}, "b": slow, "burst": {"connections": 2}},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=60,
+    )
+    assert started.status_code == 202, started.text
+    title = "document.querySelector('#empty-title').textContent"
+    page.wait_for_function(f"() => {title} === 'The presenter is running a comparison'", timeout=15_000)
+    page.wait_for_function(f'() => {title} === "The presenter\'s comparison has ended"', timeout=30_000)
+    link = page.locator("#empty-link")
+    assert link.inner_text() == "See its results →" and link.get_attribute("href") == "/compare"
     assert _violations(page, problems) == []
 
 
