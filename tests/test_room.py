@@ -163,6 +163,15 @@ def test_presenter_mode_at_1024_keeps_every_tool_and_every_outcome_bin_on_the_sc
     _no_sideways_scroll(page)
     _assert_top_bar_on_screen(page)
     _assert_lanes_readable_and_bins_inside(page)
+    # Its notice keeps to the name's row: it had covered the tools it names for seconds.
+    page.keyboard.press("p")
+    page.keyboard.press("p")
+    page.wait_for_selector("#announcer.toast--shown", timeout=5_000)
+    toast = _rects(page, "#announcer")[0]
+    tools = _rects(page, ".topbar__tools button, .topbar__tools a")
+    covered = [t["what"] for t in tools if not (t["right"] <= toast["left"] or toast["right"] <= t["left"]
+               or t["bottom"] <= toast["top"] or toast["bottom"] <= t["top"])]  # fmt: skip
+    assert not covered, f"the notice covers {covered}"
 
     # A guided scenario, as in a talk: its story takes a strip under the lanes, which get shorter.
     page.keyboard.press("1")
