@@ -138,7 +138,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
         )
     latency.set_xticks(range(len(names)), [n.replace("_", ".") for n in names])
     latency.set_ylabel("latency (ms)")
-    latency.legend(fontsize="small")
+    # Above the bars, not over them: a side's p50 bar sat under the legend's box.
+    columns = 2 if max(len(report[side]["label"]) for side in ("a", "b")) <= 32 else 1
+    latency.legend(fontsize="small", loc="lower left", bbox_to_anchor=(0, 1.01), ncol=columns, frameon=False)
     rates = [report["a"]["rejected_pct"] or 0, report["b"]["rejected_pct"] or 0]
     rejected.bar(["A", "B"], rates, color=["C0", "C1"])
     # From 0, and to 100 when neither side turned anyone away: two empty bars on an axis of
