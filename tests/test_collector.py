@@ -27,6 +27,34 @@ def test_holds_nest_and_the_last_release_restores_the_thresholds() -> None:
     assert gc.get_threshold() == (young, middle, oldest)
 
 
+def test_bursts_that_keep_overlapping_past_the_bound_let_one_full_collection_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without a bound, overlapping bursts would hold full collections off for as long as
+    they overlap."""
+    from app.traffic import collector
+
+    full: list[int] = []
+
+    def probe(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            full.append(1)
+
+    gc.callbacks.append(probe)
+    try:
+        with full_collections_held():
+            with full_collections_held():
+                pass
+            assert full == [], "within the bound: held"
+            monkeypatch.setattr(collector, "MAX_HOLD_S", 0.0)
+            with full_collections_held():
+                pass
+            assert full == [1], "past it: the burst that ended let one run"
+            assert gc.get_threshold()[2] == NEVER, "and the hold goes on for the burst still running"
+    finally:
+        gc.callbacks.remove(probe)
+
+
 def test_a_threshold_set_during_a_hold_is_left_as_set() -> None:
     young, middle, oldest = gc.get_threshold()
     try:
