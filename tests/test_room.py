@@ -201,6 +201,23 @@ def test_a_comparison_at_1024_shows_both_views_whole(dashboard: str, compared: i
     _assert_names_readable(page, views=2)
 
 
+def test_the_compare_forms_choices_show_whole_at_1024(dashboard: str, projector: Any) -> None:
+    """Each side's select shows its choice whole ("httptools" read "httptool"), Granian's
+    longest too."""
+    page = projector
+    _open(page, f"{dashboard}/compare")
+    page.select_option("#a-server", "granian")
+    cut = page.eval_on_selector_all(
+        ".compare-form select",
+        """els => els.filter(e => e.getClientRects().length).filter(e => {
+             const c = document.createElement('canvas').getContext('2d');
+             c.font = getComputedStyle(e).font;
+             return c.measureText(e.options[e.selectedIndex].text).width + 28 > e.clientWidth;
+           }).map(e => [e.id, e.options[e.selectedIndex].text, e.clientWidth])""",
+    )
+    assert cut == [], f"choices cut short: {cut}"
+
+
 def test_the_browsers_default_font_size_scales_the_page(dashboard: str, browser: Any) -> None:
     sizes = {}
     for font in (DEFAULT_FONT, LARGE_FONT):
