@@ -201,12 +201,17 @@ def test_a_comparison_at_1024_shows_both_views_whole(dashboard: str, compared: i
     _assert_names_readable(page, views=2)
 
 
-def test_the_compare_forms_choices_show_whole_at_1024(dashboard: str, projector: Any) -> None:
-    """Each side's select shows its choice whole ("httptools" read "httptool"), Granian's
-    longest too."""
+def test_the_compare_forms_sides_show_their_servers_fields_and_whole_choices_at_1024(
+    dashboard: str, projector: Any
+) -> None:
+    """Each side shows its own server's settings (every engine's showed on both), and each
+    select its choice whole ("httptools" read "httptool"), Granian's longest too."""
     page = projector
     _open(page, f"{dashboard}/compare")
     page.select_option("#a-server", "granian")
+    # Each side shows its own server's settings, as the live page's target form does.
+    assert page.locator("#a-backpressure").is_visible() and not page.locator("#a-limit_concurrency").is_visible()
+    assert page.locator("#b-limit_concurrency").is_visible() and not page.locator("#b-backpressure").is_visible()
     cut = page.eval_on_selector_all(
         ".compare-form select",
         """els => els.filter(e => e.getClientRects().length).filter(e => {

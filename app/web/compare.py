@@ -20,7 +20,7 @@ from app.traffic.spec import BurstSpec
 from app.web.api import comparison_report
 from app.web.errors import not_found
 from app.web.forms import parse_form
-from app.web.pages import BURST_FIELDS, TARGET_FIELDS, runs_context
+from app.web.pages import BURST_FIELDS, TARGET_FIELDS, runs_context, target_fields
 from app.web.pages import _render as render
 from app.web.registry import Comparison, Registry, registry_of
 from app.web.reports import heavy_read
@@ -36,7 +36,8 @@ def _form_context(
     errors = errors or {}
     target_defaults = TargetSettings().model_dump()
     return {
-        "target_fields": form_fields(TargetSettings, TARGET_FIELDS),
+        # With the engines each setting is read by: a side shows its own server's only.
+        "target_fields": target_fields(),
         "burst_fields": form_fields(BurstSpec, BURST_FIELDS),
         "field_names": TARGET_FIELDS,
         "values": {

@@ -119,14 +119,14 @@ def _target_context(
     defaults = session.settings.model_dump() if session else TargetSettings().model_dump()
     return {
         "target": session.status() if session else None,
-        "target_fields": _target_fields(),
+        "target_fields": target_fields(),
         "target_values": {**defaults, **(values or {})},
         "target_errors": errors or {},
     }
 
 
 @functools.cache
-def _target_fields() -> tuple[FormField, ...]:
+def target_fields() -> tuple[FormField, ...]:
     """The target form's fields: the same for every page, made once."""
     return tuple(_with_engines(form_fields(TargetSettings, TARGET_FIELDS)))
 
