@@ -45,6 +45,14 @@ def test_pages_are_served(tmp_path: Path, path: str) -> None:
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
 
 
+@pytest.mark.parametrize("path", ["/", "/healthz"])
+def test_a_head_request_gets_the_pages_headers(tmp_path: Path, path: str) -> None:
+    """`curl -I` and load balancers' checks ask with HEAD (it was 405)."""
+    response = _run(tmp_path, lambda c: c.head(path))
+    assert response.status_code == 200 and response.content == b""
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
 def test_an_unknown_host_is_400_before_any_route(tmp_path: Path) -> None:
     response = _run(tmp_path, lambda c: c.get("/api/runs", headers={"Host": "evil.example"}))
     assert response.status_code == 400

@@ -84,6 +84,9 @@ def create_app(
         response: HTMLResponse = app.state.templates.TemplateResponse(request, "docs.html", {})
         return response
 
+    # HEAD too: `curl -I` and load balancers' checks ask with it (kept out of the schema,
+    # where it would be a second operation with the same id).
+    @app.head("/healthz", include_in_schema=False)
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         """For health checks (the container's HEALTHCHECK): the server answers; nothing is touched."""

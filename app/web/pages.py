@@ -177,6 +177,7 @@ def _burst_context(
     }
 
 
+@router.head("/", response_class=HTMLResponse, include_in_schema=False)
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request) -> HTMLResponse:
     session = registry_of(request).current
