@@ -30,7 +30,12 @@ def netns_unavailable_reason() -> str | None:
     """None when `unshare --net` works here, else why not (said to the user, not hidden)."""
     reason = _unshare_fails("--net")
     if reason is not None:
-        return f"no network namespace ({reason}): target shares the host's network namespace"
+        # "connscope's", not "the host's": in a container that is the container's. The fix is
+        # said where the missing isolation is.
+        return (
+            f"no network namespace ({reason}): target shares connscope's network namespace "
+            "(in a container, run it with --cap-add SYS_ADMIN)"
+        )
     return None
 
 
