@@ -10,6 +10,7 @@ import ipaddress
 import os
 import re
 import socket
+import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from typing import Any
@@ -309,20 +310,53 @@ def room() -> Iterator[tuple[str, str]]:
 
 def test_off_loopback_prints_the_control_and_audience_links(room: tuple[str, str]) -> None:
     url, printed = room
-    assert f"control link, for you only: {url}/?token={TOKEN}" in printed
+    assert re.search(rf"control link, for you only, works once \(the next shows here\): {url}/\?ticket=\S+", printed)
     assert f"audience link, read-only:   {url}/" in printed
+    assert f"API token, for scripts:     {TOKEN} (Authorization: Bearer …)" in printed
+    assert "?token=" not in printed, "no link holds the token: a browser keeps every link in its history"
 
 
-def test_a_token_with_url_characters_prints_a_link_that_works() -> None:
+def test_the_control_link_works_once_and_the_next_is_printed() -> None:
+    """A browser suggests every address it opened as the user types, on the projected
+    screen too: a used control link must give nothing to whoever sees it there."""
+    address = _own_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to bind to")
+    env = {k: v for k, v in os.environ.items() if k != "CONNSCOPE_TOKEN"} | {"CONNSCOPE_TOKEN": TOKEN}
+    with dashboard_process(host=address, env=env) as (url, _, log):
+
+        def links() -> list[str]:
+            return re.findall(r"works once \(the next shows here\): (\S+)", log.read_text())
+
+        (first,) = links()
+        # A link preview's HEAD does not use it up (it gets the audience page's headers).
+        assert "set-cookie" not in httpx.head(first, timeout=10).headers
+        taken = httpx.get(first, timeout=10)
+        assert taken.status_code == 200 and TOKEN in taken.text and "sessionStorage" in taken.text
+        again = httpx.get(first, timeout=10)
+        assert again.status_code == 403 and "this control link has been used" in again.text
+        assert TOKEN not in again.text
+        deadline = time.monotonic() + 5
+        while len(links()) < 2:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        second = links()[1]
+        assert second != first and httpx.get(second, timeout=10).status_code == 200
+        # A made-up ticket is refused like a used one.
+        assert httpx.get(f"{url}/?ticket=guess", timeout=10).status_code == 403
+
+
+def test_a_token_with_url_characters_still_works_in_a_link_and_as_bearer() -> None:
     address = _own_address()
     if address is None:
         pytest.skip("this machine has no non-loopback IPv4 address to bind to")
     chosen = "a+b&c=d#e f"
     with _serve(address, token=chosen) as (url, printed):
-        found = re.search(r"control link, for you only: (\S+)", printed)
-        assert found is not None
-        page = httpx.get(found.group(1), timeout=10)
+        assert f"API token, for scripts:     {chosen} (Authorization: Bearer …)" in printed
+        page = httpx.get(f"{url}/", params={"token": chosen}, timeout=10)
         assert page.status_code == 200 and "sessionStorage" in page.text, page.text[:200]
+        authorised = httpx.delete(f"{url}/api/targets/1", headers={"Authorization": f"Bearer {chosen}"}, timeout=10)
+        assert authorised.status_code == 404  # past the check: there is no target 1
 
 
 def test_a_generated_token_is_printed_and_works() -> None:
@@ -330,7 +364,7 @@ def test_a_generated_token_is_printed_and_works() -> None:
     if address is None:
         pytest.skip("this machine has no non-loopback IPv4 address to bind to")
     with _serve(address) as (url, printed):
-        found = re.search(r"\?token=(\S+)", printed)
+        found = re.search(r"API token, for scripts: +(\S+)", printed)
         assert found is not None
         token = found.group(1)
         assert len(token) >= 32

@@ -316,6 +316,27 @@ def test_presenter_mode_shows_the_audience_link_and_its_qr_code(room: str, page:
     assert box is not None and box["width"] >= 100, "the code stays big enough to scan from a seat"
 
 
+def test_the_printed_control_link_gives_control_once(page: Any) -> None:
+    """The link `connscope serve` prints works in one browser once: opened again (from the
+    browser's history, or its suggestions on a projected screen) it gives nothing."""
+    address = _own_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to bind to")
+    with _serve(address, token=TOKEN) as (url, printed):
+        found = re.search(r"works once \(the next shows here\): (\S+)", printed)
+        assert found is not None, printed
+        page.goto(found.group(1))
+        page.wait_for_url(f"{url}/", timeout=10_000)
+        assert page.evaluate("() => sessionStorage.getItem('connscope-token')") == TOKEN
+        _ready(page)
+        assert page.locator("#target-form").count() == 1, "the control page"
+        other = page.context.new_page()
+        other.goto(found.group(1))
+        assert "this control link has been used" in other.content()
+        assert other.evaluate("() => sessionStorage.getItem('connscope-token')") is None
+        other.close()
+
+
 def test_the_control_link_gives_the_browser_control_and_no_cookie_carries_the_token(room: str, page: Any) -> None:
     problems = _watch(page)
     _take_control(page, room)

@@ -8,7 +8,6 @@ import errno
 import os
 import socket
 import sys
-from urllib.parse import quote
 
 from app.cli.run import raise_open_file_limit
 from app.limits import limits_from
@@ -69,14 +68,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     access = Access.for_bind(args.host, args.port, args.allow_host, os.environ.get(TOKEN_ENV))
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"connscope dashboard: {access.audience_url or f'http://{host}:{args.port}/'}", file=sys.stderr, flush=True)
-    if access.needs_token:
+    if access.needs_token and access.tickets is not None:
         print(
             f"Off loopback: control needs a token ({TOKEN_ENV} sets it).\n"
-            f"  control link, for you only: {access.audience_url}?token={quote(access.token or '', safe='')}\n"
-            f"  audience link, read-only:   {access.audience_url}",
+            f"  audience link, read-only:   {access.audience_url}\n"
+            f"  API token, for scripts:     {access.token} (Authorization: Bearer …)",
             file=sys.stderr,
             flush=True,
         )
+        control = f"{access.audience_url}?ticket="
+        access.tickets.announce = lambda ticket: print(
+            f"  control link, for you only, works once (the next shows here): {control}{ticket}",
+            file=sys.stderr,
+            flush=True,
+        )
+        access.tickets.mint()
     app = create_app(offline=args.offline, store=store, limits=limits, access=access, apps=apps)
     # The page sends no WebSocket messages of its own: a large one is a client misbehaving.
     # Compression is per viewer (each has its own deflate stream): on loopback it saves no

@@ -29,7 +29,7 @@ import ipaddress
 import json
 import secrets
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
@@ -49,6 +49,9 @@ VIEW_COOKIE = "connscope_view"
 name can), so it grants nothing. Suffixed with the port: two dashboards on one machine."""
 VIEW_CONTROL = "control"
 TOKEN_PARAM = "token"
+TICKET_PARAM = "ticket"
+UNUSED_TICKETS = 4
+"""Control links printed and not yet used, kept: past it the oldest no longer works."""
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 WILDCARD = ("0.0.0.0", "::", "")
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -100,6 +103,31 @@ def _interface_addresses() -> list[str]:
     return found
 
 
+class ControlTickets:
+    """One-time control links. A browser keeps every address it opened in its history and
+    suggests it as the user types, on a projected screen too: a link holding the token
+    would hand control to the room. A ticket is exchanged for the token once, and each one
+    used mints the next, said (`announce`) where the operator read the first."""
+
+    def __init__(self) -> None:
+        self._unused: list[str] = []
+        self.announce: Callable[[str], None] = lambda ticket: None
+
+    def mint(self) -> str:
+        ticket = secrets.token_urlsafe(18)
+        self._unused = [*self._unused[-(UNUSED_TICKETS - 1) :], ticket]
+        self.announce(ticket)
+        return ticket
+
+    def redeem(self, presented: str) -> bool:
+        for ticket in self._unused:
+            if hmac.compare_digest(ticket.encode(), presented.encode()):
+                self._unused.remove(ticket)
+                self.mint()
+                return True
+        return False
+
+
 @dataclass(frozen=True, slots=True)
 class Access:
     """The Host headers served, and the token control needs (None on loopback)."""
@@ -108,6 +136,8 @@ class Access:
     token: str | None = None
     audience_url: str | None = None
     """Off loopback: the link for the room (no token), shown in presenter mode."""
+    tickets: ControlTickets | None = None
+    """Off loopback: the one-time control links."""
 
     @classmethod
     def for_bind(cls, host: str, port: int, allow: Iterable[str] = (), token: str | None = None) -> Access:
@@ -130,7 +160,7 @@ class Access:
             hosts.update((name,) if _has_port(name) else (name, f"{name}:{port}"))
         if loopback:
             return cls(frozenset(hosts))
-        return cls(frozenset(hosts), token or secrets.token_urlsafe(24), audience)
+        return cls(frozenset(hosts), token or secrets.token_urlsafe(24), audience, ControlTickets())
 
     @property
     def needs_token(self) -> bool:
@@ -216,25 +246,40 @@ class SecurityMiddleware:
                 "`connscope serve` printed (http://HOST:PORT/?token=...); the API takes Authorization: Bearer.",
                 403,
             )
-        if (
-            self.access.needs_token
-            and connection.scope["type"] == "http"
-            and method in ("GET", "HEAD")
-            and TOKEN_PARAM in connection.query_params
-        ):
-            return self._token_link(connection, nonce)
+        if self.access.needs_token and connection.scope["type"] == "http":
+            # A GET only: a HEAD (a chat app's link preview) must not use a ticket up.
+            if method == "GET" and TICKET_PARAM in connection.query_params:
+                return self._ticket_link(connection, nonce)
+            if method in ("GET", "HEAD") and TOKEN_PARAM in connection.query_params:
+                return self._token_link(connection, nonce)
         return None
 
+    def _ticket_link(self, connection: HTTPConnection, nonce: str) -> Response:
+        """The control link `connscope serve` prints: it works once."""
+        tickets = self.access.tickets
+        if tickets is None or not tickets.redeem(connection.query_params[TICKET_PARAM]):
+            return _plain(
+                "Refused: this control link has been used. Each works once, so one a browser keeps "
+                "in its history gives nothing: the terminal that started connscope shows the next.",
+                403,
+            )
+        return self._control_page(connection, nonce, TICKET_PARAM)
+
     def _token_link(self, connection: HTTPConnection, nonce: str) -> Response:
-        """The control link: a page whose script puts the token in this tab's storage and
-        takes it out of the address bar (`location.replace`: not out of the browser's history)."""
+        """A link with the token itself (scripts, or a token the operator chose): it works
+        every time, and stays in the browser's history."""
         if not self.access.grants(connection.query_params[TOKEN_PARAM]):
             return _plain(
                 "Refused: this link's token is not this dashboard's. Open the control link "
-                "`connscope serve` printed at start, or the link with no ?token= for the audience view.",
+                "`connscope serve` printed, or the link with no ?token= for the audience view.",
                 403,
             )
-        rest = [(k, v) for k, v in connection.query_params.multi_items() if k != TOKEN_PARAM]
+        return self._control_page(connection, nonce, TOKEN_PARAM)
+
+    def _control_page(self, connection: HTTPConnection, nonce: str, param: str) -> Response:
+        """A page whose script puts the token in this tab's storage and takes the link out of
+        the address bar (`location.replace`: not out of the browser's history)."""
+        rest = [(k, v) for k, v in connection.query_params.multi_items() if k != param]
         # One leading slash: "//name" would send the browser to another host.
         location = "/" + connection.url.path.lstrip("/") + (f"?{urlencode(rest)}" if rest else "")
         assert self.access.token is not None
