@@ -310,10 +310,12 @@ def room() -> Iterator[tuple[str, str]]:
 
 def test_off_loopback_prints_the_control_and_audience_links(room: tuple[str, str]) -> None:
     url, printed = room
-    assert re.search(rf"control link, for you only, works once \(the next shows here\): {url}/\?ticket=\S+", printed)
+    link = re.escape(f"{url}/?ticket=")
+    assert re.search(rf"control link, for you only, works once \(the next shows here\): {link}\S+", printed)
     assert f"audience link, read-only:   {url}/" in printed
-    assert f"API token, for scripts:     {TOKEN} (Authorization: Bearer …)" in printed
-    assert "?token=" not in printed, "no link holds the token: a browser keeps every link in its history"
+    # A token the operator chose is not shown again on the screen they come back to.
+    assert "API token, for scripts:     the one CONNSCOPE_TOKEN gives (Authorization: Bearer …)" in printed
+    assert TOKEN not in printed, "no link holds the token: a browser keeps every link in its history"
 
 
 def test_the_control_link_works_once_and_the_next_is_printed() -> None:
@@ -329,8 +331,9 @@ def test_the_control_link_works_once_and_the_next_is_printed() -> None:
             return re.findall(r"works once \(the next shows here\): (\S+)", log.read_text())
 
         (first,) = links()
-        # A link preview's HEAD does not use it up (it gets the audience page's headers).
-        assert "set-cookie" not in httpx.head(first, timeout=10).headers
+        # A HEAD, or a browser fetching ahead, does not use it up.
+        assert httpx.head(first, timeout=10).status_code == 503
+        assert httpx.get(first, headers={"Sec-Purpose": "prefetch;prerender"}, timeout=10).status_code == 503
         taken = httpx.get(first, timeout=10)
         assert taken.status_code == 200 and TOKEN in taken.text and "sessionStorage" in taken.text
         again = httpx.get(first, timeout=10)
@@ -344,6 +347,30 @@ def test_the_control_link_works_once_and_the_next_is_printed() -> None:
         assert second != first and httpx.get(second, timeout=10).status_code == 200
         # A made-up ticket is refused like a used one.
         assert httpx.get(f"{url}/?ticket=guess", timeout=10).status_code == 403
+        # Neither the ticket nor a token beside it is put back in the address bar.
+        third = links()[-1]
+        page = httpx.get(f"{third}&token={TOKEN}&run=3", timeout=10)
+        assert page.status_code == 200 and '"/?run=3"' in page.text, page.text
+
+
+def test_one_ticket_is_valid_at_a_time_and_a_closed_terminal_fails_no_request() -> None:
+    from app.web.security import ControlTickets
+
+    said: list[str] = []
+    tickets = ControlTickets()
+    tickets.announce = said.append
+    first = tickets.mint()
+    assert said == [first]
+    assert not tickets.redeem("guess") and not tickets.redeem("")
+    assert tickets.redeem(first) and not tickets.redeem(first), "once"
+    second = said[-1]
+    assert second != first and tickets.redeem(second)
+
+    def closed(ticket: str) -> None:
+        raise BrokenPipeError("the terminal is gone")
+
+    tickets.announce = closed
+    assert tickets.redeem(tickets.mint()), "the request still gets control"
 
 
 def test_a_token_with_url_characters_still_works_in_a_link_and_as_bearer() -> None:
@@ -352,7 +379,7 @@ def test_a_token_with_url_characters_still_works_in_a_link_and_as_bearer() -> No
         pytest.skip("this machine has no non-loopback IPv4 address to bind to")
     chosen = "a+b&c=d#e f"
     with _serve(address, token=chosen) as (url, printed):
-        assert f"API token, for scripts:     {chosen} (Authorization: Bearer …)" in printed
+        assert chosen not in printed
         page = httpx.get(f"{url}/", params={"token": chosen}, timeout=10)
         assert page.status_code == 200 and "sessionStorage" in page.text, page.text[:200]
         authorised = httpx.delete(f"{url}/api/targets/1", headers={"Authorization": f"Bearer {chosen}"}, timeout=10)

@@ -65,14 +65,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     store = RunStore(args.store)
     raise_open_file_limit()
-    access = Access.for_bind(args.host, args.port, args.allow_host, os.environ.get(TOKEN_ENV))
+    chosen = os.environ.get(TOKEN_ENV)
+    access = Access.for_bind(args.host, args.port, args.allow_host, chosen)
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"connscope dashboard: {access.audience_url or f'http://{host}:{args.port}/'}", file=sys.stderr, flush=True)
     if access.needs_token and access.tickets is not None:
         print(
             f"Off loopback: control needs a token ({TOKEN_ENV} sets it).\n"
             f"  audience link, read-only:   {access.audience_url}\n"
-            f"  API token, for scripts:     {access.token} (Authorization: Bearer …)",
+            # A token the operator chose is theirs already: not shown again on a screen (or in
+            # `docker logs`) they come back to for each next control link.
+            f"  API token, for scripts:     {f'the one {TOKEN_ENV} gives' if chosen else access.token}"
+            " (Authorization: Bearer …)",
             file=sys.stderr,
             flush=True,
         )

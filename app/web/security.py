@@ -50,8 +50,8 @@ name can), so it grants nothing. Suffixed with the port: two dashboards on one m
 VIEW_CONTROL = "control"
 TOKEN_PARAM = "token"
 TICKET_PARAM = "ticket"
-UNUSED_TICKETS = 4
-"""Control links printed and not yet used, kept: past it the oldest no longer works."""
+PREFETCH = "prefetch"
+"""In `Sec-Purpose` or `Purpose`: a browser fetching ahead, which must not use a ticket up."""
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 WILDCARD = ("0.0.0.0", "::", "")
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -106,26 +106,30 @@ def _interface_addresses() -> list[str]:
 class ControlTickets:
     """One-time control links. A browser keeps every address it opened in its history and
     suggests it as the user types, on a projected screen too: a link holding the token
-    would hand control to the room. A ticket is exchanged for the token once, and each one
-    used mints the next, said (`announce`) where the operator read the first."""
+    would hand control to the room. One ticket is valid at a time; it is exchanged for the
+    token once, and using it mints the next, said (`announce`) where the operator read the
+    first."""
 
     def __init__(self) -> None:
-        self._unused: list[str] = []
+        self._valid: str | None = None
         self.announce: Callable[[str], None] = lambda ticket: None
 
     def mint(self) -> str:
-        ticket = secrets.token_urlsafe(18)
-        self._unused = [*self._unused[-(UNUSED_TICKETS - 1) :], ticket]
-        self.announce(ticket)
+        self._valid = ticket = secrets.token_urlsafe(18)
+        try:
+            self.announce(ticket)
+        except OSError:
+            # The terminal is gone: the link cannot be said, and control stays with the
+            # token (`?token=` or the API's header); a request never fails for it.
+            pass
         return ticket
 
     def redeem(self, presented: str) -> bool:
-        for ticket in self._unused:
-            if hmac.compare_digest(ticket.encode(), presented.encode()):
-                self._unused.remove(ticket)
-                self.mint()
-                return True
-        return False
+        valid = self._valid
+        if valid is None or not hmac.compare_digest(valid.encode(), presented.encode()):
+            return False
+        self.mint()
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,12 +247,18 @@ class SecurityMiddleware:
         if method in STATE_CHANGING and not self.access.grants(_credential(connection)):
             return _plain(
                 "Refused: this is the read-only audience view. For control, open the control link "
-                "`connscope serve` printed (http://HOST:PORT/?token=...); the API takes Authorization: Bearer.",
+                "`connscope serve` printed last (http://HOST:PORT/?ticket=...); the API takes Authorization: Bearer.",
                 403,
             )
         if self.access.needs_token and connection.scope["type"] == "http":
-            # A GET only: a HEAD (a chat app's link preview) must not use a ticket up.
-            if method == "GET" and TICKET_PARAM in connection.query_params:
+            # A browser fetching ahead (prefetch, prerender) or a HEAD does not use a ticket up.
+            # A chat app's preview or a mail scanner that GETs the link does (as it would
+            # have read a link holding the token): the user then opens the next one.
+            if TICKET_PARAM in connection.query_params and method in ("GET", "HEAD"):
+                ahead = PREFETCH in connection.headers.get("sec-purpose", "") + connection.headers.get("purpose", "")
+                if method == "HEAD" or ahead:
+                    # Not a page to keep: the browser then fetches it when it is opened.
+                    return _plain("A control link is used when it is opened.", 503)
                 return self._ticket_link(connection, nonce)
             if method in ("GET", "HEAD") and TOKEN_PARAM in connection.query_params:
                 return self._token_link(connection, nonce)
@@ -263,7 +273,7 @@ class SecurityMiddleware:
                 "in its history gives nothing: the terminal that started connscope shows the next.",
                 403,
             )
-        return self._control_page(connection, nonce, TICKET_PARAM)
+        return self._control_page(connection, nonce)
 
     def _token_link(self, connection: HTTPConnection, nonce: str) -> Response:
         """A link with the token itself (scripts, or a token the operator chose): it works
@@ -274,12 +284,14 @@ class SecurityMiddleware:
                 "`connscope serve` printed, or the link with no ?token= for the audience view.",
                 403,
             )
-        return self._control_page(connection, nonce, TOKEN_PARAM)
+        return self._control_page(connection, nonce)
 
-    def _control_page(self, connection: HTTPConnection, nonce: str, param: str) -> Response:
+    def _control_page(self, connection: HTTPConnection, nonce: str) -> Response:
         """A page whose script puts the token in this tab's storage and takes the link out of
         the address bar (`location.replace`: not out of the browser's history)."""
-        rest = [(k, v) for k, v in connection.query_params.multi_items() if k != param]
+        # Both taken out: a ticket link with a token beside it must not put it back in the
+        # address bar (and the history) after the jump.
+        rest = [(k, v) for k, v in connection.query_params.multi_items() if k not in (TICKET_PARAM, TOKEN_PARAM)]
         # One leading slash: "//name" would send the browser to another host.
         location = "/" + connection.url.path.lstrip("/") + (f"?{urlencode(rest)}" if rest else "")
         assert self.access.token is not None

@@ -10,7 +10,7 @@
  * tab, so on a shared classroom machine closing the browser gives control up instead of
  * leaving it on disk for the next user. A teacher's second tab asks the tabs already open
  * on this dashboard for it (a BroadcastChannel is per origin too); with none open, the
- * control link opens control again.
+ * next control link the terminal printed (each works once) opens control again.
  */
 (function () {
   "use strict";
