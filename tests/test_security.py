@@ -331,26 +331,40 @@ def test_the_control_link_works_once_and_the_next_is_printed() -> None:
             return re.findall(r"works once \(the next shows here\): (\S+)", log.read_text())
 
         (first,) = links()
-        # A HEAD, or a browser fetching ahead, does not use it up.
-        assert httpx.head(first, timeout=10).status_code == 503
-        assert httpx.get(first, headers={"Sec-Purpose": "prefetch;prerender"}, timeout=10).status_code == 503
-        taken = httpx.get(first, timeout=10)
-        assert taken.status_code == 200 and TOKEN in taken.text and "sessionStorage" in taken.text
-        again = httpx.get(first, timeout=10)
+        ticket = first.rsplit("=", 1)[1]
+        # Opening the link (as a chat app's preview or a mail scanner would) uses nothing and
+        # shows no token: the page's script exchanges the ticket.
+        for _ in range(2):
+            opened = httpx.get(first, timeout=10)
+            assert opened.status_code == 200 and TOKEN not in opened.text and "/control/ticket" in opened.text
+        assert httpx.head(first, timeout=10).status_code == 200
+
+        def exchange(ticket: str, **headers: str) -> httpx.Response:
+            return httpx.post(f"{url}/control/ticket", headers={"X-Connscope-Ticket": ticket, **headers}, timeout=10)
+
+        # Another site's page cannot exchange one (nor does it know one).
+        assert exchange(ticket, Origin="http://evil.example").status_code == 403
+        taken = exchange(ticket, Origin=url)
+        assert taken.status_code == 200 and taken.json() == {"token": TOKEN}
+        assert "no-store" in taken.headers["cache-control"] and "connscope_view" in taken.headers["set-cookie"]
+        again = exchange(ticket)
         assert again.status_code == 403 and "this control link has been used" in again.text
         assert TOKEN not in again.text
+        opened_again = httpx.get(first, timeout=10)
+        assert opened_again.status_code == 403 and TOKEN not in opened_again.text
         deadline = time.monotonic() + 5
         while len(links()) < 2:
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)
         second = links()[1]
-        assert second != first and httpx.get(second, timeout=10).status_code == 200
+        assert second != first and exchange(second.rsplit("=", 1)[1]).status_code == 200
         # A made-up ticket is refused like a used one.
         assert httpx.get(f"{url}/?ticket=guess", timeout=10).status_code == 403
+        assert exchange("guess").status_code == 403
         # Neither the ticket nor a token beside it is put back in the address bar.
         third = links()[-1]
         page = httpx.get(f"{third}&token={TOKEN}&run=3", timeout=10)
-        assert page.status_code == 200 and '"/?run=3"' in page.text, page.text
+        assert page.status_code == 200 and '"/?run=3"' in page.text and TOKEN not in page.text, page.text
 
 
 def test_one_ticket_is_valid_at_a_time_and_a_closed_terminal_fails_no_request() -> None:

@@ -36,7 +36,7 @@ from urllib.parse import urlencode, urlsplit
 import psutil
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 TOKEN_ENV = "CONNSCOPE_TOKEN"
@@ -50,8 +50,10 @@ name can), so it grants nothing. Suffixed with the port: two dashboards on one m
 VIEW_CONTROL = "control"
 TOKEN_PARAM = "token"
 TICKET_PARAM = "ticket"
-PREFETCH = "prefetch"
-"""In `Sec-Purpose` or `Purpose`: a browser fetching ahead, which must not use a ticket up."""
+TICKET_PATH = "/control/ticket"
+"""Where the control link's page exchanges its ticket for the token (a POST, from its script:
+a chat app's preview or a mail scanner that GETs the link runs no script and uses nothing)."""
+TICKET_HEADER = "X-Connscope-Ticket"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 WILDCARD = ("0.0.0.0", "::", "")
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -124,9 +126,11 @@ class ControlTickets:
             pass
         return ticket
 
+    def valid(self, presented: str) -> bool:
+        return self._valid is not None and hmac.compare_digest(self._valid.encode(), presented.encode())
+
     def redeem(self, presented: str) -> bool:
-        valid = self._valid
-        if valid is None or not hmac.compare_digest(valid.encode(), presented.encode()):
+        if not self.valid(presented):
             return False
         self.mint()
         return True
@@ -244,36 +248,47 @@ class SecurityMiddleware:
             why = _cross_origin(connection)
             if why is not None:
                 return _plain(f"Refused: {why}.", 403)
+        if method == "POST" and connection.url.path == TICKET_PATH and self.access.tickets is not None:
+            return self._exchange(connection, self.access.tickets)
         if method in STATE_CHANGING and not self.access.grants(_credential(connection)):
             return _plain(
                 "Refused: this is the read-only audience view. For control, open the control link "
                 "`connscope serve` printed last (http://HOST:PORT/?ticket=...); the API takes Authorization: Bearer.",
                 403,
             )
-        if self.access.needs_token and connection.scope["type"] == "http":
-            # A browser fetching ahead (prefetch, prerender) or a HEAD does not use a ticket up.
-            # A chat app's preview or a mail scanner that GETs the link does (as it would
-            # have read a link holding the token): the user then opens the next one.
-            if TICKET_PARAM in connection.query_params and method in ("GET", "HEAD"):
-                ahead = PREFETCH in connection.headers.get("sec-purpose", "") + connection.headers.get("purpose", "")
-                if method == "HEAD" or ahead:
-                    # Not a page to keep: the browser then fetches it when it is opened.
-                    return _plain("A control link is used when it is opened.", 503)
+        if self.access.needs_token and connection.scope["type"] == "http" and method in ("GET", "HEAD"):
+            if TICKET_PARAM in connection.query_params:
                 return self._ticket_link(connection, nonce)
-            if method in ("GET", "HEAD") and TOKEN_PARAM in connection.query_params:
+            if TOKEN_PARAM in connection.query_params:
                 return self._token_link(connection, nonce)
         return None
 
     def _ticket_link(self, connection: HTTPConnection, nonce: str) -> Response:
-        """The control link `connscope serve` prints: it works once."""
+        """The control link `connscope serve` prints: a page that uses its ticket (once) from
+        its script. The GET itself uses nothing and holds no token."""
         tickets = self.access.tickets
-        if tickets is None or not tickets.redeem(connection.query_params[TICKET_PARAM]):
-            return _plain(
-                "Refused: this control link has been used. Each works once, so one a browser keeps "
-                "in its history gives nothing: the terminal that started connscope shows the next.",
-                403,
-            )
-        return self._control_page(connection, nonce)
+        ticket = connection.query_params[TICKET_PARAM]
+        if tickets is None or not tickets.valid(ticket):
+            return _plain(USED, 403)
+        page = TICKET_PAGE.format(
+            nonce=nonce,
+            key=_script_literal(TOKEN_STORAGE_KEY),
+            path=_script_literal(TICKET_PATH),
+            header=_script_literal(TICKET_HEADER),
+            ticket=_script_literal(ticket),
+            location=_script_literal(_without_credentials(connection)),
+            used=_script_literal(USED),
+        )
+        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+    def _exchange(self, connection: HTTPConnection, tickets: ControlTickets) -> Response:
+        """The ticket for the token, once; the view cookie with it."""
+        if not tickets.redeem(connection.headers.get(TICKET_HEADER, "")):
+            return _plain(USED, 403)
+        assert self.access.token is not None
+        response = JSONResponse({"token": self.access.token}, headers={"Cache-Control": "no-store"})
+        _set_view_cookie(response, connection)
+        return response
 
     def _token_link(self, connection: HTTPConnection, nonce: str) -> Response:
         """A link with the token itself (scripts, or a token the operator chose): it works
@@ -289,28 +304,17 @@ class SecurityMiddleware:
     def _control_page(self, connection: HTTPConnection, nonce: str) -> Response:
         """A page whose script puts the token in this tab's storage and takes the link out of
         the address bar (`location.replace`: not out of the browser's history)."""
-        # Both taken out: a ticket link with a token beside it must not put it back in the
-        # address bar (and the history) after the jump.
-        rest = [(k, v) for k, v in connection.query_params.multi_items() if k not in (TICKET_PARAM, TOKEN_PARAM)]
-        # One leading slash: "//name" would send the browser to another host.
-        location = "/" + connection.url.path.lstrip("/") + (f"?{urlencode(rest)}" if rest else "")
         assert self.access.token is not None
         response = HTMLResponse(
             TOKEN_PAGE.format(
                 nonce=nonce,
                 key=_script_literal(TOKEN_STORAGE_KEY),
                 token=_script_literal(self.access.token),
-                location=_script_literal(location),
+                location=_script_literal(_without_credentials(connection)),
             ),
             headers={"Cache-Control": "no-store"},
         )
-        response.set_cookie(
-            view_cookie(connection),
-            VIEW_CONTROL,
-            httponly=True,
-            samesite="strict",
-            secure=connection.url.scheme == "https",
-        )
+        _set_view_cookie(response, connection)
         return response
 
     def _with_headers(self, send: Send, nonce: str) -> Send:
@@ -329,6 +333,48 @@ class SecurityMiddleware:
 
         return sender
 
+
+USED = (
+    "Refused: this control link has been used. Each works once, so one a browser keeps in its "
+    "history gives nothing: the terminal that started connscope shows the next."
+)
+
+
+def _without_credentials(connection: HTTPConnection) -> str:
+    """Where a control link's page goes on: the same page, with neither a ticket nor a token
+    in the address bar (nor, after the jump, in the history)."""
+    rest = [(k, v) for k, v in connection.query_params.multi_items() if k not in (TICKET_PARAM, TOKEN_PARAM)]
+    # One leading slash: "//name" would send the browser to another host.
+    return "/" + connection.url.path.lstrip("/") + (f"?{urlencode(rest)}" if rest else "")
+
+
+def _set_view_cookie(response: Response, connection: HTTPConnection) -> None:
+    response.set_cookie(
+        view_cookie(connection),
+        VIEW_CONTROL,
+        httponly=True,
+        samesite="strict",
+        secure=connection.url.scheme == "https",
+    )
+
+
+TICKET_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>connscope</title></head>
+<body><p id="taking">Taking control…</p>
+<noscript><p>Control needs JavaScript: the page keeps the token in this tab and sends it in a header.</p></noscript>
+<script nonce="{nonce}">
+fetch({path}, {{ method: "POST", headers: {{ [{header}]: {ticket} }}, cache: "no-store" }})
+  .then((response) => (response.ok ? response.json() : Promise.reject(new Error({used}))))
+  .then((granted) => {{
+    sessionStorage.setItem({key}, granted.token);
+    location.replace({location});
+  }})
+  .catch((error) => {{
+    document.getElementById("taking").textContent = error.message;
+  }});
+</script>
+</body></html>
+"""
 
 TOKEN_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>connscope</title></head>
