@@ -342,10 +342,22 @@ def test_the_control_link_works_once_and_the_next_is_printed() -> None:
         def exchange(ticket: str, **headers: str) -> httpx.Response:
             return httpx.post(f"{url}/control/ticket", headers={"X-Connscope-Ticket": ticket, **headers}, timeout=10)
 
-        # Another site's page cannot exchange one (nor does it know one).
-        assert exchange(ticket, Origin="http://evil.example").status_code == 403
+        # Another site's page, or another port's, cannot exchange one (nor does it know one);
+        # no answer to a preflight lets a browser send the ticket's header across origins.
+        port = httpx.URL(url).port
+        for foreign in (
+            {"Origin": "http://evil.example"},
+            {"Origin": "null"},
+            {"Origin": f"http://{address}:{port + 1}"},
+            {"Sec-Fetch-Site": "cross-site"},
+            {"Sec-Fetch-Site": "same-site"},
+        ):
+            assert exchange(ticket, **foreign).status_code == 403, foreign
+        preflight = httpx.options(f"{url}/control/ticket", headers={"Origin": "http://evil.example"}, timeout=10)
+        assert not [h for h in preflight.headers if h.lower().startswith("access-control-allow")]
         taken = exchange(ticket, Origin=url)
         assert taken.status_code == 200 and taken.json() == {"token": TOKEN}
+        assert taken.headers["content-type"] == "application/json"
         assert "no-store" in taken.headers["cache-control"] and "connscope_view" in taken.headers["set-cookie"]
         again = exchange(ticket)
         assert again.status_code == 403 and "this control link has been used" in again.text

@@ -277,7 +277,6 @@ class SecurityMiddleware:
             header=_script_literal(TICKET_HEADER),
             ticket=_script_literal(ticket),
             location=_script_literal(_without_credentials(connection)),
-            used=_script_literal(USED),
         )
         return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
@@ -363,15 +362,23 @@ TICKET_PAGE = """<!doctype html>
 <body><p id="taking">Taking control…</p>
 <noscript><p>Control needs JavaScript: the page keeps the token in this tab and sends it in a header.</p></noscript>
 <script nonce="{nonce}">
-fetch({path}, {{ method: "POST", headers: {{ [{header}]: {ticket} }}, cache: "no-store" }})
-  .then((response) => (response.ok ? response.json() : Promise.reject(new Error({used}))))
-  .then((granted) => {{
-    sessionStorage.setItem({key}, granted.token);
-    location.replace({location});
-  }})
-  .catch((error) => {{
-    document.getElementById("taking").textContent = error.message;
-  }});
+function exchange() {{
+  fetch({path}, {{ method: "POST", headers: {{ [{header}]: {ticket} }}, cache: "no-store" }})
+    .then(async (response) => {{
+      if (!response.ok) throw new Error((await response.text()).trim());
+      return response.json();
+    }})
+    .then((granted) => {{
+      sessionStorage.setItem({key}, granted.token);
+      location.replace({location});
+    }})
+    .catch((error) => {{
+      document.getElementById("taking").textContent = error.message;
+    }});
+}}
+// A browser rendering the page ahead of its opening (prerender) waits until it is shown.
+if (document.prerendering) document.addEventListener("prerenderingchange", exchange, {{ once: true }});
+else exchange();
 </script>
 </body></html>
 """
