@@ -149,7 +149,11 @@ def test_queue_peaks_are_not_judged_when_one_side_turned_most_away(
         params=[("run", uvicorn_vs_granian["run_a"]), ("run", uvicorn_vs_granian["run_b"])],
         timeout=10,
     ).text
-    assert 'data-metric="peak_queued" data-better=""' in html
+    # The page judges as the API does: each row's mark is the API's verdict, equal peaks included.
+    for metric in ("peak_queued", "latency_p99"):
+        assert f'data-metric="{metric}" data-better="{rows[metric]["better"] or ""}"' in html
+    # 503s answered at once against requests served in 300 ms: the latencies always differ.
+    assert (rows["latency_p99"]["better"], rows["latency_p99"]["unjudged"]) == (None, "503 rates differ")
     assert "latency and queue peaks are not judged when the 503 rates differ by more than 5 points" in html
 
 
