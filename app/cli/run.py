@@ -7,16 +7,16 @@ import asyncio
 import functools
 import resource
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 from app.cli.parser import BURST_FLAGS, TARGET_FLAGS, model_from_flags
 from app.errors import CapExceeded, StoreError, TargetError
-from app.experiment import run_once
+from app.experiment import check_start, run_once
 from app.limits import limits_from
 from app.numbers import ms_text
 from app.result import PERCENTILE_LABELS, LatencyPercentiles, Request, RunResult
-from app.sandbox.apps import user_app
+from app.sandbox.apps import UserApp, user_app
 from app.sandbox.engines import ENGINES, setting_text
 from app.sandbox.settings import TargetSettings
 from app.scenarios import BY_ID, SCENARIOS
@@ -46,6 +46,21 @@ def run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
         factory = None
     with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(main())
+
+
+def apps_load(checks: Iterable[tuple[str, TargetSettings, UserApp]]) -> bool:
+    """Each (label, settings, app) started once before any burst: an app that cannot be
+    imported is refused in a line, not found after another burst has run or by runs that then
+    fail one by one. The label ("B", or "" for none) leads each line."""
+    for label, settings, app in checks:
+        lead = f"{label}: " if label else ""
+        print(f"{lead}checking that {app.name} loads", file=sys.stderr)
+        try:
+            run_async(functools.partial(check_start, settings, app))
+        except TargetError as exc:
+            print(f"connscope: error: {lead}{exc}", file=sys.stderr)
+            return False
+    return True
 
 
 def progress_line(burst: Burst) -> str:

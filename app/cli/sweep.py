@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import json
 import os
 import sys
 
 from app.cli.parser import BURST_FLAGS, TARGET_FLAGS
-from app.cli.run import raise_open_file_limit, run_async
-from app.errors import CapExceeded, StoreError, TargetError
-from app.experiment import check_start
+from app.cli.run import apps_load, raise_open_file_limit, run_async
+from app.errors import CapExceeded, StoreError
 from app.fields import readable
 from app.limits import Limits, limits_from
 from app.result import RunResult
@@ -25,26 +23,36 @@ from app.sweep import Plan, Sweep, SweepValueError, describe, plan, text_table
 BAR_WIDTH = 24
 
 
+class _EmptyItem(ValueError):
+    """`3,,` would sweep 3 and "not given" without a word: `none` says that on purpose."""
+
+    def __init__(self, flag: str, raw: str) -> None:
+        super().__init__(f"{flag} {raw}: an empty value in the list (write none for not given)")
+
+
 def _lists(args: argparse.Namespace, flags: dict[str, str]) -> dict[str, list[str]]:
-    return {name: [v.strip() for v in raw.split(",")] for name in flags.values() if (raw := getattr(args, name))}
+    lists: dict[str, list[str]] = {}
+    for flag, name in flags.items():
+        if raw := getattr(args, name):
+            values = [v.strip() for v in raw.split(",")]
+            if not all(values):
+                raise _EmptyItem(flag, raw)
+            lists[name] = values
+    return lists
 
 
 def _plan(args: argparse.Namespace, limits: Limits) -> Plan | None:
     """The grid from the flags, or None after saying (as `connscope run` does) which value
     of which flag is refused."""
-    for flag, name in (TARGET_FLAGS | BURST_FLAGS).items():
-        raw = getattr(args, name)
-        if raw and any(not v.strip() for v in raw.split(",")):
-            # `3,,` would sweep 3 and "not given" without a word: `none` says that on purpose.
-            print(
-                f"connscope: error: {flag} {raw}: an empty value in the list (write none for not given)",
-                file=sys.stderr,
-            )
-            return None
+    try:
+        targets, bursts = _lists(args, TARGET_FLAGS), _lists(args, BURST_FLAGS)
+    except _EmptyItem as exc:
+        print(f"connscope: error: {exc}", file=sys.stderr)
+        return None
     try:
         return plan(
-            _lists(args, TARGET_FLAGS),
-            _lists(args, BURST_FLAGS),
+            targets,
+            bursts,
             args.repeat,
             base_target={"instrument": not args.no_instrument},
             limits=limits,
@@ -74,20 +82,6 @@ def _apps(grid: Plan, directory: str | None) -> dict[str, UserApp] | None:
         print(f"connscope: error: --app-dir {directory}: no --app to import from it", file=sys.stderr)
         return None
     return apps
-
-
-def _apps_load(grid: Plan, apps: dict[str, UserApp]) -> bool:
-    """Each app started once before the first run: one that cannot be imported is refused
-    in a line, not found by the runs of a sweep that then fail one by one."""
-    for name, app in apps.items():
-        settings = next(cell.settings for cell in grid.cells if cell.settings.app == name)
-        print(f"checking that {name} loads", file=sys.stderr)
-        try:
-            run_async(functools.partial(check_start, settings, app))
-        except TargetError as exc:
-            print(f"connscope: error: {exc}", file=sys.stderr)
-            return False
-    return True
 
 
 def _clock(seconds: float | None) -> str:
@@ -163,7 +157,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     apps = _apps(grid, args.app_dir)
     if apps is None:
         return 2
-    if not _apps_load(grid, apps):
+    first_cell = {name: next(c.settings for c in grid.cells if c.settings.app == name) for name in apps}
+    if not apps_load(("", first_cell[name], app) for name, app in apps.items()):
         return 1
     if not grid.axes:
         print(
