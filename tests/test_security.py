@@ -364,6 +364,9 @@ def test_the_control_link_works_once_and_the_next_is_printed() -> None:
         assert TOKEN not in again.text
         opened_again = httpx.get(first, timeout=10)
         assert opened_again.status_code == 403 and TOKEN not in opened_again.text
+        # Not a dead end: a link on to the dashboard, without the used ticket.
+        assert '<a href="/">Open the dashboard</a>' in opened_again.text and ticket not in opened_again.text
+        assert "no-store" in opened_again.headers["cache-control"]
         deadline = time.monotonic() + 5
         while len(links()) < 2:
             assert time.monotonic() < deadline, log.read_text()

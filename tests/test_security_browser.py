@@ -334,6 +334,11 @@ def test_the_printed_control_link_gives_control_once(page: Any) -> None:
         other.goto(found.group(1))
         assert "this control link has been used" in other.content()
         assert other.evaluate("() => sessionStorage.getItem('connscope-token')") is None
+        # Its link on is what typing the address gives: here, where a tab has control, control.
+        other.get_by_role("link", name="Open the dashboard").click()
+        other.wait_for_url(f"{url}/", timeout=10_000)
+        other.wait_for_function("() => sessionStorage.getItem('connscope-token') !== null", timeout=10_000)
+        assert other.evaluate("() => sessionStorage.getItem('connscope-token')") == TOKEN
         other.close()
 
 

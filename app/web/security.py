@@ -25,6 +25,7 @@ A pure ASGI middleware in front of every route and the WebSocket:
 from __future__ import annotations
 
 import hmac
+import html
 import ipaddress
 import json
 import secrets
@@ -269,7 +270,13 @@ class SecurityMiddleware:
         tickets = self.access.tickets
         ticket = connection.query_params[TICKET_PARAM]
         if tickets is None or not tickets.valid(ticket):
-            return _plain(USED, 403)
+            # Most often the address bar suggested the link from the history: the way on is
+            # a link to the same page without it (what typing the address gives), not a
+            # dead end.
+            onward = html.escape(_without_credentials(connection))
+            return HTMLResponse(
+                USED_PAGE.format(used=html.escape(USED), onward=onward), 403, {"Cache-Control": "no-store"}
+            )
         page = TICKET_PAGE.format(
             nonce=nonce,
             key=_script_literal(TOKEN_STORAGE_KEY),
@@ -356,6 +363,14 @@ def _set_view_cookie(response: Response, connection: HTTPConnection) -> None:
         secure=connection.url.scheme == "https",
     )
 
+
+USED_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>connscope: control link used</title></head>
+<body><p>{used}</p>
+<p><a href="{onward}">Open the dashboard</a>: the audience view, or control where another tab of this
+browser has it.</p>
+</body></html>
+"""
 
 TICKET_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>connscope</title></head>
