@@ -117,6 +117,51 @@ def test_the_compare_page_shows_two_live_views_and_the_table(dashboard: str, pag
     assert problems + page.evaluate("() => window.__csp") == []
 
 
+SIDES_ON_SCREEN = """() => [...document.querySelectorAll('.compare-side .stage')].map((stage) => {
+  const box = stage.getBoundingClientRect();
+  return { top: Math.round(box.top), bottom: Math.round(box.bottom), height: Math.round(box.height) };
+})"""
+
+
+def test_presenter_mode_gives_a_projector_both_live_views(dashboard: str, page: Any) -> None:
+    """A comparison shown to a room: p hides the form and both views fill the screen, as on
+    the live page; the address keeps the mode, and a page opened with it starts in it."""
+    problems = _watch(page)
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.goto(f"{dashboard}/compare")
+    page.wait_for_function("() => window.connscopeCompare !== undefined", timeout=15_000)
+    assert page.locator("#compare-form").is_visible()
+    # Typed into a field, p is a letter, not the key.
+    page.focus("#a-handler_ms")
+    page.keyboard.press("p")
+    assert page.evaluate("() => document.documentElement.dataset.presenter") == "off"
+    page.locator("#a-handler_ms").blur()
+    page.keyboard.press("p")
+    page.wait_for_function("() => document.documentElement.dataset.presenter === 'on'", timeout=5_000)
+    assert page.locator("#presenter-toggle").get_attribute("aria-pressed") == "true"
+    assert "present=1" in page.url and page.locator("#compare-form").is_hidden()
+    assert page.locator("#announcer").inner_text() == "Presenter mode on: p leaves."
+    # At 1024 x 768, A above B, both whole on the screen, each lane a third of it tall.
+    a, b = page.evaluate(SIDES_ON_SCREEN)
+    assert a["bottom"] <= b["top"] and b["bottom"] <= 768 and min(a["height"], b["height"]) >= 768 / 3, (a, b)
+    assert page.locator("#a-live-view .compare-side__counts").is_hidden()
+    # Side by side on a wide screen, the counters kept under the lanes.
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    a, b = page.evaluate(SIDES_ON_SCREEN)
+    assert a["top"] == b["top"] and b["bottom"] <= 1080 and a["height"] >= 1080 / 2, (a, b)
+    assert page.locator("#b-live-view .compare-side__counts").is_visible()
+    page.keyboard.press("f")
+    assert page.evaluate("() => window.connscopeFullscreenRequests") == 1
+    # The link opened on the projector's machine starts in presenter mode: no jump.
+    assert 'data-presenter="on"' in httpx.get(f"{dashboard}/compare?present=1", timeout=10).text
+    page.reload()
+    assert page.evaluate("() => document.documentElement.dataset.presenter") == "on"
+    # The button, clicked, leaves it and brings the form back.
+    page.click("#presenter-toggle")
+    assert page.locator("#compare-form").is_visible() and "present" not in page.url
+    assert problems + page.evaluate("() => window.__csp") == []
+
+
 def test_two_runs_replay_in_lockstep(dashboard: str, page: Any) -> None:
     done = compare(dashboard, {**SLOW, "limit_concurrency": 1}, SLOW, BURST)
     problems = _watch(page)

@@ -20,7 +20,7 @@ from app.traffic.spec import BurstSpec
 from app.web.api import comparison_report
 from app.web.errors import not_found
 from app.web.forms import parse_form
-from app.web.pages import BURST_FIELDS, TARGET_FIELDS, runs_context, target_fields
+from app.web.pages import BURST_FIELDS, TARGET_FIELDS, presenting, runs_context, target_fields
 from app.web.pages import _render as render
 from app.web.registry import Comparison, Registry, registry_of
 from app.web.reports import heavy_read
@@ -97,6 +97,7 @@ async def compare_page(request: Request) -> HTMLResponse:
         "compare.html",
         assets=assets,
         offline=request.app.state.offline,
+        presenter=presenting(request),
         **_form_context(values),
         **await _status_context(registry),
     )

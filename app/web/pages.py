@@ -88,6 +88,11 @@ BURST_FIELDS = (
 router = APIRouter()
 
 
+def presenting(request: Request) -> bool:
+    """`?present=1`: the page is rendered in presenter mode, so a projector never sees it jump."""
+    return request.query_params.get("present", "").lower() in ("1", "true", "yes", "on")
+
+
 def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     templates = request.app.state.templates
     context = {
@@ -204,7 +209,7 @@ async def index(request: Request) -> HTMLResponse:
         offline=offline,
         shared=shared,
         audience_qr=request.app.state.audience_qr,
-        presenter=query.get("present", "").lower() in ("1", "true", "yes", "on"),
+        presenter=presenting(request),
         share_fields={"target": TARGET_FIELDS, "burst": BURST_FIELDS},
         **context,
     )
@@ -432,7 +437,7 @@ async def replay(request: Request, run_id: int) -> Response:
         "replay.html",
         run=result.model_dump(mode="json"),
         standalone=False,
-        presenter=request.query_params.get("present", "").lower() in ("1", "true", "yes", "on"),
+        presenter=presenting(request),
     )
 
 

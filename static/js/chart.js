@@ -4,7 +4,7 @@
  */
 import { STATE_TERMS } from "./vocabulary.js";
 import { cssVar, live, ui } from "./live-page.js";
-import { isPresenting } from "./presenter.js";
+import { isPresenting } from "./screen.js";
 
 const CHART_STATES = STATE_TERMS.map((term) => term.key);
 const CHART_MAX_POINTS = 6000;

@@ -3,10 +3,11 @@
  * side's own target stream (`/ws?target=ID`). The sides' target ids come from the status
  * panel (#compare-status, refreshed by htmx while the comparison runs); a new comparison
  * connects both views to its new targets. The settings form marks the fields where A and
- * B differ.
+ * B differ. Presenter mode and fullscreen (p, f) are screen.js's, as on the live page.
  */
 import { slotCapacity } from "./slots.js";
 import { LaneView } from "./lanes.js";
+import "./screen.js";
 
 const RECONNECT_MS = 1000;
 

@@ -4,7 +4,7 @@
  * the run's result gives), never figures of its own.
  */
 import { cssVar, live, ui } from "./live-page.js";
-import { isPresenting } from "./presenter.js";
+import { isPresenting } from "./screen.js";
 
 /** The summary's figures, with the label and dash each marker is drawn with. */
 export const PERCENTILES = [

@@ -1,15 +1,11 @@
 /*
- * The keyboard: one handler for the page's keys (see the help dialog, `?`), outside form
- * fields only.
+ * The keyboard: one handler for the live page's keys (see the help dialog, `?`), outside form
+ * fields only. p and f are screen.js's, as on /compare.
  */
 import { $, ui } from "./live-page.js";
-import { announce, isPresenting, setPresenter, toggleFullscreen, togglePresenter } from "./presenter.js";
+import { announce, isPresenting, setPresenter, typingInto } from "./screen.js";
 import { restartTarget } from "./restart.js";
 import { hideTip, stepConnection, tip } from "./tooltip.js";
-
-function typingInto(el) {
-  return !!el && (el.isContentEditable || /^(INPUT|SELECT|TEXTAREA)$/.test(el.tagName));
-}
 
 function focusFirstField(panelSelector) {
   // The settings are hidden in presenter mode: going to them brings them back.
@@ -54,17 +50,9 @@ export function listenForKeys(slow) {
     // Caps lock must not turn the letter keys off.
     const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
     switch (key) {
-      case "p":
-        event.preventDefault();
-        togglePresenter();
-        break;
       case "r":
         event.preventDefault();
         restartTarget();
-        break;
-      case "f":
-        event.preventDefault();
-        toggleFullscreen();
         break;
       case "s":
         event.preventDefault();

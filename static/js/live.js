@@ -4,7 +4,7 @@
  * to date. This module only wires them together: each concern has a module of its own.
  */
 import { live, view } from "./live-page.js";
-import { onPresenterChange } from "./presenter.js";
+import { onPresenterChange } from "./screen.js";
 import { openStream } from "./stream.js";
 import { renderNumbers, updateScope } from "./numbers.js";
 import { appendChartPoint, buildChart, clearChart, loadChartHistory, rebuildChart, renderChart } from "./chart.js";
@@ -15,6 +15,7 @@ import { onRestart } from "./restart.js";
 import { slowMotion } from "./slow.js";
 import { listenForKeys } from "./keys.js";
 import { slotCapacity } from "./slots.js";
+import "./share.js";
 
 function applyCapacities() {
   const target = live.target;

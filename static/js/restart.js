@@ -3,7 +3,7 @@
  * Restart button.
  */
 import { $, CONTROL, live } from "./live-page.js";
-import { announce } from "./presenter.js";
+import { announce } from "./screen.js";
 
 const RESTART_PATH = "/targets/current/restart";
 let restarting = false;

@@ -1,125 +1,18 @@
 /*
- * Presenter mode, fullscreen and the share link, with a notice for each change that is
- * both shown (a toast) and spoken (the toast is a polite live region).
- *
- * Presenter mode is `data-presenter="on"` on <html>: presenter.css enlarges the type, raises the
- * contrast and lets the live view fill the screen with the settings hidden. The server
- * renders it already on for `?present=1`, so a projector never sees the page jump.
+ * The live page's share link, with the note on a page opened from one (presenter mode,
+ * fullscreen and notices are screen.js's).
  *
  * The share link carries every field of the target form as `t.<field>` and of the burst form
  * as `b.<field>` (all of them, not only those off their defaults, so a link keeps its meaning
  * when a default changes), plus `present=1` in presenter mode. Opening it fills the forms
  * and starts nothing (see `shared_form` in app/web/pages.py).
  */
+import { announce, isPresenting, setPresenter } from "./screen.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
-const html = document.documentElement;
-const TOAST_MS = 4000;
 
 const initial = JSON.parse($("#connscope-initial").textContent);
 const SHARE_FIELDS = initial.share_fields || { target: [], burst: [] };
-
-/* ---------------- notices ---------------- */
-
-const announcer = $("#announcer");
-let toastTimer = 0;
-
-/**
- * Has screen readers say `text` (also when the same text repeats) and shows it briefly,
- * unless `visible` is false because the page already shows it where the user looks.
- */
-export function announce(text, { visible = true } = {}) {
-  clearTimeout(toastTimer);
-  announcer.textContent = "";
-  announcer.classList.remove("toast--shown");
-  // A fresh text node in a later frame is announced again even when the words are the same.
-  requestAnimationFrame(() => {
-    announcer.textContent = text;
-    if (!visible) return;
-    announcer.classList.add("toast--shown");
-    toastTimer = setTimeout(() => announcer.classList.remove("toast--shown"), TOAST_MS);
-  });
-}
-
-/* ---------------- presenter mode ---------------- */
-
-const presenterButton = $("#presenter-toggle");
-const listeners = [];
-
-export function isPresenting() {
-  return html.dataset.presenter === "on";
-}
-
-/** Calls `callback(on)` after presenter mode was switched on or off. */
-export function onPresenterChange(callback) {
-  listeners.push(callback);
-}
-
-function setQueryParam(name, value) {
-  const url = new URL(location.href);
-  if (value == null) url.searchParams.delete(name);
-  else url.searchParams.set(name, value);
-  history.replaceState(history.state, "", url);
-}
-
-/**
- * Switches presenter mode. Focus left inside the controls that are now hidden moves to the
- * live view, where space fires and the arrow keys step through connections.
- */
-export function setPresenter(on, { quiet = false } = {}) {
-  on = Boolean(on);
-  if (on === isPresenting()) return;
-  html.dataset.presenter = on ? "on" : "off";
-  presenterButton.setAttribute("aria-pressed", String(on));
-  // A reload keeps the mode; a copied link carries it from shareUrl().
-  setQueryParam("present", on ? "1" : null);
-  const active = document.activeElement;
-  if (on && active && active !== document.body && active.closest(".controls") && !active.checkVisibility?.()) {
-    $("#lanes").focus({ preventScroll: true });
-  }
-  for (const callback of listeners) callback(on);
-  if (!quiet) {
-    announce(on ? "Presenter mode on: p leaves, ? lists the keys." : "Presenter mode off: the settings are back.");
-  }
-}
-
-export function togglePresenter() {
-  setPresenter(!isPresenting());
-}
-
-presenterButton.addEventListener("click", (event) => {
-  togglePresenter();
-  // After a mouse click the focus would stay on this button, and space would press it again
-  // instead of firing a burst. A keyboard press (detail 0) keeps the focus where it is.
-  if (event.detail > 0 && isPresenting()) $("#lanes").focus({ preventScroll: true });
-});
-
-/* ---------------- fullscreen ---------------- */
-
-const fullscreenButton = $("#fullscreen-toggle");
-
-export function toggleFullscreen() {
-  if (document.fullscreenElement) {
-    document.exitFullscreen().catch(() => {});
-    return;
-  }
-  if (!html.requestFullscreen || document.fullscreenEnabled === false) {
-    announce("Fullscreen is not available here: use the browser's own (F11).");
-    return;
-  }
-  window.connscopeFullscreenRequests = (window.connscopeFullscreenRequests || 0) + 1;
-  html.requestFullscreen({ navigationUI: "hide" }).catch((error) => {
-    announce(`The browser refused fullscreen (${error.message}).`);
-  });
-}
-
-fullscreenButton.addEventListener("click", toggleFullscreen);
-document.addEventListener("fullscreenchange", () => {
-  const on = document.fullscreenElement != null;
-  html.dataset.fullscreen = on ? "on" : "off";
-  fullscreenButton.setAttribute("aria-pressed", String(on));
-  announce(on ? "Fullscreen on: f or Esc leaves." : "Fullscreen off.");
-});
 
 /* ---------------- share link ---------------- */
 

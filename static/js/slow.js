@@ -7,7 +7,7 @@
  * are slowed too; once the run is over and everything held has been shown, the view is live
  * again. The badge says so all the while, with how far behind it is.
  */
-import { announce } from "./presenter.js";
+import { announce } from "./screen.js";
 import { ui } from "./live-page.js";
 
 const SLOW_RATE = 0.25;

@@ -4,7 +4,7 @@
  * and the inline errors htmx swaps in.
  */
 import { $, CONTROL, live, ui, view } from "./live-page.js";
-import { announce, isPresenting, setPresenter } from "./presenter.js";
+import { announce, isPresenting, setPresenter } from "./screen.js";
 import { engineWords } from "./vocabulary.js";
 
 export function updateTarget(target) {
