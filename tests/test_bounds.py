@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from tests.support import ROOT, serve_dashboard, start_target, wait_burst
 
@@ -151,6 +153,20 @@ def test_cli_run_checks_the_same_caps() -> None:
 # ---- nothing leaks ----
 
 
+def settled_fds(pid: int) -> int:
+    """The count once it holds still: a stopped target's output pipe and a request's socket
+    close a moment after the call that ended them returns (a baseline read then would be
+    high, and a leak hidden)."""
+    last, deadline = open_fds(pid), time.monotonic() + 5
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = open_fds(pid)
+        if now == last:
+            return now
+        last = now
+    return last
+
+
 def test_start_stop_cycles_return_fds_and_sessions_to_baseline() -> None:
     with serve_dashboard() as url:
         pid = server_pid(url)
@@ -165,12 +181,12 @@ def test_start_stop_cycles_return_fds_and_sessions_to_baseline() -> None:
         # Warm up: imports, the sampler's thread, and the stopped sessions the API keeps.
         for _ in range(6):
             cycle()
-        fds, sessions = open_fds(pid), len(httpx.get(f"{url}/api/targets", timeout=10).json())
+        fds, sessions = settled_fds(pid), len(httpx.get(f"{url}/api/targets", timeout=10).json())
         # A descriptor or a session kept per cycle shows as 12 past the tolerance of 2.
         for _ in range(12):
             cycle()
-        time.sleep(0.5)
-        assert abs(open_fds(pid) - fds) <= 2, (fds, open_fds(pid))
+        after = settled_fds(pid)
+        assert abs(after - fds) <= 2, (fds, after)
         assert abs(len(httpx.get(f"{url}/api/targets", timeout=10).json()) - sessions) <= 2
         assert sessions <= 6
 
@@ -185,7 +201,11 @@ def test_burst_cut_short_by_another_clients_target_is_recorded_and_shown(dashboa
         json={"connections": 3, "pattern": "rate", "rate": 20},
         timeout=10,
     ).json()
-    time.sleep(0.5)  # the requests are in the handler
+    # Waited for, not slept past: all three requests are in the handler.
+    with connect(f"{dashboard.replace('http://', 'ws://')}/ws?target={first['id']}") as ws:
+        deadline = time.monotonic() + 30
+        while (json.loads(ws.recv(timeout=30)).get("counts") or {}).get("active") != 3:
+            assert time.monotonic() < deadline, "the three requests never were in the handler at once"
 
     seen: list[str] = []
     stop_watching = threading.Event()

@@ -180,7 +180,8 @@ def test_a_comparison_counts_as_two_target_starts() -> None:
 def test_a_new_target_supersedes_the_comparison(dashboard: str) -> None:
     started = httpx.post(
         f"{dashboard}/api/comparisons",
-        json={"a": SLOW, "b": SLOW, "burst": {"connections": 3, "pattern": "rate", "rate": 2}},
+        # A's burst lasts 2.3 s: the new target (started at once) always cuts A's, not B's.
+        json={"a": SLOW, "b": SLOW, "burst": {"connections": 3, "pattern": "rate", "rate": 1}},
         timeout=120,
     ).json()
     target = start_target(dashboard, {"loop": "asyncio"})

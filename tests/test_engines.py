@@ -223,7 +223,9 @@ def test_granian_backpressure_makes_requests_wait_in_the_kernel_queue_not_503() 
     waves = sorted(round(c["requests"][0]["latency_ms"] / 1000) for c in result["connections"])
     assert waves == [1, 1, 2, 2, 3, 3]
     assert result["peaks"]["active"] == 2
-    assert result["peaks"]["accept_queue"] == 4, "the kernel saw the four waiting in the accept queue"
+    # The four that wait, in the kernel's accept queue (sampled: a moment before Granian took
+    # its first two, the queue may have held five or six).
+    assert 4 <= result["peaks"]["accept_queue"] <= 6, "the kernel saw the four waiting in the accept queue"
     waited = sorted(time_in(c, "queued") for c in result["connections"])
     assert waited[:2] == pytest.approx([0, 0], abs=100)
     assert all(900 < ms < 2500 for ms in waited[2:])
@@ -240,20 +242,23 @@ def test_hypercorn_serves_a_burst_with_no_gate() -> None:
 
 
 @pytest.mark.target
-@pytest.mark.parametrize(("server", "old_worker_took"), [("gunicorn", 4), ("hypercorn", 3)])
+@pytest.mark.parametrize(("server", "handler_ms", "rate"), [("gunicorn", 700, 2), ("hypercorn", 500, 5)])
 def test_a_max_requests_restart_keeps_the_socket_open_and_later_connections_wait_in_the_backlog(
-    server: str, old_worker_took: int
+    server: str, handler_ms: int, rate: int
 ) -> None:
     """Differs from uvicorn's limit_max_requests, after which the server exits and later
     connections are refused: gunicorn and Hypercorn replace the worker and the socket stays
     open, so connections arriving meanwhile wait in the kernel's queue and are served late.
-    Measured (5 runs): with max_requests=2 the old worker still took 4 (gunicorn: uvicorn
-    counts a request when its response completes, and the 3rd and 4th arrived while the first
-    two ran) or 3 (Hypercorn); the rest waited ~270-490 ms (gunicorn forks the new worker)
-    or ~220-650 ms (Hypercorn spawns it)."""
+    With max_requests=2 the old worker takes 3 in both. Hypercorn stops accepting at the 3rd
+    request's arrival. Under gunicorn uvicorn counts a request when its response completes and
+    checks the count every 0.1 s: the 2nd completes at 1200 ms and the old worker stops
+    accepting within (1200, 1300], 200 ms from the 3rd arrival (1000) and the 4th (1500) at
+    2 a second. The rest waited ~270-490 ms (gunicorn forks the new worker) or ~220-650 ms
+    (Hypercorn spawns it)."""
+    old_worker_took = 3
     result = run_burst(
-        {"server": server, "max_requests": 2, "workers": 1, "handler_ms": 500, "loop": "asyncio"},
-        {"connections": 6, "pattern": "rate", "rate": 5, "client_timeout_s": 20},
+        {"server": server, "max_requests": 2, "workers": 1, "handler_ms": handler_ms, "loop": "asyncio"},
+        {"connections": 6, "pattern": "rate", "rate": rate, "client_timeout_s": 20},
     )
     assert outcomes(result) == ["ok"] * 6
     assert result["totals"]["refused"] == result["totals"]["reset"] == 0

@@ -554,11 +554,13 @@ def test_slow_motion_shows_the_run_at_a_quarter_of_its_pace_then_catches_up(dash
     # While it plays behind, a finding written from the finished run stays hidden.
     assert page.evaluate("() => document.documentElement.dataset.slowBehind") == "true"
     # What it shows is one moment of the run throughout: counters and lanes agree.
-    shown = page.evaluate(
+    # (Both read in one call: two calls could fall either side of a close as it plays.)
+    shown, counted = page.evaluate(
         "() => { const l = window.connscope.view.describe().lanes;"
-        " return ['ok','rejected','error','refused','reset','timeout'].reduce((n, k) => n + l[k].count, 0) }"
+        " return [['ok','rejected','error','refused','reset','timeout'].reduce((n, k) => n + l[k].count, 0),"
+        " Number(document.querySelector('[data-count=\"closed\"]').dataset.value || 0)] }"
     )
-    assert shown == int(page.get_attribute('[data-count="closed"]', "data-value") or 0)
+    assert shown == counted
 
     page.wait_for_function(
         "() => document.querySelector('[data-count=\"closed\"]').dataset.value === '6'", timeout=30_000

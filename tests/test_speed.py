@@ -74,7 +74,10 @@ def test_the_loop_sends_a_batch_and_a_blocked_loop_is_sent_for(reader: tuple[str
         channel = EventChannel(path, watch=True)
         for port in range(50_000, 50_100):
             channel.emit(witness_protocol.ENTER, port)
-        await asyncio.sleep(0.05)
+        # Sent by the loop's own flush (the loop is free here); waited for, not slept past.
+        sent_by = time.monotonic() + 1.0
+        while len(_events(chunks)) < 100 and time.monotonic() < sent_by:
+            await asyncio.sleep(0.005)
         assert [e.port for e in _events(chunks)] == list(range(50_000, 50_100))
         # A handler that blocks the loop: its request's `enter` must not wait for it.
         channel.emit(witness_protocol.ENTER, 60_000)
@@ -215,7 +218,8 @@ def test_the_first_report_after_a_quiet_spell_waits_only_the_short_flush(reader:
         channel.emit(witness_protocol.ENTER, 1)  # a fresh channel
         await asyncio.sleep(BUSY_FLUSH_INTERVAL_S * 2)
         channel.emit(witness_protocol.ENTER, 2)  # after a quiet spell
-        await asyncio.sleep(0.001)
+        # One turn of the loop, not a timed sleep: a wake-up 1 ms late would run the flush first.
+        await asyncio.sleep(0)
         channel.emit(witness_protocol.ENTER, 3)  # joins the batch already waiting
 
     with asyncio.Runner(loop_factory=Recording) as runner:

@@ -50,14 +50,18 @@ def test_the_first_worker_keeps_the_seeds_own_sequence() -> None:
 
 @pytest.mark.parametrize("server", ["uvicorn", "gunicorn", "hypercorn", "granian"])
 def test_two_workers_draw_different_hold_times(server: str) -> None:
-    result = run_burst(TARGET | {"workers": 2, "server": server}, BURST)
-    held = _held(result)
-    assert len(held) == 2, f"one worker took every request: {held}"
+    # Which worker accept()s is the kernel's choice (both wait on the one socket, and the same
+    # one may be woken every time: a CI run gave one 2 of 24): a run that gave a worker too
+    # few to compare is fired again, up to three runs.
+    runs = [_held(run_burst(TARGET | {"workers": 2, "server": server}, BURST))]
+    while min(map(len, runs[-1].values())) < 3 or len(runs[-1]) < 2:
+        if len(runs) == 3:
+            assert any(len(held) == 2 for held in runs), f"one worker took every request, three runs: {runs}"
+            pytest.skip(f"the kernel gave one worker fewer than 3 of {BURST['connections']} in three runs: {runs}")
+        runs.append(_held(run_burst(TARGET | {"workers": 2, "server": server}, BURST)))
+    held = runs[-1]
     first, second = held.values()
     n = min(len(first), len(second))
-    if n < 3:
-        # Which worker accept()s is the kernel's choice: a CI run gave one 2 of 24.
-        pytest.skip(f"the kernel gave one worker {n} of {BURST['connections']} connections: too few to compare")
     # The same draws would make each worker's k-th request take as long as the other's.
     apart = max(abs(a - b) for a, b in zip(first[:n], second[:n], strict=True))
     assert apart > 50, f"the workers held their requests in lockstep: {held}"

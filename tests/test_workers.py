@@ -46,9 +46,12 @@ def test_two_workers_each_keep_their_own_limit(loop: str) -> None:
 
 
 def test_accept_is_witnessed_in_every_worker_with_asyncio() -> None:
+    # A blocking handler: a worker whose loop is held cannot accept, so the second arrival
+    # (25 ms after the first) is the other worker's. With an async one both stay free and the
+    # kernel may wake the same worker for every arrival.
     result = run_burst(
-        {"workers": 2, "handler": "async", "handler_ms": 300, "loop": "asyncio", "http": "h11"},
-        {"connections": 16, "pattern": "rate", "rate": 40},
+        {"workers": 2, "handler": "blocking", "handler_ms": 300, "loop": "asyncio", "http": "h11"},
+        {"connections": 16, "pattern": "rate", "rate": 40, "client_timeout_s": 15},
     )
     served = [c for c in result["connections"] if c["requests"][0]["outcome"] == "ok"]
     assert len(served) == 16

@@ -38,31 +38,37 @@ def test_two_workers_get_a_group_of_slots_each(dashboard: str, page: Any) -> Non
     page.goto(dashboard)
     page.wait_for_selector(f'#target-status[data-target-id="{target["id"]}"]', timeout=15_000)
     page.wait_for_function("() => document.querySelectorAll('[data-worker-slots]').length === 2", timeout=10_000)
-    burst = httpx.post(
-        f"{dashboard}/api/targets/{target['id']}/bursts",
-        json={"connections": 16, "pattern": "rate", "rate": 40},
-        timeout=10,
-    ).json()
-    samples = []
-    deadline = time.monotonic() + 4
-    while time.monotonic() < deadline:
-        samples.append(page.evaluate(PROBE))
-        time.sleep(0.05)
-    wait_burst(dashboard, target["id"], burst["id"])
-
-    first = samples[0]
-    assert first["kind"] == "places" and first["places"] == 6, "3 slots for each of 2 workers"
-    assert first["caption"] == "in the app: 3 places per worker × 2"
-    assert sorted(label["pid"] for label in first["labels"]) == sorted(target["worker_pids"])
+    # Which worker accept()s is the kernel's choice, and it may wake the same one for every
+    # arrival: a burst that gave the second group nothing is fired again, up to three.
     most = 0
-    for sample in samples:
-        for label in sample["labels"]:
-            assert label["count"] <= label["capacity"] == 3, label
-        for dot in sample["dots"]:
-            assert dot["cell"] < 6, f"a dot outside the boxes: {dot}"
-            assert dot["cell"] // 3 == dot["group"], f"a dot in another worker's slots: {dot}"
-            assert dot["pid"] in target["worker_pids"]
-        most = max(most, len(sample["dots"]))
+    for attempt in range(3):
+        burst = httpx.post(
+            f"{dashboard}/api/targets/{target['id']}/bursts",
+            json={"connections": 16, "pattern": "rate", "rate": 40},
+            timeout=10,
+        ).json()
+        samples = []
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            samples.append(page.evaluate(PROBE))
+            time.sleep(0.05)
+        wait_burst(dashboard, target["id"], burst["id"])
+
+        if attempt == 0:
+            first = samples[0]
+            assert first["kind"] == "places" and first["places"] == 6, "3 slots for each of 2 workers"
+            assert first["caption"] == "in the app: 3 places per worker × 2"
+            assert sorted(label["pid"] for label in first["labels"]) == sorted(target["worker_pids"])
+        for sample in samples:
+            for label in sample["labels"]:
+                assert label["count"] <= label["capacity"] == 3, label
+            for dot in sample["dots"]:
+                assert dot["cell"] < 6, f"a dot outside the boxes: {dot}"
+                assert dot["cell"] // 3 == dot["group"], f"a dot in another worker's slots: {dot}"
+                assert dot["pid"] in target["worker_pids"]
+            most = max(most, len(sample["dots"]))
+        if most > 2:
+            break
     # More active at once than one worker's limit allows: the second group is really used.
     assert most > 2, most
     assert page.locator('[data-count="slots"]').inner_text() == "3 per worker × 2"
