@@ -140,7 +140,10 @@ def test_presenter_mode_gives_a_projector_both_live_views(dashboard: str, page: 
     page.wait_for_function("() => document.documentElement.dataset.presenter === 'on'", timeout=5_000)
     assert page.locator("#presenter-toggle").get_attribute("aria-pressed") == "true"
     assert "present=1" in page.url and page.locator("#compare-form").is_hidden()
-    assert page.locator("#announcer").inner_text() == "Presenter mode on: p leaves."
+    page.wait_for_function("() => document.getElementById('announcer').textContent === 'Presenter mode on: p leaves.'")
+    # The canvases draw in the room's sizes at once (they read them once, not every frame).
+    scales = "() => Object.values(window.connscopeCompare.sides).map((s) => [s.view.textScale, s.view.dotScale])"
+    assert page.evaluate(scales) == [[2.2, 2.5], [2.2, 2.5]]
     # At 1024 x 768, A above B, both whole on the screen, each lane a third of it tall.
     a, b = page.evaluate(SIDES_ON_SCREEN)
     assert a["bottom"] <= b["top"] and b["bottom"] <= 768 and min(a["height"], b["height"]) >= 768 / 3, (a, b)
@@ -156,9 +159,18 @@ def test_presenter_mode_gives_a_projector_both_live_views(dashboard: str, page: 
     assert 'data-presenter="on"' in httpx.get(f"{dashboard}/compare?present=1", timeout=10).text
     page.reload()
     assert page.evaluate("() => document.documentElement.dataset.presenter") == "on"
-    # The button, clicked, leaves it and brings the form back.
+    # The button, clicked, leaves it and brings the form back; clicked again, the focus goes
+    # to the live views (left on the button, a key pressed next would press it again).
     page.click("#presenter-toggle")
     assert page.locator("#compare-form").is_visible() and "present" not in page.url
+    assert page.evaluate(scales) == [[1, 1], [1, 1]]
+    page.click("#presenter-toggle")
+    assert page.evaluate("() => document.activeElement.matches('.compare-sides[data-presenter-focus]')")
+    # So does a focus that presenter mode hides with the form.
+    page.keyboard.press("p")
+    page.focus("#compare-start")
+    page.keyboard.press("p")
+    assert page.evaluate("() => document.activeElement.matches('.compare-sides[data-presenter-focus]')")
     assert problems + page.evaluate("() => window.__csp") == []
 
 

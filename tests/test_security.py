@@ -375,6 +375,17 @@ def test_the_control_link_works_once_and_the_next_is_printed() -> None:
         assert second != first and exchange(second.rsplit("=", 1)[1]).status_code == 200
         # A made-up ticket is refused like a used one.
         assert httpx.get(f"{url}/?ticket=guess", timeout=10).status_code == 403
+        # Its link on stays on the dashboard whatever the address a link-maker gave it, and
+        # keeps the address's other parameters.
+        for path, onward in (
+            ("//evil.example/?ticket=guess", "/evil.example/"),
+            # A backslash (which a browser reads as a slash) stays escaped: a path on this host.
+            ("/%5Cevil.example?ticket=guess", "/%5Cevil.example"),
+            ("/%5C/evil.example?ticket=guess", "/%5C/evil.example"),
+            ("/compare?present=1&ticket=guess", "/compare?present=1"),
+        ):
+            refused = httpx.get(f"{url}{path}", timeout=10)
+            assert refused.status_code == 403 and f'<a href="{onward}">' in refused.text, (path, refused.text)
         assert exchange("guess").status_code == 403
         # Neither the ticket nor a token beside it is put back in the address bar.
         third = links()[-1]

@@ -59,7 +59,7 @@ def test_a_list_longer_than_the_sweep_cap_is_refused_by_its_length(
 ) -> None:
     read: list[str] = []
     value_input = app.sweep._input
-    monkeypatch.setattr(app.sweep, "_input", lambda *args: read.append(args[1]) or value_input(*args))
+    monkeypatch.setattr(app.sweep, "_input", lambda *args: read.append(args[2]) or value_input(*args))
     with pytest.raises(CapExceeded) as refused:
         plan({}, {"pattern": ["rate"], "rate": LONG.split(",")}, limits=Limits())
     assert read == [], "refused by its length, before any of the 8500 values is read"

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from app.cli.parser import BURST_FLAGS, TARGET_FLAGS, model_from_flags
-from app.cli.run import apps_load, raise_open_file_limit, render_table, run_async, show_progress
+from app.cli.run import check_apps_load, raise_open_file_limit, render_table, run_async, show_progress
 from app.comparison import ComparisonRecord, better_text, diff_table, figure_text, finding, settings_table
 from app.errors import CapExceeded, StoreError, TargetError
 from app.experiment import run_once
@@ -117,7 +117,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if apps[1] is not None and apps[1] != apps[0]:
         # A's start tries A's app, nothing tries B's before A's burst has run: tried first,
         # an app that cannot be imported does not cost the other side's burst.
-        if not apps_load([("B", b, apps[1])]):
+        if not check_apps_load([("B", b, apps[1])]):
             return 1
     results: list[RunResult] = []
     for side, settings, app in zip(SIDES, (a, b), apps, strict=True):

@@ -48,7 +48,7 @@ def run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return runner.run(main())
 
 
-def apps_load(checks: Iterable[tuple[str, TargetSettings, UserApp]]) -> bool:
+def check_apps_load(checks: Iterable[tuple[str, TargetSettings, UserApp]]) -> bool:
     """Each (label, settings, app) started once before any burst: an app that cannot be
     imported is refused in a line, not found after another burst has run or by runs that then
     fail one by one. The label ("B", or "" for none) leads each line."""

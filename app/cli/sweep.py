@@ -10,7 +10,7 @@ import os
 import sys
 
 from app.cli.parser import BURST_FLAGS, TARGET_FLAGS
-from app.cli.run import apps_load, raise_open_file_limit, run_async
+from app.cli.run import check_apps_load, raise_open_file_limit, run_async
 from app.errors import CapExceeded, StoreError
 from app.fields import readable
 from app.limits import Limits, limits_from
@@ -157,8 +157,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     apps = _apps(grid, args.app_dir)
     if apps is None:
         return 2
-    first_cell = {name: next(c.settings for c in grid.cells if c.settings.app == name) for name in apps}
-    if not apps_load(("", first_cell[name], app) for name, app in apps.items()):
+    first_settings = {name: next(c.settings for c in grid.cells if c.settings.app == name) for name in apps}
+    if not check_apps_load(("", first_settings[name], app) for name, app in apps.items()):
         return 1
     if not grid.axes:
         print(

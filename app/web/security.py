@@ -350,8 +350,9 @@ def _without_credentials(connection: HTTPConnection) -> str:
     """Where a control link's page goes on: the same page, with neither a ticket nor a token
     in the address bar (nor, after the jump, in the history)."""
     rest = [(k, v) for k, v in connection.query_params.multi_items() if k not in (TICKET_PARAM, TOKEN_PARAM)]
-    # One leading slash: "//name" would send the browser to another host.
-    return "/" + connection.url.path.lstrip("/") + (f"?{urlencode(rest)}" if rest else "")
+    # One leading slash: "//name", or "/\name" (a browser reads a backslash as a slash), would
+    # send the browser to another host.
+    return "/" + connection.url.path.lstrip("/\\") + (f"?{urlencode(rest)}" if rest else "")
 
 
 def _set_view_cookie(response: Response, connection: HTTPConnection) -> None:

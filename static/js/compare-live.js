@@ -7,7 +7,7 @@
  */
 import { slotCapacity } from "./slots.js";
 import { LaneView } from "./lanes.js";
-import "./screen.js";
+import { onPresenterChange } from "./screen.js";
 
 const RECONNECT_MS = 1000;
 
@@ -110,6 +110,11 @@ document.body.addEventListener("htmx:afterSettle", () => {
 });
 followStatus();
 markDifferences();
+
+onPresenterChange(() => {
+  // A canvas reads its colours and scales once; presenter mode has its own (larger, more contrast).
+  for (const side of Object.values(sides)) side.view.readColours();
+});
 
 // The form fills a 1024 x 768 screen: a comparison it started brings the two live views up,
 // rather than leaving them a scroll below while they run.

@@ -71,7 +71,9 @@ export function setPresenter(on, { quiet = false } = {}) {
   // A reload keeps the mode; a copied link carries it.
   setQueryParam("present", on ? "1" : null);
   const active = document.activeElement;
-  if (on && active && active !== document.body && active.checkVisibility?.() === false) focusLiveView();
+  // A browser without checkVisibility (Safari before 17.4): hidden is having no box.
+  const hidden = (el) => (el.checkVisibility ? !el.checkVisibility() : el.getClientRects().length === 0);
+  if (on && active && active !== document.body && hidden(active)) focusLiveView();
   for (const callback of listeners) callback(on);
   if (!quiet) {
     const keys = document.getElementById("help-button") ? ", ? lists the keys" : "";
@@ -79,7 +81,7 @@ export function setPresenter(on, { quiet = false } = {}) {
   }
 }
 
-export function togglePresenter() {
+function togglePresenter() {
   setPresenter(!isPresenting());
 }
 
@@ -94,7 +96,7 @@ presenterButton.addEventListener("click", (event) => {
 
 const fullscreenButton = document.getElementById("fullscreen-toggle");
 
-export function toggleFullscreen() {
+function toggleFullscreen() {
   if (document.fullscreenElement) {
     document.exitFullscreen().catch(() => {});
     return;

@@ -17,7 +17,7 @@ const SHARE_FIELDS = initial.share_fields || { target: [], burst: [] };
 /* ---------------- share link ---------------- */
 
 /** The link that restores the forms' current target and burst settings. */
-export function shareUrl() {
+function shareUrl() {
   const params = new URLSearchParams();
   for (const [prefix, formSelector, names] of [
     ["t.", "#target-form", SHARE_FIELDS.target],
@@ -129,7 +129,7 @@ function dismissNote() {
     if (key.startsWith("t.") || key.startsWith("b.")) url.searchParams.delete(key);
   }
   history.replaceState(history.state, "", url);
-  if (hadFocus) $(isPresenting() ? "#lanes" : "#target-form button[type=submit]")?.focus({ preventScroll: true });
+  if (hadFocus) $(isPresenting() ? "[data-presenter-focus]" : "#target-form button[type=submit]")?.focus({ preventScroll: true });
 }
 
 if (note) {
