@@ -200,6 +200,23 @@ def test_two_runs_replay_in_lockstep(dashboard: str, page: Any) -> None:
     assert page.locator("#lockstep-time").text_content().startswith(shown)
     page.keyboard.press("Home")
     assert page.evaluate("() => window.connscopeLockstep.time()") == 0
+    # On a projector, p (the scrubber keeps the focus) gives both canvases the room's sizes and
+    # puts the transport and both views first, the report after them.
+    page.keyboard.press("p")
+    page.wait_for_function("() => document.documentElement.dataset.presenter === 'on'", timeout=5_000)
+    assert "present=1" in page.url
+    assert page.evaluate("() => window.connscopeLockstep.sides.map((s) => s.view.dotScale)") == [2.5, 2.5]
+    transport, sides, report = (
+        page.locator(s).bounding_box() for s in (".transport", ".compare-sides", "#compare-report")
+    )
+    assert transport is not None and sides is not None and report is not None
+    assert transport["y"] < sides["y"] < report["y"] and sides["y"] + sides["height"] <= 1000, (transport, sides)
+    page.keyboard.press("p")
+    page.wait_for_function("() => document.documentElement.dataset.presenter === 'off'", timeout=5_000)
+    # Opened with ?present=1, the page is rendered in it: a projector never sees it jump.
+    page.goto(page.url + "&present=1")
+    assert page.evaluate("() => document.documentElement.dataset.presenter") == "on"
+    page.wait_for_function("() => window.connscopeLockstep !== undefined", timeout=15_000)
     page.click("#lockstep-play")
     page.wait_for_function(
         "() => Number(document.querySelector('#a-live-view [data-count=requests]').dataset.value) > 0"
@@ -226,4 +243,9 @@ def test_the_html_export_replays_both_sides_offline(dashboard: str, page: Any, t
     assert int(page.locator('#a-live-view [data-count="rejected"]').get_attribute("data-value")) == 4
     assert int(page.locator('#b-live-view [data-count="ok"]').get_attribute("data-value")) == 4
     assert page.locator('#diff-table tr[data-metric="rejected_pct"]').get_attribute("data-better") == "b"
+    # Presenter mode works from the file too (it has no address to keep it in).
+    page.keyboard.press("p")
+    page.wait_for_function("() => document.documentElement.dataset.presenter === 'on'", timeout=5_000)
+    assert page.evaluate("() => window.connscopeLockstep.sides.map((s) => s.view.dotScale)") == [2.5, 2.5]
+    assert page.url == path.as_uri()
     assert asked == [] and problems + page.evaluate("() => window.__csp") == []

@@ -153,6 +153,7 @@ def _replay_page(request: Request, record: ComparisonRecord) -> HTMLResponse:
         a=record.a.model_dump(mode="json"),
         b=record.b.model_dump(mode="json"),
         standalone=False,
+        presenter=presenting(request),
     )
 
 

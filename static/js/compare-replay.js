@@ -7,6 +7,7 @@
  */
 import { ReplayClock, ignoredKey } from "./replay-clock.js";
 import { startReplay } from "./replay.js";
+import { onPresenterChange } from "./screen.js";
 
 export function startLockstep(runA, runB, root = document) {
   const $ = (selector) => root.querySelector(selector);
@@ -31,6 +32,10 @@ export function startLockstep(runA, runB, root = document) {
   });
   root.addEventListener("keydown", (event) => {
     if (!ignoredKey(event)) clock.handleKey(event);
+  });
+  // A canvas reads its colours and scales once; presenter mode (screen.js: p, f) has its own.
+  onPresenterChange(() => {
+    for (const side of sides) side.view.readColours();
   });
 
   clock.show(0, false);

@@ -49,6 +49,8 @@ export function onPresenterChange(callback) {
 }
 
 function setQueryParam(name, value) {
+  // A file:// export (a comparison's) has no address to keep it in.
+  if (location.protocol === "file:") return;
   const url = new URL(location.href);
   if (value == null) url.searchParams.delete(name);
   else url.searchParams.set(name, value);
@@ -122,6 +124,8 @@ document.addEventListener("fullscreenchange", () => {
 /* ---------------- keys ---------------- */
 
 export function typingInto(el) {
+  // A replay's scrubber (a slider) takes no letters: p and f still work while it has the focus.
+  if (el?.tagName === "INPUT" && el.type === "range") return false;
   return !!el && (el.isContentEditable || /^(INPUT|SELECT|TEXTAREA)$/.test(el.tagName));
 }
 
