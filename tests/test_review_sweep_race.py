@@ -63,3 +63,31 @@ def test_a_target_asked_for_while_a_sweep_starts_is_refused(tmp_path: Path) -> N
     refusal, beside = _while_a_sweep_starts(tmp_path, lambda registry: registry.start(SETTINGS))
     assert refusal.startswith("sweep 1 is running: stop it first")
     assert beside == 0
+
+
+def test_a_sweeps_last_notice_already_reads_as_ended(tmp_path: Path) -> None:
+    """The live page's viewers wake on the registry's notices and ask whether a sweep has the
+    dashboard. The last notice is sent from the sweep's own task, before that task is done: it
+    must already say the sweep has ended, or an audience would be left pointed at it."""
+
+    async def go() -> list[tuple[str, bool]]:
+        app = create_app(store=RunStore(tmp_path / "runs.sqlite3"))
+        async with app.router.lifespan_context(app):
+            registry: Registry = app.state.registry
+            seen: list[tuple[str, bool]] = []
+            notify = registry._notify
+
+            async def noting() -> None:
+                if registry.sweep is not None:
+                    seen.append((registry.sweep.sweep.state, registry.sweep_running))
+                await notify()
+
+            registry._notify = noting  # type: ignore[method-assign]
+            job = await registry.start_sweep(plan({"loop": ["asyncio"]}, {"connections": ["1"]}))
+            assert job.task is not None
+            await job.task
+            return seen
+
+    seen = asyncio.run(go())
+    assert seen[-1] == ("done", False), seen
+    assert all(running for state, running in seen if state == "running"), seen

@@ -515,7 +515,10 @@ class Registry:
 
     @property
     def sweep_running(self) -> bool:
-        return self.sweep is not None and self.sweep.task is not None and not self.sweep.task.done()
+        # By the sweep's state as well as its task's: the sweep's last notice is sent from its
+        # task, before the task is done, and must already read as ended.
+        job = self.sweep
+        return job is not None and job.task is not None and not job.task.done() and job.sweep.state == "running"
 
     def refuse_second_sweep(self) -> None:
         if self.sweep_running:
