@@ -369,7 +369,14 @@ def test_deltas_carry_the_target_status_only_when_it_changed() -> None:
         assert last_seen(early_frames) == current and last_seen(late_frames) == current
         # Nothing moves but the status: its change alone is a frame.
         tasks[1].cancel()
-        await asyncio.sleep(0.8)
+        # Until the frames stop: the summary after the last change goes out on its own clock
+        # (every 0.5 s, later after a slow walk), then nothing moves.
+        settled_by = time.monotonic() + 10
+        while time.monotonic() < settled_by:
+            count = len(early_frames)
+            await asyncio.sleep(1.0)
+            if len(early_frames) == count:
+                break
         quiet = len(early_frames)
         await change(early_frames, quiet=True, state="stopping")
         assert [("target" in f, f["changes"]) for f in early_frames[quiet:]] == [(True, [])]
